@@ -1,0 +1,52 @@
+"""What a template's build returns: one or more named parts, placed for the assembly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Part:
+    """One physical piece of a product.
+
+    ``shape`` is a CadQuery shape or workplane in the part's own coordinates (a flat sheet
+    part lies on XY with its thickness along +Z, ready for CNC). ``placement`` is a
+    ``cadquery.Location`` putting it in the assembly; ``None`` means where it stands.
+    ``quantity`` counts identical copies; ``placements`` may list one location per copy.
+    """
+
+    name: str
+    shape: Any
+    quantity: int = 1
+    placements: list[Any] = field(default_factory=list)
+    flat: bool = False
+    thickness: float | None = None
+    process: str | None = None
+    notes: str = ""
+
+
+def as_parts(template_id: str, built: Any) -> list[Part]:
+    """Normalise a build result (a shape, a workplane, a Part or a list of Parts) to a list of Parts."""
+    if isinstance(built, Part):
+        return [built]
+    if isinstance(built, (list, tuple)):
+        parts = [item if isinstance(item, Part) else Part(name=f"{template_id}_{i + 1}", shape=item)
+                 for i, item in enumerate(built)]
+        names = [p.name for p in parts]
+        if len(set(names)) != len(names):
+            raise ValueError(f"part names must be unique, got {names}")
+        return parts
+    return [Part(name=template_id, shape=built)]
+
+
+def solid_of(shape: Any) -> Any:
+    """The CadQuery ``Shape`` behind a workplane or a shape."""
+    if hasattr(shape, "vals") and hasattr(shape, "objects"):  # a cq.Workplane
+        values = shape.vals()
+        if len(values) == 1:
+            return values[0]
+        import cadquery as cq
+
+        return cq.Compound.makeCompound(values)
+    return shape

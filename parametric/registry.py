@@ -1,0 +1,177 @@
+"""The template registry: every product the shop can make, by id.
+
+A template is a class deriving from :class:`Template`, decorated with :func:`register`.
+It names its product (id, version, family, process, materials), declares one parameter
+model and its presets, and implements a pure ``build(params)`` returning a CadQuery shape
+or a list of :class:`~parametric.part.Part`. Templates import CadQuery inside ``build`` so
+that listing, validating and serving cached files never loads the CAD kernel.
+
+Templates are found through the ``parametric.templates`` entry point group (the project's
+own ``templates_models`` package is one), so a shop can ship its own in a separate package.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, ClassVar
+
+from .errors import FieldError, ValidationError
+from .materials import materials as material_table
+from .schema import TemplateParams, json_schema, validate
+
+PROCESSES = ("fdm", "cnc")
+FAMILIES = ("furniture", "footwear", "home")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named starting configuration a customer recognises ("IKEA-depth bookcase")."""
+
+    label: str
+    params: Mapping[str, Any]
+    description: str = ""
+    material: str | None = None
+
+
+@dataclass(frozen=True)
+class Check:
+    """A key dimension a workshop measures on the finished part, with its tolerance (mm)."""
+
+    label: str
+    nominal_mm: float
+    tolerance_mm: float = 0.5
+
+
+class Template:
+    """Base class of a product template; subclasses set the class attributes and ``build``."""
+
+    id: ClassVar[str]
+    version: ClassVar[str]
+    name: ClassVar[str]
+    family: ClassVar[str]
+    process: ClassVar[tuple[str, ...]]
+    materials: ClassVar[tuple[str, ...]]
+    description: ClassVar[str] = ""
+    Params: ClassVar[type[TemplateParams]]
+    presets: ClassVar[dict[str, Preset]] = {}
+    groups: ClassVar[tuple[str, ...]] = ("Dimensions", "Options")
+
+    @property
+    def default_material(self) -> str:
+        return self.materials[0]
+
+    def build(self, params: Any) -> Any:
+        """The product's geometry for validated ``params``; pure, no I/O."""
+        raise NotImplementedError
+
+    def expected_size(self, params: Any) -> tuple[float, float, float] | None:
+        """The assembly's bounding-box size (x, y, z) in mm the parameters promise, if known."""
+        return None
+
+    def quality_checks(self, params: Any) -> list[Check]:
+        """Key dimensions with tolerances for the job sheet."""
+        return []
+
+    # -- derived from the declaration -------------------------------------------------
+
+    def validate(self, values: Mapping[str, Any] | None) -> TemplateParams:
+        return validate(self.Params, dict(values or {}))
+
+    def resolve(self, values: Mapping[str, Any] | None = None, preset: str | None = None) -> TemplateParams:
+        """Validated parameters from an optional preset overlaid with ``values``."""
+        merged: dict[str, Any] = {}
+        if preset is not None:
+            if preset not in self.presets:
+                raise ValidationError([FieldError("preset", f"unknown preset {preset!r}; allowed: "
+                                                  + ", ".join(self.presets))])
+            merged.update(self.presets[preset].params)
+        merged.update(values or {})
+        return self.validate(merged)
+
+    def check_material(self, material: str | None) -> str:
+        """The material id to use, or a validation error naming the allowed ones."""
+        chosen = material or self.default_material
+        if chosen not in self.materials:
+            raise ValidationError([FieldError("material", f"{chosen!r} is not offered for {self.id}; "
+                                              f"allowed: {', '.join(self.materials)}")])
+        return chosen
+
+    def schema(self) -> dict[str, Any]:
+        """JSON Schema of the parameters plus the product's facts and presets."""
+        schema = json_schema(self.Params)
+        schema["title"] = self.name
+        schema["description"] = self.description
+        schema["x-template"] = self.summary()
+        schema["x-groups"] = list(self.groups)
+        schema["x-presets"] = {key: {"label": p.label, "description": p.description, "params": dict(p.params),
+                                     **({"material": p.material} if p.material else {})}
+                               for key, p in self.presets.items()}
+        return schema
+
+    def summary(self) -> dict[str, Any]:
+        return {"id": self.id, "version": self.version, "name": self.name, "family": self.family,
+                "process": list(self.process), "materials": list(self.materials),
+                "default_material": self.default_material, "description": self.description}
+
+
+_REGISTRY: dict[str, Template] = {}
+_loaded = False
+
+
+def register(cls: type[Template]) -> type[Template]:
+    """Class decorator adding a template to the registry, after checking its declaration."""
+    template = cls()
+    problems = []
+    for attribute in ("id", "version", "name", "family", "process", "materials", "Params"):
+        if not hasattr(cls, attribute):
+            problems.append(f"missing {attribute}")
+    if problems:
+        raise TypeError(f"template {cls.__name__}: " + ", ".join(problems))
+    if not set(cls.process) <= set(PROCESSES):
+        raise TypeError(f"template {cls.id}: process must be among {PROCESSES}")
+    unknown = [m for m in cls.materials if m not in material_table()]
+    if unknown:
+        raise TypeError(f"template {cls.id}: unknown materials {unknown}")
+    for name, info in cls.Params.model_fields.items():
+        if not info.description:
+            raise TypeError(f"template {cls.id}: field {name} has no description")
+    for key, preset in cls.presets.items():
+        validate(cls.Params, dict(preset.params))  # a broken preset is a bug: fail at import
+    existing = _REGISTRY.get(cls.id)
+    if existing is not None and type(existing).__qualname__ != cls.__qualname__:
+        raise TypeError(f"template id {cls.id!r} registered twice")
+    _REGISTRY[cls.id] = template
+    return cls
+
+
+def _load() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    packages = [ep.load() for ep in entry_points(group="parametric.templates")]
+    if not packages:  # running from a source tree that is not installed
+        packages = [importlib.import_module("templates_models")]
+    for package in packages:
+        for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+            importlib.import_module(module.name)
+
+
+def templates() -> list[Template]:
+    """Every registered template, sorted by id."""
+    _load()
+    return [_REGISTRY[key] for key in sorted(_REGISTRY)]
+
+
+def get_template(template_id: str) -> Template:
+    """The template with this id, or a validation error listing the known ids."""
+    _load()
+    try:
+        return _REGISTRY[template_id]
+    except (KeyError, TypeError):
+        raise ValidationError([FieldError("template", f"unknown template {template_id!r}; allowed: "
+                                          + ", ".join(sorted(_REGISTRY)))]) from None

@@ -1,0 +1,226 @@
+"""Parameter models: the one source of truth for a template's inputs.
+
+A template's parameters are a pydantic model derived from :class:`TemplateParams`. Each
+field is declared with :func:`length`, :func:`angle`, :func:`number`, :func:`count`,
+:func:`choice`, :func:`switch` or :func:`text`, so it always carries a default, a range
+or choices, a unit and a description. Cross-field rules are methods decorated with
+:func:`rule`; each returns ``None`` or a plain-language reason. The web form, the REST
+schema, the CLI ``--set`` parser and the job sheet are all generated from this model.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import Annotated, Any, ClassVar
+
+import pydantic
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from .errors import FieldError, ValidationError
+from .units import to_degrees, to_mm
+
+Mm = Annotated[float, BeforeValidator(to_mm)]
+"""A length in millimetres; accepts a number (mm) or a string with a unit."""
+
+Degrees = Annotated[float, BeforeValidator(to_degrees)]
+"""An angle in degrees; accepts a number (degrees) or a string with a unit."""
+
+
+def _extra(unit: str, step: float | None, group: str, order: int | None, **more: Any) -> dict[str, Any]:
+    extra: dict[str, Any] = {"unit": unit, "group": group}
+    if step is not None:
+        extra["step"] = step
+    if order is not None:
+        extra["order"] = order
+    extra.update({k: v for k, v in more.items() if v is not None})
+    return extra
+
+
+def length(default: float | None, *, ge: float, le: float, description: str, step: float | None = None,
+           group: str = "Dimensions", order: int | None = None) -> Any:
+    """A length field in millimetres (customers may type other units)."""
+    return Field(default, ge=ge, le=le, description=description,
+                 json_schema_extra=_extra("mm", step, group, order, accepts_units=True))
+
+
+def angle(default: float, *, ge: float, le: float, description: str, step: float | None = None,
+          group: str = "Dimensions", order: int | None = None) -> Any:
+    """An angle field in degrees."""
+    return Field(default, ge=ge, le=le, description=description,
+                 json_schema_extra=_extra("deg", step, group, order, accepts_units=True))
+
+
+def number(default: float, *, ge: float, le: float, unit: str, description: str, step: float | None = None,
+           group: str = "Dimensions", order: int | None = None) -> Any:
+    """A plain number with a unit that is not a length or an angle (e.g. ``"%"``)."""
+    return Field(default, ge=ge, le=le, description=description, json_schema_extra=_extra(unit, step, group, order))
+
+
+def count(default: int | None, *, ge: int, le: int, description: str, unit: str = "count",
+          group: str = "Options", order: int | None = None) -> Any:
+    """A whole number of things (shelves, brackets, holes); ``None`` default means derived."""
+    return Field(default, ge=ge, le=le, description=description, json_schema_extra=_extra(unit, 1, group, order))
+
+
+def choice(default: Any, *, choices: Iterable[Any], description: str, unit: str = "",
+           group: str = "Options", order: int | None = None) -> Any:
+    """One of a fixed list of values; declare the field's type as a ``Literal`` of the same values."""
+    return Field(default, description=description,
+                 json_schema_extra=_extra(unit, None, group, order, choices=list(choices)))
+
+
+def switch(default: bool, *, description: str, group: str = "Options", order: int | None = None) -> Any:
+    """An on/off option."""
+    return Field(default, description=description, json_schema_extra=_extra("", None, group, order))
+
+
+def text(default: str, *, min_length: int = 0, max_length: int, description: str, group: str = "Options",
+         order: int | None = None) -> Any:
+    """Free text with a length limit (e.g. a name to emboss)."""
+    return Field(default, min_length=min_length, max_length=max_length, description=description,
+                 json_schema_extra=_extra("", None, group, order))
+
+
+RuleFunction = Callable[["TemplateParams"], str | None]
+
+
+def rule(*fields: str) -> Callable[[RuleFunction], RuleFunction]:
+    """Mark a method as a cross-field rule about ``fields``; it returns ``None`` or the reason it fails."""
+
+    def mark(function: RuleFunction) -> RuleFunction:
+        function.__rule_fields__ = fields  # type: ignore[attr-defined]
+        return function
+
+    return mark
+
+
+class TemplateParams(BaseModel):
+    """Base of every template's parameter model: unknown fields are refused, defaults validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True, validate_assignment=False)
+
+    _rules: ClassVar[list[RuleFunction]] = []
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._rules = [member for member in (getattr(cls, name, None) for name in dir(cls))
+                      if callable(member) and hasattr(member, "__rule_fields__")]
+
+    def rule_violations(self) -> list[FieldError]:
+        """Every cross-field rule this parameter set breaks, with its reason."""
+        problems = []
+        for check in type(self)._rules:
+            reason = check(self)
+            if reason:
+                fields = check.__rule_fields__  # type: ignore[attr-defined]
+                problems.append(FieldError(fields[0] if fields else "", reason))
+        return problems
+
+    def canonical(self) -> dict[str, Any]:
+        """The parameters in mm and degrees, rounded so that equal requests hash equally."""
+        return {name: _canonical_value(value) for name, value in self.model_dump(mode="json").items()}
+
+    @classmethod
+    def field_help(cls, name: str) -> dict[str, Any]:
+        """A field's metadata (unit, range, choices, description) as plain values."""
+        info = cls.model_fields[name]
+        extra = dict(info.json_schema_extra or {}) if isinstance(info.json_schema_extra, dict) else {}
+        minimum = maximum = min_length = max_length = None
+        for meta in info.metadata:
+            minimum = getattr(meta, "ge", minimum)
+            maximum = getattr(meta, "le", maximum)
+            min_length = getattr(meta, "min_length", min_length)
+            max_length = getattr(meta, "max_length", max_length)
+        return {"name": name, "description": info.description or "", "default": info.default,
+                "minimum": minimum, "maximum": maximum, "min_length": min_length, "max_length": max_length,
+                **extra}
+
+    @classmethod
+    def allowed(cls, name: str) -> str:
+        """What a field accepts, in words: ``"300 to 1500 mm"``, ``"one of: pla, petg"``."""
+        if name not in cls.model_fields:
+            return ""
+        meta = cls.field_help(name)
+        unit = meta.get("unit") or ""
+        if "choices" in meta:
+            return "one of: " + ", ".join(str(c) for c in meta["choices"])
+        if meta["max_length"] is not None:
+            return f"text of {meta['min_length'] or 0} to {meta['max_length']} characters"
+        if meta["minimum"] is not None and meta["maximum"] is not None:
+            suffix = f" {unit}" if unit else ""
+            text_ = f"{_num(meta['minimum'])} to {_num(meta['maximum'])}{suffix}"
+            if unit == "mm":
+                text_ += " (a number in mm, or with a unit such as 12in, 80cm)"
+            if unit == "count":
+                text_ = "a whole number from " + text_.replace(" count", "")
+            if meta["default"] is None:
+                text_ += ", or leave it out to derive it"
+            return text_
+        if unit == "" and isinstance(meta["default"], bool):
+            return "true or false"
+        return ""
+
+
+def _num(value: float) -> str:
+    return f"{value:g}"
+
+
+def _canonical_value(value: Any) -> Any:
+    if isinstance(value, float):
+        rounded = round(value, 4)
+        if rounded == 0 or math.isclose(rounded, round(rounded)):
+            rounded = float(round(rounded))
+        return rounded + 0.0  # turns -0.0 into 0.0
+    if isinstance(value, list):
+        return [_canonical_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _canonical_value(v) for k, v in value.items()}
+    return value
+
+
+def _message(model: type[TemplateParams], error: Any) -> FieldError:
+    location = ".".join(str(part) for part in error["loc"])
+    name = str(error["loc"][0]) if error["loc"] else ""
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        known = ", ".join(model.model_fields)
+        return FieldError(location, f"unknown parameter; known parameters: {known}")
+    message = error["msg"]
+    if kind == "value_error":
+        message = str(error.get("ctx", {}).get("error", message))
+    elif kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+        unit = model.field_help(name).get("unit", "") if name in model.model_fields else ""
+        unit = "" if unit in ("count", "") else f" {unit}"
+        message = f"{_num(float(error['input'])) if _is_number(error['input']) else error['input']}{unit} is out of range"
+    allowed = model.allowed(name)
+    if allowed:
+        message = f"{message}; allowed: {allowed}"
+    return FieldError(location, message)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def validate(model: type[TemplateParams], values: dict[str, Any] | None) -> TemplateParams:
+    """Validate raw parameters (from a form, JSON or the CLI) or raise :class:`ValidationError` listing every problem."""
+    if values is None:
+        values = {}
+    if not isinstance(values, dict):
+        raise ValidationError([FieldError("params", "parameters must be an object of name: value pairs")])
+    try:
+        params = model.model_validate(values)
+    except pydantic.ValidationError as error:
+        raise ValidationError([_message(model, e) for e in error.errors(include_url=False)]) from None
+    except (ValueError, TypeError, ArithmeticError) as error:  # raised by a derivation in a model validator
+        raise ValidationError([FieldError("params", str(error))]) from None
+    problems = params.rule_violations()
+    if problems:
+        raise ValidationError(problems)
+    return params
+
+
+def json_schema(model: type[TemplateParams]) -> dict[str, Any]:
+    """The JSON Schema of a parameter model, with units, groups and steps as extra keys."""
+    return model.model_json_schema(mode="validation")

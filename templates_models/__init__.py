@@ -1,0 +1,1 @@
+"""The shop's product templates, one module per product, grouped by family."""
