@@ -67,7 +67,7 @@ def _convert(value: object, table: dict[str, float], default_unit: str, kind: st
         unit = match.group("unit").lower() or default_unit
         if unit not in table:
             raise UnitError(
-                f"unknown unit {match.group('unit')!r} in {value!r}; allowed units: "
+                f"unknown unit {match.group('unit')!r} in {value!r}; allowed units for a {kind}: "
                 f"{', '.join(sorted(set(table) - {'inches', 'feet', 'foot', 'degree', 'degrees'}))}"
             )
         number = _parse_number(match.group("number")) * table[unit]

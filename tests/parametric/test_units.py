@@ -1,0 +1,30 @@
+import pytest
+
+from parametric.units import UnitError, to_degrees, to_mm
+
+
+@pytest.mark.parametrize(("text", "mm"), [
+    (12, 12.0), (12.5, 12.5), ("12.5 mm", 12.5), ("32in", 812.8), ("80cm", 800.0), ("1.2m", 1200.0),
+    ('3/4"', 19.05), ("1 1/2in", 38.1), ("2ft", 609.6), ("  7 MM ", 7.0), ("1e2", 100.0), ("-3", -3.0),
+])
+def test_lengths_become_millimetres(text, mm):
+    assert to_mm(text) == pytest.approx(mm)
+
+
+@pytest.mark.parametrize("bad", ["12 furlongs", "twelve", "", "12..5mm", True, None, [12], "nan", "inf mm"])
+def test_bad_lengths_are_refused_with_the_allowed_units(bad):
+    with pytest.raises(UnitError) as error:
+        to_mm(bad)
+    message = str(error.value)
+    assert "length" in message
+
+
+def test_unknown_unit_names_the_allowed_ones():
+    with pytest.raises(UnitError, match="allowed units: .*cm.*in.*mm"):
+        to_mm("3 yd")
+
+
+def test_angles():
+    assert to_degrees("10deg") == 10
+    assert to_degrees("3.14159265rad") == pytest.approx(180, rel=1e-6)
+    assert to_degrees(7) == 7
