@@ -198,11 +198,14 @@ class TableLeg(Template):
                        (bottom - chamfer, foot), (0, foot)]
             leg = cq.Workplane("XZ").polyline(profile).close().revolve(360, (0, 0, 0), (0, 1, 0))
         else:
-            leg = (cq.Workplane("XY").workplane(offset=start).rect(p.top_size, p.top_size)
-                   .workplane(offset=bend - start).rect(p.top_size, p.top_size)
-                   .workplane(offset=foot - bend).rect(p.bottom_size, p.bottom_size)
-                   .loft(ruled=True)
-                   .faces(">Z").chamfer(chamfer))
+            # A tapered extrusion keeps every face planar (a lofted frustum gets B-spline faces).
+            taper_deg = math.degrees(math.atan((p.top_size - p.bottom_size) / 2 / (foot - bend)))
+            straight = (cq.Workplane("XY").workplane(offset=start).rect(p.top_size, p.top_size)
+                        .extrude(bend - start))
+            leg = (cq.Workplane("XY").workplane(offset=bend).rect(p.top_size, p.top_size)
+                   .extrude(foot - bend, taper=taper_deg)
+                   .faces(">Z").chamfer(chamfer)
+                   .union(straight))
         body = plate.union(leg)
         if p.insert_bore:
             bore = cq.Workplane("XY").circle(p.insert_diameter / 2).extrude(p.insert_depth)
