@@ -124,7 +124,9 @@ def build_parser(extra: Sequence[Callable[[Any], None]] = ()) -> argparse.Argume
 
 def _extensions() -> list[Callable[[Any], None]]:
     """Sub-commands contributed by other modules of the core (gallery, ...)."""
-    return []
+    from .gallery import add_command as add_gallery
+
+    return [add_gallery]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

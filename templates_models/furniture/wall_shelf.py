@@ -143,12 +143,15 @@ class WallShelf(Template):
             bracket.faces(">Z").workplane(centerOption="ProjectedOrigin", origin=(0, 0, h))
             .pushPoints([(0, row_y)]).hole(p.hole_diameter, t * 3)
         )
+        # Built with the wall at y = 0 and the shelf reaching +Y; placed turned half a turn so the
+        # front faces -Y like every other product (the front view of a drawing looks along +Y).
         positions = p.bracket_positions()
+        turn = (cq.Vector(0, 0, 1), 180)
         return [
             Part("board", board, flat=True, thickness=p.board_thickness, process="cnc",
-                 placements=[cq.Location((0, 0, h))]),
+                 placements=[cq.Location(cq.Vector(0, 0, h), *turn)]),
             Part("bracket", bracket, quantity=len(positions), process="fdm",
-                 placements=[cq.Location((x, 0, 0)) for x in positions]),
+                 placements=[cq.Location(cq.Vector(-x, 0, 0), *turn) for x in positions]),
         ]
 
     def expected_size(self, p: WallShelfParams) -> tuple[float, float, float]:
