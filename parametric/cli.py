@@ -123,10 +123,17 @@ def build_parser(extra: Sequence[Callable[[Any], None]] = ()) -> argparse.Argume
 
 
 def _extensions() -> list[Callable[[Any], None]]:
-    """Sub-commands contributed by other modules of the core (gallery, ...)."""
+    """Sub-commands from the core's own modules, then from installed packages.
+
+    Layers above the core (the web app's ``serve``, ``worker``, ``users``) add commands
+    through the ``parametric.commands`` entry point group: each entry point is a function
+    taking the sub-parser collection. The core never imports them by name.
+    """
+    from importlib.metadata import entry_points
+
     from .gallery import add_command as add_gallery
 
-    return [add_gallery]
+    return [add_gallery, *(ep.load() for ep in entry_points(group="parametric.commands"))]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
