@@ -1,0 +1,1 @@
+"""Tabular data for the product templates (shoe sizes), read with importlib.resources."""
