@@ -17,7 +17,9 @@ def test_every_field_declares_default_range_unit_and_description(template):
         assert meta["description"], f"{template.id}.{name} has no description"
         assert "unit" in meta, f"{template.id}.{name} has no unit"
         numeric = info.annotation in (float, int) or str(info.annotation).startswith(("float", "int"))
-        if numeric or meta["unit"] in ("mm", "deg", "count"):
+        if "choices" in meta:
+            assert meta["choices"], f"{template.id}.{name} has an empty choice list"
+        elif numeric or meta["unit"] in ("mm", "deg", "count"):
             assert meta["minimum"] is not None and meta["maximum"] is not None, f"{template.id}.{name} has no range"
         assert template.Params.allowed(name) or meta["max_length"] is not None or meta["unit"] == "", name
 
