@@ -133,7 +133,13 @@ def _extensions() -> list[Callable[[Any], None]]:
 
     from .gallery import add_command as add_gallery
 
-    return [add_gallery, *(ep.load() for ep in entry_points(group="parametric.commands"))]
+    commands = [add_gallery]
+    for entry_point in entry_points(group="parametric.commands"):
+        try:
+            commands.append(entry_point.load())
+        except Exception as error:  # a broken plugin must not take the core commands down with it
+            print(f"warning: command {entry_point.name!r} unavailable: {error}", file=sys.stderr)
+    return commands
 
 
 def main(argv: Sequence[str] | None = None) -> int:
