@@ -73,8 +73,7 @@ def picture(manifest: Manifest, target: Path, size: tuple[int, int] = PICTURE_SI
     camera.SetPosition(1, -1.4, 0.9)
     camera.SetFocalPoint(0, 0, 0)
     camera.SetViewUp(0, 0, 1)
-    renderer.ResetCamera()  # fits the bounding sphere with a margin; zooming in crops tall products,
-    camera.Zoom(1.0)        # and tall ones need the margin it leaves in a landscape frame
+    renderer.ResetCamera()  # fits the bounding sphere with a margin: tall products stay whole in the frame
     window = vtk.vtkRenderWindow()
     window.SetOffScreenRendering(1)
     window.SetMultiSamples(4)
