@@ -1,1 +1,85 @@
-"""The web front end (Flask); it builds on the core library and is never imported by it."""
+"""The web front end (Flask); it builds on the core library and is never imported by it.
+
+``create_app`` follows the Flask tutorial's shape: configuration from a mapping of
+defaults, then the environment, then ``test_config``; one blueprint per feature; the
+database, the generation service and the queue kept in ``app.extensions["parametric"]``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from .config import load_config
+from .db import Database
+from .generation import Generation
+from .tasks import Queue, create_queue
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """What the views use: configuration, database, background generation and the queue."""
+
+    config: dict[str, Any]
+    database: Database
+    generation: Generation
+    queue: Queue
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """The WSGI application. It does not touch the database: ``serve``, ``worker`` and tests migrate it."""
+    config = load_config(test_config)
+    app = Flask(__name__, instance_path=config["INSTANCE_FOLDER"])
+    app.config.update(config)
+    app.json.sort_keys = False
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    database = Database(config["DATABASE_URL"])
+    generation = Generation(config, database)
+    app.extensions["parametric"] = Services(config, database, generation, create_queue(config, generation))
+
+    from . import api, staff
+
+    app.register_blueprint(api.bp)
+    app.register_blueprint(staff.bp)
+    _register_error_handlers(app)
+    return app
+
+
+def json_errors(status: int, message: str, field: str = "") -> Response:
+    """An error in the API's shape: ``{"errors": [{"field": ..., "message": ...}]}``."""
+    return Response(json.dumps({"errors": [{"field": field, "message": message}]}), status=status,
+                    mimetype="application/json")
+
+
+def _register_error_handlers(app: Flask) -> None:
+    """Under /api every error is JSON: 404, 405, 413 and, should a bug slip through, 500."""
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Any:
+        if not request.path.startswith("/api/"):
+            return error
+        message = error.description or error.name
+        if error.code == 413:
+            message = f"the request body is larger than {app.config['MAX_CONTENT_LENGTH']} bytes"
+        response = json_errors(error.code or 500, message)
+        for name, value in error.get_headers():
+            if name.lower() in ("allow", "www-authenticate"):
+                response.headers[name] = value
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception) -> Any:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        if not request.path.startswith("/api/"):
+            return InternalServerError()
+        return json_errors(500, "internal error; it has been logged")

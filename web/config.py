@@ -1,0 +1,115 @@
+"""Configuration: a mapping of defaults, then environment variables, then a test mapping.
+
+The web app, the ``serve``/``worker`` commands and the queue tasks all read it through
+:func:`load_config`, which needs no Flask app, so a worker process never builds one.
+
+Environment: ``DATABASE_URL`` (default: SQLite in the instance folder; PostgreSQL with
+``postgresql+psycopg://user@host/db``), ``REDIS_URL`` (default: a SQLite-backed queue in
+the instance folder), ``PARAMETRIC_OUTPUT`` (generated files), ``PARAMETRIC_INSTANCE``
+(the instance folder) and ``PARAMETRIC_<KEY>`` for any key below (JSON values allowed,
+e.g. ``PARAMETRIC_LEASE_SECONDS=30`` or ``PARAMETRIC_SETUP_FEE='{"fdm": 5, "cnc": 25}'``).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "PARAMETRIC_"
+
+DEFAULTS: dict[str, Any] = {
+    # Storage. None means "derive from the instance folder / the core's output folder".
+    "DATABASE_URL": None,
+    "REDIS_URL": None,
+    "HUEY_NAME": "parametric",
+    "HUEY_FILE": None,              # the SQLite queue when REDIS_URL is not set (default <instance>/queue.db)
+    "OUTPUT_FOLDER": None,          # orders' files: <output>/orders/<order id>/<item>/...
+    "CACHE_FOLDER": None,           # the core's content-addressed cache (default <output>/cache)
+    # Requests.
+    "MAX_CONTENT_LENGTH": 256 * 1024,   # bytes; a larger body is refused with 413
+    "MAX_ITEMS_PER_ORDER": 50,
+    "MAX_QUANTITY": 1000,
+    "ORDER_FORMATS": ["step", "stl", "3mf"],
+    "EXPORT_TOLERANCE": 0.05,       # mesh chord tolerance in mm for STL/3MF
+    "EXPORT_ANGULAR_TOLERANCE": 0.2,  # radians
+    # Background generation.
+    "RENDER_ATTEMPTS": 3,           # claims of one item before it is marked failed
+    "RENDER_RETRY_DELAY": 10.0,     # seconds before a failed render is tried again
+    "LEASE_SECONDS": 120.0,         # a rendering item whose lease is older than this is re-queued
+    "HEARTBEAT_SECONDS": 15.0,      # how often a rendering worker renews its lease
+    "REAP_INTERVAL_SECONDS": 20,    # how often each worker's scheduler looks for expired leases
+    "ENQUEUE_GRACE_SECONDS": 30.0,  # a queued item never handed to the queue is enqueued after this
+    "REQUEUE_AFTER_SECONDS": 6 * 3600.0,  # a queued item waiting longer is handed to the queue again
+    "WORKER_POLL_SECONDS": 0.05,    # first poll interval of an idle worker (SQLite queue)
+    "WORKER_POLL_MAX_SECONDS": 1.0,  # poll interval an idle worker backs off to (SQLite queue)
+    "WORKER_HEALTH_SECONDS": 5.0,   # how often a worker replaces a dead worker process
+    # Quotes: price = material + machine time + setup; lead time = queue + production.
+    "CURRENCY": "EUR",
+    "SETUP_FEE": {"fdm": 5.0, "cnc": 25.0},              # per order line
+    "MACHINE_RATE_PER_HOUR": {"fdm": 3.0, "cnc": 45.0},
+    "MACHINE_RATE_MM3_PER_S": {"fdm": 10.0, "cnc": 800.0},  # deposition (fdm) or material cut (cnc)
+    "PRODUCTION_DAYS": {"fdm": 2, "cnc": 5},
+    "DEFAULT_RENDER_SECONDS": 5.0,  # used for lead times until renders have been timed
+    "QUEUE_WORKERS": 1,             # render workers assumed when estimating the queue's wait
+}
+
+
+def instance_folder() -> Path:
+    """The instance folder: ``$PARAMETRIC_INSTANCE``, else where Flask would put it for ``web``."""
+    configured = os.environ.get(ENV_PREFIX + "INSTANCE")
+    if configured:
+        return Path(configured).resolve()
+    from flask.sansio.scaffold import find_package
+
+    prefix, package_path = find_package("web")
+    if prefix is None:
+        return Path(package_path) / "instance"
+    return Path(prefix) / "var" / "web-instance"
+
+
+def _from_environment(value: str) -> Any:
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def load_config(overrides: Mapping[str, Any] | None = None, instance_path: Path | None = None) -> dict[str, Any]:
+    """Defaults, then the environment, then ``overrides``; storage locations resolved to absolute values."""
+    config = copy.deepcopy(DEFAULTS)
+    for key in DEFAULTS:
+        if ENV_PREFIX + key in os.environ:
+            config[key] = _from_environment(os.environ[ENV_PREFIX + key])
+    for key in ("DATABASE_URL", "REDIS_URL"):
+        if os.environ.get(key):
+            config[key] = os.environ[key]
+    config.update(overrides or {})
+    instance = Path(config.get("INSTANCE_FOLDER") or instance_path or instance_folder()).resolve()
+    config["INSTANCE_FOLDER"] = str(instance)
+    if not config["DATABASE_URL"]:
+        config["DATABASE_URL"] = f"sqlite:///{instance / 'parametric.db'}"
+    if not config["OUTPUT_FOLDER"]:
+        from parametric.cache import output_root
+
+        config["OUTPUT_FOLDER"] = str(output_root())
+    config["OUTPUT_FOLDER"] = str(Path(config["OUTPUT_FOLDER"]).resolve())
+    if not config["CACHE_FOLDER"]:
+        config["CACHE_FOLDER"] = str(Path(config["OUTPUT_FOLDER"]) / "cache")
+    config["HUEY_FILE"] = str(Path(config["HUEY_FILE"] or instance / "queue.db").resolve())
+    return config
+
+
+def worker_environment(config: Mapping[str, Any]) -> dict[str, str]:
+    """Environment variables that give a child process (the embedded worker) the same configuration."""
+    env = {ENV_PREFIX + key: value if isinstance(value, str) else json.dumps(value)
+           for key, value in config.items() if key in DEFAULTS and value is not None}
+    env["DATABASE_URL"] = config["DATABASE_URL"]
+    if config.get("REDIS_URL"):
+        env["REDIS_URL"] = config["REDIS_URL"]
+    env[ENV_PREFIX + "INSTANCE"] = config["INSTANCE_FOLDER"]
+    env[ENV_PREFIX + "OUTPUT"] = config["OUTPUT_FOLDER"]
+    return env

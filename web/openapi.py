@@ -1,0 +1,260 @@
+"""The OpenAPI 3.1 document of ``/api/v1``, generated at request time.
+
+Each template's parameters are its own JSON Schema (``Template.schema()``, from the
+parameter model) placed in ``components.schemas``; an order line is a ``oneOf`` over the
+templates, told apart by ``template``. Lengths that accept units (``"32in"``) are widened
+to "a number in mm, or a string with a unit". Nothing here repeats a template's fields.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+import parametric
+from parametric import FORMATS
+from parametric.materials import materials
+
+from .db import ITEM_STATES
+
+ORDER_STATUSES = ("queued", "rendering", "ready", "failed")
+UNIT_STRING = {"type": "string", "minLength": 1, "maxLength": 64,
+               "description": "a length or angle with its unit, e.g. 32in, 80cm, 3/4\", 12.5 mm, 15deg"}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def params_schema(template: parametric.Template) -> dict[str, Any]:
+    """The template's parameter schema, with unit-accepting fields also taking a string."""
+    schema = copy.deepcopy(template.schema())
+    for field in schema.get("properties", {}).values():
+        if not field.get("accepts_units"):
+            continue
+        if "anyOf" in field:
+            field["anyOf"].append(dict(UNIT_STRING))
+            continue
+        number = {key: field.pop(key) for key in ("type", "minimum", "maximum", "exclusiveMinimum",
+                                                   "exclusiveMaximum", "multipleOf") if key in field}
+        field["anyOf"] = [number, dict(UNIT_STRING)]
+    return schema
+
+
+def item_schema(template: parametric.Template, max_quantity: int) -> dict[str, Any]:
+    """One order line (or a quote request) for ``template``."""
+    properties: dict[str, Any] = {
+        "template": {"type": "string", "const": template.id},
+        "params": _ref(f"{template.id}_params"),
+        "quantity": {"type": "integer", "minimum": 1, "maximum": max_quantity, "default": 1},
+        "material": {"type": "string", "enum": list(template.materials), "default": template.default_material},
+    }
+    if template.presets:
+        properties["preset"] = {"type": "string", "enum": list(template.presets),
+                                "description": "start from a preset; params override its values"}
+    return {"type": "object", "title": f"{template.name} line", "additionalProperties": False,
+            "required": ["template"], "properties": properties}
+
+
+def _errors(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref("Errors")}}}
+
+
+def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+NULLABLE_STRING = {"type": ["string", "null"]}
+
+
+def _static_schemas(config: Mapping[str, Any]) -> dict[str, Any]:
+    max_items, max_quantity = int(config["MAX_ITEMS_PER_ORDER"]), int(config["MAX_QUANTITY"])
+    file_ = {"type": "object", "required": ["format", "part", "filename", "bytes", "sha256", "url"],
+             "properties": {"format": {"type": "string", "enum": list(FORMATS)}, "part": {"type": "string"},
+                            "filename": {"type": "string"}, "bytes": {"type": "integer"},
+                            "sha256": {"type": "string"}, "url": {"type": "string"}}}
+    return {
+        "Errors": {
+            "type": "object", "required": ["errors"],
+            "description": "Every problem with the request; field is a path into the body "
+                           "(items[0].params.width), a header, a parameter, or empty for the request as a whole.",
+            "properties": {"errors": {"type": "array", "minItems": 1, "items": {
+                "type": "object", "required": ["field", "message"],
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}}}}}},
+        "Customer": {"type": "object", "additionalProperties": False, "required": ["name", "email"],
+                     "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 200},
+                                    "email": {"type": "string", "format": "email", "maxLength": 254}}},
+        "OrderRequest": {"type": "object", "additionalProperties": False, "required": ["customer", "items"],
+                         "properties": {"customer": _ref("Customer"),
+                                        "items": {"type": "array", "minItems": 1, "maxItems": max_items,
+                                                  "items": _ref("Item")}}},
+        "TemplateSummary": {
+            "type": "object",
+            "required": ["id", "version", "name", "family", "process", "materials", "default_material", "presets"],
+            "properties": {"id": {"type": "string"}, "version": {"type": "string"}, "name": {"type": "string"},
+                           "family": {"type": "string"}, "description": {"type": "string"},
+                           "process": {"type": "array", "items": {"type": "string"}},
+                           "materials": {"type": "array", "items": {"type": "string", "enum": list(materials())}},
+                           "default_material": {"type": "string"},
+                           "presets": {"type": "array", "items": {"type": "string"}},
+                           "links": {"type": "object", "properties": {"self": {"type": "string"}}}}},
+        "TemplateDetail": {"allOf": [_ref("TemplateSummary"), {
+            "type": "object", "required": ["schema", "units", "preset_params"],
+            "properties": {"schema": {"type": "object", "description": "JSON Schema of the parameters"},
+                           "units": {"type": "object", "additionalProperties": {"type": "string"}},
+                           "preset_params": {"type": "object"}}}]},
+        "Quote": {
+            "type": "object", "required": ["template", "version", "params", "material", "quantity", "unit", "price",
+                                           "lead_time"],
+            "properties": {
+                "template": {"type": "string"}, "version": {"type": "string"}, "params": {"type": "object"},
+                "quantity": {"type": "integer", "minimum": 1, "maximum": max_quantity},
+                "material": {"type": "object", "required": ["id", "process", "cost_per_kg"]},
+                "unit": {"type": "object", "required": ["mass_g", "volume_mm3", "machine_hours"],
+                         "properties": {"mass_g": {"type": "number"}, "volume_mm3": {"type": "number"},
+                                        "machine_hours": {"type": "number"},
+                                        "bbox_mm": {"type": "array", "items": {"type": "number"}}}},
+                "price": {"type": "object", "required": ["currency", "material", "machine", "setup", "unit", "total"],
+                          "properties": {key: {"type": "number", "minimum": 0}
+                                         for key in ("material", "machine", "setup", "unit", "total")}
+                          | {"currency": {"type": "string"}}},
+                "lead_time": {"type": "object",
+                              "required": ["days", "ships_by", "production_days", "queue_depth", "files_ready_in_s"],
+                              "properties": {"days": {"type": "integer", "minimum": 0},
+                                             "ships_by": {"type": "string", "format": "date"},
+                                             "production_days": {"type": "integer"},
+                                             "queue_depth": {"type": "integer", "minimum": 0},
+                                             "files_ready_in_s": {"type": "number", "minimum": 0},
+                                             "average_render_s": {"type": "number"}}}}},
+        "File": file_,
+        "OrderItemState": {
+            "type": "object",
+            "required": ["position", "template", "version", "params", "quantity", "material", "state", "reason",
+                         "attempts", "files", "manifest"],
+            "properties": {"position": {"type": "integer", "minimum": 1}, "template": {"type": "string"},
+                           "version": {"type": "string"}, "params": {"type": "object"},
+                           "quantity": {"type": "integer"}, "material": {"type": "string"},
+                           "state": {"type": "string", "enum": list(ITEM_STATES)},
+                           "reason": {**NULLABLE_STRING, "description": "why it failed (the kernel's reason)"},
+                           "attempts": {"type": "integer", "minimum": 0},
+                           "files": {"type": "array", "items": _ref("File")},
+                           "manifest": {**NULLABLE_STRING, "description": "URL of manifest.json once ready"}}},
+        "Order": {
+            "type": "object", "required": ["id", "status", "created_at", "customer", "links", "items"],
+            "properties": {"id": {"type": "string"}, "status": {"type": "string", "enum": list(ORDER_STATUSES)},
+                           "created_at": {"type": "string", "format": "date-time"},
+                           "customer": {"type": "object", "required": ["name", "email"]},
+                           "token": {"type": "string", "description": "the secret that reads the order; "
+                                                                      "given once, with the order"},
+                           "links": {"type": "object", "required": ["self"]},
+                           "items": {"type": "array", "items": _ref("OrderItemState")}}},
+        "OrderPage": {"type": "object", "required": ["orders", "total", "limit", "offset"],
+                      "properties": {"orders": {"type": "array", "items": _ref("Order")},
+                                     "total": {"type": "integer"}, "limit": {"type": "integer"},
+                                     "offset": {"type": "integer"}}},
+        "QueueState": {"type": "object", "required": ["states", "depth", "average_render_s", "expired_leases"],
+                       "properties": {"states": {"type": "object",
+                                                 "properties": {s: {"type": "integer"} for s in ITEM_STATES}},
+                                      "depth": {"type": "integer"}, "average_render_s": {"type": "number"},
+                                      "expired_leases": {"type": "integer"}}},
+    }
+
+
+def _paths() -> dict[str, Any]:
+    token_header = {"name": "X-Order-Token", "in": "header", "required": False, "schema": {"type": "string"},
+                    "description": "the order's token (or ?token=)"}
+    token_query = {"name": "token", "in": "query", "required": False, "schema": {"type": "string"}}
+    order_id = {"name": "order_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    no_token = _errors("no token sent")
+    not_found = _errors("no such order, or a wrong token")
+    body_errors = {"400": _errors("the body is not JSON"), "413": _errors("the body is too large"),
+                   "422": _errors("invalid input: every problem listed")}
+    staff = [{"staff": []}]
+    unauthorized = _errors("staff login required")
+    return {
+        "/api/v1/templates": {"get": {
+            "operationId": "listTemplates", "summary": "Every template: id, version, process, materials, presets",
+            "responses": {"200": _json({"type": "object", "required": ["templates"], "properties": {
+                "templates": {"type": "array", "items": _ref("TemplateSummary")}}})}}},
+        "/api/v1/templates/{template_id}": {"get": {
+            "operationId": "showTemplate", "summary": "A template's parameter schema, units and presets",
+            "parameters": [{"name": "template_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": _json(_ref("TemplateDetail")), "404": _errors("no such template")}}},
+        "/api/v1/quotes": {"post": {
+            "operationId": "createQuote", "summary": "Price and lead time of one line before ordering",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("Item")}}},
+            "responses": {"200": _json(_ref("Quote")), **body_errors}}},
+        "/api/v1/orders": {"post": {
+            "operationId": "createOrder", "summary": "Place an order; its files are generated in the background",
+            "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
+                            "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                            "description": "a retried request with the same key returns the same order"}],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("OrderRequest")}}},
+            "responses": {"201": {**_json(_ref("Order"), "the order (also for a replayed Idempotency-Key)"),
+                                  "headers": {"Location": {"schema": {"type": "string"}}}}, **body_errors}}},
+        "/api/v1/orders/{order_id}": {"get": {
+            "operationId": "showOrder", "summary": "An order's items: state, failure reason, file links",
+            "parameters": [order_id, token_header, token_query],
+            "responses": {"200": _json(_ref("Order")), "403": no_token, "404": not_found}}},
+        "/api/v1/orders/{order_id}/items/{position}/files/{filename}": {"get": {
+            "operationId": "downloadFile", "summary": "A generated file (STEP, STL, 3MF) or manifest.json",
+            "parameters": [order_id,
+                           {"name": "position", "in": "path", "required": True,
+                            "schema": {"type": "integer", "minimum": 1}},
+                           {"name": "filename", "in": "path", "required": True, "schema": {"type": "string"}},
+                           token_header, token_query],
+            "responses": {"200": {"description": "the file", "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+                "403": no_token, "404": _errors("no such order, token or file")}}},
+        "/api/v1/openapi.json": {"get": {
+            "operationId": "openapi", "summary": "This document",
+            "responses": {"200": _json({"type": "object", "required": ["openapi", "paths"]})}}},
+        "/api/v1/staff/orders": {"get": {
+            "operationId": "staffListOrders", "summary": "Every order, newest first", "security": staff,
+            "parameters": [
+                {"name": "state", "in": "query", "required": False,
+                 "schema": {"type": "string", "enum": list(ITEM_STATES)}},
+                {"name": "limit", "in": "query", "required": False,
+                 "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
+                {"name": "offset", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0}}],
+            "responses": {"200": _json(_ref("OrderPage")), "401": unauthorized,
+                          "422": _errors("bad query parameters")}}},
+        "/api/v1/staff/orders/{order_id}": {"get": {
+            "operationId": "staffShowOrder", "summary": "One order, without its token", "security": staff,
+            "parameters": [order_id],
+            "responses": {"200": _json(_ref("Order")), "401": unauthorized, "404": _errors("no such order")}}},
+        "/api/v1/staff/items/{item_id}/retry": {"post": {
+            "operationId": "staffRetryItem", "summary": "Queue a failed item again", "security": staff,
+            "parameters": [{"name": "item_id", "in": "path", "required": True,
+                            "schema": {"type": "integer", "minimum": 1}}],
+            "responses": {"200": _json(_ref("OrderItemState")), "401": unauthorized,
+                          "404": _errors("no such item"), "409": _errors("the item has not failed")}}},
+        "/api/v1/staff/queue": {"get": {
+            "operationId": "staffQueue", "summary": "Items per state, render time, expired leases", "security": staff,
+            "responses": {"200": _json(_ref("QueueState")), "401": unauthorized}}},
+    }
+
+
+def openapi_document(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The whole document, from the registered templates and the configured limits."""
+    templates = parametric.templates()
+    max_quantity = int(config["MAX_QUANTITY"])
+    schemas: dict[str, Any] = {}
+    for template in templates:
+        schemas[f"{template.id}_params"] = params_schema(template)
+        schemas[f"{template.id}_item"] = item_schema(template, max_quantity)
+    schemas["Item"] = {
+        "oneOf": [_ref(f"{t.id}_item") for t in templates],
+        "discriminator": {"propertyName": "template",
+                          "mapping": {t.id: f"#/components/schemas/{t.id}_item" for t in templates}}}
+    schemas.update(_static_schemas(config))
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "parametric", "version": "1",
+                 "description": "Parametric CAD templates to manufacturing files: quotes, orders, generated files. "
+                                "Errors are {\"errors\": [{\"field\", \"message\"}]}."},
+        "paths": _paths(),
+        "components": {"schemas": schemas,
+                       "securitySchemes": {"staff": {"type": "http", "scheme": "basic"}}},
+    }

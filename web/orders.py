@@ -1,0 +1,241 @@
+"""Orders: reading an order request (every problem at once), creating it once per idempotency key.
+
+An order line is validated by its template's own parameter model; the stored parameters are
+the canonical ones (mm, degrees) with the template version they were made with.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+import parametric
+from parametric import FieldError, Template, ValidationError
+
+from .db import Database, IdempotencyKey, Order, OrderItem
+
+ITEM_FIELDS = ("template", "preset", "params", "quantity", "material")
+ORDER_FIELDS = ("customer", "items")
+CUSTOMER_FIELDS = ("name", "email")
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$")
+NAME_MAX, EMAIL_MAX, KEY_MAX = 200, 254, 255
+
+
+@dataclass(frozen=True)
+class ItemRequest:
+    """One validated order line (or quote request)."""
+
+    template: Template
+    params: dict[str, Any]  # canonical: mm and degrees
+    quantity: int
+    material: str
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    customer_name: str
+    customer_email: str
+    items: list[ItemRequest]
+
+
+class IdempotencyConflict(Exception):
+    """The idempotency key was already used with a different request body."""
+
+
+def _unknown(value: Mapping[str, Any], allowed: tuple[str, ...], prefix: str) -> list[FieldError]:
+    return [FieldError(f"{prefix}{key}", f"unknown field; allowed: {', '.join(allowed)}")
+            for key in value if key not in allowed]
+
+
+def _params_errors(error: ValidationError, dot: str) -> list[FieldError]:
+    """The template's errors under ``<dot>params`` (``<dot>preset`` for a preset); ``dot``: ``""``, ``items[0].``."""
+    problems = []
+    for problem in error.errors:
+        if problem.field == "preset":
+            problems.append(FieldError(f"{dot}preset", problem.message))
+        elif problem.field in ("", "params"):
+            problems.append(FieldError(f"{dot}params", problem.message))
+        else:
+            problems.extend(ValidationError([problem]).prefixed(f"{dot}params").errors)
+    return problems
+
+
+def parse_item(raw: Any, prefix: str, max_quantity: int) -> tuple[ItemRequest | None, list[FieldError]]:
+    """An order line from JSON; field names in the errors start with ``prefix`` (e.g. ``items[0]``)."""
+    if not isinstance(raw, dict):
+        return None, [FieldError(prefix, "must be an object with template, params, quantity and "
+                                 "material")]
+    dot = f"{prefix}." if prefix else ""
+    problems = _unknown(raw, ITEM_FIELDS, dot)
+    template = None
+    template_id = raw.get("template")
+    if template_id is None:
+        problems.append(FieldError(f"{dot}template", "required: the id of a template (GET /api/v1/templates)"))
+    elif not isinstance(template_id, str):
+        problems.append(FieldError(f"{dot}template", "must be a template id (a string)"))
+    else:
+        try:
+            template = parametric.get_template(template_id)
+        except ValidationError as error:
+            problems.extend(FieldError(f"{dot}template", e.message) for e in error.errors)
+
+    quantity = raw.get("quantity", 1)
+    if isinstance(quantity, bool) or not isinstance(quantity, int):
+        problems.append(FieldError(f"{dot}quantity", f"must be a whole number from 1 to {max_quantity}"))
+    elif not 1 <= quantity <= max_quantity:
+        problems.append(FieldError(f"{dot}quantity", f"{quantity} is out of range; allowed: 1 to {max_quantity}"))
+
+    material = raw.get("material")
+    if material is not None and not isinstance(material, str):
+        problems.append(FieldError(f"{dot}material", "must be a material id (a string)"))
+        material = None
+    elif template is not None:
+        try:
+            material = template.check_material(material)
+        except ValidationError as error:
+            problems.extend(FieldError(f"{dot}material", e.message) for e in error.errors)
+
+    params = raw.get("params", {})
+    preset = raw.get("preset")
+    canonical = None
+    if params is None:
+        params = {}
+    if not isinstance(params, dict):
+        problems.append(FieldError(f"{dot}params", "must be an object of parameter name: value pairs"))
+    if preset is not None and not isinstance(preset, str):
+        problems.append(FieldError(f"{dot}preset", "must be a preset name (a string)"))
+        preset = None
+    if template is not None and isinstance(params, dict):
+        if preset is not None and preset not in template.presets:
+            problems.append(FieldError(f"{dot}preset", f"unknown preset {preset!r}; allowed: "
+                                       + ", ".join(template.presets)))
+            preset = None
+        try:
+            canonical = template.resolve(params, preset).canonical()
+        except ValidationError as error:
+            problems.extend(_params_errors(error, dot))
+    if problems or template is None or canonical is None or not isinstance(material, str):
+        return None, problems
+    return ItemRequest(template, canonical, quantity, material), []
+
+
+def parse_order(body: Any, max_items: int, max_quantity: int) -> OrderRequest:
+    """A validated order request, or a :class:`ValidationError` listing every problem."""
+    if not isinstance(body, dict):
+        raise ValidationError([FieldError("", "must be a JSON object with customer and items")])
+    problems = _unknown(body, ORDER_FIELDS, "")
+    customer = body.get("customer")
+    name = email = ""
+    if not isinstance(customer, dict):
+        problems.append(FieldError("customer", "required: an object with name and email"))
+    else:
+        problems.extend(_unknown(customer, CUSTOMER_FIELDS, "customer."))
+        name, email = customer.get("name"), customer.get("email")
+        if not isinstance(name, str) or not name.strip():
+            problems.append(FieldError("customer.name", "required: the customer's name"))
+        elif len(name.strip()) > NAME_MAX:
+            problems.append(FieldError("customer.name", f"at most {NAME_MAX} characters"))
+        if not isinstance(email, str) or not email.strip():
+            problems.append(FieldError("customer.email", "required: an email address to tell the customer about "
+                                                         "the order"))
+        elif len(email.strip()) > EMAIL_MAX or not EMAIL.match(email.strip()):
+            problems.append(FieldError("customer.email", "not an email address (like name@example.com)"))
+    raw_items = body.get("items")
+    items: list[ItemRequest] = []
+    if not isinstance(raw_items, list) or not raw_items:
+        problems.append(FieldError("items", "required: a list of at least one item"))
+    elif len(raw_items) > max_items:
+        problems.append(FieldError("items", f"{len(raw_items)} items; at most {max_items} per order"))
+    else:
+        for index, raw in enumerate(raw_items):
+            item, item_problems = parse_item(raw, f"items[{index}]", max_quantity)
+            problems.extend(item_problems)
+            if item is not None:
+                items.append(item)
+    if problems:
+        raise ValidationError(problems)
+    return OrderRequest(name.strip(), email.strip(), items)
+
+
+def request_hash(body: Any) -> str:
+    """A digest of a JSON body that ignores key order and whitespace."""
+    encoded = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(encoded.encode("ascii")).hexdigest()
+
+
+def check_idempotency_key(key: str | None) -> list[FieldError]:
+    if key is None:
+        return []
+    if not key.strip() or len(key) > KEY_MAX or not key.isprintable():
+        return [FieldError("Idempotency-Key", f"a header of 1 to {KEY_MAX} printable characters, unique per order "
+                                              "(e.g. a UUID)")]
+    return []
+
+
+def _replayed(database: Database, key: str, digest: str) -> str | None:
+    with database.session() as session:
+        existing = session.get(IdempotencyKey, key)
+        if existing is None:
+            return None
+        if existing.request_hash != digest:
+            raise IdempotencyConflict(key)
+        return existing.order_id
+
+
+def place_order(database: Database, request: OrderRequest, cache_keys: list[str], key: str | None = None,
+                digest: str | None = None) -> tuple[str, bool]:
+    """Create the order (once per idempotency key). Returns ``(order id, created)``.
+
+    Two requests with one key racing in two processes: the key's primary key lets one
+    transaction commit; the other fails on it, rolls back, and returns the winner's order.
+    """
+    if key is not None:
+        existing = _replayed(database, key, digest or "")
+        if existing is not None:
+            return existing, False
+    order_id = uuid.uuid4().hex
+    try:
+        with database.transaction() as session:
+            order = Order(id=order_id, token=secrets.token_urlsafe(32), customer_name=request.customer_name,
+                          customer_email=request.customer_email)
+            order.items = [OrderItem(position=index + 1, template=item.template.id,
+                                     template_version=item.template.version, params=item.params,
+                                     quantity=item.quantity, material=item.material, cache_key=cache_key,
+                                     state="queued", attempts=0)
+                           for index, (item, cache_key) in enumerate(zip(request.items, cache_keys, strict=True))]
+            session.add(order)
+            if key is not None:
+                session.flush()  # the order row first: the key refers to it
+                session.add(IdempotencyKey(key=key, request_hash=digest, order_id=order_id))
+    except IntegrityError:
+        if key is None:
+            raise
+        existing = _replayed(database, key, digest or "")
+        if existing is None:
+            raise
+        return existing, False
+    return order_id, True
+
+
+def item_ids(database: Database, order_id: str) -> list[int]:
+    with database.session() as session:
+        return list(session.scalars(select(OrderItem.id).where(OrderItem.order_id == order_id)
+                                    .order_by(OrderItem.position)))
+
+
+def order_status(states: list[str]) -> str:
+    """One word for an order from its items' states."""
+    if states and all(state == "ready" for state in states):
+        return "ready"
+    if any(state in ("queued", "rendering") for state in states):
+        return "rendering" if any(state in ("rendering", "ready") for state in states) else "queued"
+    return "failed"

@@ -1,0 +1,108 @@
+"""Staff endpoints, ``/api/v1/staff``: every order without its token, the queue, retrying a failed item.
+
+Each needs a staff account's HTTP basic credentials (``parametric users add NAME``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, request
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import selectinload
+
+from parametric import FieldError
+
+from . import json_errors
+from .api import describe_item, describe_order, errors_response, services
+from .auth import staff_required
+from .db import ITEM_STATES, Order, OrderItem, utcnow
+
+bp = Blueprint("staff", __name__, url_prefix="/api/v1/staff")
+
+MAX_PAGE = 200
+
+
+def _whole_number(name: str, default: int, low: int, high: int, problems: list[FieldError]) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        problems.append(FieldError(name, f"a whole number from {low} to {high}"))
+    return value
+
+
+@bp.get("/orders")
+@staff_required
+def list_orders() -> Any:
+    """Newest orders first; ``?state=`` keeps orders with an item in that state; ``?limit=&offset=`` page."""
+    problems: list[FieldError] = []
+    limit = _whole_number("limit", 50, 1, MAX_PAGE, problems)
+    offset = _whole_number("offset", 0, 0, 10**9, problems)
+    state = request.args.get("state")
+    if state is not None and state not in ITEM_STATES:
+        problems.append(FieldError("state", f"one of: {', '.join(ITEM_STATES)}"))
+    if problems:
+        return errors_response(problems)
+    query = select(Order)
+    if state is not None:
+        query = query.where(Order.id.in_(select(OrderItem.order_id).where(OrderItem.state == state)))
+    with services().database.session() as session:
+        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        orders = session.scalars(query.order_by(Order.created_at.desc(), Order.id).limit(limit).offset(offset)
+                                 .options(selectinload(Order.items).selectinload(OrderItem.artifacts))).all()
+    return {"orders": [describe_order(order, token=True, staff=True) for order in orders], "total": total,
+            "limit": limit, "offset": offset}
+
+
+@bp.get("/orders/<order_id>")
+@staff_required
+def show_order(order_id: str) -> Any:
+    with services().database.session() as session:
+        order = session.scalar(select(Order).where(Order.id == order_id)
+                               .options(selectinload(Order.items).selectinload(OrderItem.artifacts)))
+    if order is None:
+        return json_errors(404, "no order with this id")
+    return describe_order(order, token=True, staff=True)
+
+
+@bp.post("/items/<int:item_id>/retry")
+@staff_required
+def retry_item(item_id: int) -> Any:
+    """Queue a failed item again with fresh attempts (e.g. after a template fix or a worker problem)."""
+    database = services().database
+    with database.transaction() as session:
+        result = session.execute(
+            update(OrderItem).where(OrderItem.id == item_id, OrderItem.state == "failed")
+            .values(state="queued", attempts=0, enqueued_at=None, heartbeat_at=utcnow(), finished_at=None)
+            .execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        with database.session() as session:
+            exists = session.get(OrderItem, item_id) is not None
+        if not exists:
+            return json_errors(404, "no item with this id")
+        return json_errors(409, "only a failed item can be retried", "state")
+    services().generation.hand_over([item_id], services().queue.enqueue)
+    with database.session() as session:
+        item = session.get(OrderItem, item_id, options=[selectinload(OrderItem.artifacts),
+                                                        selectinload(OrderItem.order)])
+        assert item is not None
+        return describe_item(item.order, item, staff=True)
+
+
+@bp.get("/queue")
+@staff_required
+def queue() -> Any:
+    """How many items are in each state, how long renders take, and leases that have run out."""
+    generation = services().generation
+    with services().database.session() as session:
+        counts = dict(session.execute(select(OrderItem.state, func.count()).group_by(OrderItem.state)).all())
+        expired = session.scalar(select(func.count()).select_from(OrderItem).where(
+            OrderItem.state == "rendering", OrderItem.lease_expires_at < utcnow())) or 0
+    return {"states": {state: int(counts.get(state, 0)) for state in ITEM_STATES},
+            "depth": int(counts.get("queued", 0)) + int(counts.get("rendering", 0)),
+            "average_render_s": round(generation.average_render_seconds(), 3), "expired_leases": expired}
