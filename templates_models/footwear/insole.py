@@ -7,17 +7,7 @@ from typing import Any, Literal
 from parametric.registry import Check, Preset, Template, register
 from parametric.schema import Mm, choice, length, rule
 
-from .outline import (
-    HEEL_CENTRE,
-    HEEL_HALF_WIDTH,
-    foot_outline,
-    medial_sign,
-    outline_prism,
-    s_curve,
-    scale_outline,
-    side_profile,
-    single_solid,
-)
+from .outline import foot_outline, heel_pocket, medial_sign, outline_prism, s_curve, side_profile, single_solid
 from .sizing import FootParams
 
 # Where the arch support rises, peaks and ends, as fractions of the insole length.
@@ -27,6 +17,8 @@ ARCH_START, ARCH_PEAK, ARCH_END = 0.18, 0.40, 0.68
 ARCH_RISE_START, ARCH_RISE_END = -0.02, 0.26
 # The heel cup rim keeps its full height back from this fraction of the length and fades out by the next.
 CUP_FULL, CUP_END = 0.18, 0.45
+MIN_RAISED = 1.0
+"""Lowest arch support or heel cup (mm) worth printing; below it a feature is 0 or refused."""
 
 
 class InsoleParams(FootParams):
@@ -61,6 +53,20 @@ class InsoleParams(FootParams):
                     f"keep it to a tenth of the foot length ({0.1 * self.foot_length:.1f} mm)")
         return None
 
+
+    @rule("arch_height")
+    def _arch_printable(self) -> str | None:
+        if 0 < self.arch_height < MIN_RAISED:
+            return (f"an arch support lower than {MIN_RAISED:g} mm is too thin to print and would not be felt; "
+                    f"use 0 for a flat insole or at least {MIN_RAISED:g} mm")
+        return None
+
+    @rule("heel_cup_depth")
+    def _heel_cup_printable(self) -> str | None:
+        if 0 < self.heel_cup_depth < MIN_RAISED:
+            return (f"a heel cup lower than {MIN_RAISED:g} mm is too thin to print and would not hold the heel; "
+                    f"use 0 for none or at least {MIN_RAISED:g} mm")
+        return None
 
 
 @register
@@ -134,10 +140,8 @@ class Insole(Template):
                 s_curve((full, rim_top), (end, t / 2)),
                 ((end, t / 4),),
             ], "XZ", -width, width)
-            heel_centre, heel_half_width = insole_length * HEEL_CENTRE, width * HEEL_HALF_WIDTH
-            pocket_outline = scale_outline(outline, (heel_centre, 0.0), 1 - p.heel_cup_wall / heel_centre,
-                                           1 - p.heel_cup_wall / heel_half_width)
-            pieces.append(wall.cut(outline_prism(pocket_outline, t / 8, top)))
+            pocket = heel_pocket(outline, insole_length, width, p.heel_cup_wall)
+            pieces.append(wall.cut(outline_prism(pocket, t / 8, top)))
 
         body = base.fuse(*pieces) if pieces else base
         return single_solid(outline_prism(outline, 0, top).intersect(body))
