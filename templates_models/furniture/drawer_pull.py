@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from parametric.registry import Check, Preset, Template, register
-from pydantic import model_validator
+from pydantic import BeforeValidator, model_validator
 
 from parametric.schema import Mm, TemplateParams, choice, length, rule
+from parametric.units import to_mm
 
 HOLE_SPACINGS = (64, 96, 128, 160, 192, 224, 256)
 """Standard centre-to-centre spacings of furniture handle screws, in mm (32 mm system)."""
@@ -22,8 +23,22 @@ FINGER_CLEARANCE = 15.0
 """Smallest gap (mm) between the mounting face and the underside of the grip that fits fingers."""
 
 
+def _spacing_mm(value: Any) -> Any:
+    """Accept ``"128"``, ``"128mm"`` or ``128.0`` for a hole spacing; the choice check follows."""
+    if isinstance(value, str | float) and not isinstance(value, bool):
+        try:
+            mm = round(to_mm(value), 6)
+        except ValueError:
+            return value
+        return int(mm) if float(mm).is_integer() else mm
+    return value
+
+
+SpacingMm = Annotated[Literal[64, 96, 128, 160, 192, 224, 256], BeforeValidator(_spacing_mm)]
+
+
 class DrawerPullParams(TemplateParams):
-    hole_spacing: Literal[64, 96, 128, 160, 192, 224, 256] = choice(
+    hole_spacing: SpacingMm = choice(
         128, choices=HOLE_SPACINGS, unit="mm", group="Dimensions", order=1,
         description="Centre-to-centre distance of the two screw holes; match the holes in your drawer.")
     grip_length: Mm | None = length(None, ge=70, le=400, step=1, order=2,

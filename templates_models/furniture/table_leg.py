@@ -194,7 +194,9 @@ class TableLeg(Template):
         chamfer = min(1.5, p.bottom_size * 0.05)
         if p.section == "round":
             top, bottom = p.top_size / 2, p.bottom_size / 2
-            profile = [(0, start), (top, start), (top, bend), (bottom, foot - chamfer),
+            # The taper line reaches the bottom size at the floor; the chamfer then cuts the corner off.
+            slope = (top - bottom) / (foot - bend)
+            profile = [(0, start), (top, start), (top, bend), (bottom + slope * chamfer, foot - chamfer),
                        (bottom - chamfer, foot), (0, foot)]
             leg = cq.Workplane("XZ").polyline(profile).close().revolve(360, (0, 0, 0), (0, 1, 0))
         else:
