@@ -28,6 +28,8 @@ MIN_CUP_FLOOR = 4.0
 """Material (mm) a hinge cup must leave under it, or the screw-in arm tears the face."""
 MIN_HINGE_PITCH = 80.0
 """Least distance (mm) between neighbouring hinge cups: the hinge arms must not clash."""
+MIN_PROFILE_TO_CUP = 2.0
+"""Material (mm) the front-edge profile must leave under the rim of a hinge cup."""
 HANDLE_EDGE_MARGIN = 30.0
 """Least distance (mm) from a handle hole to a door edge along the handle."""
 HOLE_TO_CUP_MARGIN = 5.0
@@ -168,6 +170,22 @@ class CabinetDoorParams(TemplateParams):
             return (f"a {self.hinge_cup_depth:g} mm hinge cup in a {self.thickness} mm door leaves less than "
                     f"{MIN_CUP_FLOOR:g} mm under it; use at most {self.thickness - MIN_CUP_FLOOR:g} mm or a "
                     "thicker sheet")
+        return None
+
+    @rule("edge_size", "hinge_cup_depth", "hinge_edge_distance")
+    def _profile_clears_cups(self) -> str | None:
+        if not self.hinges() or self.edge_profile == "square":
+            return None
+        size, gap = self.edge_size, self.hinge_edge_distance
+        if self.edge_profile == "chamfer":
+            rise = max(0.0, size - gap)
+        else:
+            rise = size - math.sqrt(size * size - (size - gap) ** 2) if gap < size else 0.0
+        left = self.thickness - self.hinge_cup_depth - rise
+        if left < MIN_PROFILE_TO_CUP:
+            return (f"the {size:g} mm {self.edge_profile} on the front edge would leave only {left:.1f} mm under "
+                    f"the rim of the hinge cups (at least {MIN_PROFILE_TO_CUP:g} mm is needed); use a smaller edge "
+                    "profile, shallower cups or a larger hinge edge distance")
         return None
 
     @rule("hinge_count", "hinge_side")

@@ -397,4 +397,7 @@ def test_door_rules_name_the_field_and_say_why():
     problems = rejected_fields("cabinet_door", {"width": 160, "height": 700, "handle_spacing": 96,
                                                 "handle_position": "top", "handle_offset": 100})
     assert "hinge cup" in problems["handle_offset"]
+    problems = rejected_fields("cabinet_door", {"thickness": 16, "edge_profile": "chamfer", "edge_size": 6,
+                                                "hinge_edge_distance": 3})
+    assert "under the rim of the hinge cups" in problems["edge_size"]
     assert "allowed" in rejected_fields("cabinet_door", {"thickness": 17})["thickness"]
