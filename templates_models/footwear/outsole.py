@@ -47,10 +47,10 @@ class OutsoleParams(FootParams):
     tread_pattern: Literal["lugs", "waffle", "ribs"] = choice(
         "lugs", choices=("lugs", "waffle", "ribs"), order=7,
         description="Tread cut into the walking face: square lugs standing in a recessed field, a waffle of "
-                    "square pockets, or ribs running across the sole.")
+                    "square pockets, or grooves across the sole with ribs left between them.")
     tread_depth: Mm = length(3, ge=1, le=8, step=0.5, order=8,
                              description="Depth of the tread grooves or pockets.")
-    tread_pitch: Mm = length(14, ge=8, le=30, step=1, order=9, group="Options",
+    tread_pitch: Mm = length(14, ge=10, le=30, step=1, order=9, group="Options",
                              description="Centre-to-centre spacing of the lugs, pockets or ribs.")
     groove_width: Mm = length(4, ge=2, le=10, step=0.5, order=10, group="Options",
                               description="Width of the grooves between lugs (for waffle, of the walls between "
@@ -106,7 +106,7 @@ class OutsoleParams(FootParams):
             clearance = 0.0
         else:
             size = pitch - groove
-            radius = min(2.0, size / 4)
+            radius = 0.0
             steps_x = math.floor((high[0] - low[0]) / 2 / pitch) + 1
             steps_y = math.floor((high[1] - low[1]) / 2 / pitch) + 1
             candidates = [(float(centre[0] + i * pitch), float(centre[1] + j * pitch), size, size, radius)
@@ -164,7 +164,8 @@ def _inside(points: np.ndarray, element: Rectangle, clearance: float) -> bool:
 
 
 def _rounded_rectangle(element: Rectangle, z: float) -> Any:
-    """A closed wire around a tread element at height ``z``: a rectangle with round corners (a slot if fully round)."""
+    """A closed wire around a tread element at height ``z``: a rectangle, its corners rounded if it has a
+    radius (a slot if fully round)."""
     import cadquery as cq
 
     x, y, w, h, r = element
@@ -179,8 +180,9 @@ def _rounded_rectangle(element: Rectangle, z: float) -> Any:
     edges = []
     for index in range(4):  # counter-clockwise: a quarter arc round each corner, then a side unless it is nil
         start = 90 * index
-        edges.append(cq.Edge.makeThreePointArc(on_corner(index, start), on_corner(index, start + 45),
-                                               on_corner(index, start + 90)))
+        if r > 0:
+            edges.append(cq.Edge.makeThreePointArc(on_corner(index, start), on_corner(index, start + 45),
+                                                   on_corner(index, start + 90)))
         line_start, line_end = on_corner(index, start + 90), on_corner(index + 1, start + 90)
         if (line_end - line_start).Length > 1e-6:
             edges.append(cq.Edge.makeLine(line_start, line_end))
