@@ -11,10 +11,10 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
-from parametric.part import Part
-from parametric.registry import Check, Preset, Template, register
 from pydantic import BeforeValidator, model_validator
 
+from parametric.part import Part
+from parametric.registry import Check, Preset, Template, register
 from parametric.schema import Mm, TemplateParams, choice, count, length, rule
 from parametric.units import to_mm
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from parametric.registry import Check, Preset, Template, register
 from pydantic import BeforeValidator, model_validator
 
+from parametric.registry import Check, Preset, Template, register
 from parametric.schema import Mm, TemplateParams, choice, length, rule
 from parametric.units import to_mm
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from parametric.registry import Check, Preset, Template, register
-
 from parametric.schema import Mm, TemplateParams, choice, length, rule, switch
 
 MIN_FELT_COVER = 1.2

@@ -6,7 +6,6 @@ import math
 from typing import Any, Literal
 
 from parametric.registry import Check, Preset, Template, register
-
 from parametric.schema import Mm, TemplateParams, choice, count, length, rule, switch
 
 

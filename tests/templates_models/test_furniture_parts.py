@@ -63,7 +63,7 @@ def vertical_bores(shape, radius: float, tolerance: float = 1e-3) -> list[tuple[
 def distances(points: Iterable[tuple[float, ...]]) -> list[float]:
     """Centre distances of consecutive points (x, y), in order."""
     points = list(points)
-    return [math.hypot(b[0] - a[0], b[1] - a[1]) for a, b in zip(points, points[1:])]
+    return [math.hypot(b[0] - a[0], b[1] - a[1]) for a, b in zip(points, points[1:], strict=False)]
 
 
 def slab(shape, z: float, thickness: float = 0.02):
@@ -321,7 +321,7 @@ def test_door_hinge_cups_are_35mm_at_depth_and_edge_distance():
                                               "hinge_edge_distance": 4})
     cups = cups_of(shape)
     assert len(cups) == 2
-    for x, y, low, high in cups:
+    for x, _, low, high in cups:
         assert high == pytest.approx(18, abs=1e-3) and 18 - low == pytest.approx(12.5, abs=1e-3)
         # a left-hinged door lies face down, so its hinged edge is at +X: 4 mm gap plus the cup radius
         assert 597 - x == pytest.approx(21.5, abs=0.01)
