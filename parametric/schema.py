@@ -194,6 +194,9 @@ def _message(model: type[TemplateParams], error: Any) -> FieldError:
         unit = "" if unit in ("count", "") else f" {unit}"
         message = f"{_num(float(error['input'])) if _is_number(error['input']) else error['input']}{unit} is out of range"
     allowed = model.allowed(name)
+    is_text = name in model.model_fields and model.field_help(name)["max_length"] is not None
+    if kind == "value_error" and is_text:
+        allowed = ""  # a text field's own validator already says what it accepts
     if allowed:
         message = f"{message}; allowed: {allowed}"
     return FieldError(location, message)
