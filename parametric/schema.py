@@ -18,13 +18,29 @@ import pydantic
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from .errors import FieldError, ValidationError
-from .units import to_degrees, to_mm
+from .units import UnitError, to_degrees, to_mm
 
 Mm = Annotated[float, BeforeValidator(to_mm)]
 """A length in millimetres; accepts a number (mm) or a string with a unit."""
 
 Degrees = Annotated[float, BeforeValidator(to_degrees)]
 """An angle in degrees; accepts a number (degrees) or a string with a unit."""
+
+
+def _length_choice(value: Any) -> Any:
+    """``"18"``, ``"18mm"``, ``"3/4in"`` or ``18.0`` as the number a ``Literal`` of mm choices holds."""
+    if isinstance(value, str | float) and not isinstance(value, bool):
+        try:
+            mm = round(to_mm(value), 6)
+        except UnitError:
+            return value  # the Literal check then names the choices
+        return int(mm) if mm.is_integer() else mm
+    return value
+
+
+LengthChoice = BeforeValidator(_length_choice)
+"""Put on a ``Literal`` of standard sizes in mm (``Annotated[Literal[16, 18], LengthChoice]``) so that
+text from a form or ``--set`` (``"18"``, ``"18mm"``) selects a choice."""
 
 
 def _extra(unit: str, step: float | None, group: str, order: int | None, **more: Any) -> dict[str, Any]:
@@ -189,6 +205,8 @@ def _message(model: type[TemplateParams], error: Any) -> FieldError:
     message = error["msg"]
     if kind == "value_error":
         message = str(error.get("ctx", {}).get("error", message))
+    elif kind == "literal_error":
+        message = f"{error['input']!r} is not one of the choices"
     elif kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
         unit = model.field_help(name).get("unit", "") if name in model.model_fields else ""
         unit = "" if unit in ("count", "") else f" {unit}"

@@ -15,8 +15,7 @@ from pydantic import BeforeValidator, model_validator
 
 from parametric.part import Part
 from parametric.registry import Check, Preset, Template, register
-from parametric.schema import Mm, TemplateParams, choice, count, length, rule
-from parametric.units import to_mm
+from parametric.schema import LengthChoice, Mm, TemplateParams, choice, count, length, rule
 
 SHEET_THICKNESSES = (16, 18, 19, 22)
 HANDLE_SPACINGS = (0, 96, 128, 160)
@@ -36,21 +35,13 @@ HOLE_TO_CUP_MARGIN = 5.0
 """Least material (mm) between a handle hole and a hinge cup."""
 
 
-def _sheet_mm(value: Any) -> Any:
-    """Accept ``"18"``, ``"18mm"``, ``"none"`` or ``18.0`` for a sheet or spacing choice; the choice check follows."""
-    if isinstance(value, str) and value.strip().lower() == "none":
-        return 0
-    if isinstance(value, str | float) and not isinstance(value, bool):
-        try:
-            mm = round(to_mm(value), 6)
-        except ValueError:
-            return value
-        return int(mm) if float(mm).is_integer() else mm
-    return value
+def _no_handle(value: Any) -> Any:
+    """``"none"`` for the handle spacing means no handle holes (0)."""
+    return 0 if isinstance(value, str) and value.strip().lower() == "none" else value
 
 
-SheetMm = Annotated[Literal[16, 18, 19, 22], BeforeValidator(_sheet_mm)]
-SpacingMm = Annotated[Literal[0, 96, 128, 160], BeforeValidator(_sheet_mm)]
+SheetMm = Annotated[Literal[16, 18, 19, 22], LengthChoice]
+SpacingMm = Annotated[Literal[0, 96, 128, 160], LengthChoice, BeforeValidator(_no_handle)]
 
 
 def hinges_for(edge_length: float) -> int:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, model_validator
+from pydantic import model_validator
 
 from parametric.registry import Check, Preset, Template, register
-from parametric.schema import Mm, TemplateParams, choice, length, rule
-from parametric.units import to_mm
+from parametric.schema import LengthChoice, Mm, TemplateParams, choice, length, rule
 
 HOLE_SPACINGS = (64, 96, 128, 160, 192, 224, 256)
 """Standard centre-to-centre spacings of furniture handle screws, in mm (32 mm system)."""
@@ -23,18 +22,7 @@ FINGER_CLEARANCE = 15.0
 """Smallest gap (mm) between the mounting face and the underside of the grip that fits fingers."""
 
 
-def _spacing_mm(value: Any) -> Any:
-    """Accept ``"128"``, ``"128mm"`` or ``128.0`` for a hole spacing; the choice check follows."""
-    if isinstance(value, str | float) and not isinstance(value, bool):
-        try:
-            mm = round(to_mm(value), 6)
-        except ValueError:
-            return value
-        return int(mm) if float(mm).is_integer() else mm
-    return value
-
-
-SpacingMm = Annotated[Literal[64, 96, 128, 160, 192, 224, 256], BeforeValidator(_spacing_mm)]
+SpacingMm = Annotated[Literal[64, 96, 128, 160, 192, 224, 256], LengthChoice]
 
 
 class DrawerPullParams(TemplateParams):

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+
+from pydantic import model_validator
 
 from parametric.part import Part
 from parametric.registry import Check, Preset, Template, register
-from pydantic import model_validator
-
 from parametric.schema import Mm, TemplateParams, count, length, rule
 
 
