@@ -12,12 +12,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator
-
 from parametric.part import Part
 from parametric.registry import Check, Preset, Template, register
-from parametric.schema import Mm, TemplateParams, choice, count, length, rule, switch
-from parametric.units import to_mm
+from parametric.schema import LengthChoice, Mm, TemplateParams, choice, count, length, rule, switch
 
 SHEET_THICKNESSES = (12, 15, 18, 19, 22)
 MIN_CLEAR_OPENING = 100.0
@@ -28,18 +25,7 @@ MIN_END_INSET = 20.0
 """Side material left beyond an end dado (mm); a thinner strip splits off along the grain."""
 
 
-def _sheet_mm(value: Any) -> Any:
-    """Accept ``"18"``, ``"18mm"`` or ``18.0`` for a sheet thickness; the choice check follows."""
-    if isinstance(value, str | float) and not isinstance(value, bool):
-        try:
-            mm = to_mm(value)
-        except ValueError:
-            return value
-        return int(mm) if float(mm).is_integer() else mm
-    return value
-
-
-SheetMm = Annotated[Literal[12, 15, 18, 19, 22], BeforeValidator(_sheet_mm)]
+SheetMm = Annotated[Literal[12, 15, 18, 19, 22], LengthChoice]
 
 
 class BookcaseParams(TemplateParams):
