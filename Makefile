@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 setup: $(STAMP)
+	sh scripts/install-system-deps.sh
 
 ## Render every template's presets (files, pictures and an index page) into output/gallery.
 run: setup

@@ -132,8 +132,10 @@ def _extensions() -> list[Callable[[Any], None]]:
     from importlib.metadata import entry_points
 
     from .gallery import add_command as add_gallery
+    from .machines import add_command as add_machines
+    from .slicing import add_command as add_slice
 
-    commands = [add_gallery]
+    commands = [add_gallery, add_machines, add_slice]
     for entry_point in entry_points(group="parametric.commands"):
         try:
             commands.append(entry_point.load())

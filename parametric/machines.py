@@ -1,0 +1,616 @@
+"""Machines the shop makes parts on: 3D printers and CNC routers, as plain records.
+
+A machine is a dataclass that turns into a plain dict (JSON or TOML) and back, so the web
+layer can keep it in its database and the CLI can keep it in a file. Reading a dict
+validates it and reports every bad field at once, named by its path
+(``tools[0].feeds.oak.stepdown_mm``), like template parameters.
+
+``parametric machines add|list|show|remove`` keeps machines in ``machines.json`` under the
+output folder (or ``$PARAMETRIC_MACHINES``) for makers without the web app.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import json
+import os
+import tomllib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, ClassVar
+
+from .errors import FieldError, ValidationError
+from .files import atomic_write_json
+from .materials import materials
+
+DIALECTS = ("grbl", "linuxcnc")
+TOOL_TYPES = ("endmill", "drill", "ballnose", "vbit")
+DELIVERIES = ("download", "hot_folder")
+HOSTS = ("octoprint",)
+GCODE_FLAVORS = ("marlin2", "marlin", "reprap", "klipper", "repetier", "smoothie", "sailfish", "makerware",
+                 "teacup", "mach3", "machinekit", "no-extrusion")
+"""PrusaSlicer's ``gcode_flavor`` values."""
+
+
+@dataclass(frozen=True)
+class Feeds:
+    """How one tool cuts one material: feed and plunge in mm/min, spindle speed, depth per pass in mm."""
+
+    feed_mm_min: float
+    plunge_mm_min: float
+    spindle_rpm: float
+    stepdown_mm: float
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A cutter in a router's tool library; ``feeds`` holds its feeds and speeds per material id."""
+
+    number: int
+    diameter_mm: float
+    type: str = "endmill"
+    flutes: int = 2
+    flute_length_mm: float = 25.0
+    feeds: dict[str, Feeds] = field(default_factory=dict)
+    name: str = ""
+
+    @property
+    def radius_mm(self) -> float:
+        return self.diameter_mm / 2
+
+    def describe(self) -> str:
+        label = self.name or f"{self.diameter_mm:g} mm {self.flutes}-flute {self.type}"
+        return f"T{self.number} {label}"
+
+
+@dataclass(frozen=True)
+class StockSheet:
+    """A sheet the router cuts from: material id, thickness, and size (x, y) in mm."""
+
+    material: str
+    thickness_mm: float
+    size_mm: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """How G-code reaches a router: written to a hot folder its sender watches, or downloaded by staff."""
+
+    method: str = "download"
+    path: str | None = None
+
+
+@dataclass(frozen=True)
+class Host:
+    """The print host that drives a printer (OctoPrint: its base URL and an application API key)."""
+
+    kind: str
+    url: str
+    api_key: str
+
+
+@dataclass
+class Printer:
+    """An FDM printer: build volume (x, y, z mm), nozzle, the filaments loaded, and its host."""
+
+    kind: ClassVar[str] = "printer"
+    process: ClassVar[str] = "fdm"
+
+    name: str
+    build_volume_mm: tuple[float, float, float]
+    nozzle_diameter_mm: float = 0.4
+    materials: list[str] = field(default_factory=list)
+    filament_diameter_mm: float = 1.75
+    gcode_flavor: str = "marlin2"
+    host: Host | None = None
+
+    def describe(self) -> str:
+        x, y, z = self.build_volume_mm
+        return (f"printer {self.name}: {x:g} x {y:g} x {z:g} mm, {self.nozzle_diameter_mm:g} mm nozzle, "
+                f"loaded {', '.join(self.materials) or 'nothing'}"
+                + (f", {self.host.kind} at {self.host.url}" if self.host else ""))
+
+
+@dataclass
+class Router:
+    """A CNC router: bed (x, y mm), G-code dialect, tool library, stock sheets, and delivery of its files."""
+
+    kind: ClassVar[str] = "router"
+    process: ClassVar[str] = "cnc"
+
+    name: str
+    bed_mm: tuple[float, float]
+    dialect: str = "grbl"
+    tools: list[Tool] = field(default_factory=list)
+    stock: list[StockSheet] = field(default_factory=list)
+    delivery: Delivery = field(default_factory=Delivery)
+    safe_height_mm: float = 5.0
+    rapid_mm_min: float = 5000.0
+
+    def tool(self, number: int) -> Tool:
+        for tool in self.tools:
+            if tool.number == number:
+                return tool
+        raise KeyError(f"router {self.name} has no tool {number}")
+
+    def describe(self) -> str:
+        x, y = self.bed_mm
+        tools = ", ".join(t.describe() for t in self.tools) or "no tools"
+        stock = ", ".join(f"{s.material} {s.thickness_mm:g} mm" for s in self.stock) or "no stock"
+        return f"router {self.name}: bed {x:g} x {y:g} mm, {self.dialect}, {tools}; stock {stock}"
+
+
+Machine = Printer | Router
+MACHINE_KINDS: dict[str, type[Printer] | type[Router]] = {"printer": Printer, "router": Router}
+
+
+# -- plain dicts ------------------------------------------------------------------------
+
+
+def machine_to_dict(machine: Machine) -> dict[str, Any]:
+    """The machine as plain JSON-ready values, with its ``kind``."""
+    if isinstance(machine, Printer):
+        return {
+            "kind": "printer", "name": machine.name, "build_volume_mm": list(machine.build_volume_mm),
+            "nozzle_diameter_mm": machine.nozzle_diameter_mm, "materials": list(machine.materials),
+            "filament_diameter_mm": machine.filament_diameter_mm, "gcode_flavor": machine.gcode_flavor,
+            "host": ({"kind": machine.host.kind, "url": machine.host.url, "api_key": machine.host.api_key}
+                     if machine.host else None),
+        }
+    return {
+        "kind": "router", "name": machine.name, "bed_mm": list(machine.bed_mm), "dialect": machine.dialect,
+        "tools": [{"number": t.number, "diameter_mm": t.diameter_mm, "type": t.type, "flutes": t.flutes,
+                   "flute_length_mm": t.flute_length_mm, "name": t.name,
+                   "feeds": {m: {"feed_mm_min": f.feed_mm_min, "plunge_mm_min": f.plunge_mm_min,
+                                 "spindle_rpm": f.spindle_rpm, "stepdown_mm": f.stepdown_mm}
+                             for m, f in t.feeds.items()}}
+                  for t in machine.tools],
+        "stock": [{"material": s.material, "thickness_mm": s.thickness_mm, "size_mm": list(s.size_mm)}
+                  for s in machine.stock],
+        "delivery": {"method": machine.delivery.method, "path": machine.delivery.path},
+        "safe_height_mm": machine.safe_height_mm, "rapid_mm_min": machine.rapid_mm_min,
+    }
+
+
+class _Reader:
+    """Reads values out of a plain dict, collecting a FieldError per bad field instead of stopping."""
+
+    def __init__(self) -> None:
+        self.problems: list[FieldError] = []
+
+    def fail(self, path: str, message: str) -> None:
+        self.problems.append(FieldError(path, message))
+
+    def mapping(self, value: Any, path: str) -> Mapping[str, Any]:
+        if isinstance(value, Mapping):
+            return value
+        self.fail(path, "must be an object of name: value pairs")
+        return {}
+
+    def unknown(self, data: Mapping[str, Any], known: Sequence[str], path: str) -> None:
+        for key in data:
+            if key not in known:
+                self.fail(f"{path}.{key}" if path else key, f"unknown field; known fields: {', '.join(known)}")
+
+    def text(self, data: Mapping[str, Any], key: str, path: str, *, default: Any = ..., choices: Sequence[str] = (),
+             empty: bool = False) -> Any:
+        where = f"{path}.{key}" if path else key
+        if key not in data or data[key] is None:
+            if default is ...:
+                self.fail(where, "required")
+                return ""
+            return default
+        value = data[key]
+        if not isinstance(value, str) or not (value.strip() or empty):
+            self.fail(where, "must be non-empty text" if not empty else "must be text")
+            return ""
+        if choices and value not in choices:
+            self.fail(where, f"{value!r} is not allowed; allowed: {', '.join(choices)}")
+        return value.strip()
+
+    def number(self, data: Mapping[str, Any], key: str, path: str, *, default: Any = ..., low: float = 0.0,
+               high: float = float("inf"), unit: str = "mm", whole: bool = False) -> Any:
+        where = f"{path}.{key}" if path else key
+        if key not in data or data[key] is None:
+            if default is ...:
+                self.fail(where, "required")
+                return 0
+            return default
+        value = data[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (whole and int(value) != value):
+            self.fail(where, f"must be a {'whole number' if whole else 'number'}{f' in {unit}' if unit else ''}")
+            return 0
+        strictly_positive = low == 0 and not whole
+        inside = low < value <= high if strictly_positive else low <= value <= high
+        if not inside:
+            bound = f"more than 0 and at most {high:g}" if strictly_positive else f"{low:g} to {high:g}"
+            self.fail(where, f"{value:g}{f' {unit}' if unit else ''} is out of range; allowed: {bound}"
+                             f"{f' {unit}' if unit else ''}")
+        return int(value) if whole else float(value)
+
+    def sizes(self, data: Mapping[str, Any], key: str, path: str, count: int) -> tuple[float, ...]:
+        where = f"{path}.{key}" if path else key
+        value = data.get(key)
+        if isinstance(value, str):
+            from .units import UnitError, to_mm
+
+            try:
+                value = [to_mm(v) for v in value.lower().replace("×", "x").split("x")]
+            except UnitError as error:
+                self.fail(where, str(error))
+                return (1.0,) * count
+        if (not isinstance(value, (list, tuple)) or len(value) != count
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in value)):
+            example = "250x210x210" if count == 3 else "2500x1250"
+            self.fail(where, f"{count} positive sizes in mm, e.g. {example}")
+            return (1.0,) * count
+        return tuple(float(v) for v in value)
+
+
+def machine_from_dict(data: Any) -> Machine:
+    """A machine from plain values (its ``kind`` says which), or a ValidationError listing every bad field."""
+    read = _Reader()
+    data = read.mapping(data, "machine")
+    kind = read.text(data, "kind", "", choices=tuple(MACHINE_KINDS))
+    if read.problems:
+        raise ValidationError(read.problems)
+    machine = _printer(read, data) if kind == "printer" else _router(read, data)
+    if read.problems:
+        raise ValidationError(read.problems)
+    return machine
+
+
+def _name(read: _Reader, data: Mapping[str, Any]) -> str:
+    name = read.text(data, "name", "")
+    if name and (len(name) > 64 or any(c in name for c in "/\\\0") or name != name.strip()):
+        read.fail("name", "at most 64 characters, no slashes")
+    return name
+
+
+def _printer(read: _Reader, data: Mapping[str, Any]) -> Printer:
+    known = ("kind", "name", "build_volume_mm", "nozzle_diameter_mm", "materials", "filament_diameter_mm",
+             "gcode_flavor", "host")
+    read.unknown(data, known, "")
+    fdm = [m.id for m in materials().values() if m.process == "fdm"]
+    loaded = data.get("materials", [])
+    if not isinstance(loaded, list) or not all(isinstance(m, str) for m in loaded):
+        read.fail("materials", f"a list of material ids; allowed: {', '.join(fdm)}")
+        loaded = []
+    for index, material in enumerate(loaded):
+        if material not in fdm:
+            read.fail(f"materials[{index}]", f"{material!r} is not a printing material; allowed: {', '.join(fdm)}")
+    host = None
+    if data.get("host") is not None:
+        raw = read.mapping(data["host"], "host")
+        read.unknown(raw, ("kind", "url", "api_key"), "host")
+        url = read.text(raw, "url", "host")
+        if url and not url.startswith(("http://", "https://")):
+            read.fail("host.url", "must start with http:// or https://")
+        host = Host(kind=read.text(raw, "kind", "host", default="octoprint", choices=HOSTS), url=url.rstrip("/"),
+                    api_key=read.text(raw, "api_key", "host"))
+    return Printer(
+        name=_name(read, data),
+        build_volume_mm=read.sizes(data, "build_volume_mm", "", 3),  # type: ignore[arg-type]
+        nozzle_diameter_mm=read.number(data, "nozzle_diameter_mm", "", default=0.4, high=2.0),
+        materials=list(dict.fromkeys(loaded)),
+        filament_diameter_mm=read.number(data, "filament_diameter_mm", "", default=1.75, high=3.0),
+        gcode_flavor=read.text(data, "gcode_flavor", "", default="marlin2", choices=GCODE_FLAVORS),
+        host=host,
+    )
+
+
+def _router(read: _Reader, data: Mapping[str, Any]) -> Router:
+    known = ("kind", "name", "bed_mm", "dialect", "tools", "stock", "delivery", "safe_height_mm", "rapid_mm_min")
+    read.unknown(data, known, "")
+    cnc = [m.id for m in materials().values() if m.process == "cnc"]
+    tools = []
+    raw_tools = data.get("tools", [])
+    if not isinstance(raw_tools, list):
+        read.fail("tools", "a list of tools")
+        raw_tools = []
+    for index, raw in enumerate(raw_tools):
+        path = f"tools[{index}]"
+        raw = read.mapping(raw, path)
+        read.unknown(raw, ("number", "diameter_mm", "type", "flutes", "flute_length_mm", "feeds", "name"), path)
+        feeds = {}
+        for material, values in read.mapping(raw.get("feeds", {}), f"{path}.feeds").items():
+            where = f"{path}.feeds.{material}"
+            if material not in cnc:
+                read.fail(where, f"{material!r} is not a CNC material; allowed: {', '.join(cnc)}")
+            values = read.mapping(values, where)
+            read.unknown(values, ("feed_mm_min", "plunge_mm_min", "spindle_rpm", "stepdown_mm"), where)
+            feeds[material] = Feeds(
+                feed_mm_min=read.number(values, "feed_mm_min", where, high=50000, unit="mm/min"),
+                plunge_mm_min=read.number(values, "plunge_mm_min", where, high=20000, unit="mm/min"),
+                spindle_rpm=read.number(values, "spindle_rpm", where, high=60000, unit="rpm"),
+                stepdown_mm=read.number(values, "stepdown_mm", where, high=50),
+            )
+        tools.append(Tool(
+            number=read.number(raw, "number", path, low=1, high=999, unit="", whole=True),
+            diameter_mm=read.number(raw, "diameter_mm", path, high=50),
+            type=read.text(raw, "type", path, default="endmill", choices=TOOL_TYPES),
+            flutes=read.number(raw, "flutes", path, default=2, low=1, high=8, unit="", whole=True),
+            flute_length_mm=read.number(raw, "flute_length_mm", path, default=25.0, high=200),
+            feeds=feeds,
+            name=read.text(raw, "name", path, default="", empty=True),
+        ))
+    numbers = [t.number for t in tools]
+    for index, number in enumerate(numbers):
+        if numbers.index(number) != index:
+            read.fail(f"tools[{index}].number", f"tool number {number} is used twice")
+    stock = []
+    raw_stock = data.get("stock", [])
+    if not isinstance(raw_stock, list):
+        read.fail("stock", "a list of sheets")
+        raw_stock = []
+    for index, raw in enumerate(raw_stock):
+        path = f"stock[{index}]"
+        raw = read.mapping(raw, path)
+        read.unknown(raw, ("material", "thickness_mm", "size_mm"), path)
+        stock.append(StockSheet(material=read.text(raw, "material", path, choices=cnc),
+                                thickness_mm=read.number(raw, "thickness_mm", path, high=200),
+                                size_mm=read.sizes(raw, "size_mm", path, 2)))  # type: ignore[arg-type]
+    raw_delivery = read.mapping(data.get("delivery") or {}, "delivery")
+    read.unknown(raw_delivery, ("method", "path"), "delivery")
+    method = read.text(raw_delivery, "method", "delivery", default="download", choices=DELIVERIES)
+    folder = read.text(raw_delivery, "path", "delivery", default=None)
+    if method == "hot_folder" and not folder:
+        read.fail("delivery.path", "a hot folder delivery needs the folder's path")
+    return Router(
+        name=_name(read, data),
+        bed_mm=read.sizes(data, "bed_mm", "", 2),  # type: ignore[arg-type]
+        dialect=read.text(data, "dialect", "", default="grbl", choices=DIALECTS),
+        tools=tools,
+        stock=stock,
+        delivery=Delivery(method=method, path=folder),
+        safe_height_mm=read.number(data, "safe_height_mm", "", default=5.0, high=100),
+        rapid_mm_min=read.number(data, "rapid_mm_min", "", default=5000.0, high=100000, unit="mm/min"),
+    )
+
+
+# -- default feeds and speeds -------------------------------------------------------------
+
+
+@cache
+def cutting_data() -> dict[str, dict[str, float]]:
+    """Starting feeds and speeds per CNC material (``data/cutting.toml``), for tools added without their own."""
+    return tomllib.loads(resources.files("parametric.data").joinpath("cutting.toml").read_text("utf-8"))
+
+
+def default_feeds(material: str, diameter_mm: float, flutes: int, tool_type: str = "endmill") -> Feeds:
+    """Conservative feeds and speeds for a tool in a material: chip load scaled by diameter, stepdown by diameter."""
+    row = cutting_data()[material]
+    chip_load = row["chip_load_6mm"] * min(max(diameter_mm / 6.0, 0.35), 2.0)
+    rpm = row["spindle_rpm"]
+    feed = rpm * flutes * chip_load
+    if tool_type == "drill":
+        return Feeds(feed_mm_min=round(feed / 3), plunge_mm_min=round(feed / 3), spindle_rpm=rpm,
+                     stepdown_mm=round(diameter_mm * row["peck_factor"], 2))
+    return Feeds(feed_mm_min=round(feed), plunge_mm_min=round(feed * row["plunge_factor"]), spindle_rpm=rpm,
+                 stepdown_mm=round(diameter_mm * row["stepdown_factor"], 2))
+
+
+# -- the machines file (for the CLI without a database) ------------------------------------
+
+
+def default_store_path() -> Path:
+    """``$PARAMETRIC_MACHINES``, or ``machines.json`` under the output folder."""
+    from .cache import output_root
+
+    configured = os.environ.get("PARAMETRIC_MACHINES")
+    return Path(configured).resolve() if configured else output_root() / "machines.json"
+
+
+class MachineStore:
+    """Machines kept in one JSON file, written atomically under a file lock."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None):
+        self.path = Path(path) if path is not None else default_store_path()
+
+    def _read(self) -> list[dict[str, Any]]:
+        try:
+            document = json.loads(self.path.read_text("utf-8"))
+        except FileNotFoundError:
+            return []
+        return list(document.get("machines", []))
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_name(f".{self.path.name}.lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def all(self) -> list[Machine]:
+        return [machine_from_dict(row) for row in self._read()]
+
+    def get(self, name: str) -> Machine:
+        """The machine called ``name``, or a validation error naming the known ones."""
+        machines = self.all()
+        for machine in machines:
+            if machine.name == name:
+                return machine
+        known = ", ".join(m.name for m in machines) or "none yet; add one with `parametric machines add`"
+        raise ValidationError([FieldError("machine", f"no machine called {name!r}; known: {known}")])
+
+    def add(self, machine: Machine, *, replace: bool = False) -> None:
+        with self._locked():
+            rows = self._read()
+            if any(row.get("name") == machine.name for row in rows) and not replace:
+                raise ValidationError([FieldError("name", f"a machine called {machine.name!r} exists; "
+                                                          "use --replace to overwrite it")])
+            rows = [row for row in rows if row.get("name") != machine.name] + [machine_to_dict(machine)]
+            atomic_write_json(self.path, {"machines": rows})
+
+    def remove(self, name: str) -> None:
+        with self._locked():
+            rows = self._read()
+            if not any(row.get("name") == name for row in rows):
+                known = ", ".join(row.get("name", "?") for row in rows) or "none"
+                raise ValidationError([FieldError("machine", f"no machine called {name!r}; known: {known}")])
+            atomic_write_json(self.path, {"machines": [row for row in rows if row.get("name") != name]})
+
+
+# -- CLI ------------------------------------------------------------------------------------
+
+
+def _tool_spec(text: str, index: int, stock_materials: Sequence[str]) -> dict[str, Any]:
+    """``NUMBER:DIAMETER[:TYPE[:FLUTES[:FLUTE_LENGTH]]]`` with default feeds for each stocked material."""
+    fields = text.split(":")
+    where = f"tools[{index}]"
+    try:
+        number, diameter = int(fields[0]), float(fields[1])
+        tool_type = fields[2] if len(fields) > 2 and fields[2] else "endmill"
+        flutes = int(fields[3]) if len(fields) > 3 and fields[3] else (1 if tool_type == "drill" else 2)
+        flute_length = float(fields[4]) if len(fields) > 4 and fields[4] else max(25.0, 4 * diameter)
+    except (ValueError, IndexError):
+        raise ValidationError([FieldError(where, f"{text!r}: write NUMBER:DIAMETER[:TYPE[:FLUTES[:FLUTE_LENGTH]]], "
+                                                 "e.g. 1:6:endmill:2:22")]) from None
+    if tool_type not in TOOL_TYPES:
+        raise ValidationError([FieldError(f"{where}.type", f"{tool_type!r}; allowed: {', '.join(TOOL_TYPES)}")])
+    feeds = {}
+    for material in dict.fromkeys(stock_materials):
+        if diameter > 0 and material in cutting_data():
+            f = default_feeds(material, diameter, max(flutes, 1), tool_type)
+            feeds[material] = {"feed_mm_min": f.feed_mm_min, "plunge_mm_min": f.plunge_mm_min,
+                               "spindle_rpm": f.spindle_rpm, "stepdown_mm": f.stepdown_mm}
+    return {"number": number, "diameter_mm": diameter, "type": tool_type, "flutes": flutes,
+            "flute_length_mm": flute_length, "feeds": feeds}
+
+
+def _stock_spec(text: str, index: int) -> dict[str, Any]:
+    """``MATERIAL:THICKNESS:LENGTHxWIDTH``, e.g. ``birch_plywood:18:2500x1250``."""
+    fields = text.split(":")
+    if len(fields) != 3:
+        raise ValidationError([FieldError(f"stock[{index}]", f"{text!r}: write MATERIAL:THICKNESS:LENGTHxWIDTH, "
+                                                             "e.g. birch_plywood:18:2500x1250")])
+    try:
+        thickness: Any = float(fields[1])
+    except ValueError:
+        thickness = fields[1]
+    return {"material": fields[0], "thickness_mm": thickness, "size_mm": fields[2]}
+
+
+def _feeds_spec(text: str, tools: list[dict[str, Any]]) -> None:
+    """``TOOL:MATERIAL:FEED:PLUNGE:RPM:STEPDOWN`` sets one tool's feeds for one material."""
+    fields = text.split(":")
+    try:
+        number = int(fields[0])
+        feed, plunge, rpm, stepdown = (float(v) for v in fields[2:6])
+        material = fields[1]
+        if len(fields) != 6:
+            raise ValueError
+    except (ValueError, IndexError):
+        raise ValidationError([FieldError("feeds", f"{text!r}: write TOOL:MATERIAL:FEED:PLUNGE:RPM:STEPDOWN, "
+                                                   "e.g. 1:oak:1800:600:16000:3")]) from None
+    for tool in tools:
+        if tool["number"] == number:
+            tool["feeds"][material] = {"feed_mm_min": feed, "plunge_mm_min": plunge, "spindle_rpm": rpm,
+                                       "stepdown_mm": stepdown}
+            return
+    raise ValidationError([FieldError("feeds", f"no tool {number} among --tool")])
+
+
+def _load_record(path: Path) -> Any:
+    try:
+        text = path.read_text("utf-8")
+    except OSError as error:
+        raise ValidationError([FieldError("file", f"cannot read {path}: {error.strerror}")]) from None
+    try:
+        return tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as error:
+        raise ValidationError([FieldError("file", f"{path} is not valid {path.suffix[1:].upper()}: {error}")]) from None
+
+
+def cmd_machines(args: argparse.Namespace) -> int:
+    store = MachineStore(args.store)
+    if args.action == "list":
+        machines = store.all()
+        if args.json:
+            print(json.dumps([machine_to_dict(m) for m in machines], indent=2))
+        elif not machines:
+            print(f"no machines in {store.path}; add one with `parametric machines add printer|router NAME ...`")
+        for machine in machines if not args.json else []:
+            print(machine.describe())
+        return 0
+    if args.action == "show":
+        print(json.dumps(machine_to_dict(store.get(args.name)), indent=2))
+        return 0
+    if args.action == "remove":
+        store.remove(args.name)
+        print(f"removed {args.name}")
+        return 0
+    # add
+    if args.kind == "file":
+        record = _load_record(Path(args.path))
+    elif args.kind == "printer":
+        record = {"kind": "printer", "name": args.name, "build_volume_mm": args.volume,
+                  "nozzle_diameter_mm": args.nozzle, "materials": args.material or [],
+                  "filament_diameter_mm": args.filament, "gcode_flavor": args.flavor}
+        if args.octoprint or args.api_key:
+            record["host"] = {"kind": "octoprint", "url": args.octoprint, "api_key": args.api_key}
+    else:
+        stock = [_stock_spec(text, i) for i, text in enumerate(args.stock or [])]
+        tools = [_tool_spec(text, i, [s["material"] for s in stock]) for i, text in enumerate(args.tool or [])]
+        for text in args.feeds or []:
+            _feeds_spec(text, tools)
+        record = {"kind": "router", "name": args.name, "bed_mm": args.bed, "dialect": args.dialect,
+                  "tools": tools, "stock": stock, "safe_height_mm": args.safe_height, "rapid_mm_min": args.rapid,
+                  "delivery": ({"method": "hot_folder", "path": args.hot_folder} if args.hot_folder
+                               else {"method": "download"})}
+    machine = machine_from_dict(record)
+    store.add(machine, replace=args.replace)
+    print(machine.describe())
+    return 0
+
+
+def add_command(commands: Any) -> None:
+    machines = commands.add_parser("machines", help="the printers and CNC routers parts are made on")
+    machines.add_argument("--store", type=Path, help="machines file (default $PARAMETRIC_MACHINES or "
+                                                     "output/machines.json)")
+    actions = machines.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="list the machines")
+    listing.add_argument("--json", action="store_true", help="full records as JSON")
+    show = actions.add_parser("show", help="one machine's full record as JSON")
+    show.add_argument("name")
+    remove = actions.add_parser("remove", help="remove a machine")
+    remove.add_argument("name")
+
+    add = actions.add_parser("add", help="add a printer, a router, or a machine from a JSON/TOML file")
+    kinds = add.add_subparsers(dest="kind", required=True, metavar="KIND")
+    printer = kinds.add_parser("printer", help="an FDM printer")
+    printer.add_argument("name")
+    printer.add_argument("--volume", required=True, help="build volume X x Y x Z, e.g. 250x210x210")
+    printer.add_argument("--nozzle", type=float, default=0.4, help="nozzle diameter in mm (default 0.4)")
+    printer.add_argument("--material", action="append", help="a loaded filament, e.g. pla (repeatable)")
+    printer.add_argument("--filament", type=float, default=1.75, help="filament diameter in mm (default 1.75)")
+    printer.add_argument("--flavor", default="marlin2", help="G-code flavor (default marlin2)")
+    printer.add_argument("--octoprint", metavar="URL", help="OctoPrint base URL, e.g. http://octopi.local")
+    printer.add_argument("--api-key", help="OctoPrint application key")
+    router = kinds.add_parser("router", help="a CNC router")
+    router.add_argument("name")
+    router.add_argument("--bed", required=True, help="bed size X x Y, e.g. 2500x1250")
+    router.add_argument("--dialect", default="grbl", help="G-code dialect: grbl (default) or linuxcnc")
+    router.add_argument("--tool", action="append", metavar="SPEC",
+                        help="NUMBER:DIAMETER[:TYPE[:FLUTES[:FLUTE_LENGTH]]], e.g. 1:6:endmill:2:22; feeds start "
+                             "from the material's cutting data (repeatable)")
+    router.add_argument("--feeds", action="append", metavar="SPEC",
+                        help="TOOL:MATERIAL:FEED:PLUNGE:RPM:STEPDOWN to set a tool's feeds (repeatable)")
+    router.add_argument("--stock", action="append", metavar="SPEC",
+                        help="MATERIAL:THICKNESS:LENGTHxWIDTH, e.g. birch_plywood:18:2500x1250 (repeatable)")
+    router.add_argument("--hot-folder", help="deliver G-code into this folder (default: download)")
+    router.add_argument("--safe-height", type=float, default=5.0, help="clearance above the stock in mm")
+    router.add_argument("--rapid", type=float, default=5000.0, help="rapid rate in mm/min, for time estimates")
+    from_file = kinds.add_parser("file", help="a full machine record from a JSON or TOML file")
+    from_file.add_argument("path")
+    for parser in (printer, router, from_file):
+        parser.add_argument("--replace", action="store_true", help="overwrite a machine of the same name")
+    machines.set_defaults(handler=cmd_machines)

@@ -1,0 +1,523 @@
+"""Slicing with PrusaSlicer's command line, from a profile built out of the printer and material records.
+
+The profile (an ini file of PrusaSlicer's own option names) comes from the printer (bed,
+height, nozzle, filament diameter, G-code flavor), the material table (density and cost,
+so the estimates carry grams and money) and ``data/printing.toml`` (temperatures, fans),
+plus the print settings (layer height, infill, perimeters). The part's envelope is checked
+before PrusaSlicer runs, because PrusaSlicer aborts with SIGABRT on parts that do not fit.
+
+PrusaSlicer writes its estimates as comments near the end of the G-code; they are read back
+into :class:`Estimates` (seconds, filament mm, cm3, grams, cost). Sliced plates are cached
+by the STL's hash, the profile and the slicer binary, so a repeated job is not sliced twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, astuple, dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .errors import FieldError, ParametricError, ValidationError
+from .files import atomic_target, atomic_write, atomic_write_json, place
+from .machines import Printer
+from .materials import get_material
+
+SLICER = "prusa-slicer"
+PLATE_SPACING_MM = 6.0
+"""Room PrusaSlicer's arrangement keeps between objects (its ``duplicate_distance``)."""
+PLATE_FILL = 0.6
+"""Share of the bed area a plate is planned to fill; PrusaSlicer's arrangement needs slack."""
+TAIL_BYTES = 64 * 1024
+"""The estimates sit before the config dump (about 12 KB) at the end of the file."""
+
+
+class SlicerError(ParametricError):
+    """PrusaSlicer is missing or failed on a plate; ``reason`` says which and why."""
+
+    def __init__(self, reason: str, returncode: int | None = None, output: str = ""):
+        self.reason = reason
+        self.returncode = returncode
+        self.output = output
+        super().__init__(reason)
+
+
+@dataclass(frozen=True)
+class PrintSettings:
+    """Print quality settings a job chooses: layer height (mm), infill (%), walls, solid layers, supports."""
+
+    layer_height_mm: float = 0.2
+    infill_percent: float = 15.0
+    perimeters: int = 2
+    top_solid_layers: int = 4
+    bottom_solid_layers: int = 3
+    supports: bool = False
+    brim_width_mm: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def problems(self, printer: Printer) -> list[FieldError]:
+        """What is wrong with these settings on ``printer``, per field."""
+        found = []
+        nozzle = printer.nozzle_diameter_mm
+        if not 0.25 * nozzle <= self.layer_height_mm <= 0.8 * nozzle:
+            found.append(FieldError("layer_height", f"{self.layer_height_mm:g} mm is out of range for a {nozzle:g} mm "
+                                                    f"nozzle; allowed: {0.25 * nozzle:g} to {0.8 * nozzle:g} mm"))
+        if not 0 <= self.infill_percent <= 100:
+            found.append(FieldError("infill", f"{self.infill_percent:g}% is out of range; allowed: 0 to 100%"))
+        if not 1 <= self.perimeters <= 20:
+            found.append(FieldError("perimeters", f"{self.perimeters} is out of range; allowed: 1 to 20"))
+        return found
+
+
+@dataclass(frozen=True)
+class Estimates:
+    """What PrusaSlicer expects a plate to take: time in seconds, filament in mm, cm3 and grams, and its cost."""
+
+    print_time_s: float
+    filament_mm: float
+    filament_cm3: float
+    filament_g: float
+    cost: float
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+    def __add__(self, other: Estimates) -> Estimates:
+        return Estimates(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
+
+
+NO_ESTIMATES = Estimates(0.0, 0.0, 0.0, 0.0, 0.0)
+
+
+@dataclass
+class SliceResult:
+    """One sliced plate: the G-code, what is on it, the estimates, and where the time went."""
+
+    gcode: Path
+    profile: Path
+    part: str
+    copies: int
+    estimates: Estimates
+    slicer_s: float
+    ours_s: float
+    cached: bool
+    command: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"part": self.part, "copies": self.copies, "gcode": self.gcode.name, "profile": self.profile.name,
+                "estimates": self.estimates.to_dict(), "cached": self.cached,
+                "timings": {"slicer_s": round(self.slicer_s, 4), "ours_s": round(self.ours_s, 4)}}
+
+
+# -- the profile -------------------------------------------------------------------------
+
+
+@cache
+def printing_data() -> dict[str, dict[str, Any]]:
+    """Per-filament temperatures and fans (``data/printing.toml``)."""
+    return tomllib.loads(resources.files("parametric.data").joinpath("printing.toml").read_text("utf-8"))
+
+
+def build_profile(printer: Printer, material_id: str, settings: PrintSettings | None = None) -> dict[str, str]:
+    """PrusaSlicer options (``--help-fff`` names) for ``printer`` printing ``material_id`` with ``settings``."""
+    settings = settings or PrintSettings()
+    material = get_material(material_id)
+    if material.process != "fdm" or material_id not in printing_data():
+        raise ValidationError([FieldError("material", f"{material_id!r} is not a printing material; allowed: "
+                                                      f"{', '.join(printing_data())}")])
+    filament = printing_data()[material_id]
+    x, y, z = printer.build_volume_mm
+    nozzle = printer.nozzle_diameter_mm
+    first_layer = min(max(settings.layer_height_mm, 0.2), 0.75 * nozzle)
+    return {
+        "bed_shape": f"0x0,{x:g}x0,{x:g}x{y:g},0x{y:g}",
+        "max_print_height": f"{z:g}",
+        "nozzle_diameter": f"{nozzle:g}",
+        "gcode_flavor": printer.gcode_flavor,
+        "filament_diameter": f"{printer.filament_diameter_mm:g}",
+        "filament_density": f"{material.density_g_cm3:g}",
+        "filament_cost": f"{material.cost_per_kg:g}",
+        "filament_type": filament["filament_type"],
+        "filament_max_volumetric_speed": f"{filament['max_volumetric_speed']:g}",
+        "temperature": f"{filament['temperature']:g}",
+        "first_layer_temperature": f"{filament['first_layer_temperature']:g}",
+        "bed_temperature": f"{filament['bed_temperature']:g}",
+        "first_layer_bed_temperature": f"{filament['first_layer_bed_temperature']:g}",
+        "min_fan_speed": f"{filament['min_fan_speed']:g}",
+        "max_fan_speed": f"{filament['max_fan_speed']:g}",
+        "layer_height": f"{settings.layer_height_mm:g}",
+        "first_layer_height": f"{first_layer:g}",
+        "fill_density": f"{settings.infill_percent:g}%",
+        "fill_pattern": "gyroid" if settings.infill_percent < 100 else "rectilinear",
+        "perimeters": str(settings.perimeters),
+        "top_solid_layers": str(settings.top_solid_layers),
+        "bottom_solid_layers": str(settings.bottom_solid_layers),
+        "support_material": "1" if settings.supports else "0",
+        "support_material_auto": "1",
+        "brim_width": f"{settings.brim_width_mm:g}",
+        "skirts": "1",
+        "skirt_distance": "3",
+        "duplicate_distance": f"{PLATE_SPACING_MM:g}",
+        "gcode_label_objects": "1",
+        "complete_objects": "0",
+        "start_gcode": "G28 ; home all axes\\nG1 Z5 F5000 ; lift nozzle",
+        "end_gcode": "M104 S0 ; heater off\\nM140 S0 ; bed off\\nM107 ; fan off\\nG28 X0 ; home X\\nM84 ; motors off",
+    }
+
+
+def profile_text(profile: Mapping[str, str]) -> str:
+    return "".join(f"{key} = {value}\n" for key, value in profile.items())
+
+
+# -- reading the estimates ----------------------------------------------------------------
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([dhms])")
+_UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+_ESTIMATE_LINES = {
+    "filament_mm": re.compile(r"^; filament used \[mm\] = ([\d.,\s]+)$", re.M),
+    "filament_cm3": re.compile(r"^; filament used \[cm3\] = ([\d.,\s]+)$", re.M),
+    "filament_g": re.compile(r"^; filament used \[g\] = ([\d.,\s]+)$", re.M),
+    "cost": re.compile(r"^; total filament cost = ([\d.,\s]+)$", re.M),
+}
+_TIME_LINE = re.compile(r"^; estimated printing time \(normal mode\) = (.+)$", re.M)
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in PrusaSlicer's duration text: ``"20m 6s"``, ``"1h 2m 3s"``, ``"1d 2h 5m"``."""
+    parts = _DURATION.findall(text)
+    if not parts or _DURATION.sub("", text).strip():
+        raise ValueError(f"not a PrusaSlicer duration: {text!r}")
+    return float(sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts))
+
+
+def parse_estimates(text: str) -> Estimates:
+    """The estimates in the end-of-file comments of PrusaSlicer G-code (summed over extruders)."""
+    values: dict[str, float] = {}
+    for key, pattern in _ESTIMATE_LINES.items():
+        match = pattern.search(text)
+        if match is None:
+            if key == "cost":  # older versions write only the per-extruder line
+                match = re.search(r"^; filament cost = ([\d.,\s]+)$", text, re.M)
+            if match is None:
+                raise ValueError(f"no '{pattern.pattern[2:].split(' =')[0]}' line in the G-code")
+        values[key] = sum(float(v) for v in match.group(1).replace(" ", "").split(",") if v)
+    time_match = _TIME_LINE.search(text)
+    if time_match is None:
+        raise ValueError("no 'estimated printing time (normal mode)' line in the G-code")
+    return Estimates(print_time_s=parse_duration(time_match.group(1).strip()), **values)
+
+
+def read_estimates(gcode: str | os.PathLike[str]) -> Estimates:
+    """The estimates of a G-code file, reading only its tail."""
+    with open(gcode, "rb") as handle:
+        handle.seek(0, os.SEEK_END)
+        size = handle.tell()
+        handle.seek(max(0, size - TAIL_BYTES))
+        tail = handle.read().decode("utf-8", "replace")
+    try:
+        return parse_estimates(tail)
+    except ValueError:
+        if size <= TAIL_BYTES:
+            raise
+        return parse_estimates(Path(gcode).read_text("utf-8", "replace"))
+
+
+# -- running the slicer -----------------------------------------------------------------
+
+
+def slicer_path() -> str:
+    """The PrusaSlicer binary, or a SlicerError saying how to install it."""
+    found = shutil.which(os.environ.get("PARAMETRIC_PRUSA_SLICER", SLICER))
+    if found is None:
+        raise SlicerError("PrusaSlicer is not installed (Debian package prusa-slicer; "
+                          "run scripts/install-system-deps.sh)")
+    return found
+
+
+def _slicer_identity() -> str:
+    """The slicer binary's path, size and mtime: part of the slice cache key without running it."""
+    path = slicer_path()
+    stat = os.stat(path)
+    return f"{path}:{stat.st_size}:{int(stat.st_mtime)}"
+
+
+def fits_printer(size_mm: Sequence[float], printer: Printer) -> tuple[bool, bool, str]:
+    """(fits, needs a quarter turn about Z, reason) for a part of ``size_mm`` on ``printer``'s bed."""
+    x, y, z = (float(v) for v in size_mm)
+    bx, by, bz = printer.build_volume_mm
+    if z > bz + 1e-6:
+        return False, False, f"{z:g} mm tall; {printer.name} prints up to {bz:g} mm high"
+    if x <= bx + 1e-6 and y <= by + 1e-6:
+        return True, False, ""
+    if y <= bx + 1e-6 and x <= by + 1e-6:
+        return True, True, ""
+    return False, False, f"{max(x, y):g} x {min(x, y):g} mm; the bed of {printer.name} is {bx:g} x {by:g} mm"
+
+
+def copies_per_plate(size_mm: Sequence[float], printer: Printer, turned: bool) -> int:
+    """How many copies of a part to plan on one plate (by area, with spacing and slack)."""
+    x, y = (size_mm[1], size_mm[0]) if turned else (size_mm[0], size_mm[1])
+    bx, by = printer.build_volume_mm[:2]
+    per_row = max(1, int((bx + PLATE_SPACING_MM) // (x + PLATE_SPACING_MM)))
+    per_column = max(1, int((by + PLATE_SPACING_MM) // (y + PLATE_SPACING_MM)))
+    by_area = int(PLATE_FILL * bx * by // ((x + PLATE_SPACING_MM) * (y + PLATE_SPACING_MM)))
+    return max(1, min(per_row * per_column, by_area))
+
+
+def slice_part(stl: str | os.PathLike[str], size_mm: Sequence[float], printer: Printer, material_id: str,
+               out: str | os.PathLike[str], *, copies: int = 1, settings: PrintSettings | None = None,
+               stl_sha256: str | None = None, part: str | None = None, use_cache: bool = True) -> SliceResult:
+    """Slice ``copies`` of one STL onto one plate of ``printer`` into ``out`` (a .gcode path), atomically.
+
+    Checks the envelope first (PrusaSlicer aborts on parts that do not fit), turns the part a
+    quarter turn when only that fits, and reuses a cached plate for the same STL, profile and
+    slicer. Raises ValidationError when the part cannot fit and SlicerError when PrusaSlicer fails.
+    """
+    started = time.perf_counter()
+    settings = settings or PrintSettings()
+    problems = settings.problems(printer)
+    if problems:
+        raise ValidationError(problems)
+    fits, turned, reason = fits_printer(size_mm, printer)
+    if not fits:
+        raise ValidationError([FieldError("machine", reason)])
+    out = Path(out)
+    profile = build_profile(printer, material_id, settings)
+    ini = profile_text(profile)
+    profile_path = atomic_write(out.with_suffix(".ini"), ini)
+    arguments = ["--loglevel", "1", "--export-gcode"]
+    if turned:
+        arguments += ["--rotate", "90"]
+    if copies > 1:
+        arguments += ["--duplicate", str(copies)]
+    digest = stl_sha256 or hashlib.sha256(Path(stl).read_bytes()).hexdigest()
+    key = hashlib.sha256(json.dumps([digest, ini, arguments, _slicer_identity()]).encode()).hexdigest()
+    entry = _slice_cache_root() / key[:2] / key
+    name = part or Path(stl).stem
+    if use_cache and (entry / "plate.gcode").is_file() and (entry / "estimates.json").is_file():
+        place(entry / "plate.gcode", out)
+        estimates = Estimates(**json.loads((entry / "estimates.json").read_text("utf-8")))
+        return SliceResult(out, profile_path, name, copies, estimates, 0.0, time.perf_counter() - started, True)
+
+    command = [slicer_path(), "--load", str(profile_path), *arguments]
+    slicer_s = 0.0
+    with atomic_target(out) as target:
+        full = [*command, "-o", str(target), str(stl)]
+        slicer_started = time.perf_counter()
+        completed = subprocess.run(full, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        slicer_s = time.perf_counter() - slicer_started
+        if completed.returncode != 0:
+            output = (completed.stdout + completed.stderr).strip()
+            if "could not fit" in output:
+                raise SlicerError(f"PrusaSlicer could not fit {copies} x {name} on the bed of {printer.name}",
+                                  completed.returncode, output)
+            tail = "; ".join(line for line in output.splitlines()[-4:] if "[trace]" not in line)
+            raise SlicerError(f"PrusaSlicer failed on {name} (exit {completed.returncode}): {tail}",
+                              completed.returncode, output)
+        estimates = read_estimates(target)
+        if use_cache:
+            entry.mkdir(parents=True, exist_ok=True)
+            place(target, entry / "plate.gcode")
+            atomic_write_json(entry / "estimates.json", estimates.to_dict())
+    ours_s = time.perf_counter() - started - slicer_s
+    return SliceResult(out, profile_path, name, copies, estimates, slicer_s, ours_s, False, full)
+
+
+def _slice_cache_root() -> Path:
+    from .cache import output_root
+
+    return output_root() / "cache" / "slices"
+
+
+def slice_copies(stl: str | os.PathLike[str], size_mm: Sequence[float], printer: Printer, material_id: str,
+                 out_dir: str | os.PathLike[str], *, copies: int = 1, settings: PrintSettings | None = None,
+                 stl_sha256: str | None = None, part: str | None = None, use_cache: bool = True
+                 ) -> list[SliceResult]:
+    """Slice ``copies`` of a part onto as many plates as it takes: ``<part>.gcode``, ``<part>-2.gcode``, ...
+
+    Copies per plate are planned by area; a plate PrusaSlicer still cannot arrange is split in two.
+    """
+    name = part or Path(stl).stem
+    fits, turned, reason = fits_printer(size_mm, printer)
+    if not fits:
+        raise ValidationError([FieldError("machine", reason)])
+    per_plate = copies_per_plate(size_mm, printer, turned)
+    pending = [min(per_plate, copies - done) for done in range(0, copies, per_plate)]
+    results: list[SliceResult] = []
+    while pending:
+        count = pending.pop(0)
+        index = len(results) + 1
+        target = Path(out_dir) / (f"{name}.gcode" if index == 1 else f"{name}-{index}.gcode")
+        try:
+            results.append(slice_part(stl, size_mm, printer, material_id, target, copies=count, settings=settings,
+                                      stl_sha256=stl_sha256, part=name, use_cache=use_cache))
+        except SlicerError as error:
+            if count == 1 or "could not fit" not in error.output:
+                raise
+            pending[:0] = [count - count // 2, count // 2]
+    return results
+
+
+def total_estimates(results: Sequence[SliceResult]) -> Estimates:
+    total = NO_ESTIMATES
+    for result in results:
+        total = total + result.estimates
+    return total
+
+
+def format_duration(seconds: float) -> str:
+    """``"1 h 02 min"`` / ``"12 min 30 s"`` for people."""
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+
+
+# -- CLI ------------------------------------------------------------------------------------
+
+
+def printed_material(template: Any, requested: str | None) -> str:
+    """The printing material to use: the requested one, or the template's first printable one."""
+    printable = [m for m in template.materials if m in printing_data()]
+    if requested is not None:
+        if requested not in printable:
+            allowed = ", ".join(printable) or "none (this template is not printed)"
+            raise ValidationError([FieldError("material", f"{requested!r} is not a printing material offered for "
+                                                          f"{template.id}; allowed: {allowed}")])
+        return requested
+    if not printable:
+        raise ValidationError([FieldError("template", f"{template.id} has no printed parts (process: "
+                                                      f"{', '.join(template.process)})")])
+    return printable[0]
+
+
+def slice_manifest(manifest: Any, printer: Printer, material_id: str, out_dir: str | os.PathLike[str], *,
+                   quantity: int = 1, settings: PrintSettings | None = None, process: str | None = None
+                   ) -> list[SliceResult]:
+    """Slice every printed part of a rendered manifest (with STL files) for ``printer``."""
+    from .routing import route
+
+    results = []
+    for part in manifest.parts:
+        if (part.get("process") or process) != "fdm":
+            continue
+        verdict = route(part, material_id, [printer], process=process)
+        if not verdict.ok:
+            raise ValidationError([FieldError("machine", f"{part['name']}: {verdict.reason}")])
+        record = next(r for r in manifest.files if r["format"] == "stl" and r["part"] == part["name"])
+        results.extend(slice_copies(manifest.directory / record["filename"], part["size_mm"], printer, material_id,
+                                    out_dir, copies=part["quantity"] * quantity, settings=settings,
+                                    stl_sha256=record["sha256"], part=part["name"]))
+    return results
+
+
+def machine_record(machine: Any) -> dict[str, Any]:
+    """A machine as recorded in a manifest: everything but host secrets."""
+    from .machines import machine_to_dict
+
+    record = machine_to_dict(machine)
+    if record.get("host"):
+        record["host"] = {k: v for k, v in record["host"].items() if k != "api_key"}
+    return record
+
+
+def cmd_slice(args: argparse.Namespace) -> int:
+    from .cli import _parse_assignments
+    from .machines import MachineStore
+    from .registry import get_template
+    from .render import render
+
+    started = time.perf_counter()
+    template = get_template(args.template)
+    values = _parse_assignments(args.set or [])
+    problems: list[FieldError] = []
+    printer = material = None
+    try:
+        template.resolve(values, args.preset)
+    except ValidationError as error:
+        problems.extend(error.errors)
+    try:
+        material = printed_material(template, args.material)
+    except ValidationError as error:
+        problems.extend(error.errors)
+    try:
+        machine = MachineStore(args.store).get(args.machine)
+        if not isinstance(machine, Printer):
+            raise ValidationError([FieldError("machine", f"{args.machine} is a {machine.kind}, not a printer")])
+        printer = machine
+    except ValidationError as error:
+        problems.extend(error.errors)
+    settings = PrintSettings(layer_height_mm=args.layer_height, infill_percent=args.infill,
+                             perimeters=args.perimeters, supports=args.supports)
+    if printer is not None:
+        problems.extend(settings.problems(printer))
+        if material is not None and material not in printer.materials:
+            loaded = ", ".join(printer.materials) or "nothing"
+            problems.append(FieldError("machine", f"{printer.name} has {loaded} loaded, not {material}; load it "
+                                                  "(`parametric machines add printer ... --replace`) or choose "
+                                                  "--material among those"))
+    if args.quantity < 1:
+        problems.append(FieldError("quantity", f"{args.quantity} is out of range; allowed: 1 or more"))
+    if problems or printer is None or material is None:
+        raise ValidationError(problems)
+    process = template.process[0] if len(template.process) == 1 else None
+    manifest = render(template.id, values, out_dir=args.out, formats=["stl"], preset=args.preset,
+                      material=material if material in template.materials else None)
+    try:
+        results = slice_manifest(manifest, printer, material, args.out, quantity=args.quantity, settings=settings,
+                                 process=process)
+    except SlicerError as error:
+        print(f"error: slicing {template.id} failed: {error.reason}", file=sys.stderr)
+        return 1
+    if not results:
+        raise ValidationError([FieldError("template", f"{template.id} has no printed parts")])
+    from .cache import file_record
+
+    out = Path(args.out).resolve()
+    manifest.files.extend(file_record(out, "gcode", r.part, r.gcode.name) for r in results)
+    total = total_estimates(results)
+    manifest.extra["slicing"] = {
+        "machine": machine_record(printer), "material": material, "quantity": args.quantity,
+        "settings": settings.as_dict(), "plates": [r.to_dict() for r in results], "estimates": total.to_dict(),
+        "timings": {"slicer_s": round(sum(r.slicer_s for r in results), 4),
+                    "total_s": round(time.perf_counter() - started, 4)},
+    }
+    atomic_write_json(manifest.path, manifest.to_dict())
+    print(manifest.path)
+    print(f"{len(results)} plate(s) on {printer.name}: {format_duration(total.print_time_s)}, "
+          f"{total.filament_g:.1f} g {material}, {total.filament_mm / 1000:.2f} m, cost {total.cost:.2f}",
+          file=sys.stderr)
+    return 0
+
+
+def add_command(commands: Any) -> None:
+    slicing = commands.add_parser("slice", help="render and slice a template's printed parts for a printer")
+    slicing.add_argument("template")
+    slicing.add_argument("--set", action="append", metavar="NAME=VALUE", help="a parameter (repeatable)")
+    slicing.add_argument("--preset", help="start from a named preset")
+    slicing.add_argument("--machine", required=True, help="printer name (see `parametric machines list`)")
+    slicing.add_argument("--material", help="filament (default: the template's first printing material)")
+    slicing.add_argument("--quantity", type=int, default=1, help="how many of the product (default 1)")
+    slicing.add_argument("--layer-height", type=float, default=0.2, help="layer height in mm (default 0.2)")
+    slicing.add_argument("--infill", type=float, default=15.0, help="infill in percent (default 15)")
+    slicing.add_argument("--perimeters", type=int, default=2, help="walls (default 2)")
+    slicing.add_argument("--supports", action="store_true", help="generate support material")
+    slicing.add_argument("--store", type=Path, help="machines file (default output/machines.json)")
+    slicing.add_argument("--out", type=Path, required=True, help="output folder")
+    slicing.set_defaults(handler=cmd_slice)

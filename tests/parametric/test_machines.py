@@ -1,0 +1,175 @@
+"""Machine records, the machines file and CLI, and routing parts to machines with reasons in plain words."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from parametric.cli import main
+from parametric.errors import ValidationError
+from parametric.machines import (
+    Host,
+    MachineStore,
+    Printer,
+    Router,
+    default_feeds,
+    machine_from_dict,
+    machine_to_dict,
+)
+from parametric.routing import route
+
+
+def test_router_round_trips_through_json(make_router):
+    record = make_router("linuxcnc")
+    machine = machine_from_dict(record)
+    assert isinstance(machine, Router) and machine.dialect == "linuxcnc"
+    assert machine.tool(2).type == "drill" and machine.tool(1).feeds["oak"].stepdown_mm > 0
+    again = machine_from_dict(json.loads(json.dumps(machine_to_dict(machine))))
+    assert again == machine
+
+
+def test_printer_round_trips_with_its_host():
+    printer = Printer("mk4", (250, 210, 220), 0.4, ["pla", "petg"], host=Host("octoprint", "http://octopi.local", "K"))
+    assert machine_from_dict(json.loads(json.dumps(machine_to_dict(printer)))) == printer
+
+
+def test_bad_records_name_every_field(make_router):
+    record = make_router()
+    record["dialect"] = "fanuc"
+    record["tools"][0]["diameter_mm"] = -6
+    record["tools"][1]["feeds"]["steel"] = {"feed_mm_min": 1, "plunge_mm_min": 1, "spindle_rpm": 1,
+                                            "stepdown_mm": 1}
+    record["tools"][2]["number"] = 1
+    record["stock"][0]["size_mm"] = [2500]
+    record["delivery"] = {"method": "hot_folder"}
+    record["colour"] = "red"
+    with pytest.raises(ValidationError) as caught:
+        machine_from_dict(record)
+    fields = {e.field: e.message for e in caught.value.errors}
+    assert "grbl, linuxcnc" in fields["dialect"]
+    assert "out of range" in fields["tools[0].diameter_mm"]
+    assert "not a CNC material" in fields["tools[1].feeds.steel"]
+    assert "used twice" in fields["tools[2].number"]
+    assert "2 positive sizes" in fields["stock[0].size_mm"]
+    assert "hot folder" in fields["delivery.path"]
+    assert "unknown field" in fields["colour"]
+
+
+def test_printer_refuses_sheet_materials():
+    with pytest.raises(ValidationError) as caught:
+        machine_from_dict({"kind": "printer", "name": "p", "build_volume_mm": "250x210x210", "materials": ["oak"]})
+    assert caught.value.errors[0].field == "materials[0]"
+
+
+def test_default_feeds_scale_with_the_tool():
+    small, large = default_feeds("oak", 3, 2), default_feeds("oak", 6, 2)
+    assert small.feed_mm_min < large.feed_mm_min and small.stepdown_mm < large.stepdown_mm
+    assert default_feeds("aluminium", 6, 2).feed_mm_min < large.feed_mm_min
+
+
+def test_store_adds_lists_and_removes(tmp_path, make_router):
+    store = MachineStore(tmp_path / "machines.json")
+    store.add(machine_from_dict(make_router()))
+    store.add(Printer("mk3", (250, 210, 210), materials=["pla"]))
+    assert [m.name for m in store.all()] == ["shop-router", "mk3"]
+    with pytest.raises(ValidationError, match="exists"):
+        store.add(Printer("mk3", (180, 180, 180)))
+    store.add(Printer("mk3", (180, 180, 180)), replace=True)
+    assert store.get("mk3").build_volume_mm == (180, 180, 180)
+    store.remove("shop-router")
+    with pytest.raises(ValidationError, match="known: mk3"):
+        store.get("shop-router")
+
+
+def test_cli_machines_add_list_show_remove(tmp_path, capsys):
+    store = ["--store", str(tmp_path / "m.json")]
+    assert main(["machines", *store, "add", "printer", "mk3", "--volume", "250x210x210", "--material", "pla",
+                 "--octoprint", "http://127.0.0.1:5000", "--api-key", "secret"]) == 0
+    assert main(["machines", *store, "add", "router", "cnc", "--bed", "2500x1250", "--tool", "1:6:endmill:2:22",
+                 "--tool", "2:5:drill", "--stock", "birch_plywood:18:2500x1250",
+                 "--feeds", "1:birch_plywood:1800:500:18000:4", "--hot-folder", str(tmp_path / "hot")]) == 0
+    capsys.readouterr()
+    assert main(["machines", *store, "list", "--json"]) == 0
+    listed = {m["name"]: m for m in json.loads(capsys.readouterr().out)}
+    assert listed["mk3"]["host"]["url"] == "http://127.0.0.1:5000"
+    cnc = listed["cnc"]
+    assert cnc["tools"][0]["feeds"]["birch_plywood"] == {"feed_mm_min": 1800, "plunge_mm_min": 500,
+                                                         "spindle_rpm": 18000, "stepdown_mm": 4}
+    assert cnc["tools"][1]["feeds"]["birch_plywood"]["stepdown_mm"] > 0  # defaults from the cutting table
+    assert cnc["delivery"] == {"method": "hot_folder", "path": str(tmp_path / "hot")}
+    assert main(["machines", *store, "remove", "mk3"]) == 0
+    assert main(["machines", *store, "remove", "mk3"]) == 2
+    assert "no machine called 'mk3'" in capsys.readouterr().err
+
+
+def test_cli_machines_add_from_a_toml_file(tmp_path, capsys):
+    path = tmp_path / "printer.toml"
+    path.write_text('kind = "printer"\nname = "voron"\nbuild_volume_mm = [300, 300, 280]\nmaterials = ["abs"]\n')
+    store = ["--store", str(tmp_path / "m.json")]
+    assert main(["machines", *store, "add", "file", str(path)]) == 0
+    assert "voron: 300 x 300 x 280 mm" in capsys.readouterr().out
+
+
+def test_cli_machines_bad_input_exits_2_naming_the_field(tmp_path, capsys):
+    store = ["--store", str(tmp_path / "m.json")]
+    assert main(["machines", *store, "add", "router", "r", "--bed", "2500", "--dialect", "fanuc",
+                 "--tool", "1:x"]) == 2
+    error = capsys.readouterr().err
+    assert "tools[0]" in error and "NUMBER:DIAMETER" in error
+    assert main(["machines", *store, "add", "router", "r", "--bed", "2500", "--dialect", "fanuc"]) == 2
+    error = capsys.readouterr().err
+    assert "bed_mm" in error and "dialect" in error
+
+
+# -- routing --------------------------------------------------------------------------------
+
+PRINTERS = [Printer("mini", (180, 180, 180), 0.4, ["pla"]), Printer("mk3", (250, 210, 210), 0.4, ["pla", "petg"]),
+            Printer("big", (350, 350, 350), 0.6, ["petg"])]
+
+
+def part(size, process="fdm", **more):
+    return {"name": "thing", "process": process, "size_mm": list(size), **more}
+
+
+def test_routes_to_the_smallest_printer_that_fits():
+    assert route(part((100, 100, 50)), "pla", PRINTERS).machine.name == "mini"
+    assert route(part((240, 100, 50)), "pla", PRINTERS).machine.name == "mk3"
+    assert route(part((300, 300, 50)), "petg", PRINTERS).machine.name == "big"
+
+
+def test_a_part_that_fits_only_turned_is_turned():
+    routed = route(part((100, 240, 20)), "pla", PRINTERS)
+    assert routed.machine.name == "mk3" and routed.quarter_turn
+
+
+def test_reasons_are_plain_words():
+    assert route(part((420, 100, 20)), "pla", PRINTERS).reason == "420 mm long; the largest printer bed is 250 x 210 mm"
+    assert route(part((230, 230, 20)), "pla", PRINTERS).reason == \
+        "230 mm wide (230 x 230 mm); the largest printer bed is 250 x 210 mm"
+    assert route(part((100, 100, 400)), "petg", PRINTERS).reason == \
+        "400 mm tall; the tallest printer with PETG loaded prints 350 mm high"
+    assert "no printer has TPU 95A (flexible) loaded" in route(part((10, 10, 10)), "tpu", PRINTERS).reason
+    assert "no printer is set up" in route(part((10, 10, 10)), "pla", []).reason
+    fine = route(part((10, 10, 10)), "petg", PRINTERS[2:], max_nozzle_mm=0.4)
+    assert fine.machine is None and "nozzle of at most 0.4 mm" in fine.reason
+
+
+def test_routes_sheet_parts_to_a_router_with_stock_and_a_cutter(router):
+    side = part((1800, 280, 18), "cnc", flat=True, thickness_mm=18)
+    routed = route(side, "birch_plywood", [router, *PRINTERS])
+    assert routed.machine is router and routed.stock.thickness_mm == 18 and routed.tool.diameter_mm == 6
+    assert "needs 16 mm Birch plywood sheet; Birch plywood is stocked in 12, 15, 18, 19, 22 mm only" == \
+        route(part((500, 300, 16), "cnc", flat=True, thickness_mm=16), "birch_plywood", [router]).reason
+    assert "no router stocks Aluminium 6061" in route(side, "aluminium", [router]).reason
+    too_long = route(part((2600, 300, 18), "cnc", flat=True, thickness_mm=18), "oak", [router])
+    assert too_long.reason.startswith("2600 mm long; the largest 18 mm Solid oak sheet")
+    assert "not a flat sheet part" in route(part((100, 100, 100), "cnc"), "oak", [router]).reason
+
+
+def test_router_without_a_long_enough_cutter_says_so(make_router):
+    record = make_router()
+    for tool in record["tools"]:
+        tool["flute_length_mm"] = 12
+    reason = route(part((500, 300, 18), "cnc", flat=True, thickness_mm=18), "oak", [machine_from_dict(record)]).reason
+    assert reason == "18 mm thick; the longest end mill with feeds for Solid oak cuts 12 mm deep"
