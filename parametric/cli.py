@@ -131,11 +131,12 @@ def _extensions() -> list[Callable[[Any], None]]:
     """
     from importlib.metadata import entry_points
 
+    from .cam import add_command as add_cam
     from .gallery import add_command as add_gallery
     from .machines import add_command as add_machines
     from .slicing import add_command as add_slice
 
-    commands = [add_gallery, add_machines, add_slice]
+    commands = [add_gallery, add_machines, add_slice, add_cam]
     for entry_point in entry_points(group="parametric.commands"):
         try:
             commands.append(entry_point.load())

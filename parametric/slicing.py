@@ -413,13 +413,13 @@ def slice_manifest(manifest: Any, printer: Printer, material_id: str, out_dir: s
     """Slice every printed part of a rendered manifest (with STL files) for ``printer``."""
     from .routing import route
 
+    parts = [part for part in manifest.parts if (part.get("process") or process) == "fdm"]
+    refused = [FieldError("machine", f"{v.part}: {v.reason}")
+               for v in (route(part, material_id, [printer], process=process) for part in parts) if not v.ok]
+    if refused:
+        raise ValidationError(refused)
     results = []
-    for part in manifest.parts:
-        if (part.get("process") or process) != "fdm":
-            continue
-        verdict = route(part, material_id, [printer], process=process)
-        if not verdict.ok:
-            raise ValidationError([FieldError("machine", f"{part['name']}: {verdict.reason}")])
+    for part in parts:
         record = next(r for r in manifest.files if r["format"] == "stl" and r["part"] == part["name"])
         results.extend(slice_copies(manifest.directory / record["filename"], part["size_mm"], printer, material_id,
                                     out_dir, copies=part["quantity"] * quantity, settings=settings,

@@ -28,22 +28,22 @@ def require(command: str, package: str) -> str:
     pytest.skip(message)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def prusa_slicer() -> str:
     return require("prusa-slicer", "prusa-slicer")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def rs274() -> str:
     return require("rs274", "linuxcnc-uspace")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def pdftotext() -> str:
     return require("pdftotext", "poppler-utils")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def zbarimg() -> str:
     return require("zbarimg", "zbar-tools")
 
@@ -76,7 +76,7 @@ def router_record(dialect: str = "grbl", name: str = "shop-router") -> dict:
     }
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def make_router():
     """A factory of router records (plain dicts) by dialect and name."""
     return router_record
