@@ -1051,6 +1051,16 @@ def cam_manifest(manifest: Any, router: Router, material: str, out_dir: str | Pa
     return results
 
 
+def cam_record(results: Sequence[CamResult], router: Router, material: str, quantity: int,
+               settings: CamSettings) -> dict[str, Any]:
+    """What a manifest (and a job) records of CAM: machine, material, settings, parts, total machining time."""
+    from .slicing import machine_record
+
+    return {"machine": machine_record(router), "material": material, "quantity": quantity,
+            "settings": settings.as_dict(), "parts": [r.to_dict() for r in results],
+            "machining_time_s": round(sum(r.time_s * r.copies for r in results), 1)}
+
+
 # -- CLI ------------------------------------------------------------------------------------
 
 
@@ -1077,8 +1087,6 @@ def cmd_cam(args: argparse.Namespace) -> int:
     from .machines import MachineStore
     from .registry import get_template
     from .render import render
-    from .slicing import machine_record
-
     started = time.perf_counter()
     template = get_template(args.template)
     values = _parse_assignments(args.set or [])
@@ -1122,10 +1130,8 @@ def cmd_cam(args: argparse.Namespace) -> int:
         manifest.files.extend(file_record(cam_dir.parent, "gcode", result.part, f"cnc/{p.filename}")
                               for p in result.programs)
     total = sum(r.time_s * r.copies for r in results)
-    manifest.extra["cam"] = {"machine": machine_record(router), "material": material, "quantity": args.quantity,
-                             "settings": settings.as_dict(), "parts": [r.to_dict() for r in results],
-                             "machining_time_s": round(total, 1),
-                             "timings": {"total_s": round(time.perf_counter() - started, 4)}}
+    manifest.extra["cam"] = cam_record(results, router, material, args.quantity, settings)
+    manifest.extra["cam"]["timings"] = {"total_s": round(time.perf_counter() - started, 4)}
     atomic_write_json(manifest.path, manifest.to_dict())
     print(manifest.path)
     from .slicing import format_duration

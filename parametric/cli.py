@@ -133,10 +133,12 @@ def _extensions() -> list[Callable[[Any], None]]:
 
     from .cam import add_command as add_cam
     from .gallery import add_command as add_gallery
+    from .jobsheet import add_command as add_jobsheet
     from .machines import add_command as add_machines
+    from .printers import add_command as add_send
     from .slicing import add_command as add_slice
 
-    commands = [add_gallery, add_machines, add_slice, add_cam]
+    commands = [add_gallery, add_machines, add_slice, add_cam, add_jobsheet, add_send]
     for entry_point in entry_points(group="parametric.commands"):
         try:
             commands.append(entry_point.load())

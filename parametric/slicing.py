@@ -427,6 +427,16 @@ def slice_manifest(manifest: Any, printer: Printer, material_id: str, out_dir: s
     return results
 
 
+def slicing_record(results: Sequence[SliceResult], printer: Printer, material_id: str, quantity: int,
+                   settings: PrintSettings) -> dict[str, Any]:
+    """What a manifest (and a job) records of slicing: machine, material, settings, plates, total estimates."""
+    return {"machine": machine_record(printer), "material": material_id, "quantity": quantity,
+            "settings": settings.as_dict(), "plates": [r.to_dict() for r in results],
+            "estimates": total_estimates(results).to_dict(),
+            "timings": {"slicer_s": round(sum(r.slicer_s for r in results), 4),
+                        "ours_s": round(sum(r.ours_s for r in results), 4)}}
+
+
 def machine_record(machine: Any) -> dict[str, Any]:
     """A machine as recorded in a manifest: everything but host secrets."""
     from .machines import machine_to_dict
@@ -492,12 +502,8 @@ def cmd_slice(args: argparse.Namespace) -> int:
     out = Path(args.out).resolve()
     manifest.files.extend(file_record(out, "gcode", r.part, r.gcode.name) for r in results)
     total = total_estimates(results)
-    manifest.extra["slicing"] = {
-        "machine": machine_record(printer), "material": material, "quantity": args.quantity,
-        "settings": settings.as_dict(), "plates": [r.to_dict() for r in results], "estimates": total.to_dict(),
-        "timings": {"slicer_s": round(sum(r.slicer_s for r in results), 4),
-                    "total_s": round(time.perf_counter() - started, 4)},
-    }
+    manifest.extra["slicing"] = slicing_record(results, printer, material, args.quantity, settings)
+    manifest.extra["slicing"]["timings"]["total_s"] = round(time.perf_counter() - started, 4)
     atomic_write_json(manifest.path, manifest.to_dict())
     print(manifest.path)
     print(f"{len(results)} plate(s) on {printer.name}: {format_duration(total.print_time_s)}, "

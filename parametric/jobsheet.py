@@ -1,0 +1,339 @@
+"""Job sheets: what a workshop needs to make one ordered item, as HTML and PDF from one template.
+
+A sheet carries the order and item references, the product and its version, the parameter
+table with units (from the template's parameter model), material, quantity, machine, the
+estimated time and material (from slicing or CAM), bounding box and mass, the drawing view
+(the SVG the core exports), a QR code linking to the job in the dashboard, the operation
+checklist, and the quality checks to sign (the template's key dimensions with tolerances).
+
+The HTML comes from ``templates/jobsheet.html.j2`` (Jinja2); the PDF is WeasyPrint's
+rendering of the same HTML, so the two never disagree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as dt
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from .errors import FieldError, ParametricError, ValidationError
+from .files import atomic_target, atomic_write
+from .manifest import Manifest
+from .materials import get_material
+
+
+class JobSheetError(ParametricError):
+    """The PDF could not be made (WeasyPrint or its system libraries are missing or failed)."""
+
+
+@dataclass
+class JobSheet:
+    """The files of one job sheet and how long they took (seconds)."""
+
+    html: Path
+    pdf: Path | None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _number(value: float, digits: int = 1) -> str:
+    text = f"{value:.{digits}f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+def format_duration(seconds: float) -> str:
+    """``"2 h 05 min"``, ``"12 min"``, ``"40 s"``: how long, for people at a machine."""
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    return f"{minutes} min" if minutes else f"{secs} s"
+
+
+def format_value(value: Any, unit: str) -> str:
+    """A canonical parameter value with its unit, as a customer would read it."""
+    if value is None:
+        return "derived"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (int, float)):
+        text = _number(float(value), 2)
+        if unit in ("", "count"):
+            return text
+        return f"{text}°" if unit == "deg" else f"{text} {unit}"
+    return str(value)
+
+
+def parameter_rows(template: Any, params: Mapping[str, Any]) -> list[dict[str, str]]:
+    """One row per parameter: label, value with unit, unit, what is allowed, and the description."""
+    rows = []
+    model = template.Params
+    for name in model.model_fields:
+        meta = model.field_help(name)
+        unit = meta.get("unit") or ""
+        rows.append({"name": name, "label": name.replace("_", " ").capitalize(),
+                     "value": format_value(params.get(name), unit), "unit": "" if unit == "count" else unit,
+                     "allowed": model.allowed(name).split(" (a number")[0], "description": meta["description"],
+                     "group": meta.get("group", "")})
+    return rows
+
+
+def qr_data_uri(url: str) -> str:
+    """A QR code of ``url`` as an SVG data URI (vector, so it stays sharp in the PDF)."""
+    import segno
+
+    return segno.make(url, error="m").svg_data_uri(scale=1, border=4, dark="#000", light="#fff")
+
+
+def _drawing(manifest: Manifest) -> str | None:
+    try:
+        path = manifest.file("svg")
+    except KeyError:
+        return None
+    return "data:image/svg+xml;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def _machine_text(machine: Mapping[str, Any] | None) -> str:
+    if not machine:
+        return "not assigned"
+    if machine.get("kind") == "printer":
+        x, y, z = machine["build_volume_mm"]
+        return (f"{machine['name']} (printer, {_number(x)} x {_number(y)} x {_number(z)} mm, "
+                f"{_number(machine['nozzle_diameter_mm'], 2)} mm nozzle)")
+    x, y = machine["bed_mm"]
+    return f"{machine['name']} (CNC router, {machine['dialect'].upper()}, bed {_number(x)} x {_number(y)} mm)"
+
+
+def _printing(slicing: Mapping[str, Any]) -> tuple[list[dict[str, str]], list[str], str, str]:
+    material = get_material(slicing["material"])
+    machine = slicing["machine"]
+    estimates = slicing["estimates"]
+    facts = [
+        {"label": "Print time (PrusaSlicer)", "value": format_duration(estimates["print_time_s"])},
+        {"label": "Filament", "value": f"{_number(estimates['filament_g'])} g {material.name}, "
+                                       f"{_number(estimates['filament_mm'] / 1000, 2)} m of "
+                                       f"{_number(machine['filament_diameter_mm'], 2)} mm"},
+        {"label": "Filament cost", "value": f"{estimates['cost']:.2f}"},
+        {"label": "Print settings", "value": f"{_number(slicing['settings']['layer_height_mm'], 2)} mm layers, "
+                                             f"{_number(slicing['settings']['infill_percent'])}% infill, "
+                                             f"{slicing['settings']['perimeters']} perimeters"},
+    ]
+    steps = [f"Load {material.name} on {machine['name']} and check the {_number(machine['nozzle_diameter_mm'], 2)} "
+             "mm nozzle and a clean bed"]
+    for plate in slicing["plates"]:
+        plate_estimates = plate["estimates"]
+        steps.append(f"Print {plate['gcode']}: {plate['copies']} x {plate['part']}, "
+                     f"{format_duration(plate_estimates['print_time_s'])}, {_number(plate_estimates['filament_g'])} g")
+    steps.append("Remove the parts, the skirt and any support; check the first layer and the top surface")
+    return facts, steps, format_duration(estimates["print_time_s"]), f"{_number(estimates['filament_g'])} g " \
+                                                                      f"{material.name}"
+
+
+def _cutting(cam: Mapping[str, Any]) -> tuple[list[dict[str, str]], list[str], str, str]:
+    material = get_material(cam["material"])
+    area = sum(p["size_mm"][0] * p["size_mm"][1] * p["copies"] for p in cam["parts"]) / 1e6
+    thicknesses = sorted({p["thickness_mm"] for p in cam["parts"]})
+    pieces = sum(p["copies"] for p in cam["parts"])
+    sheet = ", ".join(f"{_number(t)} mm" for t in thicknesses)
+    facts = [
+        {"label": "Machining time (estimated)", "value": format_duration(cam["machining_time_s"])},
+        {"label": "Sheet", "value": f"{material.name}, {sheet}; {pieces} pieces, {_number(area, 2)} m² of parts"},
+        {"label": "Cutting", "value": f"tabs {_number(cam['settings']['tab_width_mm'])} x "
+                                      f"{_number(cam['settings']['tab_height_mm'])} mm, dogbones "
+                                      f"{'on' if cam['settings']['dogbones'] else 'off'}"},
+    ]
+    steps = []
+    for part in cam["parts"]:
+        programs = ", ".join(p["file"] for p in part["programs"])
+        steps.append(f"{part['part']} x {part['copies']}: {_number(part['size_mm'][0])} x "
+                     f"{_number(part['size_mm'][1])} x {_number(part['thickness_mm'])} mm, {programs}, "
+                     f"{format_duration(part['time_s'])} each")
+        steps.extend(f"{part['part']}: {line}" for line in part["checklist"])
+    return facts, steps, format_duration(cam["machining_time_s"]), f"{_number(area, 2)} m² {material.name} {sheet}"
+
+
+def build_context(manifest: Manifest, *, order_ref: str, item_ref: str, job_url: str, quantity: int = 1,
+                  machine: Mapping[str, Any] | None = None, notes: Sequence[str] = (),
+                  created: dt.datetime | None = None) -> dict[str, Any]:
+    """Everything the job sheet template shows, from a manifest (with its ``slicing`` or ``cam`` section)."""
+    from .registry import get_template
+
+    template = get_template(manifest.template)
+    params = template.resolve(manifest.params)
+    production = manifest.extra.get("slicing") or manifest.extra.get("cam")
+    machine = machine or (production or {}).get("machine")
+    if manifest.extra.get("slicing"):
+        facts, steps, time_text, material_text = _printing(manifest.extra["slicing"])
+    elif manifest.extra.get("cam"):
+        facts, steps, time_text, material_text = _cutting(manifest.extra["cam"])
+    else:
+        facts, steps, time_text, material_text = [], [], "not estimated", manifest.material["name"]
+    checks = [{"label": c.label, "nominal": f"{_number(c.nominal_mm, 2)} mm",
+               "tolerance": f"± {_number(c.tolerance_mm, 2)} mm"} for c in template.quality_checks(params)]
+    parts = [{"name": p["name"], "quantity": p["quantity"] * quantity,
+              "size": " x ".join(_number(v) for v in p["size_mm"]) + " mm", "mass": f"{_number(p['mass_g'])} g",
+              "process": p.get("process") or "+".join(template.process), "notes": p.get("notes", "")}
+             for p in manifest.parts]
+    created = created or dt.datetime.now(dt.UTC)
+    return {
+        "order_ref": order_ref, "item_ref": item_ref, "job_url": job_url, "qr": qr_data_uri(job_url),
+        "product": template.name, "template_id": template.id, "version": manifest.version,
+        "quantity": quantity, "material": manifest.material["name"], "machine": _machine_text(machine),
+        "estimated_time": time_text, "estimated_material": material_text, "facts": facts,
+        "bbox": " x ".join(_number(v) for v in manifest.bbox_mm) + " mm",
+        "mass": (f"{_number(manifest.mass_g / 1000, 3)} kg" if manifest.mass_g >= 1000
+                 else f"{_number(manifest.mass_g)} g"),
+        "parameters": parameter_rows(template, manifest.params), "parts": parts,
+        "drawing": _drawing(manifest), "steps": steps, "checks": checks, "notes": list(notes),
+        "cache_key": manifest.cache_key, "created": created.strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+@cache
+def _environment() -> Any:
+    import jinja2
+
+    return jinja2.Environment(loader=jinja2.PackageLoader("parametric", "templates"),
+                              autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True,
+                              lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+
+
+def render_html(context: Mapping[str, Any]) -> str:
+    """The job sheet as a standalone HTML page (print styles included)."""
+    return _environment().get_template("jobsheet.html.j2").render(**context)
+
+
+def write_pdf(html: str, target: str | Path) -> Path:
+    """The HTML typeset to PDF by WeasyPrint, written atomically; its text stays extractable."""
+    try:
+        import weasyprint
+    except (ImportError, OSError) as error:  # OSError: pango missing
+        raise JobSheetError(f"WeasyPrint is not usable ({error}); pip install weasyprint and the pango libraries "
+                            "(scripts/install-system-deps.sh)") from error
+    with atomic_target(target) as temporary:
+        weasyprint.HTML(string=html).write_pdf(str(temporary))
+    return Path(target)
+
+
+def write_job_sheet(manifest: Manifest, out_dir: str | Path, *, order_ref: str, item_ref: str, job_url: str,
+                    quantity: int = 1, machine: Mapping[str, Any] | None = None, notes: Sequence[str] = (),
+                    pdf: bool = True, stem: str = "jobsheet") -> JobSheet:
+    """Write ``<stem>.html`` and ``<stem>.pdf`` for one item into ``out_dir``."""
+    started = time.perf_counter()
+    context = build_context(manifest, order_ref=order_ref, item_ref=item_ref, job_url=job_url, quantity=quantity,
+                            machine=machine, notes=notes)
+    html = render_html(context)
+    html_path = atomic_write(Path(out_dir) / f"{stem}.html", html)
+    rendered = time.perf_counter()
+    pdf_path = write_pdf(html, Path(out_dir) / f"{stem}.pdf") if pdf else None
+    done = time.perf_counter()
+    return JobSheet(html_path, pdf_path, {"html_s": rendered - started, "pdf_s": done - rendered})
+
+
+# -- CLI ------------------------------------------------------------------------------------
+
+
+def cmd_jobsheet(args: argparse.Namespace) -> int:
+    from .cache import file_record
+    from .cam import CamError, CamSettings, cam_manifest, cam_record, cut_material
+    from .cli import _parse_assignments
+    from .files import atomic_write_json
+    from .machines import MachineStore, Printer
+    from .registry import get_template
+    from .render import render
+    from .slicing import PrintSettings, SlicerError, printed_material, slice_manifest, slicing_record
+
+    template = get_template(args.template)
+    values = _parse_assignments(args.set or [])
+    problems: list[FieldError] = []
+    machine = material = None
+    try:
+        template.resolve(values, args.preset)
+    except ValidationError as error:
+        problems.extend(error.errors)
+    try:
+        machine = MachineStore(args.store).get(args.machine)
+    except ValidationError as error:
+        problems.extend(error.errors)
+    if machine is not None:
+        try:
+            material = (printed_material(template, args.material) if isinstance(machine, Printer)
+                        else cut_material(template, args.material))
+        except ValidationError as error:
+            problems.extend(error.errors)
+        if isinstance(machine, Printer) and material is not None and material not in machine.materials:
+            problems.append(FieldError("machine", f"{machine.name} has {', '.join(machine.materials) or 'nothing'} "
+                                                  f"loaded, not {material}"))
+    if args.quantity < 1:
+        problems.append(FieldError("quantity", f"{args.quantity} is out of range; allowed: 1 or more"))
+    for name in ("order", "item"):
+        text = getattr(args, name)
+        if text is not None and not (0 < len(text) <= 64 and text.isprintable()):
+            problems.append(FieldError(name, "1 to 64 printable characters"))
+    if problems or machine is None or material is None:
+        raise ValidationError(problems)
+
+    out = Path(args.out).resolve()
+    process = template.process[0] if len(template.process) == 1 else None
+    printing = isinstance(machine, Printer)
+    formats = ["stl", "svg"] if printing else ["step", "svg"]
+    manifest = render(template.id, values, out_dir=out, formats=formats, preset=args.preset, material=material)
+    try:
+        if printing:
+            settings = PrintSettings()
+            results = slice_manifest(manifest, machine, material, out, quantity=args.quantity, process=process,
+                                     settings=settings)
+            manifest.files.extend(file_record(out, "gcode", r.part, r.gcode.name) for r in results)
+            manifest.extra["slicing"] = slicing_record(results, machine, material, args.quantity, settings)
+        else:
+            cam_settings = CamSettings()
+            cam_results = cam_manifest(manifest, machine, material, out / "cnc", quantity=args.quantity,
+                                       settings=cam_settings, process=process)
+            for result in cam_results:
+                manifest.files.append(file_record(out, "cam_dxf", result.part, f"cnc/{result.dxf.name}"))
+                manifest.files.extend(file_record(out, "gcode", result.part, f"cnc/{p.filename}")
+                                      for p in result.programs)
+            manifest.extra["cam"] = cam_record(cam_results, machine, material, args.quantity, cam_settings)
+    except (SlicerError, CamError) as error:
+        print(f"error: {template.id} cannot be made on {machine.name}: {error}", file=sys.stderr)
+        return 1
+    order = args.order or f"LOCAL-{manifest.cache_key[:8]}"
+    item = args.item or "1"
+    url = args.url or (out / "jobsheet.html").as_uri()
+    try:
+        sheet = write_job_sheet(manifest, out, order_ref=order, item_ref=item, job_url=url, quantity=args.quantity)
+    except JobSheetError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    manifest.files.append(file_record(out, "jobsheet_html", "job", sheet.html.name))
+    if sheet.pdf is not None:
+        manifest.files.append(file_record(out, "jobsheet_pdf", "job", sheet.pdf.name))
+    manifest.extra["jobsheet"] = {"order": order, "item": item, "url": url,
+                                  "timings": {k: round(v, 4) for k, v in sheet.timings.items()}}
+    atomic_write_json(manifest.path, manifest.to_dict())
+    print(sheet.pdf or sheet.html)
+    return 0
+
+
+def add_command(commands: Any) -> None:
+    sheet = commands.add_parser("jobsheet", help="make and document one item: slice or CAM, then an HTML and PDF "
+                                                 "job sheet")
+    sheet.add_argument("template")
+    sheet.add_argument("--set", action="append", metavar="NAME=VALUE", help="a parameter (repeatable)")
+    sheet.add_argument("--preset", help="start from a named preset")
+    sheet.add_argument("--machine", required=True, help="printer or router name (see `parametric machines list`)")
+    sheet.add_argument("--material", help="material (default: the template's first for the machine's process)")
+    sheet.add_argument("--quantity", type=int, default=1, help="how many of the product (default 1)")
+    sheet.add_argument("--order", help="order reference printed on the sheet (default LOCAL-<key>)")
+    sheet.add_argument("--item", help="item reference within the order (default 1)")
+    sheet.add_argument("--url", help="the job's dashboard URL for the QR code (default: the sheet's own file)")
+    sheet.add_argument("--store", type=Path, help="machines file (default output/machines.json)")
+    sheet.add_argument("--out", type=Path, required=True, help="output folder")
+    sheet.set_defaults(handler=cmd_jobsheet)

@@ -1,0 +1,111 @@
+"""Job sheets: one Jinja2 template to HTML and (WeasyPrint) PDF; read back with pdftotext and zbarimg."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from parametric import render
+from parametric.jobsheet import build_context, format_duration, render_html, write_job_sheet
+from parametric.machines import MachineStore, Printer, machine_from_dict
+from parametric.registry import get_template
+from parametric.slicing import PrintSettings, slice_manifest, slicing_record
+
+URL = "https://shop.example/dashboard/jobs/ORD-2024-0042/items/3"
+
+
+@pytest.fixture(scope="module")
+def heel_lift_manifest(tmp_path_factory):
+    """A heel lift rendered with its drawing, plus a slicing record as the CLI and the web record it."""
+    folder = tmp_path_factory.mktemp("sheet")
+    return render("heel_lift", {"lift_height": "12mm", "side": "left"}, out_dir=folder, formats=["stl", "svg"])
+
+
+def with_slicing(manifest, printer, folder):
+    results = slice_manifest(manifest, printer, "tpu", folder, quantity=2, process="fdm")
+    manifest.extra["slicing"] = slicing_record(results, printer, "tpu", 2, PrintSettings())
+    return manifest
+
+
+def test_context_is_built_from_the_parameter_model(heel_lift_manifest):
+    context = build_context(heel_lift_manifest, order_ref="ORD-2024-0042", item_ref="3", job_url=URL, quantity=2)
+    rows = {row["name"]: row for row in context["parameters"]}
+    assert set(rows) == set(get_template("heel_lift").Params.model_fields)
+    assert rows["lift_height"]["value"] == "12 mm" and rows["lift_height"]["allowed"] == "3 to 25 mm"
+    assert rows["side"]["value"] == "left" and rows["side"]["allowed"] == "one of: left, right"
+    assert rows["wedge_angle"]["value"].endswith("°")
+    assert context["parts"][0]["quantity"] == 2 and context["drawing"].startswith("data:image/svg+xml;base64,")
+    assert context["qr"].startswith("data:image/svg+xml")
+    html = render_html(context)
+    assert "ORD-2024-0042" in html and "Heel lift" in html and "Quality checks" in html
+    assert "<script" not in html  # a sheet is printed, not run
+
+
+def test_html_escapes_what_it_is_given(heel_lift_manifest):
+    html = render_html(build_context(heel_lift_manifest, order_ref="<b>O&1</b>", item_ref="1", job_url=URL))
+    assert "&lt;b&gt;O&amp;1&lt;/b&gt;" in html and "<b>O&1</b>" not in html
+
+
+@pytest.mark.integration
+def test_pdf_text_carries_order_parameters_estimates_and_checks(heel_lift_manifest, prusa_slicer, pdftotext,
+                                                               printer, tmp_path):
+    manifest = with_slicing(heel_lift_manifest, printer, tmp_path)
+    sheet = write_job_sheet(manifest, tmp_path, order_ref="ORD-2024-0042", item_ref="3", job_url=URL, quantity=2)
+    text = subprocess.run([pdftotext, "-layout", str(sheet.pdf), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    estimates = manifest.extra["slicing"]["estimates"]
+    for expected in ("ORD-2024-0042", "Item 3", "Heel lift", "heel_lift", "version 1.0.0", "TPU 95A (flexible)",
+                     "mk3 (printer, 250 x 210 x 210 mm, 0.4 mm nozzle)", "Lift height", "12 mm", "left",
+                     format_duration(estimates["print_time_s"]), f"{round(estimates['filament_g'], 1):g} g",
+                     "heel_lift.gcode", "Quality checks", "Measured", "Signed"):
+        assert expected in text, expected
+    for check in get_template("heel_lift").quality_checks(get_template("heel_lift").resolve(manifest.params)):
+        assert check.label in text
+    assert sheet.html.read_text().count("ORD-2024-0042") >= 2
+
+
+@pytest.mark.integration
+def test_the_qr_code_decodes_to_the_job_url(heel_lift_manifest, pdftotext, zbarimg, tmp_path):
+    sheet = write_job_sheet(heel_lift_manifest, tmp_path, order_ref="ORD-2024-0042", item_ref="3", job_url=URL)
+    subprocess.run(["pdftoppm", "-r", "150", "-png", "-f", "1", "-l", "1", str(sheet.pdf), str(tmp_path / "page")],
+                   check=True)
+    page = next(tmp_path.glob("page*.png"))
+    decoded = subprocess.run([zbarimg, "-q", "--raw", "-Sdisable", "-Sqrcode.enable", str(page)],
+                             capture_output=True, text=True)
+    assert decoded.stdout.strip().splitlines() == [URL]
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "parametric.cli", *args], capture_output=True, text=True)
+
+
+@pytest.mark.integration
+def test_cli_jobsheet_for_a_cnc_part(rs274, pdftotext, tmp_path, make_router):
+    store = tmp_path / "machines.json"
+    MachineStore(store).add(machine_from_dict(make_router()))
+    result = cli("jobsheet", "cabinet_door", "--set", "width=450", "--machine", "shop-router", "--order", "ORD-9",
+                 "--item", "2", "--url", "https://shop.example/j/9-2", "--store", str(store), "--out",
+                 str(tmp_path / "door"))
+    assert result.returncode == 0, result.stderr
+    pdf = result.stdout.strip()
+    text = subprocess.run([pdftotext, "-layout", pdf, "-"], capture_output=True, text=True, check=True).stdout
+    manifest = json.loads((tmp_path / "door" / "manifest.json").read_text())
+    assert manifest["jobsheet"]["order"] == "ORD-9" and manifest["cam"]["machining_time_s"] > 0
+    for expected in ("ORD-9", "Item 2", "Cabinet door", "450 mm", "shop-router (CNC router, GRBL",
+                     format_duration(manifest["cam"]["machining_time_s"]), "PROFILE_THROUGH", "DRILL_35MM",
+                     "Hinge cup depth", "underside"):
+        assert expected in text, expected
+
+
+@pytest.mark.integration
+def test_cli_jobsheet_bad_input_exits_2(tmp_path):
+    store = tmp_path / "machines.json"
+    MachineStore(store).add(Printer("mk3", (250, 210, 210), materials=["pla"]))
+    result = cli("jobsheet", "heel_lift", "--set", "lift_height=99", "--machine", "mk3", "--quantity", "0",
+                 "--store", str(store), "--out", str(tmp_path / "x"))
+    assert result.returncode == 2
+    for field in ("lift_height: 99 mm is out of range", "machine: mk3 has pla loaded, not tpu", "quantity"):
+        assert field in result.stderr
