@@ -1,11 +1,11 @@
-# Quick start: `make run` sets everything up and renders the catalog; `make test` sets up and runs the suite.
+# Quick start: `make run` sets everything up and starts the app; `make test` sets up and runs the suite.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup run test test-fast bench lint clean
+.PHONY: setup run gallery test test-fast bench bench-api lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,8 +16,13 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 	sh scripts/install-system-deps.sh
 
-## Render every template's presets (files, pictures and an index page) into output/gallery.
+## Start the app on http://127.0.0.1:8000 (REST API under /api/v1) with an embedded worker,
+## on the embedded defaults: SQLite database and SQLite-backed queue in instance/.
 run: setup
+	$(BIN)/parametric serve
+
+## Render every template's presets (files, pictures and an index page) into output/gallery.
+gallery: setup
 	$(BIN)/parametric gallery --out output/gallery
 
 ## The whole suite, property-based tests included.
@@ -30,6 +35,10 @@ test-fast: setup
 
 bench: setup
 	$(BIN)/python bench/bench_render.py
+
+## Order latency on a cache hit and order throughput with two workers, against the bare render.
+bench-api: setup
+	$(BIN)/python bench/bench_api.py
 
 lint: setup
 	$(BIN)/ruff check parametric templates_models web tests bench

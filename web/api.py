@@ -138,6 +138,7 @@ def describe_item(order: Order, item: OrderItem, staff: bool = False) -> dict[st
                  "files": files, "manifest": manifest}
     if staff:
         described.update(id=item.id, last_error=item.reason, lease_owner=item.lease_owner,
+                         rendered_by=item.rendered_by,
                          lease_expires_at=_time(item.lease_expires_at), heartbeat_at=_time(item.heartbeat_at),
                          render_seconds=item.render_seconds, finished_at=_time(item.finished_at))
     return described

@@ -95,6 +95,7 @@ class OrderItem(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_owner: Mapped[str | None] = mapped_column(String(128))
+    rendered_by: Mapped[str | None] = mapped_column(String(128))  # host:pid:claim of the worker that finished it
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime)
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime)
     enqueued_at: Mapped[datetime | None] = mapped_column(DateTime)

@@ -160,6 +160,7 @@ class Generation:
                 update(OrderItem)
                 .where(OrderItem.id == claim.item_id, OrderItem.state.in_(("queued", "rendering")))
                 .values(state="ready", reason=None, cache_key=manifest.cache_key, lease_owner=None,
+                        rendered_by=claim.owner,
                         lease_expires_at=None, finished_at=utcnow(), render_seconds=seconds)
                 .execution_options(synchronize_session=False))
             if result.rowcount != 1:

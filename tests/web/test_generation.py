@@ -1,4 +1,4 @@
-"""Leases: one claim per item, heartbeats, expiry, re-queueing and idempotent completion (real database, real renders)."""
+"""Leases: one claim per item, heartbeats, expiry, re-queueing, idempotent completion (real database and renders)."""
 
 from __future__ import annotations
 

@@ -39,6 +39,7 @@ def upgrade() -> None:
         sa.Column("reason", sa.Text(), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("lease_owner", sa.String(128), nullable=True),
+        sa.Column("rendered_by", sa.String(128), nullable=True),
         sa.Column("lease_expires_at", sa.DateTime(), nullable=True),
         sa.Column("heartbeat_at", sa.DateTime(), nullable=True),
         sa.Column("enqueued_at", sa.DateTime(), nullable=True),
