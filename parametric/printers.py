@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import http.client
 import json
 import re
 import sys
@@ -233,7 +234,7 @@ class OctoPrintConnector(PrinterConnector):
             if error.code >= 500:
                 raise HostUnreachable(self._where(), f"host error {error.code}: {detail}") from None
             raise HostRefused(self._where(), f"{method} {path} refused ({error.code}): {detail}") from None
-        except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
+        except (urllib.error.URLError, ConnectionError, TimeoutError, http.client.HTTPException) as error:
             reason = getattr(error, "reason", error)
             raise HostUnreachable(self._where(), f"no answer ({reason})") from None
         if status not in expect:

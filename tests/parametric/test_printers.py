@@ -1,0 +1,119 @@
+"""The OctoPrint connector against a real OctoPrint (its own venv) driving its Virtual Printer.
+
+One real print runs (about a minute): upload, start, progress, done, and no second print on
+a second submit. The restart test stops the host mid-queue and cancels its print as soon as
+it starts, so the suite keeps to one full print.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from parametric import render
+from parametric.machines import Host, MachineStore, Printer
+from parametric.printers import (
+    JOB_TAG,
+    HostRefused,
+    HostUnreachable,
+    OctoPrintConnector,
+    PrinterBusy,
+    connector_for,
+    upload_name,
+)
+from parametric.slicing import slice_manifest
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def tiny_gcode(prusa_slicer, tmp_path_factory):
+    """A small real print: a leg cap for a 12 mm leg, sliced by PrusaSlicer for a PLA printer."""
+    folder = tmp_path_factory.mktemp("tiny")
+    manifest = render("leg_cap", {"leg_diameter": 12, "sleeve_depth": 5, "sole_thickness": 2,
+                                  "wall_thickness": 1.2}, out_dir=folder, formats=["stl"])
+    printer = Printer("virtual", (200, 200, 200), materials=["pla", "tpu"])
+    return slice_manifest(manifest, printer, "pla", folder, process="fdm")[0].gcode
+
+
+@pytest.fixture
+def connector(octoprint):
+    return OctoPrintConnector(Host("octoprint", octoprint.url, octoprint.api_key), "virtual", timeout_s=5)
+
+
+def tagged(connector, job_id):
+    listing = connector._request("GET", "/api/files/local?recursive=true")["files"]
+    return [f for f in listing if (f.get("userdata") or {}).get(JOB_TAG) == job_id]
+
+
+def test_a_job_is_printed_followed_to_done_and_never_printed_twice(connector, tiny_gcode):
+    job_id = "ORD-1/item-1"
+    assert connector.job(job_id).state == "absent"
+    started = connector.submit(tiny_gcode, job_id)
+    assert started.state == "printing" and started.upload.path == upload_name(job_id)
+
+    with pytest.raises(PrinterBusy) as busy:  # the host has no queue: a second job waits in ours
+        connector.submit(tiny_gcode, "ORD-1/item-2")
+    assert busy.value.retryable and "printing" in str(busy.value)
+    assert connector.job("ORD-1/item-2").state == "absent"  # nothing uploaded for it
+
+    readings = []
+    final = connector.follow(job_id, on_progress=readings.append, poll_s=1, timeout_s=240)
+    assert final.state == "done", readings[-3:]
+    assert final.upload.successes == 1 and final.upload.failures == 0
+    progress = [r.progress for r in readings if r.state == "printing" and r.progress is not None]
+    assert any(0 < p < 100 for p in progress), progress
+    assert progress == sorted(progress)
+
+    again = connector.submit(tiny_gcode, job_id)
+    assert again.state == "done" and again.upload.successes == 1
+    assert connector.status().ready and len(tagged(connector, job_id)) == 1
+
+
+def test_an_unreachable_host_is_retryable_and_a_restart_does_not_double_the_job(octoprint, connector, tiny_gcode):
+    job_id = "ORD-2/item-1"
+    connector.upload(tiny_gcode, job_id)  # sent, then the host goes away before it starts
+    before = connector.find_upload(job_id)
+    octoprint.stop()
+    try:
+        with pytest.raises(HostUnreachable) as caught:
+            connector.submit(tiny_gcode, job_id)
+        assert caught.value.retryable and "no answer" in str(caught.value) and octoprint.url in str(caught.value)
+    finally:
+        octoprint.start()
+    assert connector.find_upload(job_id) == before  # found by its tag after the restart
+    resumed = connector.submit(tiny_gcode, job_id)
+    assert resumed.state == "printing" and resumed.upload == before
+    assert len(tagged(connector, job_id)) == 1  # not uploaded twice
+    connector.cancel()
+    stopped = connector.follow(job_id, poll_s=0.5, timeout_s=60)
+    assert stopped.state == "failed" and stopped.upload.failures == 1
+    assert connector.submit(tiny_gcode, job_id).state == "failed"  # a cancelled job is not restarted by itself
+    assert connector.status().ready
+
+
+def test_a_wrong_api_key_is_refused_not_retried(octoprint):
+    wrong = OctoPrintConnector(Host("octoprint", octoprint.url, "not-the-key"), "virtual", timeout_s=5)
+    with pytest.raises(HostRefused) as caught:
+        wrong.job("ORD-3/item-1")
+    assert not caught.value.retryable and "API key was refused" in str(caught.value)
+    with pytest.raises(HostRefused, match="no host"):
+        connector_for(Printer("bare", (200, 200, 200)))
+
+
+def test_cli_send_reports_a_done_job_without_printing_it_again(octoprint, connector, tiny_gcode, tmp_path):
+    store = tmp_path / "machines.json"
+    MachineStore(store).add(Printer("virtual", (200, 200, 200), materials=["pla"],
+                                    host=Host("octoprint", octoprint.url, octoprint.api_key)))
+    result = subprocess.run([sys.executable, "-m", "parametric.cli", "send", str(tiny_gcode), "--machine", "virtual",
+                             "--job", "ORD-1/item-1", "--store", str(store)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"job": "ORD-1/item-1", "state": "done", "file": "job-ORD-1_item-1.gcode",
+                                         "progress": 100.0}
+    assert connector.find_upload("ORD-1/item-1").successes == 1
+    missing = subprocess.run([sys.executable, "-m", "parametric.cli", "send", str(tmp_path / "none.gcode"),
+                              "--machine", "virtual", "--store", str(store)], capture_output=True, text=True)
+    assert missing.returncode == 2 and "file:" in missing.stderr
