@@ -1023,6 +1023,33 @@ def cam_part(shape: Any, name: str, router: Router, material: str, out_dir: str 
                       "write_s": written - planned})
 
 
+def deliver(programs: Sequence[str | Path], router: Router, prefix: str = "") -> list[Path]:
+    """Put G-code where the router's sender picks it up: its hot folder.
+
+    Each file lands whole: it is written under a ``.partial`` name the sender's pattern does
+    not match, then renamed. ``prefix`` (a job id) keeps files of different jobs apart.
+    """
+    import os
+    import shutil
+
+    if router.delivery.method != "hot_folder" or not router.delivery.path:
+        raise ValidationError([FieldError("machine", f"{router.name} gets its G-code by download, not from a hot "
+                                                     "folder; add it again with --hot-folder PATH --replace")])
+    folder = Path(router.delivery.path)
+    folder.mkdir(parents=True, exist_ok=True)
+    delivered = []
+    for program in programs:
+        source = Path(program)
+        target = folder / (f"{prefix}-{source.name}" if prefix else source.name)
+        partial = folder / f".{target.name}.partial"
+        shutil.copyfile(source, partial)
+        with open(partial, "rb") as written:
+            os.fsync(written.fileno())
+        os.replace(partial, target)
+        delivered.append(target)
+    return delivered
+
+
 def load_step(path: str | Path) -> Any:
     """The B-rep shape in a STEP file."""
     import cadquery as cq
@@ -1109,6 +1136,8 @@ def cmd_cam(args: argparse.Namespace) -> int:
         problems.extend(error.errors)
     if args.quantity < 1:
         problems.append(FieldError("quantity", f"{args.quantity} is out of range; allowed: 1 or more"))
+    if args.deliver and router is not None and router.delivery.method != "hot_folder":
+        problems.append(FieldError("deliver", f"{router.name} gets its G-code by download; it has no hot folder"))
     if problems or router is None or material is None:
         raise ValidationError(problems)
     settings = CamSettings(tab_count=args.tabs, tab_width_mm=args.tab_width, tab_height_mm=args.tab_height,
@@ -1125,6 +1154,9 @@ def cmd_cam(args: argparse.Namespace) -> int:
         return 1
     if not results:
         raise ValidationError([FieldError("template", f"{template.id} has no CNC parts")])
+    if args.deliver:
+        delivered = deliver([cam_dir / p.filename for r in results for p in r.programs], router, args.job or "")
+        print(f"delivered {len(delivered)} file(s) to {router.delivery.path}", file=sys.stderr)
     for result in results:
         manifest.files.append(file_record(cam_dir.parent, "cam_dxf", result.part, f"cnc/{result.dxf.name}"))
         manifest.files.extend(file_record(cam_dir.parent, "gcode", result.part, f"cnc/{p.filename}")
@@ -1153,6 +1185,8 @@ def add_command(commands: Any) -> None:
     cam.add_argument("--tab-width", type=float, default=8.0, help="tab width in mm (default 8)")
     cam.add_argument("--tab-height", type=float, default=3.0, help="tab height in mm (default 3)")
     cam.add_argument("--no-dogbones", action="store_true", help="leave inside corners rounded")
+    cam.add_argument("--deliver", action="store_true", help="also put the G-code into the router's hot folder")
+    cam.add_argument("--job", help="job id to prefix delivered files with")
     cam.add_argument("--store", type=Path, help="machines file (default output/machines.json)")
     cam.add_argument("--out", type=Path, required=True, help="output folder (G-code and DXF under cnc/)")
     cam.set_defaults(handler=cmd_cam)

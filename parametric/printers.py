@@ -347,26 +347,29 @@ def connector_for(printer: Printer, timeout_s: float = 10.0) -> PrinterConnector
 
 
 def cmd_send(args: argparse.Namespace) -> int:
-    from .machines import MachineStore
+    from .machines import MachineStore, Router
 
     problems: list[FieldError] = []
     gcode = Path(args.file)
     if not gcode.is_file():
         problems.append(FieldError("file", f"{gcode} is not a file"))
-    printer = None
+    machine = None
     try:
         machine = MachineStore(args.store).get(args.machine)
-        if not isinstance(machine, Printer):
-            problems.append(FieldError("machine", f"{args.machine} is a {machine.kind}, not a printer"))
-        elif machine.host is None:
-            problems.append(FieldError("machine", f"{machine.name} has no print host; add it again with "
-                                                  "--octoprint URL --api-key KEY --replace"))
-        else:
-            printer = machine
     except ValidationError as error:
         problems.extend(error.errors)
-    if problems or printer is None:
+    if isinstance(machine, Printer) and machine.host is None:
+        problems.append(FieldError("machine", f"{machine.name} has no print host; add it again with "
+                                              "--octoprint URL --api-key KEY --replace"))
+    if problems or machine is None:
         raise ValidationError(problems)
+    if isinstance(machine, Router):
+        from .cam import deliver
+
+        delivered = deliver([gcode], machine, args.job or "")
+        print(json.dumps({"job": args.job, "state": "delivered", "file": str(delivered[0])}))
+        return 0
+    printer = machine
     job_id = args.job or f"file-{hashlib.sha256(gcode.read_bytes()).hexdigest()[:16]}"
     connector = connector_for(printer)
 
@@ -389,9 +392,10 @@ def cmd_send(args: argparse.Namespace) -> int:
 
 
 def add_command(commands: Any) -> None:
-    send = commands.add_parser("send", help="send G-code to a printer's host and start it (at most once per job)")
+    send = commands.add_parser("send", help="send G-code to a printer's host and start it (at most once per job), "
+                                            "or into a router's hot folder")
     send.add_argument("file", help="G-code file")
-    send.add_argument("--machine", required=True, help="printer name (see `parametric machines list`)")
+    send.add_argument("--machine", required=True, help="printer or router name (see `parametric machines list`)")
     send.add_argument("--job", help="job id the upload is tagged with (default: from the file's hash)")
     send.add_argument("--follow", action="store_true", help="wait and report progress until the print ends")
     send.add_argument("--poll", type=float, default=5.0, help="seconds between progress readings (default 5)")

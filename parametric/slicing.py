@@ -278,6 +278,21 @@ def copies_per_plate(size_mm: Sequence[float], printer: Printer, turned: bool) -
     return max(1, min(per_row * per_column, by_area))
 
 
+@dataclass(frozen=True)
+class PlateItem:
+    """One part on a plate: its STL, its size (mm, as the manifest measured it), how many copies."""
+
+    stl: Path
+    size_mm: tuple[float, float, float]
+    copies: int = 1
+    part: str = ""
+    stl_sha256: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.part or Path(self.stl).stem
+
+
 def slice_part(stl: str | os.PathLike[str], size_mm: Sequence[float], printer: Printer, material_id: str,
                out: str | os.PathLike[str], *, copies: int = 1, settings: PrintSettings | None = None,
                stl_sha256: str | None = None, part: str | None = None, use_cache: bool = True) -> SliceResult:
@@ -287,36 +302,61 @@ def slice_part(stl: str | os.PathLike[str], size_mm: Sequence[float], printer: P
     quarter turn when only that fits, and reuses a cached plate for the same STL, profile and
     slicer. Raises ValidationError when the part cannot fit and SlicerError when PrusaSlicer fails.
     """
+    item = PlateItem(Path(stl), tuple(float(v) for v in size_mm), copies, part or "", stl_sha256)  # type: ignore[arg-type]
+    return slice_plate([item], printer, material_id, out, settings=settings, use_cache=use_cache)
+
+
+def slice_plate(items: Sequence[PlateItem], printer: Printer, material_id: str, out: str | os.PathLike[str], *,
+                settings: PrintSettings | None = None, use_cache: bool = True) -> SliceResult:
+    """Slice several parts (with copies) onto one plate, arranged by PrusaSlicer (``--merge``).
+
+    Every part is checked against the bed first; parts that fit only turned a quarter turn
+    must be alone on their plate (PrusaSlicer turns a whole plate, not one object).
+    """
     started = time.perf_counter()
     settings = settings or PrintSettings()
     problems = settings.problems(printer)
+    if not items:
+        problems.append(FieldError("plate", "a plate needs at least one part"))
+    turns = set()
+    for item in items:
+        fits, turned, reason = fits_printer(item.size_mm, printer)
+        if not fits:
+            problems.append(FieldError("machine", f"{item.name}: {reason}" if len(items) > 1 else reason))
+        turns.add(turned)
+    if len(turns) > 1:
+        problems.append(FieldError("plate", "parts that fit only turned a quarter turn need a plate of their own"))
     if problems:
         raise ValidationError(problems)
-    fits, turned, reason = fits_printer(size_mm, printer)
-    if not fits:
-        raise ValidationError([FieldError("machine", reason)])
+    turned = turns.pop()
     out = Path(out)
-    profile = build_profile(printer, material_id, settings)
-    ini = profile_text(profile)
+    ini = profile_text(build_profile(printer, material_id, settings))
     profile_path = atomic_write(out.with_suffix(".ini"), ini)
     arguments = ["--loglevel", "1", "--export-gcode"]
     if turned:
         arguments += ["--rotate", "90"]
-    if copies > 1:
-        arguments += ["--duplicate", str(copies)]
-    digest = stl_sha256 or hashlib.sha256(Path(stl).read_bytes()).hexdigest()
-    key = hashlib.sha256(json.dumps([digest, ini, arguments, _slicer_identity()]).encode()).hexdigest()
+    sources = []
+    if len(items) == 1 and items[0].copies > 1:
+        arguments += ["--duplicate", str(items[0].copies)]
+        sources = [str(items[0].stl)]
+    else:
+        sources = [str(item.stl) for item in items for _ in range(item.copies)]
+        if len(sources) > 1:
+            arguments.append("--merge")
+    digests = [item.stl_sha256 or hashlib.sha256(Path(item.stl).read_bytes()).hexdigest() for item in items]
+    layout = [[digest, item.copies] for digest, item in zip(digests, items, strict=True)]
+    key = hashlib.sha256(json.dumps([layout, ini, arguments, _slicer_identity()]).encode()).hexdigest()
     entry = _slice_cache_root() / key[:2] / key
-    name = part or Path(stl).stem
+    name = "+".join(item.name for item in items)
+    copies = sum(item.copies for item in items)
     if use_cache and (entry / "plate.gcode").is_file() and (entry / "estimates.json").is_file():
         place(entry / "plate.gcode", out)
         estimates = Estimates(**json.loads((entry / "estimates.json").read_text("utf-8")))
         return SliceResult(out, profile_path, name, copies, estimates, 0.0, time.perf_counter() - started, True)
 
     command = [slicer_path(), "--load", str(profile_path), *arguments]
-    slicer_s = 0.0
     with atomic_target(out) as target:
-        full = [*command, "-o", str(target), str(stl)]
+        full = [*command, "-o", str(target), *sources]
         slicer_started = time.perf_counter()
         completed = subprocess.run(full, capture_output=True, text=True, stdin=subprocess.DEVNULL)
         slicer_s = time.perf_counter() - slicer_started

@@ -173,3 +173,15 @@ def test_router_without_a_long_enough_cutter_says_so(make_router):
         tool["flute_length_mm"] = 12
     reason = route(part((500, 300, 18), "cnc", flat=True, thickness_mm=18), "oak", [machine_from_dict(record)]).reason
     assert reason == "18 mm thick; the longest end mill with feeds for Solid oak cuts 12 mm deep"
+
+
+def test_the_manufacturing_core_imports_no_web_queue_or_database():
+    import subprocess
+    import sys
+
+    code = ("import sys, parametric.machines, parametric.routing, parametric.slicing, parametric.cam, "
+            "parametric.cnc_check, parametric.jobsheet, parametric.printers\n"
+            "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('flask', 'web', 'huey', 'sqlalchemy'))\n"
+            "print(','.join(loaded))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == ""

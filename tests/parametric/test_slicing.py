@@ -15,6 +15,7 @@ from parametric.machines import MachineStore, Printer
 from parametric.materials import get_material
 from parametric.slicing import (
     Estimates,
+    PlateItem,
     PrintSettings,
     SlicerError,
     build_profile,
@@ -23,6 +24,7 @@ from parametric.slicing import (
     slice_copies,
     slice_manifest,
     slice_part,
+    slice_plate,
 )
 
 GCODE_TAIL = """G1 X10 Y10 E1
@@ -203,3 +205,22 @@ def test_cli_slice_refuses_what_the_printer_cannot_make(prusa_slicer, tmp_path):
     assert "machine: insole: 270 mm long; the largest printer bed is 250 x 210 mm" in too_long.stderr
     sheet = cli("slice", "bookcase", "--machine", "mk3", "--store", str(store), "--out", str(tmp_path / "d"))
     assert sheet.returncode == 2 and "template: bookcase has no printed parts" in sheet.stderr
+
+
+@pytest.mark.integration
+def test_different_parts_share_a_plate(prusa_slicer, heel_lift, printer, tmp_path):
+    cap = render("leg_cap", {"leg_diameter": 20, "sleeve_depth": 8}, out_dir=tmp_path / "cap", formats=["stl"])
+    items = [PlateItem(heel_lift.file("stl"), tuple(heel_lift.parts[0]["size_mm"]), 1, "heel_lift"),
+             PlateItem(cap.file("stl"), tuple(cap.parts[0]["size_mm"]), 2, "leg_cap")]
+    plate = slice_plate(items, printer, "tpu", tmp_path / "plate.gcode")
+    alone = [slice_part(i.stl, i.size_mm, printer, "tpu", tmp_path / f"{i.part}.gcode", copies=i.copies)
+             for i in items]
+    assert plate.copies == 3 and plate.part == "heel_lift+leg_cap"
+    assert plate.estimates.filament_g == pytest.approx(sum(r.estimates.filament_g for r in alone), rel=0.05)
+    objects = {line.split(" id:")[0] for line in plate.gcode.read_text().splitlines()
+               if line.startswith("; printing object")}
+    assert len(objects) >= 2 and "--merge" in plate.command
+    with pytest.raises(ValidationError) as caught:
+        slice_plate([*items, PlateItem(heel_lift.file("stl"), (300, 20, 5), 1, "long")], printer, "tpu",
+                    tmp_path / "x.gcode")
+    assert caught.value.errors[0].message.startswith("long: 300 x 20 mm; the bed of mk3")
