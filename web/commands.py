@@ -113,6 +113,25 @@ def _watch_parent(parent: int) -> None:
     os.kill(os.getpid(), signal.SIGINT)
 
 
+def _warm_up(formats: list[str]) -> None:
+    """Render one small configuration into a throwaway folder, so the kernel's first-use costs (about a
+    second) are paid by each worker process as it starts, not by the first order it takes. Never in the
+    parent before forking: the forked processes then hang in the kernel."""
+    import tempfile
+    from pathlib import Path
+
+    import parametric
+    from parametric.cache import Cache
+
+    template = parametric.templates()[0]
+    with tempfile.TemporaryDirectory(prefix="parametric-warm-up-") as folder:
+        try:
+            parametric.render(template.id, {}, formats=formats, cache=Cache(Path(folder) / "cache"),
+                              out_dir=Path(folder) / "out")
+        except parametric.ParametricError as error:
+            log.warning("warm-up render of %s failed: %s", template.id, error)
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     import parametric
 
@@ -132,6 +151,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     parametric.templates()
     queue = create_queue(config)
+    formats = list(config["ORDER_FORMATS"])
+    queue.huey.on_startup("warm_up")(lambda: _warm_up(formats))  # runs in each worker process
     consumer = create_consumer(queue, config, workers=args.workers)
     if args.parent_pid:
         threading.Thread(target=_watch_parent, args=(args.parent_pid,), daemon=True).start()
