@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import FieldError, GeometryError, ParametricError, ValidationError
+from .errors import FieldError, ParametricError, ValidationError
 from .files import atomic_target, atomic_write, atomic_write_json
 from .machines import Feeds, Router, Tool
 from .routing import SHEET_MARGIN_MM, THROUGH_CUT_OVERCUT_MM
@@ -232,7 +232,7 @@ def extract_features(shape: Any, name: str, thickness: float | None = None) -> P
     silhouette = unary_union(list(sections.values())).buffer(0)
     pieces = _polygons(silhouette)
     if not pieces:
-        raise GeometryError("", {}, f"part {name!r} has no material to cut")
+        raise CamError(name, "the part has no material to cut")
     if len(pieces) > 1:
         raise CamError(name, f"the part is in {len(pieces)} separate pieces in plan view; cut them as separate parts")
     body = pieces[0]
@@ -970,6 +970,8 @@ class CamResult:
     offset_mm: tuple[float, float]
     tool_change_s: float = 60.0
     timings: dict[str, float] = field(default_factory=dict)
+    verified_moves: int | None = None
+    """Canonical moves rs274 made of the programs, when they were checked."""
 
     @property
     def time_s(self) -> float:
@@ -996,7 +998,8 @@ class CamResult:
                 "operations": [op.to_dict() for op in self.operations], "notes": self.features.notes,
                 "checklist": self.checklist(), "time_s": round(self.time_s, 1),
                 "holes": len(self.features.holes), "pockets": len(self.features.pockets),
-                "cutouts": len(self.features.cutouts), "timings": {k: round(v, 4) for k, v in self.timings.items()}}
+                "cutouts": len(self.features.cutouts), "verified_moves": self.verified_moves,
+                "timings": {k: round(v, 4) for k, v in self.timings.items()}}
 
 
 def cam_part(shape: Any, name: str, router: Router, material: str, out_dir: str | Path, *,
@@ -1154,6 +1157,17 @@ def cmd_cam(args: argparse.Namespace) -> int:
         return 1
     if not results:
         raise ValidationError([FieldError("template", f"{template.id} has no CNC parts")])
+    if args.verify:
+        from .cnc_check import InterpreterError, check_programs
+
+        try:
+            for result in results:
+                table = result.tool_table
+                canon = check_programs([cam_dir / p.filename for p in result.programs], table)
+                result.verified_moves = len(canon.moves)
+        except InterpreterError as error:
+            print(f"error: LinuxCNC's interpreter refused the G-code of {template.id}: {error}", file=sys.stderr)
+            return 1
     if args.deliver:
         delivered = deliver([cam_dir / p.filename for r in results for p in r.programs], router, args.job or "")
         print(f"delivered {len(delivered)} file(s) to {router.delivery.path}", file=sys.stderr)
@@ -1185,6 +1199,7 @@ def add_command(commands: Any) -> None:
     cam.add_argument("--tab-width", type=float, default=8.0, help="tab width in mm (default 8)")
     cam.add_argument("--tab-height", type=float, default=3.0, help="tab height in mm (default 3)")
     cam.add_argument("--no-dogbones", action="store_true", help="leave inside corners rounded")
+    cam.add_argument("--verify", action="store_true", help="run every program through LinuxCNC's rs274 first")
     cam.add_argument("--deliver", action="store_true", help="also put the G-code into the router's hot folder")
     cam.add_argument("--job", help="job id to prefix delivered files with")
     cam.add_argument("--store", type=Path, help="machines file (default output/machines.json)")

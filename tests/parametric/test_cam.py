@@ -277,12 +277,13 @@ def test_cli_cam_bookcase_cuts_every_dado(rs274, tmp_path, make_router):
     record = make_router()
     record["stock"].append({"material": "birch_plywood", "thickness_mm": 4, "size_mm": [2500, 1250]})
     MachineStore(store).add(machine_from_dict(record))
-    result = cli("cam", "bookcase", "--preset", "paperback", "--machine", "shop-router", "--store", str(store),
-                 "--out", str(tmp_path / "out"))
+    result = cli("cam", "bookcase", "--preset", "paperback", "--machine", "shop-router", "--verify",
+                 "--store", str(store), "--out", str(tmp_path / "out"))
     assert result.returncode == 0, result.stderr
     manifest = json.loads(open(result.stdout.strip()).read())
     cam = manifest["cam"]
     assert {p["part"] for p in cam["parts"]} == {"side", "top", "bottom", "shelf", "back"}
+    assert all(p["verified_moves"] > 100 for p in cam["parts"])  # every program went through rs274
     assert cam["machining_time_s"] == pytest.approx(sum(p["time_s"] * p["copies"] for p in cam["parts"]), abs=1)
     side = next(p for p in cam["parts"] if p["part"] == "side")
     params = get_template("bookcase").resolve(manifest["params"])
