@@ -3,6 +3,9 @@
 ``create_app`` follows the Flask tutorial's shape: configuration from a mapping of
 defaults, then the environment, then ``test_config``; one blueprint per feature; the
 database, the generation service and the queue kept in ``app.extensions["parametric"]``.
+
+Importing this package is cheap (Flask, SQLAlchemy and huey load in ``create_app``): the
+core's CLI imports ``web.commands`` for every command through its entry points.
 """
 
 from __future__ import annotations
@@ -12,15 +15,14 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask, Response, request
-from werkzeug.exceptions import HTTPException, InternalServerError
+if TYPE_CHECKING:
+    from flask import Flask, Response
 
-from .config import load_config
-from .db import Database
-from .generation import Generation
-from .tasks import Queue, create_queue
+    from .db import Database
+    from .generation import Generation
+    from .tasks import Queue
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,13 @@ class Services:
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """The WSGI application. It does not touch the database: ``serve``, ``worker`` and tests migrate it."""
+    from flask import Flask
+
+    from .config import load_config
+    from .db import Database
+    from .generation import Generation
+    from .tasks import create_queue
+
     config = load_config(test_config)
     app = Flask(__name__, instance_path=config["INSTANCE_FOLDER"])
     app.config.update(config)
@@ -57,12 +66,16 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
 def json_errors(status: int, message: str, field: str = "") -> Response:
     """An error in the API's shape: ``{"errors": [{"field": ..., "message": ...}]}``."""
+    from flask import Response
+
     return Response(json.dumps({"errors": [{"field": field, "message": message}]}), status=status,
                     mimetype="application/json")
 
 
 def _register_error_handlers(app: Flask) -> None:
     """Under /api every error is JSON: 404, 405, 413 and, should a bug slip through, 500."""
+    from flask import request
+    from werkzeug.exceptions import HTTPException, InternalServerError
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Any:

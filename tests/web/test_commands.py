@@ -48,6 +48,25 @@ def test_the_core_cli_finds_the_web_commands_through_entry_points():
         assert command in help_text
 
 
+def _modules_after(code: str) -> set[str]:
+    result = subprocess.run([sys.executable, "-c", f"{code}\nimport sys\nprint(' '.join(sys.modules))"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return {name.split(".")[0] for name in result.stdout.split()}
+
+
+def test_the_core_never_imports_the_web_layer():
+    loaded = _modules_after("import parametric, parametric.cli, parametric.render, parametric.cache, "
+                            "parametric.gallery\nparametric.templates()")
+    assert not loaded & {"web", "flask", "werkzeug", "huey", "sqlalchemy", "alembic", "redis", "psycopg"}
+
+
+def test_the_cli_loads_the_web_commands_without_the_web_stack():
+    loaded = _modules_after("from parametric.cli import _extensions, build_parser\nbuild_parser(_extensions())")
+    assert "web" in loaded  # found through the parametric.commands entry points
+    assert not loaded & {"flask", "huey", "sqlalchemy", "alembic", "cadquery"}
+
+
 def test_users_add_creates_a_hashed_account(tmp_path):
     env = embedded_env(tmp_path)
     made = cli("users", "add", "ada", "--password", "correct horse battery", env=env)
