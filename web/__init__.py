@@ -56,10 +56,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     generation = Generation(config, database)
     app.extensions["parametric"] = Services(config, database, generation, create_queue(config, generation))
 
-    from . import api, staff
+    from . import api, pages, staff
 
     app.register_blueprint(api.bp)
     app.register_blueprint(staff.bp)
+    pages.init_app(app)  # the shop's and the staff dashboard's pages
     _register_error_handlers(app)
     return app
 

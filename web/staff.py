@@ -70,10 +70,8 @@ def show_order(order_id: str) -> Any:
     return describe_order(order, token=True, staff=True)
 
 
-@bp.post("/items/<int:item_id>/retry")
-@staff_required
-def retry_item(item_id: int) -> Any:
-    """Queue a failed item again with fresh attempts (e.g. after a template fix or a worker problem)."""
+def retry(item_id: int) -> str:
+    """Queue a failed item again with fresh attempts: ``"queued"``, ``"missing"`` or ``"not failed"``."""
     database = services().database
     with database.transaction() as session:
         result = session.execute(
@@ -82,11 +80,21 @@ def retry_item(item_id: int) -> Any:
             .execution_options(synchronize_session=False))
     if result.rowcount != 1:
         with database.session() as session:
-            exists = session.get(OrderItem, item_id) is not None
-        if not exists:
-            return json_errors(404, "no item with this id")
-        return json_errors(409, "only a failed item can be retried", "state")
+            return "missing" if session.get(OrderItem, item_id) is None else "not failed"
     services().generation.hand_over([item_id], services().queue.enqueue)
+    return "queued"
+
+
+@bp.post("/items/<int:item_id>/retry")
+@staff_required
+def retry_item(item_id: int) -> Any:
+    """Queue a failed item again with fresh attempts (e.g. after a template fix or a worker problem)."""
+    outcome = retry(item_id)
+    if outcome == "missing":
+        return json_errors(404, "no item with this id")
+    if outcome == "not failed":
+        return json_errors(409, "only a failed item can be retried", "state")
+    database = services().database
     with database.session() as session:
         item = session.get(OrderItem, item_id, options=[selectinload(OrderItem.artifacts),
                                                         selectinload(OrderItem.order)])

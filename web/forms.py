@@ -1,0 +1,246 @@
+"""The configurator form, generated from a template's parameter model (no form is written by hand).
+
+:func:`form_fields` turns each field of ``Template.Params`` into a :class:`FormField`: its
+input kind (number, count, choice, switch, text), unit, range, step, length limit, help text
+and group, ordered as the template declares. :func:`params_from_form` reads the submitted
+form (or the query string of a preview request) back into raw parameters for the core to
+validate; it converts nothing itself except a displayed inch value to ``"<n>in"``, which
+the core's unit parser understands. Input names are ``params.<field>``, the same names the
+order API uses in its errors, so an error lands next to its field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import parametric
+from parametric import Template
+
+MM_PER_INCH = 25.4
+UNIT_SYSTEMS = ("mm", "in")
+PREFIX = "params."
+UNIT_LABELS = {"mm": "mm", "deg": "°", "count": "", "": ""}
+
+
+@dataclass(frozen=True)
+class FormField:
+    """One input of the configurator, in the model's units (mm for lengths)."""
+
+    name: str
+    label: str
+    kind: str                      # "number", "count", "choice", "switch" or "text"
+    unit: str                      # the model's unit: "mm", "deg", "count", "%", ""
+    description: str
+    allowed: str                   # what the model accepts, in words
+    group: str
+    default: Any
+    optional: bool                 # a number left empty is derived by the template
+    minimum: float | None = None
+    maximum: float | None = None
+    step: float | None = None
+    min_length: int | None = None
+    max_length: int | None = None
+    choices: tuple[Any, ...] = ()
+
+    @property
+    def input_name(self) -> str:
+        return PREFIX + self.name
+
+    @property
+    def dom_id(self) -> str:
+        return "f-" + self.name
+
+    @property
+    def is_length(self) -> bool:
+        """A length in mm: shown in inches when the customer switches units."""
+        return self.unit == "mm" and self.kind == "number"
+
+    @property
+    def unit_label(self) -> str:
+        return UNIT_LABELS.get(self.unit, self.unit)
+
+    def bounds(self, units: str = "mm") -> dict[str, str]:
+        """Minimum, maximum, step and unit as the input shows them (inches for a length when asked)."""
+        inches = self.is_length and units == "in"
+
+        def shown(value: float | None) -> str:
+            if value is None:
+                return ""
+            return f"{round(value / MM_PER_INCH, 4):g}" if inches else f"{value:g}"
+
+        step = shown(self.step) or ("1" if self.kind == "count" else "any")
+        return {"min": shown(self.minimum), "max": shown(self.maximum), "step": step,
+                "unit": "in" if inches else self.unit_label}
+
+    def allowed_text(self, units: str = "mm") -> str:
+        """What the field accepts, in words, in the units shown (a select or a switch needs none)."""
+        if self.kind in ("choice", "switch"):
+            return ""
+        if self.is_length and self.minimum is not None and self.maximum is not None:
+            bounds = self.bounds(units)
+            text = f"{bounds['min']} to {bounds['max']} {bounds['unit']}"
+            return text + (", or leave empty to have it worked out" if self.optional else "")
+        return self.allowed.replace("leave it out to derive it", "leave empty to have it worked out")
+
+    def choice_label(self, value: Any) -> str:
+        if isinstance(value, str):
+            return value.replace("_", " ")
+        if self.unit == "mm" and value == 0:
+            return "none"
+        return f"{value:g} {self.unit_label}".strip() if isinstance(value, int | float) else str(value)
+
+
+@dataclass(frozen=True)
+class FormGroup:
+    name: str
+    fields: list[FormField] = field(default_factory=list)
+
+
+def _label(name: str) -> str:
+    return name.replace("_", " ").capitalize()
+
+
+def _kind(meta: Mapping[str, Any], annotation: Any) -> str:
+    if "choices" in meta:
+        return "choice"
+    if annotation is bool or isinstance(meta["default"], bool):
+        return "switch"
+    if meta["max_length"] is not None:
+        return "text"
+    if meta.get("unit") == "count":
+        return "count"
+    return "number"
+
+
+def form_fields(template: Template) -> list[FormField]:
+    """Every parameter of the template as a form field, in the template's group and field order."""
+    model = template.Params
+    fields = []
+    for index, (name, info) in enumerate(model.model_fields.items()):
+        meta = model.field_help(name)
+        kind = _kind(meta, info.annotation)
+        fields.append((index, meta.get("order"), FormField(
+            name=name, label=_label(name), kind=kind, unit=meta.get("unit") or "", description=meta["description"],
+            allowed=model.allowed(name), group=meta.get("group") or "Options", default=meta["default"],
+            optional=meta["default"] is None, minimum=meta["minimum"], maximum=meta["maximum"],
+            step=meta.get("step"), min_length=meta["min_length"], max_length=meta["max_length"],
+            choices=tuple(meta.get("choices") or ()))))
+    groups = list(template.groups)
+    ranked = sorted(fields, key=lambda row: (groups.index(row[2].group) if row[2].group in groups else len(groups),
+                                             row[1] if row[1] is not None else 10_000 + row[0], row[0]))
+    return [row[2] for row in ranked]
+
+
+def form_groups(template: Template) -> list[FormGroup]:
+    """The fields in their groups, groups in the template's order (undeclared groups last)."""
+    grouped: dict[str, FormGroup] = {}
+    for form_field in form_fields(template):
+        grouped.setdefault(form_field.group, FormGroup(form_field.group)).fields.append(form_field)
+    return list(grouped.values())
+
+
+def units_from(values: Mapping[str, Any]) -> str:
+    """The unit system the form's lengths are written in (``mm`` unless ``units=in``)."""
+    units = values.get("units")
+    return units if units in UNIT_SYSTEMS else "mm"
+
+
+def params_from_form(template: Template, values: Mapping[str, Any], units: str = "mm") -> dict[str, Any]:
+    """Raw parameters from submitted form values, for the template's model to validate.
+
+    An empty optional number is left out (the template derives it); an empty required
+    value is passed on, so the model says it is missing. A switch that was not sent is off.
+    """
+    params: dict[str, Any] = {}
+    for form_field in form_fields(template):
+        raw = values.get(form_field.input_name)
+        if form_field.kind == "switch":
+            params[form_field.name] = raw is not None and str(raw).lower() in ("on", "true", "1", "yes")
+            continue
+        if raw is None:
+            continue
+        text = str(raw).strip()
+        if form_field.kind == "text":
+            if text or not form_field.optional:
+                params[form_field.name] = text
+            continue
+        if not text:
+            if not form_field.optional:
+                params[form_field.name] = ""
+            continue
+        if form_field.kind == "choice":
+            params[form_field.name] = next((c for c in form_field.choices if str(c) == text), text)
+        elif form_field.is_length and units == "in" and _is_plain_number(text):
+            params[form_field.name] = f"{text}in"
+        else:
+            params[form_field.name] = text
+    return params
+
+
+def _is_plain_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def display_number(value: float, units: str = "mm") -> str:
+    """A length (mm) as the form shows it: inches to 3 decimals when ``units`` is ``in``."""
+    if units == "in":
+        value = value / MM_PER_INCH
+        return f"{round(value, 3):g}"
+    return f"{round(value, 4):g}"
+
+
+def display_values(template: Template, params: Mapping[str, Any], explicit: set[str], units: str = "mm",
+                   ) -> dict[str, str]:
+    """Form values (strings) for canonical ``params``; optional fields not in ``explicit`` stay empty."""
+    values: dict[str, str] = {}
+    for form_field in form_fields(template):
+        value = params.get(form_field.name)
+        if form_field.optional and form_field.name not in explicit or value is None:
+            values[form_field.input_name] = ""
+        elif form_field.kind == "switch":
+            values[form_field.input_name] = "on" if value else ""
+        elif form_field.kind == "choice" or form_field.kind == "text":
+            values[form_field.input_name] = str(value)
+        elif form_field.is_length:
+            values[form_field.input_name] = display_number(float(value), units)
+        else:
+            values[form_field.input_name] = f"{value:g}" if isinstance(value, float) else str(value)
+    return values
+
+
+def field_errors(problems: list[Any]) -> dict[str, list[str]]:
+    """Error messages by input name (``params.width``, ``quantity``, ``customer.email``; ``""`` for the form)."""
+    by_field: dict[str, list[str]] = {}
+    for problem in problems:
+        name = problem.field if problem.field != "params" else ""
+        by_field.setdefault(name, []).append(problem.message)
+    return by_field
+
+
+def parameter_rows(template_id: str, params: Mapping[str, Any]) -> list[dict[str, str]]:
+    """Stored (canonical) parameters as rows to show: label, value and unit, in the template's order."""
+    try:
+        fields = {f.name: f for f in form_fields(parametric.get_template(template_id))}
+    except parametric.ValidationError:  # a template this server no longer has: show the names as stored
+        fields = {}
+    ordered = [name for name in fields if name in params] + [name for name in params if name not in fields]
+    rows = []
+    for name in ordered:
+        value, form_field = params[name], fields.get(name)
+        if isinstance(value, bool):
+            shown = "yes" if value else "no"
+        elif value is None:
+            shown = "—"
+        elif isinstance(value, float):
+            shown = f"{value:g}"
+        else:
+            shown = str(value)
+        unit = form_field.unit_label if form_field is not None and not isinstance(value, bool | str) else ""
+        rows.append({"name": name, "label": form_field.label if form_field else name, "value": shown, "unit": unit})
+    return rows

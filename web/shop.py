@@ -1,0 +1,313 @@
+"""The customer's pages: catalog, configurator, checkout, confirmation and order tracking.
+
+Every page works without JavaScript: the configurator is a plain form whose values the
+server validates with the template's own model (``web.orders.parse_item``) and re-renders
+with the messages next to their fields; checkout places the order through the same
+functions as the REST API. The live preview (``/configure/<id>/preview``), the live quote
+(``POST /api/v1/quotes``) and the tracking page's polling are progressive enhancement.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+
+import parametric
+from parametric import FieldError, GeometryError, Template, ValidationError
+
+from . import Services
+from .api import _authorized_order, _load_order, describe_order
+from .catalog import Catalog, templates_by_family
+from .forms import PREFIX, display_values, field_errors, form_groups, parameter_rows, params_from_form, units_from
+from .orders import (
+    IdempotencyConflict,
+    ItemRequest,
+    check_idempotency_key,
+    item_ids,
+    parse_item,
+    parse_order,
+    place_order,
+    request_hash,
+)
+from .preview import preview_file, render_preview
+from .quotes import quote
+
+bp = Blueprint("shop", __name__)
+
+SIZE_SYSTEMS = (("EU", "EU"), ("US-M", "US M"), ("US-W", "US W"), ("UK", "UK"))
+
+
+def services() -> Services:
+    return current_app.extensions["parametric"]
+
+
+def catalog() -> Catalog:
+    found = current_app.extensions.get("parametric_catalog")
+    if found is None:
+        found = current_app.extensions["parametric_catalog"] = Catalog(services().config, services().generation)
+    return found
+
+
+def _template(template_id: str) -> Template:
+    try:
+        return parametric.get_template(template_id)
+    except ValidationError:
+        abort(404, description=f"There is no product called {template_id!r}.")
+
+
+def is_footwear(template: Template) -> bool:
+    """Footwear sized by foot length, which a shoe-size picker can fill."""
+    fields = template.Params.model_fields
+    return template.family == "footwear" and "foot_length" in fields and "shoe_size" in fields
+
+
+# -- catalog ----------------------------------------------------------------------------------
+
+
+@bp.get("/")
+def index() -> Any:
+    families = templates_by_family()
+    prices = {t.id: catalog().from_price(t) for group in families.values() for t in group}
+    return render_template("shop/catalog.html", families=families, prices=prices)
+
+
+@bp.get("/catalog/<template_id>.png")
+def picture(template_id: str) -> Any:
+    template = _template(template_id)
+    try:
+        path = catalog().picture(template)
+    except GeometryError:
+        abort(404, description="This product has no picture yet.")
+    return send_file(path, mimetype="image/png", max_age=3600)
+
+
+# -- configurator -------------------------------------------------------------------------------
+
+
+def _item_request(template: Template, values: Any) -> tuple[ItemRequest | None, list[FieldError]]:
+    """The configured order line from form values (or a preview's query string)."""
+    quantity: Any = (values.get("quantity") or "1").strip()
+    quantity = int(quantity) if quantity.isdigit() else quantity
+    raw = {"template": template.id, "params": params_from_form(template, values, units_from(values)),
+           "quantity": quantity, "material": values.get("material") or None}
+    return parse_item(raw, "", int(services().config["MAX_QUANTITY"]))
+
+
+def _configurator(template: Template, values: dict[str, str], units: str, errors: dict[str, list[str]],
+                  preset: str | None = None, status: int = 200) -> Any:
+    resolved = template.resolve({}, preset).canonical()
+    return render_template(
+        "shop/configure.html", template=template, groups=form_groups(template), values=values, units=units,
+        errors=errors, preset=preset, derived=resolved, footwear=is_footwear(template),
+        size_systems=SIZE_SYSTEMS, materials=[parametric_material(m) for m in template.materials],
+        max_quantity=int(services().config["MAX_QUANTITY"])), status
+
+
+def parametric_material(material_id: str) -> dict[str, Any]:
+    from parametric.materials import get_material
+
+    material = get_material(material_id)
+    return {"id": material.id, "name": material.name, "process": material.process}
+
+
+@bp.get("/configure/<template_id>")
+def configure(template_id: str) -> Any:
+    template = _template(template_id)
+    preset = request.args.get("preset")
+    if preset not in template.presets:
+        preset = None
+    units = units_from(request.args)
+    if any(name.startswith(PREFIX) for name in request.args):  # a configuration given in the address
+        return _configurator(template, dict(request.args.items()), units, {})
+    explicit = set(template.presets[preset].params) if preset else set()
+    values = display_values(template, template.resolve({}, preset).canonical(), explicit, units)
+    values["quantity"] = "1"
+    values["material"] = (template.presets[preset].material if preset else None) or template.default_material
+    return _configurator(template, values, units, {}, preset)
+
+
+@bp.post("/configure/<template_id>")
+def configure_submit(template_id: str) -> Any:
+    """Validate the configuration; show it again with messages, or go on to checkout."""
+    template = _template(template_id)
+    form = request.form
+    units = units_from(form)
+    item, problems = _item_request(template, form)
+    values = dict(form.items())
+    if item is None:
+        return _configurator(template, values, units, field_errors(problems), status=422)
+    try:
+        quoted = quote(item, services().generation, services().config)
+    except GeometryError as error:
+        problem = FieldError("params", f"this configuration cannot be built: {error.reason}")
+        return _configurator(template, values, units, field_errors([problem]), status=422)
+    line = {"template": template.id, "params": item.params, "quantity": item.quantity, "material": item.material}
+    return _checkout(template, line, quoted, {"name": "", "email": ""}, {}, uuid.uuid4().hex)
+
+
+# -- the live preview (progressive enhancement) ------------------------------------------------
+
+
+@bp.get("/configure/<template_id>/preview")
+def preview(template_id: str) -> Any:
+    """Validate the configuration in the query string and render its preview.
+
+    200: ``{"params", "bbox_mm", "mass_g", "glb", "cache_hit", "quote_request"}``; 422:
+    ``{"errors": [{"field": "params.width", "message": ...}]}``, fields named as the form's inputs.
+    """
+    template = _template(template_id)
+    item, problems = _item_request(template, request.args)
+    if item is None:
+        return _errors(problems)
+    try:
+        manifest = render_preview(item, services().generation)
+    except GeometryError as error:
+        return _errors([FieldError("params", f"this configuration cannot be built: {error.reason}")])
+    glb = next(record["filename"] for record in manifest.files if record["format"] == "glb")
+    response = jsonify(
+        params=item.params, bbox_mm=manifest.bbox_mm, mass_g=manifest.mass_g, cache_hit=manifest.cache_hit,
+        glb=url_for("shop.preview_glb", key=manifest.cache_key, filename=glb),
+        quote_request={"template": template.id, "params": item.params, "quantity": item.quantity,
+                       "material": item.material})
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _errors(problems: list[FieldError]) -> Response:
+    response = jsonify(errors=[problem.to_dict() for problem in problems])
+    response.status_code = 422
+    return response
+
+
+@bp.get("/preview/<key>/<filename>")
+def preview_glb(key: str, filename: str) -> Any:
+    """A preview GLB from the cache; its address names its content, so it is cached for good."""
+    path = preview_file(services().generation, key, filename)
+    if path is None:
+        abort(404)
+    response = send_file(path, mimetype="model/gltf-binary", max_age=365 * 24 * 3600)
+    response.headers["Cache-Control"] += ", immutable"
+    return response
+
+
+@bp.get("/shoe-sizes.json")
+def shoe_sizes() -> Any:
+    """The shoe-size table (foot length in mm per system and size), for the configurator's size picker."""
+    try:
+        from templates_models.footwear.sizing import size_table
+    except ImportError:
+        abort(404)
+    table = size_table()
+    systems = [{"id": system, "label": label,
+                "sizes": [{"size": size, "foot_length_mm": length}
+                          for (name, size), length in sorted(table.items()) if name == system]}
+               for system, label in SIZE_SYSTEMS]
+    response = jsonify(systems=[s for s in systems if s["sizes"]])
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
+# -- checkout -------------------------------------------------------------------------------------
+
+
+def _checkout(template: Template, line: dict[str, Any], quoted: dict[str, Any], customer: dict[str, str],
+              errors: dict[str, list[str]], order_key: str, status: int = 200) -> Any:
+    change = {**display_values(template, line["params"], set(line["params"])), "quantity": str(line["quantity"]),
+              "material": line["material"]}
+    return render_template("shop/checkout.html", template=template, line=line, quote=quoted, customer=customer,
+                           errors=errors, order_key=order_key, item_json=json.dumps(line, sort_keys=True),
+                           rows=parameter_rows(template.id, line["params"]),
+                           change_url=url_for("shop.configure", template_id=template.id, **change)), status
+
+
+@bp.post("/checkout")
+def checkout() -> Any:
+    """Place the order (once per checkout form, by its idempotency key) and show the confirmation."""
+    form = request.form
+    try:
+        line = json.loads(form.get("item", ""))
+        template = parametric.get_template(line["template"])
+    except (ValueError, KeyError, TypeError, ValidationError):
+        abort(400, description="The order form was incomplete; please configure the product again.")
+    customer = {"name": form.get("name", ""), "email": form.get("email", "")}
+    order_key = form.get("order_key") or uuid.uuid4().hex
+    body = {"customer": customer, "items": [line]}
+    config = services().config
+    problems = check_idempotency_key(order_key)
+    try:
+        order_request = parse_order(body, int(config["MAX_ITEMS_PER_ORDER"]), int(config["MAX_QUANTITY"]))
+    except ValidationError as error:
+        problems = error.errors + problems
+    item, item_problems = parse_item(line, "", int(config["MAX_QUANTITY"]))
+    if problems or item is None:
+        if item is None:
+            abort(400, description="The configuration no longer validates: "
+                  + "; ".join(p.message for p in item_problems))
+        quoted = quote(item, services().generation, config)
+        return _checkout(template, line, quoted, customer, field_errors(problems), order_key, 422)
+    generation = services().generation
+    keys = [generation.key(i.template, i.params) for i in order_request.items]
+    try:
+        order_id, created = place_order(services().database, order_request, keys, order_key, request_hash(body))
+    except IdempotencyConflict:
+        quoted = quote(item, generation, config)
+        problem = FieldError("", "this checkout form was already used for a different order; "
+                                 "please configure the product again")
+        return _checkout(template, line, quoted, customer, field_errors([problem]), uuid.uuid4().hex, 409)
+    if created:
+        generation.start(item_ids(services().database, order_id), services().queue.enqueue)
+    order = _load_order(order_id)
+    assert order is not None
+    return redirect(url_for("shop.confirmation", order_id=order_id, token=order.token), code=303)
+
+
+def _authorized(order_id: str) -> Any:
+    """The order if the request's ``?token=`` is its token (the API's rule); a 404 page otherwise."""
+    found = _authorized_order(order_id)
+    if isinstance(found, Response):
+        abort(404, description="There is no order with this number and link. Please use the link from your "
+                               "confirmation.")
+    return found
+
+
+@bp.get("/orders/<order_id>/confirmation")
+def confirmation(order_id: str) -> Any:
+    order = _authorized(order_id)
+    described = describe_order(order)
+    tracking = url_for("shop.track", order_id=order.id, token=order.token, _external=True)
+    return render_template("shop/confirmation.html", order=described, tracking=tracking,
+                           lines=_lines(described))
+
+
+@bp.get("/track/<order_id>")
+def track(order_id: str) -> Any:
+    order = _authorized(order_id)
+    described = describe_order(order)
+    api_url = url_for("api.show_order", order_id=order.id, token=order.token)
+    return render_template("shop/track.html", order=described, api_url=api_url, lines=_lines(described))
+
+
+def _lines(described: dict[str, Any]) -> list[dict[str, Any]]:
+    """The order's items with their template names and parameters ready to show (with units)."""
+    lines = []
+    for item in described["items"]:
+        try:
+            name = parametric.get_template(item["template"]).name
+        except ValidationError:
+            name = item["template"]
+        lines.append({**item, "name": name, "rows": parameter_rows(item["template"], item["params"])})
+    return lines

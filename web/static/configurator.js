@@ -1,0 +1,402 @@
+// The configurator's progressive enhancement: units switch, shoe-size picker, live 3D preview,
+// inline validation from the server's rules and the live quote. The form works without it.
+import * as THREE from 'three';
+import { GLTFLoader } from './vendor/three/examples/jsm/loaders/GLTFLoader.js';
+import { OrbitControls } from './vendor/three/examples/jsm/controls/OrbitControls.js';
+
+const MM_PER_INCH = 25.4;
+const DEBOUNCE_MS = 300;
+
+const form = document.getElementById('configurator');
+const viewerBox = document.getElementById('viewer');
+const dimensions = document.getElementById('dimensions');
+const statusLine = document.getElementById('preview-status');
+const orderButton = document.getElementById('order-button');
+const orderHint = document.getElementById('order-hint');
+const quotePrice = document.getElementById('quote-price');
+const quoteLead = document.getElementById('quote-lead');
+
+// What tests and the benchmark read: how many previews were shown, and how long the last one took.
+const previewState = window.__preview = { done: 0, errors: 0, last: null, viewer: 'starting' };
+
+// -- units -------------------------------------------------------------------------------------
+
+const lengthInputs = [...form.querySelectorAll('input[data-length]')];
+const millimetres = new Map();  // input -> its value in mm (null when empty), kept exact across unit switches
+
+function currentUnits() {
+  return form.querySelector('input[name="units"]:checked')?.value === 'in' ? 'in' : 'mm';
+}
+
+function trimmed(value, decimals) {
+  return String(Number(value.toFixed(decimals)));
+}
+
+function shown(mm, units) {
+  return units === 'in' ? trimmed(mm / MM_PER_INCH, 3) : trimmed(mm, 4);
+}
+
+function bound(mm, units) {
+  return units === 'in' ? trimmed(mm / MM_PER_INCH, 4) : trimmed(mm, 4);
+}
+
+function readMillimetres(input, units) {
+  const text = input.value.trim();
+  if (text === '' || Number.isNaN(Number(text))) return text === '' ? null : NaN;
+  return units === 'in' ? Number(text) * MM_PER_INCH : Number(text);
+}
+
+let displayedUnits = currentUnits();
+for (const input of lengthInputs) millimetres.set(input, readMillimetres(input, displayedUnits));
+
+function applyUnits(units) {
+  for (const input of lengthInputs) {
+    const mm = millimetres.get(input);
+    if (mm !== null && !Number.isNaN(mm)) input.value = shown(mm, units);
+    const { minMm, maxMm, stepMm } = input.dataset;
+    if (minMm) input.min = bound(Number(minMm), units);
+    if (maxMm) input.max = bound(Number(maxMm), units);
+    input.step = stepMm ? bound(Number(stepMm), units) : 'any';
+    const field = input.closest('.field');
+    const label = field.querySelector('[data-unit-label]');
+    if (label) label.textContent = units;
+    const allowed = field.querySelector('[data-allowed]');
+    if (allowed && minMm && maxMm) {
+      allowed.textContent = `Allowed: ${bound(Number(minMm), units)} to ${bound(Number(maxMm), units)} ${units}`
+        + (allowed.dataset.optional ? ', or leave empty to have it worked out.' : '.');
+    }
+  }
+  displayedUnits = units;
+  showDimensions();
+}
+
+// -- the request the server validates ------------------------------------------------------------
+
+function query() {
+  const data = new FormData(form);
+  data.delete('csrf_token');
+  data.set('units', 'mm');  // lengths go in mm, exactly as kept, so a configuration seen before is recognised
+  for (const input of lengthInputs) {
+    const mm = millimetres.get(input);
+    data.set(input.name, mm === null ? '' : Number.isNaN(mm) ? input.value : trimmed(mm, 4));
+  }
+  return new URLSearchParams(data).toString();
+}
+
+// -- inline messages -----------------------------------------------------------------------------
+
+function clearErrors() {
+  for (const slot of form.querySelectorAll('[data-error-for]')) {
+    slot.hidden = true;
+    slot.textContent = '';
+  }
+  for (const field of form.querySelectorAll('.field.invalid')) field.classList.remove('invalid');
+  for (const control of form.querySelectorAll('[aria-invalid]')) control.removeAttribute('aria-invalid');
+}
+
+function showErrors(errors) {
+  clearErrors();
+  for (const { field, message } of errors) {
+    let slot = form.querySelector(`[data-error-for="${CSS.escape(field)}"]`);
+    if (!slot || field === '' || field === 'params') slot = document.getElementById('form-errors');
+    const line = document.createElement('p');
+    line.textContent = message;
+    if (slot.id === 'form-errors') slot.append(line); else slot.textContent = [slot.textContent, message].join(' ').trim();
+    slot.hidden = false;
+    const fieldBox = slot.closest('.field');
+    if (fieldBox) {
+      fieldBox.classList.add('invalid');
+      fieldBox.querySelector('input, select')?.setAttribute('aria-invalid', 'true');
+    }
+  }
+}
+
+function setValid(valid) {
+  orderButton.disabled = !valid;
+  orderHint.textContent = valid ? '' : 'Please correct the marked values to continue.';
+}
+
+// -- the 3D viewer -------------------------------------------------------------------------------
+
+let viewer = null;
+
+function createViewer() {
+  const renderer = new THREE.WebGLRenderer({ antialias: true, preserveDrawingBuffer: true });
+  renderer.setPixelRatio(Math.min(window.devicePixelRatio || 1, 2));
+  const canvas = renderer.domElement;
+  canvas.tabIndex = 0;
+  canvas.setAttribute('role', 'img');
+  canvas.setAttribute('aria-label', viewerBox.dataset.label || '3D preview');
+  canvas.id = 'preview-canvas';
+  viewerBox.replaceChildren(canvas);
+
+  const scene = new THREE.Scene();
+  scene.background = new THREE.Color(0xeef1f4);
+  scene.add(new THREE.HemisphereLight(0xffffff, 0x8d8d8d, 2.2));
+  const key = new THREE.DirectionalLight(0xffffff, 2.0);
+  key.position.set(1, 2, 1.5);
+  scene.add(key);
+  const fill = new THREE.DirectionalLight(0xffffff, 0.8);
+  fill.position.set(-1.5, 0.5, -1);
+  scene.add(fill);
+
+  const camera = new THREE.PerspectiveCamera(35, 4 / 3, 0.1, 100000);
+  camera.position.set(1, 0.8, 1.4);
+  const controls = new OrbitControls(camera, canvas);
+  controls.listenToKeyEvents(canvas);
+  const render = () => renderer.render(scene, camera);
+  controls.addEventListener('change', render);
+
+  const resize = () => {
+    const width = viewerBox.clientWidth || 480;
+    const height = viewerBox.clientHeight || 360;
+    renderer.setSize(width, height, false);
+    camera.aspect = width / height;
+    camera.updateProjectionMatrix();
+    render();
+  };
+  new ResizeObserver(resize).observe(viewerBox);
+  resize();
+  return { renderer, scene, camera, controls, render, model: null, fitted: false };
+}
+
+const loader = new GLTFLoader();
+const models = new Map();  // GLB address -> parsed scene (addresses name their content)
+
+async function loadModel(url, signal) {
+  if (models.has(url)) return models.get(url);
+  const response = await fetch(url, { signal });
+  if (!response.ok) throw new Error(`preview file: HTTP ${response.status}`);
+  const buffer = await response.arrayBuffer();
+  const gltf = await new Promise((resolve, reject) => loader.parse(buffer, '', resolve, reject));
+  const model = new THREE.Group();  // the files are Z-up (CAD); three.js is Y-up
+  model.add(gltf.scene);
+  gltf.scene.rotation.x = -Math.PI / 2;
+  model.traverse((node) => {
+    if (node.isMesh && node.material) node.material.side = THREE.DoubleSide;
+  });
+  models.set(url, model);
+  if (models.size > 24) {  // keep memory bounded: drop the oldest model not on screen
+    const [oldUrl, oldModel] = models.entries().next().value;
+    if (oldModel !== viewer?.model) {
+      models.delete(oldUrl);
+      oldModel.traverse((node) => node.geometry?.dispose());
+    }
+  }
+  return model;
+}
+
+function frame(model) {
+  const box = new THREE.Box3().setFromObject(model);
+  const centre = box.getCenter(new THREE.Vector3());
+  const size = box.getSize(new THREE.Vector3());
+  const radius = Math.max(size.length() / 2, 1);
+  const { camera, controls } = viewer;
+  const direction = camera.position.clone().sub(controls.target).normalize();
+  const distance = radius / Math.sin(THREE.MathUtils.degToRad(camera.fov / 2)) * 1.05;
+  controls.target.copy(centre);
+  camera.position.copy(centre).addScaledVector(direction, distance);
+  camera.near = distance / 100;
+  camera.far = distance * 100;
+  camera.updateProjectionMatrix();
+  controls.update();
+}
+
+function showModel(model) {
+  if (viewer.model) viewer.scene.remove(viewer.model);
+  viewer.scene.add(model);
+  viewer.model = model;
+  frame(model);
+  viewer.render();
+}
+
+let lastBbox = null;
+
+function showDimensions() {
+  if (!lastBbox) return;
+  const units = displayedUnits;
+  const parts = lastBbox.map((mm) => units === 'in' ? (mm / MM_PER_INCH).toFixed(2) : String(Math.round(mm * 10) / 10));
+  dimensions.textContent = `Overall size: ${parts.join(' × ')} ${units}`;
+}
+
+// -- the live quote ------------------------------------------------------------------------------
+
+async function updateQuote(request, sequence) {
+  try {
+    const response = await fetch(form.dataset.quoteUrl, {
+      method: 'POST', headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+      body: JSON.stringify(request),
+    });
+    const body = await response.json();
+    if (sequence !== latest) return;
+    if (response.status === 422) {
+      showErrors(body.errors.map((e) => ({ ...e })));
+      setValid(false);
+      return;
+    }
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    const { price, lead_time: lead } = body;
+    quotePrice.textContent = `${price.total.toFixed(2)} ${price.currency}`;
+    quoteLead.textContent = `${request.quantity} × ${price.unit.toFixed(2)} ${price.currency} plus `
+      + `${price.setup.toFixed(2)} ${price.currency} setup · ships in ${lead.days} days (by ${lead.ships_by})`;
+  } catch (error) {
+    if (sequence === latest) quoteLead.textContent = 'The price will be shown at checkout.';
+  }
+}
+
+// -- one update: validate, preview, quote ----------------------------------------------------------
+
+let latest = 0;
+let lastQuery = null;
+let inflight = null;
+const answers = new Map();  // query -> the preview endpoint's answer (deterministic for a configuration)
+
+async function update(startedAt) {
+  const current = query();
+  if (current === lastQuery) return;
+  lastQuery = current;
+  const sequence = ++latest;
+  inflight?.abort();
+  inflight = new AbortController();
+  const { signal } = inflight;
+  viewerBox.classList.add('busy');
+  statusLine.textContent = 'Checking your values…';
+  try {
+    const askedAt = performance.now();
+    let answer = answers.get(current);
+    if (!answer) {
+      const response = await fetch(`${form.dataset.previewUrl}?${current}`, { signal, headers: { Accept: 'application/json' } });
+      const body = await response.json();
+      if (response.status === 422) {
+        if (sequence !== latest) return;
+        showErrors(body.errors);
+        setValid(false);
+        statusLine.textContent = 'The preview shows the last valid configuration.';
+        previewState.errors += 1;
+        window.dispatchEvent(new CustomEvent('preview:invalid', { detail: body.errors }));
+        return;
+      }
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      answer = body;
+      answers.set(current, body);
+    }
+    if (sequence !== latest) return;
+    clearErrors();
+    setValid(true);
+    lastBbox = answer.bbox_mm;
+    const answeredAt = performance.now();
+    if (viewer) {
+      const model = await loadModel(answer.glb, signal);
+      if (sequence !== latest) return;
+      showModel(model);
+      await new Promise((resolve) => requestAnimationFrame(() => resolve()));
+    }
+    showDimensions();
+    statusLine.textContent = '';
+    previewState.done += 1;
+    const finishedAt = performance.now();
+    previewState.last = {
+      startedAt, finishedAt, ms: finishedAt - startedAt, cacheHit: answer.cache_hit, glb: answer.glb,
+      answerMs: answeredAt - askedAt, modelMs: finishedAt - answeredAt,  // the server's part, the page's part
+    };
+    window.dispatchEvent(new CustomEvent('preview:done', { detail: previewState.last }));
+    updateQuote(answer.quote_request, sequence);
+  } catch (error) {
+    if (error.name === 'AbortError' || sequence !== latest) return;
+    lastQuery = null;
+    statusLine.textContent = `The preview could not be updated (${error.message}); your values are still checked when you continue.`;
+  } finally {
+    if (sequence === latest) viewerBox.classList.remove('busy');
+  }
+}
+
+let timer = null;
+function schedule(delay, startedAt) {
+  clearTimeout(timer);
+  timer = setTimeout(() => update(startedAt), delay);
+}
+
+form.addEventListener('input', (event) => {
+  if (event.target.name === 'units') return;
+  if (millimetres.has(event.target)) millimetres.set(event.target, readMillimetres(event.target, displayedUnits));
+  schedule(DEBOUNCE_MS, event.timeStamp);
+});
+form.addEventListener('change', (event) => {
+  if (event.target.name === 'units') {
+    applyUnits(currentUnits());
+    return;
+  }
+  if (millimetres.has(event.target)) millimetres.set(event.target, readMillimetres(event.target, displayedUnits));
+  schedule(0, event.timeStamp);  // a committed value (Enter, leaving the field, a menu) needs no debounce
+});
+form.addEventListener('submit', () => {
+  // Send exact millimetres, whatever the customer looked at them in.
+  for (const input of lengthInputs) {
+    const mm = millimetres.get(input);
+    if (mm !== null && !Number.isNaN(mm)) input.value = trimmed(mm, 4);
+  }
+  const mm = form.querySelector('input[name="units"][value="mm"]');
+  if (mm) mm.checked = true;
+});
+
+// -- shoe sizes (footwear) -------------------------------------------------------------------------
+
+async function setUpSizePicker() {
+  const picker = document.getElementById('size-picker');
+  const footLength = form.querySelector('input[name="params.foot_length"]');
+  const shoeSize = form.querySelector('input[name="params.shoe_size"]');
+  if (!picker || !footLength || !form.dataset.sizesUrl) return;
+  const { systems } = await (await fetch(form.dataset.sizesUrl)).json();
+  const systemSelect = document.getElementById('size-system');
+  const sizeSelect = document.getElementById('size-value');
+  const bySystem = new Map(systems.map((s) => [s.id, s]));
+  for (const option of [...systemSelect.options]) if (!bySystem.has(option.value)) option.remove();
+  const fill = () => {
+    const system = bySystem.get(systemSelect.value);
+    sizeSelect.replaceChildren(new Option('choose', ''));
+    for (const { size, foot_length_mm: mm } of system.sizes) {
+      const option = new Option(`${system.label} ${size}`, String(mm));
+      option.dataset.size = String(size);
+      sizeSelect.append(option);
+    }
+  };
+  systemSelect.addEventListener('change', fill);
+  sizeSelect.addEventListener('change', (event) => {
+    event.stopPropagation();  // only the foot length it fills is part of the configuration
+    if (!sizeSelect.value) return;
+    const mm = Number(sizeSelect.value);
+    millimetres.set(footLength, mm);
+    footLength.value = shown(mm, displayedUnits);
+    if (shoeSize) shoeSize.value = '';  // one source for the foot length: the size table's
+    schedule(0, event.timeStamp);
+  });
+  systemSelect.addEventListener('change', (event) => event.stopPropagation());
+  fill();
+  const given = shoeSize?.value.trim().match(/^(EU|UK|US[- ]?[MW])\s*([\d.]+)$/i);
+  if (given) {
+    systemSelect.value = given[1].toUpperCase().replace(/US[- ]?/, 'US-');
+    fill();
+    const option = [...sizeSelect.options].find((o) => o.dataset.size === String(Number(given[2])));
+    if (option) sizeSelect.value = option.value;
+  }
+  picker.hidden = false;
+}
+
+// -- start -----------------------------------------------------------------------------------------
+
+try {
+  viewer = createViewer();
+  previewState.viewer = 'webgl';
+} catch (error) {
+  previewState.viewer = 'unavailable';
+  if (viewerBox.dataset.picture) {
+    const picture = new Image(480, 360);
+    picture.src = viewerBox.dataset.picture;
+    picture.alt = viewerBox.dataset.label || '';
+    viewerBox.replaceChildren(picture);
+  }
+  statusLine.textContent = 'Your browser cannot show the 3D preview (WebGL is off); the picture shows the standard size.';
+}
+applyUnits(currentUnits());
+setUpSizePicker().catch(() => {});
+update(performance.now());
