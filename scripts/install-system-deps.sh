@@ -5,6 +5,7 @@
 #   poppler-utils     pdftotext (job sheet PDF text in tests)
 #   zbar-tools        zbarimg (decodes the job sheet's QR code in tests)
 #   libpango-1.0-0, libpangoft2-1.0-0   WeasyPrint's text layout (job sheet PDF)
+#   chromium          headless browser for the shop's browser tests (driven by Playwright)
 #   fonts-dejavu-core  a font for WeasyPrint to set the job sheet in
 # Idempotent and fast when everything is present: apt runs only when something is missing.
 set -eu
@@ -23,6 +24,7 @@ need_command pdftotext poppler-utils
 need_command zbarimg zbar-tools
 need_package libpango-1.0-0
 need_package libpangoft2-1.0-0
+need_command chromium chromium
 need_package fonts-dejavu-core
 
 if [ -z "$missing" ]; then

@@ -1,0 +1,179 @@
+"""Preview latency as the customer feels it: from a changed value to the new mesh on screen, in a real browser.
+
+``parametric serve --no-worker`` runs on loopback (SQLite, a cold cache of its own) and
+headless Chromium (Debian's ``/usr/bin/chromium``, WebGL on SwiftShader) opens each
+template's configurator. For each template, after one warm-up change, the first length
+field is set to N new values (typed, then Tab: the ``change`` event, which the page answers
+without the 300 ms typing debounce). The page itself times each change, from the event to
+the frame after the new GLB is drawn (``window.__preview.last``): a *new* configuration is
+validated, built and exported by the server, fetched and drawn. Then a fresh page (empty
+browser cache) replays the same values: configurations *seen before* (by the server), which
+come from the cache without the CAD kernel. Finally the first page goes back over its own
+values (*seen in this page*: answered from the page's memory).
+
+Figures per template: p50/p95 in ms, and the server's share (the preview request) beside
+the page's (GLB download, parse, draw). Targets: p95 < 1000 ms new, < 300 ms seen before.
+Prints its figures; asserts nothing.
+
+    .venv/bin/python bench/bench_preview.py [--changes 8] [--template wall_shelf ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+CHROMIUM = os.environ.get("PARAMETRIC_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--use-angle=swiftshader",
+                 "--enable-unsafe-swiftshader"]
+TARGET_NEW_MS, TARGET_SEEN_MS = 1000, 300
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
+
+
+def start_server(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "PARAMETRIC_INSTANCE": str(folder / "instance"), "PARAMETRIC_OUTPUT": str(folder / "output"),
+           "DATABASE_URL": "", "REDIS_URL": ""}
+    log = open(folder / "serve.log", "wb")  # noqa: SIM115  kept open for the server's life
+    server = subprocess.Popen([sys.executable, "-m", "parametric.cli", "serve", "--no-worker", "--port", str(port),
+                               "--threads", "8"], env=env, stdout=log, stderr=subprocess.STDOUT,
+                              start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(base + "/api/v1/templates", timeout=2):
+                return server, base
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"the server did not start:\n{(folder / 'serve.log').read_text()}")
+
+
+def wait_for(page: Any, expression: str, timeout: float = 120) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = page.evaluate(expression)
+        if value:
+            return value
+        time.sleep(0.005)
+    raise TimeoutError(expression)
+
+
+def values_for(page: Any, count: int) -> tuple[str, list[str]]:
+    """The first length field's name and ``count`` new values near its current one, inside its range."""
+    field = page.evaluate("""() => {
+        const input = document.querySelector('input[data-length]');
+        return {name: input.name, value: Number(input.value), min: Number(input.dataset.minMm),
+                max: Number(input.dataset.maxMm)};
+    }""")
+    delta = (field["max"] - field["min"]) / 400
+    sign = 1 if field["value"] + (count + 1) * delta <= field["max"] else -1
+    values = [f"{field['value'] + sign * (index + 1) * delta + 0.0123:.4f}" for index in range(count + 1)]
+    return field["name"], values
+
+
+def change(page: Any, name: str, value: str) -> dict[str, Any] | None:
+    """Set a value as a customer does (type, Tab) and wait for the preview; ``None`` if the server refused it."""
+    done, refused = page.evaluate("[window.__preview.done, window.__preview.errors]")
+    selector = f"input[name='{name}']"
+    page.fill(selector, value)
+    page.press(selector, "Tab")
+    outcome = wait_for(page, f"window.__preview.done > {done} ? 'done' : "
+                             f"(window.__preview.errors > {refused} ? 'refused' : '')")
+    return page.evaluate("window.__preview.last") if outcome == "done" else None
+
+
+def open_configurator(browser: Any, base: str, template_id: str) -> tuple[Any, Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(f"{base}/configure/{template_id}")
+    wait_for(page, "window.__preview && window.__preview.done >= 1")
+    return context, page
+
+
+def row(label: str, samples: list[dict[str, Any]], target: float | None) -> str:
+    if not samples:
+        return f"  {label:<22} (no samples)"
+    total = [s["ms"] for s in samples]
+    server = [s["answerMs"] for s in samples]
+    page_part = [s["modelMs"] for s in samples]
+    p95 = percentile(total, 95)
+    verdict = "" if target is None else ("  ok" if p95 < target else f"  MISSES {target} ms")
+    return (f"  {label:<22} p50 {percentile(total, 50):7.0f}  p95 {p95:7.0f}   server p50 "
+            f"{percentile(server, 50):6.0f}  page p50 {percentile(page_part, 50):5.0f}   n={len(total)}{verdict}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--changes", type=int, default=8, help="new values per template (default 8)")
+    parser.add_argument("--template", action="append", help="only this template (repeatable)")
+    args = parser.parse_args()
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        raise SystemExit("needs Playwright for Python: .venv/bin/pip install -e '.[dev]'") from None
+    if not Path(CHROMIUM).is_file():
+        raise SystemExit(f"needs Chromium at {CHROMIUM}: sh scripts/install-system-deps.sh")
+
+    import parametric
+
+    template_ids = args.template or [t.id for t in parametric.templates()]
+    folder = Path(tempfile.mkdtemp(prefix="parametric-bench-preview-"))
+    server, base = start_server(folder)
+    results: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            for template_id in template_ids:
+                context, page = open_configurator(browser, base, template_id)
+                name, values = values_for(page, args.changes)
+                change(page, name, values[0])  # warm-up: this template's code paths in the server
+                new = [s for s in (change(page, name, value) for value in values[1:]) if s]
+                fresh_context, fresh = open_configurator(browser, base, template_id)
+                seen = [s for s in (change(fresh, name, value) for value in values[1:]) if s]
+                fresh_context.close()
+                in_page = [s for s in (change(page, name, value) for value in values[:-1]) if s]
+                context.close()
+                results[template_id] = {"new": new, "seen": seen, "in_page": in_page}
+                print(f"{template_id}: {name.removeprefix('params.')} over {len(values) - 1} values", flush=True)
+                print(row("new configuration", new, TARGET_NEW_MS))
+                print(row("seen before (server)", seen, TARGET_SEEN_MS))
+                print(row("seen in this page", in_page, TARGET_SEEN_MS), flush=True)
+            browser.close()
+    finally:
+        os.killpg(server.pid, signal.SIGINT)
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+
+    print("\nAll templates, ms from the change to the new mesh drawn (change event; typing adds the 300 ms debounce):")
+    for kind, label, target in (("new", "new configuration", TARGET_NEW_MS),
+                                ("seen", "seen before (server)", TARGET_SEEN_MS),
+                                ("in_page", "seen in this page", TARGET_SEEN_MS)):
+        print(row(label, [s for r in results.values() for s in r[kind]], target))
+    misses = [template_id for template_id, r in results.items()
+              if r["new"] and percentile([s["ms"] for s in r["new"]], 95) >= TARGET_NEW_MS]
+    print(f"templates whose new-configuration p95 misses {TARGET_NEW_MS} ms: {', '.join(misses) or 'none'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

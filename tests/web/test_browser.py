@@ -1,0 +1,259 @@
+"""The shop in a real browser: headless Chromium (Debian's) driven by Playwright, against ``parametric serve``.
+
+The server is the real one (waitress) with its embedded worker process, on SQLite and the
+SQLite queue in a temporary folder, sharing the test session's cache. The tests change a
+dimension and compare screenshots of the WebGL preview, see an out-of-range value refused
+next to its field, order, and follow the order to its files; they also order with
+JavaScript switched off, and use the configurator on a phone-sized screen. Screenshots are
+kept in ``test-artifacts/screenshots/``.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image, ImageChops, ImageStat
+
+from .live import Stack
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+CHROMIUM = os.environ.get("PARAMETRIC_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync",
+                 "--use-angle=swiftshader", "--enable-unsafe-swiftshader"]  # WebGL on the CPU: no GPU here
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+BACKGROUND = (0xEE, 0xF1, 0xF4)  # the viewer's clear colour (web/static/configurator.js)
+STAFF = ("grace", "a staff password for the browser test")
+
+
+def tool_missing(message: str) -> None:
+    """Skip loudly when the browser is missing; on CI (CI=true) a missing tool fails the run."""
+    message += (" The browser tests need Debian's chromium (`make setup` runs scripts/install-system-deps.sh) "
+                "and Playwright for Python (`pip install -e '.[dev]'`; never `playwright install`).")
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI=true and {message}", pytrace=False)
+    warnings.warn(message, stacklevel=2)
+    pytest.skip(f"SKIPPED LOUDLY: {message}")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as error:
+        tool_missing(f"Playwright is not installed ({error}).")
+    if not Path(CHROMIUM).is_file():
+        tool_missing(f"{CHROMIUM} does not exist.")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, output_root) -> Iterator[Stack]:
+    folder = tmp_path_factory.mktemp("browser")
+    live = Stack(folder, {
+        "DATABASE_URL": "", "REDIS_URL": "",  # SQLite and the SQLite queue, whatever the environment says
+        "PARAMETRIC_INSTANCE": str(folder / "instance"), "PARAMETRIC_OUTPUT": str(folder / "output"),
+        "PARAMETRIC_CACHE_FOLDER": str(output_root / "cache"), "PARAMETRIC_HUEY_NAME": "parametric-browser-test",
+    })
+    try:
+        live.start_server("--workers", "1")
+        added = subprocess.run([sys.executable, "-m", "parametric.cli", "users", "add", STAFF[0], "--password",
+                                STAFF[1]], env=live.env, capture_output=True, text=True, timeout=60)
+        assert added.returncode == 0, added.stderr
+        yield live
+    finally:
+        live.stop()
+
+
+def open_page(browser: Any, problems: list[str], **options: Any) -> Any:
+    """A fresh context and page that records script errors and Content-Security-Policy violations."""
+    context = browser.new_context(**{"viewport": {"width": 1280, "height": 900}, **options})
+    page = context.new_page()
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    expected = ("GPU stall", "status of 422")  # SwiftShader's notes; the refusals the test provokes on purpose
+    page.on("console", lambda message: problems.append(f"console: {message.text}")
+            if message.type == "error" and not any(text in message.text for text in expected) else None)
+    return page
+
+
+def wait_for(page: Any, expression: str, timeout: float = 60) -> Any:
+    """Poll a JavaScript expression until it is truthy (Playwright's own waiting evaluates strings, which
+    the pages' Content-Security-Policy rightly forbids)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = page.evaluate(expression)
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"{expression} still false after {timeout}s")
+
+
+def shot(locator: Any, name: str) -> Image.Image:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / name
+    locator.screenshot(path=str(path))
+    return Image.open(path).convert("RGB")
+
+
+def model_fraction(picture: Image.Image) -> float:
+    """The share of pixels that are not the viewer's background: the model on screen."""
+    background = Image.new("RGB", picture.size, BACKGROUND)
+    difference = ImageChops.difference(picture, background).convert("L").point(lambda v: 255 if v > 24 else 0)
+    return ImageStat.Stat(difference).mean[0] / 255
+
+
+def check_stl(data: bytes) -> int:
+    (triangles,) = struct.unpack("<I", data[80:84])
+    assert triangles > 100 and len(data) == 84 + 50 * triangles, "not a binary STL"
+    return triangles
+
+
+def test_configure_preview_validate_order_and_download(browser, stack):
+    problems: list[str] = []
+    page = open_page(browser, problems)
+    page.goto(f"{stack.base}/configure/wall_shelf")
+    wait_for(page, "window.__preview && window.__preview.done >= 1", timeout=90)
+    assert page.evaluate("window.__preview.viewer") == "webgl"
+    canvas = page.locator("#preview-canvas")
+    before = shot(canvas, "01-configurator-before.png")
+    assert "800 × 200 × 168 mm" in page.locator("#dimensions").inner_text()
+
+    # Change a dimension with the keyboard: type, then Tab on (the preview follows).
+    width = page.locator("#f-width")
+    width.focus()
+    assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") != "none"  # visible focus
+    done = page.evaluate("window.__preview.done")
+    width.fill("1450")
+    page.keyboard.press("Tab")
+    wait_for(page, f"window.__preview.done > {done}")
+    after = shot(canvas, "02-configurator-after.png")
+    assert "1450 × 200 × 168 mm" in page.locator("#dimensions").inner_text()
+    for picture in (before, after):
+        assert model_fraction(picture) > 0.03, "the preview canvas is blank"
+        assert len(set(picture.getdata())) > 100, "the preview shows no shading"
+    changed = ImageChops.difference(before, after).convert("L").point(lambda v: 255 if v > 24 else 0)
+    assert ImageStat.Stat(changed).mean[0] / 255 > 0.01, "the preview did not redraw"
+    wait_for(page, "/\\d+\\.\\d\\d EUR/.test(document.getElementById('quote-price').textContent)")
+
+    # An out-of-range value: the server's message next to the field, and no ordering.
+    width.fill("5000")
+    page.keyboard.press("Tab")
+    wait_for(page, "!document.getElementById('e-width').hidden")
+    message = page.locator("#e-width").inner_text()
+    assert "5000 mm is out of range" in message and "300 to 1500 mm" in message
+    assert page.evaluate("document.getElementById('e-width').closest('.field') === "
+                         "document.getElementById('f-width').closest('.field')")
+    assert page.locator("#order-button").is_disabled()
+    assert page.locator("#f-width").get_attribute("aria-invalid") == "true"
+    page.locator("#f-width").scroll_into_view_if_needed()
+    shot(page.locator("[data-field='width']"), "03-out-of-range.png")
+
+    # Inches: the displayed values, limits and units follow; the configuration stays the same.
+    width.fill("612.5")
+    page.keyboard.press("Tab")
+    wait_for(page, "document.getElementById('e-width').hidden && !document.getElementById('order-button').disabled")
+    page.locator("input[name='units'][value='in']").check()
+    assert width.input_value() == "24.114" and width.get_attribute("min") == "11.811"
+    assert page.locator("[data-field='width'] .unit").inner_text() == "in"
+    page.locator("input[name='units'][value='mm']").check()
+    assert width.input_value() == "612.5"
+    wait_for(page, "/612.5 × 200/.test(document.getElementById('dimensions').textContent)")
+    wait_for(page, "/\\d+\\.\\d\\d EUR/.test(document.getElementById('quote-price').textContent)")
+    live_price = page.locator("#quote-price").inner_text()
+
+    # Order: checkout, confirmation, tracking until the files are there.
+    page.locator("#order-button").click()
+    page.wait_for_url("**/configure/wall_shelf")
+    assert page.locator("#checkout-total").inner_text() == live_price
+    page.locator("#c-name").fill("Grace Hopper")
+    page.locator("#c-email").fill("grace@example.com")
+    page.locator("#place-order").click()
+    page.wait_for_url("**/confirmation?token=*")
+    shot(page.locator("main"), "04-confirmation.png")
+    page.locator("#tracking-link").click()
+    page.wait_for_url("**/track/*")
+    wait_for(page, "document.getElementById('order-status').textContent === 'ready'", timeout=150)
+    assert page.evaluate("window.__tracking.polls") >= 1  # it was the page's polling that showed it
+    shot(page.locator("main"), "05-tracking-ready.png")
+    links = page.locator("ul.files a").evaluate_all("links => links.map(a => a.href)")
+    stl = next(link for link in links if ".stl?" in link)
+    step = next(link for link in links if ".step?" in link)
+    check_stl(page.request.get(stl).body())
+    assert page.request.get(step).body().startswith(b"ISO-10303-21;")
+
+    # The staff see it in the dashboard, with its checks.
+    page.goto(f"{stack.base}/staff/")
+    assert "/staff/login?next=" in page.url
+    page.locator("#login-name").fill(STAFF[0])
+    page.locator("#login-password").fill(STAFF[1])
+    page.locator("#login-password").press("Enter")
+    page.wait_for_url("**/staff/")
+    assert "Grace Hopper" in page.locator("table.orders").inner_text()
+    page.locator("table.orders a").first.click()
+    assert "watertight: yes" in page.locator("main").inner_text()
+    shot(page.locator("main"), "06-dashboard-order.png")
+    assert not problems, problems
+
+
+def test_phone_sized_configurator_with_shoe_size_picker(browser, stack):
+    from templates_models.footwear.sizing import size_table
+
+    problems: list[str] = []
+    page = open_page(browser, problems, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+                     device_scale_factor=2)
+    page.goto(f"{stack.base}/configure/heel_lift")
+    wait_for(page, "window.__preview && window.__preview.done >= 1", timeout=90)
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "sideways scrolling"
+    box = page.locator("#preview-canvas").bounding_box()
+    assert box["width"] <= 390 and box["height"] > 150
+    done = page.evaluate("window.__preview.done")
+    page.locator("#size-system").select_option("UK")
+    page.locator("#size-value").select_option(label="UK 10")
+    wait_for(page, f"window.__preview.done > {done}")
+    assert float(page.locator("input[name='params.foot_length']").input_value()) == size_table()[("UK", 10.0)]
+    assert model_fraction(shot(page.locator("#preview-canvas"), "07-phone-preview.png")) > 0.01
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "08-phone-configurator.png"), full_page=True)
+    page.goto(f"{stack.base}/")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    wait_for(page, "document.querySelector('.card img').naturalWidth > 0")  # drawn by the server on first use
+    page.screenshot(path=str(SCREENSHOTS / "09-phone-catalog.png"))
+    assert not problems, problems
+
+
+def test_ordering_works_with_javascript_switched_off(browser, stack):
+    problems: list[str] = []
+    page = open_page(browser, problems, java_script_enabled=False)
+    page.goto(f"{stack.base}/configure/leg_cap")
+    assert page.locator("#viewer img").count() == 1  # the <noscript> picture instead of the 3D preview
+    page.locator("#f-leg_diameter").fill("4")
+    page.locator("#order-button").click()
+    page.wait_for_load_state()
+    assert "4 mm is out of range" in page.locator("#e-leg_diameter").inner_text()
+    assert page.locator("#f-leg_diameter").input_value() == "4"
+    page.locator("#f-leg_diameter").fill("27.3")
+    page.locator("#order-button").click()
+    page.locator("#c-name").fill("Alan Turing")
+    page.locator("#c-email").fill("alan@example.com")
+    page.locator("#place-order").click()
+    page.wait_for_url("**/confirmation?token=*")
+    assert "is placed" in page.locator("main").inner_text()
+    page.locator("#tracking-link").click()
+    assert page.locator("[data-role='state']").inner_text() in ("queued", "rendering", "ready")
+    shot(page.locator("main"), "10-no-javascript-tracking.png")
+    assert not problems, problems
