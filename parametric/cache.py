@@ -20,7 +20,7 @@ from typing import Any
 
 from .files import atomic_write_json
 
-EXPORTER_GENERATION = 1
+EXPORTER_GENERATION = 2
 """Bump when an exporter changes the bytes it writes, so old entries are not served."""
 
 

@@ -199,14 +199,25 @@ def circle_of(ring_or_polygon: Any) -> tuple[tuple[float, float], float] | None:
     return (round(float(center[0]), 4), round(float(center[1]), 4)), round(float(2 * radii.mean()), 4)
 
 
+def _z_extent(shape: Any) -> tuple[float, float]:
+    """The exact lowest and highest Z of a shape. ``Shape.BoundingBox()`` uses a triangulation when the
+    shape has one, and after meshing that box is grown by the mesh deflection."""
+    from OCP.Bnd import Bnd_Box
+    from OCP.BRepBndLib import BRepBndLib
+
+    box = Bnd_Box()
+    BRepBndLib.AddOptimal_s(shape.wrapped, box, False, False)
+    _, _, zmin, _, _, zmax = box.Get()
+    return zmin, zmax
+
+
 def extract_features(shape: Any, name: str, thickness: float | None = None) -> PartFeatures:
     """Read a flat part's outline, openings, holes, pockets and bores from its B-rep (see the module doc)."""
     from shapely import affinity
     from shapely.geometry import Polygon
     from shapely.ops import unary_union
 
-    box = shape.BoundingBox()
-    bottom, top = box.zmin, box.zmax
+    bottom, top = _z_extent(shape)
     thickness = float(thickness or (top - bottom))
     notes: list[str] = []
     floors: dict[float, list[Any]] = {}
@@ -927,8 +938,9 @@ def _comment(text: str) -> str:
 LAYER_COLOURS = {"PROFILE": 7, "CUTOUT": 1, "POCKET": 5, "DRILL": 3, "COUNTERSINK": 6}
 
 
-def write_dxf(features: PartFeatures, operations: Sequence[Operation], target: str | Path) -> Path:
-    """A 1:1 mm DXF of the part with one layer per operation: closed polylines, circles for drilled holes."""
+def _write_layers(layers: Iterable[tuple[str, Sequence[Any], Sequence[tuple[Any, float]]]],
+                  target: str | Path) -> Path:
+    """A 1:1 mm DXF from (layer, shapely polygons, (centre, diameter) circles): closed polylines, circles."""
     import ezdxf
 
     document = ezdxf.new("R2010", setup=False)
@@ -936,20 +948,44 @@ def write_dxf(features: PartFeatures, operations: Sequence[Operation], target: s
     document.header["$INSUNITS"] = 4
     document.header["$MEASUREMENT"] = 1
     space = document.modelspace()
-    for operation in operations:
-        layer = operation.layer
+    for layer, shapes, circles in layers:
         if layer not in document.layers:
             colour = next((c for prefix, c in LAYER_COLOURS.items() if layer.startswith(prefix)), 7)
             document.layers.add(layer, color=colour)
-        for shape in operation.shapes:
-            for ring in [shape.exterior, *shape.interiors]:
-                points = [(round(x, 4), round(y, 4)) for x, y in list(ring.coords)[:-1]]
-                space.add_lwpolyline(points, close=True, dxfattribs={"layer": layer})
-        for center, diameter in operation.circles:
+        for shape in shapes:
+            for polygon in _polygons(shape):
+                for ring in [polygon.exterior, *polygon.interiors]:
+                    points = [(round(x, 4), round(y, 4)) for x, y in list(ring.coords)[:-1]]
+                    space.add_lwpolyline(points, close=True, dxfattribs={"layer": layer})
+        for center, diameter in circles:
             space.add_circle(center, diameter / 2, dxfattribs={"layer": layer})
     with atomic_target(target) as temporary:
         document.saveas(temporary)
     return Path(target)
+
+
+def write_dxf(features: PartFeatures, operations: Sequence[Operation], target: str | Path) -> Path:
+    """A 1:1 mm DXF of the part with one layer per operation: closed polylines, circles for drilled holes."""
+    return _write_layers(((op.layer, op.shapes, op.circles) for op in operations), target)
+
+
+def feature_dxf(features: PartFeatures, target: str | Path) -> Path:
+    """A 1:1 mm DXF of the part's own geometry, no machine needed: one layer per kind of feature.
+
+    ``PROFILE_THROUGH`` the outline, ``CUTOUT_THROUGH`` openings, ``POCKET_<depth>MM`` pocket
+    regions, ``DRILL_<dia>MM`` through holes and ``DRILL_<dia>MM_<depth>DEEP`` blind bores. A shop
+    whose CAM software offsets its own toolpaths imports this; ``parametric cam`` writes the
+    tool-offset version for a given router.
+    """
+    layers: dict[str, tuple[list[Any], list[tuple[Any, float]]]] = {"PROFILE_THROUGH": ([features.outline], [])}
+    if features.cutouts:
+        layers["CUTOUT_THROUGH"] = (list(features.cutouts), [])
+    for pocket in features.pockets:
+        layers.setdefault(f"POCKET_{_layer_size(pocket.depth)}MM", ([], []))[0].append(pocket.region)
+    for hole in features.holes:
+        layer = f"DRILL_{_layer_size(hole.diameter)}MM" + ("" if hole.through else f"_{_layer_size(hole.depth)}DEEP")
+        layers.setdefault(layer, ([], []))[1].append((hole.center, hole.diameter))
+    return _write_layers(((name, shapes, circles) for name, (shapes, circles) in layers.items()), target)
 
 
 # -- whole parts -----------------------------------------------------------------------------

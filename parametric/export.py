@@ -136,18 +136,16 @@ def export_svg(product: Product, folder: Path) -> list[Written]:
 
 
 def export_dxf(product: Product, folder: Path) -> list[Written]:
-    """A 1:1 mm DXF outline (with through holes) of each flat sheet part, cut at mid-thickness."""
-    import cadquery as cq
+    """A 1:1 mm DXF of each flat sheet part, one layer per feature kind (outline, cut-outs, pockets
+    with their depth, holes), read from the B-rep so blind pockets never show as through-cuts."""
+    from .cam import extract_features, feature_dxf
 
     written = []
     for geometry in product.parts:
         if not geometry.part.flat:
             continue
-        thickness = geometry.part.thickness or geometry.size_mm[2]
-        section = cq.Workplane("XY").add(geometry.shape.translate(cq.Vector(0, 0, -thickness / 2))).section(0)
         name = f"{geometry.part.name}.dxf"
-        with atomic_target(folder / name) as target:
-            cq.exporters.exportDXF(section, str(target))
+        feature_dxf(extract_features(geometry.shape, geometry.part.name, geometry.part.thickness), folder / name)
         written.append(Written("dxf", geometry.part.name, name))
     return written
 
@@ -168,7 +166,7 @@ FORMAT_DESCRIPTIONS: dict[str, str] = {
     "3mf": "3MF mesh of each part (welded, manifold), for slicers",
     "glb": "binary glTF of the assembly, for the web preview",
     "svg": "isometric drawing view with hidden lines",
-    "dxf": "1:1 mm outline of each flat sheet part, for CNC",
+    "dxf": "1:1 mm drawing of each flat sheet part, a layer per feature (outline, pockets, holes), for CNC",
 }
 
 DEFAULT_FORMATS: tuple[str, ...] = ("step", "stl", "3mf", "glb")

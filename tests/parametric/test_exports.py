@@ -63,3 +63,20 @@ def test_svg_and_dxf_are_drawings(rendered):
 
         document = ezdxf.readfile(path)
         assert len(document.modelspace()) > 0
+
+
+def test_dxf_keeps_blind_features_blind(tmp_path):
+    """Hinge cups are 12 mm deep in an 18 mm door: a DXF must not draw them as through-cuts."""
+    import ezdxf
+
+    door = parametric.render("cabinet_door", {}, formats="dxf", out_dir=tmp_path / "door")
+    layers = {}
+    for entity in ezdxf.readfile(door.file("dxf")).modelspace():
+        layers.setdefault(entity.dxf.layer, []).append(entity)
+    assert len(layers["PROFILE_THROUGH"]) == 1
+    cups = layers["DRILL_35MM_12DEEP"]
+    assert len(cups) == 2 and all(c.dxf.radius == pytest.approx(17.5) for c in cups)
+    assert not any(name.startswith("POCKET_0") for name in layers)
+    shelf = parametric.render("wall_shelf", {}, formats="dxf", out_dir=tmp_path / "shelf")
+    board = [e for e in ezdxf.readfile(shelf.file("dxf", "board")).modelspace() if e.dxf.layer == "DRILL_5MM"]
+    assert len(board) == len(parametric.get_template("wall_shelf").validate({}).hole_positions())
