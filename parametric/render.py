@@ -151,7 +151,10 @@ def render(template_id: str, params: Mapping[str, Any] | None = None, out_dir: s
             hit = entry is not None
             if entry is None:
                 previous = cache.lookup(key, ())
-                entry = _build(template, validated, canonical, wanted, settings, folder, previous)
+                # Build from the canonical values, so the geometry is exactly what the key names
+                # (two requests differing below the rounding share a key and must share geometry).
+                exact = template.validate(canonical)
+                entry = _build(template, exact, canonical, wanted, settings, folder, previous)
                 cache.commit(key, entry)
                 entry["folder"] = str(folder)
     return _manifest(template, entry, wanted, material_id, envelope, hit, out_dir, started)

@@ -123,3 +123,11 @@ def test_kernel_failure_is_a_geometry_error_naming_template_and_parameters(tmp_p
         assert not (tmp_path / "o").exists()
     finally:
         del _REGISTRY["test_broken"]
+
+
+def test_the_build_sees_the_canonical_values_the_key_names():
+    """Values that differ below the canonical rounding share a key, so they must share geometry."""
+    first = parametric.render("wall_shelf", {"width": 733.00004}, formats="stl")
+    assert first.params["width"] == 733.0 and first.bbox_mm[0] == pytest.approx(733.0, abs=1e-3)
+    second = parametric.render("wall_shelf", {"width": 732.99996}, formats="stl")
+    assert second.cache_hit and second.cache_key == first.cache_key
