@@ -229,4 +229,4 @@ def download(order_id: str, position: int, filename: str) -> Any:
 
 @bp.get("/openapi.json")
 def openapi() -> Any:
-    return openapi_document(services().config)
+    return openapi_document(services().config, current_app.extensions.get("openapi"))

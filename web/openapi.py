@@ -4,6 +4,7 @@ Each template's parameters are its own JSON Schema (``Template.schema()``, from 
 parameter model) placed in ``components.schemas``; an order line is a ``oneOf`` over the
 templates, told apart by ``template``. Lengths that accept units (``"32in"``) are widened
 to "a number in mm, or a string with a unit". Nothing here repeats a template's fields.
+Another blueprint documents its own endpoints with :func:`add_to_openapi`.
 """
 
 from __future__ import annotations
@@ -227,7 +228,7 @@ def _paths() -> dict[str, Any]:
         "/api/v1/staff/items/{item_id}/retry": {"post": {
             "operationId": "staffRetryItem", "summary": "Queue a failed item again", "security": staff,
             "parameters": [{"name": "item_id", "in": "path", "required": True,
-                            "schema": {"type": "integer", "minimum": 1}}],
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 2147483647}}],
             "responses": {"200": _json(_ref("OrderItemState")), "401": unauthorized,
                           "404": _errors("no such item"), "409": _errors("the item has not failed")}}},
         "/api/v1/staff/queue": {"get": {
@@ -236,8 +237,15 @@ def _paths() -> dict[str, Any]:
     }
 
 
-def openapi_document(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The whole document, from the registered templates and the configured limits."""
+def add_to_openapi(app: Any, paths: Mapping[str, Any], schemas: Mapping[str, Any] | None = None) -> None:
+    """Document another blueprint's endpoints (OpenAPI path items, and component schemas they refer to)."""
+    extra = app.extensions.setdefault("openapi", {"paths": {}, "schemas": {}})
+    extra["paths"].update(paths)
+    extra["schemas"].update(schemas or {})
+
+
+def openapi_document(config: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The whole document, from the registered templates, the configured limits and ``add_to_openapi``."""
     templates = parametric.templates()
     max_quantity = int(config["MAX_QUANTITY"])
     schemas: dict[str, Any] = {}
@@ -249,12 +257,13 @@ def openapi_document(config: Mapping[str, Any]) -> dict[str, Any]:
         "discriminator": {"propertyName": "template",
                           "mapping": {t.id: f"#/components/schemas/{t.id}_item" for t in templates}}}
     schemas.update(_static_schemas(config))
+    schemas.update((extra or {}).get("schemas", {}))
     return {
         "openapi": "3.1.0",
         "info": {"title": "parametric", "version": "1",
                  "description": "Parametric CAD templates to manufacturing files: quotes, orders, generated files. "
                                 "Errors are {\"errors\": [{\"field\", \"message\"}]}."},
-        "paths": _paths(),
+        "paths": {**_paths(), **(extra or {}).get("paths", {})},
         "components": {"schemas": schemas,
                        "securitySchemes": {"staff": {"type": "http", "scheme": "basic"}}},
     }

@@ -85,7 +85,7 @@ def retry(item_id: int) -> str:
     return "queued"
 
 
-@bp.post("/items/<int:item_id>/retry")
+@bp.post("/items/<int(max=2147483647):item_id>/retry")
 @staff_required
 def retry_item(item_id: int) -> Any:
     """Queue a failed item again with fresh attempts (e.g. after a template fix or a worker problem)."""
