@@ -61,6 +61,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(staff.bp)
     pages.init_app(app)  # the shop's and the staff dashboard's pages
+    from . import manufacturing
+
+    manufacturing.init_app(app)  # machines and jobs: staff API and the queue page
     _register_error_handlers(app)
     return app
 

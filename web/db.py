@@ -226,3 +226,5 @@ class Database:
         if self._engine is not None and self._pid == os.getpid():
             self._engine.dispose()
         self._engine = None
+
+from . import jobs as _jobs  # noqa: E402,F401  (their tables register on Base)

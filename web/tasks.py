@@ -33,6 +33,8 @@ class Queue:
     generation: Generation
     render_item: TaskWrapper
     reap_leases: TaskWrapper
+    prepare_job: TaskWrapper | None = None  # manufacturing (web.jobs)
+    manufacture: TaskWrapper | None = None
 
     def enqueue(self, item_id: int) -> None:
         self.render_item(item_id)
@@ -66,7 +68,10 @@ def create_queue(config: Mapping[str, Any], generation: Generation | None = None
         """Queue again the items whose worker died (run every ``REAP_INTERVAL_SECONDS`` by our consumer)."""
         return generation.reap(render_item)
 
-    return Queue(huey, generation, render_item, reap_leases)
+    from .jobs import register_tasks
+
+    prepare_job, manufacture = register_tasks(huey, generation.database, generation.output_folder)
+    return Queue(huey, generation, render_item, reap_leases, prepare_job, manufacture)
 
 
 class Consumer(HueyConsumer):
