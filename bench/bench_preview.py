@@ -15,7 +15,7 @@ Figures per template: p50/p95 in ms, and the server's share (the preview request
 the page's (GLB download, parse, draw). Targets: p95 < 1000 ms new, < 300 ms seen before.
 Prints its figures; asserts nothing.
 
-    .venv/bin/python bench/bench_preview.py [--changes 8] [--template wall_shelf ...]
+    .venv/bin/python bench/bench_preview.py [--changes 8] [--template wall_shelf ...] [--field thickness]
 """
 
 from __future__ import annotations
@@ -75,13 +75,15 @@ def wait_for(page: Any, expression: str, timeout: float = 120) -> Any:
     raise TimeoutError(expression)
 
 
-def values_for(page: Any, count: int) -> tuple[str, list[str]]:
-    """The first length field's name and ``count`` new values near its current one, inside its range."""
-    field = page.evaluate("""() => {
-        const input = document.querySelector('input[data-length]');
+def values_for(page: Any, count: int, name: str | None = None) -> tuple[str, list[str]]:
+    """The length field ``name`` (default: the first with a value): its name and ``count`` new values near it,
+    inside its range."""
+    field = page.evaluate("""(name) => {
+        const input = [...document.querySelectorAll('input[data-length]')]
+            .find((i) => name ? i.name === 'params.' + name : i.value !== '');
         return {name: input.name, value: Number(input.value), min: Number(input.dataset.minMm),
                 max: Number(input.dataset.maxMm)};
-    }""")
+    }""", name)
     delta = (field["max"] - field["min"]) / 400
     sign = 1 if field["value"] + (count + 1) * delta <= field["max"] else -1
     values = [f"{field['value'] + sign * (index + 1) * delta + 0.0123:.4f}" for index in range(count + 1)]
@@ -123,6 +125,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--changes", type=int, default=8, help="new values per template (default 8)")
     parser.add_argument("--template", action="append", help="only this template (repeatable)")
+    parser.add_argument("--field", help="vary this length field (default: each template's first one)")
     args = parser.parse_args()
     try:
         from playwright.sync_api import sync_playwright
@@ -142,7 +145,7 @@ def main() -> int:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
             for template_id in template_ids:
                 context, page = open_configurator(browser, base, template_id)
-                name, values = values_for(page, args.changes)
+                name, values = values_for(page, args.changes, args.field)
                 change(page, name, values[0])  # warm-up: this template's code paths in the server
                 new = [s for s in (change(page, name, value) for value in values[1:]) if s]
                 fresh_context, fresh = open_configurator(browser, base, template_id)

@@ -208,6 +208,8 @@ def cancel(database: Database, item_ids: list[int]) -> list[int]:
 
 
 def _item_order(item_id: int) -> str:
+    if not 0 < item_id < 2**63:  # no such row, and SQLite cannot even compare it
+        abort(404, description="There is no item with this id.")
     with services().database.session() as db:
         order_id = db.scalar(select(OrderItem.order_id).where(OrderItem.id == item_id))
     if order_id is None:

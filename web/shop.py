@@ -289,8 +289,8 @@ def confirmation(order_id: str) -> Any:
     order = _authorized(order_id)
     described = describe_order(order)
     tracking = url_for("shop.track", order_id=order.id, token=order.token, _external=True)
-    return render_template("shop/confirmation.html", order=described, tracking=tracking,
-                           lines=_lines(described))
+    return _private(render_template("shop/confirmation.html", order=described, tracking=tracking,
+                                    lines=_lines(described)))
 
 
 @bp.get("/track/<order_id>")
@@ -298,7 +298,14 @@ def track(order_id: str) -> Any:
     order = _authorized(order_id)
     described = describe_order(order)
     api_url = url_for("api.show_order", order_id=order.id, token=order.token)
-    return render_template("shop/track.html", order=described, api_url=api_url, lines=_lines(described))
+    return _private(render_template("shop/track.html", order=described, api_url=api_url, lines=_lines(described)))
+
+
+def _private(page: str) -> Response:
+    """A page reached with the order's secret token: never kept by shared caches or the browser's."""
+    response = Response(page, mimetype="text/html")
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 def _lines(described: dict[str, Any]) -> list[dict[str, Any]]:

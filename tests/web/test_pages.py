@@ -338,7 +338,8 @@ def test_customer_text_is_escaped_on_the_tracking_page_and_the_dashboard(client,
         assert SCRIPT not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     search = client.get("/staff/", query_string={"q": SCRIPT}).get_data(as_text=True)
     assert SCRIPT not in search and created["id"][:12] in search  # found by its name, shown escaped
-    assert "Content-Security-Policy" in client.get(f"/track/{created['id']}?token={created['token']}").headers
+    headers = client.get(f"/track/{created['id']}?token={created['token']}").headers
+    assert "Content-Security-Policy" in headers and "no-store" in headers["Cache-Control"]
 
 
 # -- the staff dashboard -------------------------------------------------------------------------------
@@ -349,7 +350,8 @@ def test_staff_pages_need_a_login(client, app):
         response = client.get(url)
         assert response.status_code == 302 and response.headers["Location"].startswith("/staff/login?next=")
     form = page(client.get("/staff/login"))
-    for url in ("/staff/items/1/retry", "/staff/items/1/cancel", "/staff/orders/abc/cancel"):
+    for url in ("/staff/items/1/retry", "/staff/items/1/cancel", "/staff/orders/abc/cancel",
+                "/staff/items/99999999999999999999/retry"):
         response = client.post(url, data={"csrf_token": csrf_token(form)})
         assert response.status_code == 302 and "/staff/login" in response.headers["Location"]
     wrong = client.post("/staff/login", data={**form_values(form), "name": STAFF[0], "password": "wrong"})
@@ -419,6 +421,9 @@ def test_dashboard_item_details_retry_and_cancel(client, app, broken_template):
     assert "is queued again" in after.text_content()
     assert after.xpath("//h2//span[contains(@class, 'state')]")[0].text_content() == "queued"
 
+    for action in ("retry", "cancel"):
+        assert client.post(f"/staff/items/99999999999999999999/{action}",
+                           data={"csrf_token": csrf_token(failed)}).status_code == 404
     queued = page(client.get(f"/staff/orders/{waiting['id']}"))
     cancel_one = queued.xpath("//form[contains(@action, '/items/') and contains(@action, '/cancel')]")[0]
     client.post(cancel_one.get("action"), data={"csrf_token": csrf_token(queued)})
