@@ -53,7 +53,7 @@ def test_the_fuzzed_document_is_the_one_the_app_serves(client):
 
 
 @everything_else.parametrize()
-@settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=HEALTH)
+@settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=HEALTH)
 def test_generated_requests_get_documented_answers_and_never_a_5xx(case, app, staff):
     _call(case, app, staff)
 
