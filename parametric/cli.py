@@ -7,6 +7,7 @@ allowed), 1 when the geometry kernel fails on accepted input.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -122,24 +123,32 @@ def build_parser(extra: Sequence[Callable[[Any], None]] = ()) -> argparse.Argume
     return parser
 
 
-def _extensions() -> list[Callable[[Any], None]]:
-    """Sub-commands from the core's own modules, then from installed packages.
+BUILT_IN = ("templates", "schema", "render")
+CORE_COMMANDS = {"gallery": "gallery", "machines": "machines", "slice": "slicing", "cam": "cam",
+                 "jobsheet": "jobsheet", "send": "printers"}
+"""Core sub-commands by name, and the module of the core that adds each (its ``add_command``)."""
 
-    Layers above the core (the web app's ``serve``, ``worker``, ``users``) add commands
-    through the ``parametric.commands`` entry point group: each entry point is a function
-    taking the sub-parser collection. The core never imports them by name.
+
+def _extensions(wanted: str | None = None) -> list[Callable[[Any], None]]:
+    """The sub-command adders to load for the command word ``wanted``.
+
+    Only what the command needs is imported, so a cached ``parametric render`` stays fast: the
+    built-ins need nothing, a core command its own module; help or an unknown word loads every
+    core module and then the commands of installed packages. Layers above the core (the web
+    app's ``serve``, ``worker``, ``users``) add commands through the ``parametric.commands``
+    entry point group: each entry point is a function taking the sub-parser collection. The
+    core never imports them by name.
     """
+    if wanted in BUILT_IN:
+        return []
+    if wanted in CORE_COMMANDS:
+        return [importlib.import_module(f".{CORE_COMMANDS[wanted]}", __package__).add_command]
     from importlib.metadata import entry_points
 
-    from .cam import add_command as add_cam
-    from .gallery import add_command as add_gallery
-    from .jobsheet import add_command as add_jobsheet
-    from .machines import add_command as add_machines
-    from .printers import add_command as add_send
-    from .slicing import add_command as add_slice
-
-    commands = [add_gallery, add_machines, add_slice, add_cam, add_jobsheet, add_send]
-    for entry_point in entry_points(group="parametric.commands"):
+    commands = [importlib.import_module(f".{module}", __package__).add_command for module in CORE_COMMANDS.values()]
+    plugins = list(entry_points(group="parametric.commands"))
+    named = [entry_point for entry_point in plugins if entry_point.name == wanted]
+    for entry_point in named or plugins:
         try:
             commands.append(entry_point.load())
         except Exception as error:  # a broken plugin must not take the core commands down with it
@@ -148,8 +157,10 @@ def _extensions() -> list[Callable[[Any], None]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser(_extensions())
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    wanted = next((word for word in arguments if not word.startswith("-")), None)
+    parser = build_parser(_extensions(wanted))
+    args = parser.parse_args(arguments)
     try:
         return args.handler(args)
     except ValidationError as error:
