@@ -28,11 +28,13 @@ MAX_ID = 2**31 - 1
 
 def init_app(app: Flask) -> None:
     """Register the API (CSRF-exempt like the other staff endpoints: HTTP basic auth) and the page."""
+    from .openapi import add_to_openapi
     from .pages import csrf
 
     app.register_blueprint(api_bp)
     app.register_blueprint(bp)
     csrf.exempt(api_bp)
+    add_to_openapi(app, openapi_paths())
 
 
 # -- machines ------------------------------------------------------------------------------------
@@ -91,7 +93,7 @@ def list_jobs() -> Any:
     return {"jobs": [jobs.describe(job) for job in found]}
 
 
-@api_bp.get("/jobs/<int:job_id>")
+@api_bp.get("/jobs/<int(max=2147483647):job_id>")
 @staff_required
 def show_job(job_id: int) -> Any:
     job = jobs.get(services().database, job_id) if job_id <= MAX_ID else None
@@ -134,10 +136,10 @@ def act(job_id: int, action: str) -> tuple[str | None, str]:
     return f"unknown action {action!r}", ""
 
 
-@api_bp.post("/jobs/<int:job_id>/send", defaults={"action": "send"})
-@api_bp.post("/jobs/<int:job_id>/cancel", defaults={"action": "cancel"})
-@api_bp.post("/jobs/<int:job_id>/retry", defaults={"action": "retry"})
-@api_bp.post("/jobs/<int:job_id>/done", defaults={"action": "done"})
+@api_bp.post("/jobs/<int(max=2147483647):job_id>/send", defaults={"action": "send"})
+@api_bp.post("/jobs/<int(max=2147483647):job_id>/cancel", defaults={"action": "cancel"})
+@api_bp.post("/jobs/<int(max=2147483647):job_id>/retry", defaults={"action": "retry"})
+@api_bp.post("/jobs/<int(max=2147483647):job_id>/done", defaults={"action": "done"})
 @staff_required
 def job_action(job_id: int, action: str) -> Any:
     """Staff actions: ``send`` now, ``cancel`` (on the printer too), ``retry`` a failed job, mark ``done``."""
@@ -173,7 +175,7 @@ def queues() -> Any:
                            unrouted=by_machine.get(None, []))
 
 
-@bp.post("/jobs/<int:job_id>/<any(send, cancel, retry, done):action>")
+@bp.post("/jobs/<int(max=2147483647):job_id>/<any(send, cancel, retry, done):action>")
 @login_required
 def job_form_action(job_id: int, action: str) -> Any:
     error, outcome = act(job_id, action)
@@ -188,7 +190,7 @@ def job_form_action(job_id: int, action: str) -> Any:
 
 
 def openapi_paths() -> dict[str, Any]:
-    """The OpenAPI description of the manufacturing endpoints (merged into ``web.openapi``)."""
+    """The OpenAPI description of the manufacturing endpoints (given to ``web.openapi.add_to_openapi``)."""
     staff = [{"staff": []}]
 
     def errors(description: str) -> dict[str, Any]:

@@ -163,8 +163,6 @@ def _static_schemas(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _paths() -> dict[str, Any]:
-    from .manufacturing import openapi_paths as manufacturing_paths
-
     token_header = {"name": "X-Order-Token", "in": "header", "required": False, "schema": {"type": "string"},
                     "description": "the order's token (or ?token=)"}
     token_query = {"name": "token", "in": "query", "required": False, "schema": {"type": "string"}}
@@ -236,7 +234,6 @@ def _paths() -> dict[str, Any]:
         "/api/v1/staff/queue": {"get": {
             "operationId": "staffQueue", "summary": "Items per state, render time, expired leases", "security": staff,
             "responses": {"200": _json(_ref("QueueState")), "401": unauthorized}}},
-        **manufacturing_paths(),
     }
 
 

@@ -3,7 +3,7 @@ the queue page; with a real render, real PrusaSlicer and a real (closed) network
 
 from __future__ import annotations
 
-import shutil
+import time
 import uuid
 from typing import Any
 
@@ -13,11 +13,16 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from tests.parametric import conftest as tools
 from web import jobs, machines
-from web.db import Order, OrderItem
+from web.db import Order, OrderItem, utcnow
 
 from .conftest import order_body, run_queue, services, unique_width
 from .test_pages import login
+
+# the real tools' fixtures (skipped loudly when missing, a failure under CI=true), shared with tests/parametric
+prusa_slicer = tools.prusa_slicer
+octoprint = tools.octoprint
 
 PRINTER = {"kind": "printer", "name": "mk3", "build_volume_mm": [250, 210, 210], "nozzle_diameter_mm": 0.4,
            "materials": ["pla", "petg"],
@@ -167,11 +172,7 @@ def test_the_queue_page_lists_each_machines_jobs_escaped(app, client):
 # -- from an order to jobs, with a real render and real PrusaSlicer --------------------------------------
 
 
-def test_a_ready_item_becomes_routed_jobs_sliced_with_a_job_sheet(app, client, staff):
-    if shutil.which("prusa-slicer") is None:
-        from tests.parametric.conftest import require
-
-        require("prusa-slicer", "prusa-slicer")
+def test_a_ready_item_becomes_routed_jobs_sliced_with_a_job_sheet(app, client, staff, prusa_slicer):
     database, output = services(app).database, services(app).generation.output_folder
     body = order_body({"template": "wall_shelf", "params": {"width": unique_width()}, "quantity": 1,
                        "material": "pla"})
@@ -204,3 +205,66 @@ def test_a_ready_item_becomes_routed_jobs_sliced_with_a_job_sheet(app, client, s
     assert open(ready.files["job_sheet_html"]).read().count("mk3") >= 1
     shown = client.get(f"/api/v1/staff/jobs/{bracket.id}", headers=staff).get_json()
     assert shown["state"] == "ready" and shown["estimates"] == ready.estimates
+
+
+# -- end to end: real PrusaSlicer, real OctoPrint with its Virtual Printer ------------------------------
+
+
+@pytest.mark.integration
+def test_an_order_is_sliced_sent_printed_once_and_survives_the_host_going_away(app, client, staff, prusa_slicer,
+                                                                             octoprint):
+    """ready → slicing → ready → (host down: sent, retried with backoff) → printing → done, through the
+    queue's own tasks; OctoPrint counts exactly one successful print of the job's one tagged file."""
+    from parametric.machines import Host
+    from parametric.printers import JOB_TAG, OctoPrintConnector
+
+    database = services(app).database
+    queue = services(app).queue
+    record = {**PRINTER, "name": "virtual", "build_volume_mm": [200, 200, 200],
+              "host": {"kind": "octoprint", "url": octoprint.url, "api_key": octoprint.api_key}}
+    assert add_printer(client, staff, record).status_code == 201
+    params = {"leg_diameter": 12, "sleeve_depth": 5, "sole_thickness": 2, "wall_thickness": 1.2}
+    body = order_body({"template": "leg_cap", "params": params, "quantity": 1, "material": "pla"})
+    assert client.post("/api/v1/orders", json=body).status_code == 201
+    run_queue(app)  # render → ready
+
+    def tick() -> None:
+        queue.manufacture()  # what the consumer's scheduler does every few seconds
+        run_queue(app)
+
+    octoprint.stop()  # the host is down from the start of the queue
+    try:
+        tick()  # plans the job, prepares it (PrusaSlicer, job sheet); dispatching finds nothing ready yet
+        with database.session() as session:
+            job = session.scalars(select(jobs.Job)).one()
+        assert (job.state, job.machine) == ("ready", "virtual") and job.estimates["print_time_s"] > 0
+        tick()  # the host does not answer: the job is recorded as sent and retried later
+        job = jobs.get(database, job.id)
+        assert job.state == "sent" and job.attempts == 1 and job.next_attempt_at is not None
+        assert "will retry" in job.last_error
+    finally:
+        octoprint.start()
+    connector = OctoPrintConnector(Host("octoprint", octoprint.url, octoprint.api_key), "virtual", timeout_s=5)
+    time.sleep(max(0.0, (job.next_attempt_at - utcnow()).total_seconds()) + 0.1)
+    seen: list[tuple[str, float]] = []
+    deadline = time.monotonic() + 200
+    while True:
+        tick()
+        current = jobs.get(database, job.id)
+        seen.append((current.state, current.progress))
+        if current.state in ("done", "failed") or time.monotonic() > deadline:
+            break
+        time.sleep(1.5)
+    assert current.state == "done", (current.last_error, seen[-5:])
+    assert current.progress == 100.0 and current.finished_at is not None
+    states = [state for state, _ in seen]
+    assert "printing" in states
+    assert any(state == "printing" and 0 < progress < 100 for state, progress in seen), seen
+    listing = connector._request("GET", "/api/files/local?recursive=true")["files"]
+    ours = [f for f in listing if (f.get("userdata") or {}).get(JOB_TAG) == jobs.host_job_id(job.id)]
+    assert len(ours) == 1
+    upload = connector.find_upload(jobs.host_job_id(job.id))
+    assert upload is not None and (upload.successes, upload.failures) == (1, 0)
+    tick()  # a later round changes nothing and prints nothing again
+    assert jobs.get(database, job.id).state == "done"
+    assert connector.find_upload(jobs.host_job_id(job.id)).successes == 1
