@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import FieldError, ParametricError, ValidationError
+from .errors import FieldError, ParametricError, Problems, ValidationError
 from .files import atomic_target, atomic_write, atomic_write_json
 from .machines import Feeds, Router, Tool
 from .routing import SHEET_MARGIN_MM, THROUGH_CUT_OVERCUT_MM
@@ -1156,23 +1156,15 @@ def cmd_cam(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     template = get_template(args.template)
     values = _parse_assignments(args.set or [])
-    problems: list[FieldError] = []
-    router = material = None
-    try:
-        template.resolve(values, args.preset)
-    except ValidationError as error:
-        problems.extend(error.errors)
-    try:
-        material = cut_material(template, args.material)
-    except ValidationError as error:
-        problems.extend(error.errors)
-    try:
-        machine = MachineStore(args.store).get(args.machine)
-        if not isinstance(machine, Router):
-            raise ValidationError([FieldError("machine", f"{args.machine} is a {machine.kind}, not a CNC router")])
+    problems = Problems()
+    router = None
+    problems.check(template.resolve, values, args.preset)
+    material = problems.check(cut_material, template, args.material)
+    machine = problems.check(MachineStore(args.store).get, args.machine)
+    if isinstance(machine, Router):
         router = machine
-    except ValidationError as error:
-        problems.extend(error.errors)
+    elif machine is not None:
+        problems.append(FieldError("machine", f"{args.machine} is a {machine.kind}, not a CNC router"))
     if args.quantity < 1:
         problems.append(FieldError("quantity", f"{args.quantity} is out of range; allowed: 1 or more"))
     if args.deliver and router is not None and router.delivery.method != "hot_folder":

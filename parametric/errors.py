@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -45,3 +48,15 @@ class GeometryError(ParametricError):
             f"template {template!r} could not be built with parameters "
             f"{json.dumps(params, sort_keys=True)}: {reason}"
         )
+
+
+class Problems(list[FieldError]):
+    """Every problem of one request, gathered from several checks so all are reported at once."""
+
+    def check(self, function: Callable[..., T], *args: Any) -> T | None:
+        """``function(*args)``; if it raises :class:`ValidationError`, keep its errors and give ``None``."""
+        try:
+            return function(*args)
+        except ValidationError as error:
+            self.extend(error.errors)
+            return None

@@ -23,7 +23,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from .errors import FieldError, ParametricError, ValidationError
+from .errors import FieldError, ParametricError, Problems, ValidationError
 from .files import atomic_target, atomic_write
 from .manifest import Manifest
 from .materials import get_material
@@ -252,22 +252,13 @@ def cmd_jobsheet(args: argparse.Namespace) -> int:
 
     template = get_template(args.template)
     values = _parse_assignments(args.set or [])
-    problems: list[FieldError] = []
-    machine = material = None
-    try:
-        template.resolve(values, args.preset)
-    except ValidationError as error:
-        problems.extend(error.errors)
-    try:
-        machine = MachineStore(args.store).get(args.machine)
-    except ValidationError as error:
-        problems.extend(error.errors)
+    problems = Problems()
+    material = None
+    problems.check(template.resolve, values, args.preset)
+    machine = problems.check(MachineStore(args.store).get, args.machine)
     if machine is not None:
-        try:
-            material = (printed_material(template, args.material) if isinstance(machine, Printer)
-                        else cut_material(template, args.material))
-        except ValidationError as error:
-            problems.extend(error.errors)
+        material = problems.check(printed_material if isinstance(machine, Printer) else cut_material,
+                                  template, args.material)
         if isinstance(machine, Printer) and material is not None and material not in machine.materials:
             problems.append(FieldError("machine", f"{machine.name} has {', '.join(machine.materials) or 'nothing'} "
                                                   f"loaded, not {material}"))

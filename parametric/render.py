@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .cache import Cache, cache_key, file_record, output_root
-from .errors import FieldError, GeometryError, ValidationError
+from .errors import FieldError, GeometryError, Problems, ValidationError
 from .export import DEFAULT_FORMATS, FORMATS, ExportSettings
 from .files import atomic_write_json, place
 from .manifest import Manifest
@@ -121,23 +121,14 @@ def render(template_id: str, params: Mapping[str, Any] | None = None, out_dir: s
     """
     started = time.perf_counter()
     template = get_template(template_id)
-    problems: list[FieldError] = []
-    validated = None
-    try:
-        validated = template.resolve(params, preset)
-    except ValidationError as error:
-        problems.extend(error.errors)
-    for check in (lambda: template.check_material(material), lambda: parse_formats(formats, template)):
-        try:
-            check()
-        except ValidationError as error:
-            problems.extend(error.errors)
+    problems = Problems()
+    validated = problems.check(template.resolve, params, preset)
+    material_id = problems.check(template.check_material, material)
+    wanted = problems.check(parse_formats, formats, template)
     if envelope is not None and (len(envelope) != 3 or any(float(v) <= 0 for v in envelope)):
         problems.append(FieldError("envelope", "three positive sizes in mm: x, y, z"))
-    if problems or validated is None:
+    if problems or validated is None or material_id is None or wanted is None:
         raise ValidationError(problems)
-    material_id = template.check_material(material)
-    wanted = parse_formats(formats, template)
     settings = settings or ExportSettings()
     cache = cache or Cache()
     canonical = validated.canonical()

@@ -30,7 +30,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .errors import FieldError, ParametricError, ValidationError
+from .errors import FieldError, ParametricError, Problems, ValidationError
 from .files import atomic_target, atomic_write, atomic_write_json, place
 from .machines import Printer
 from .materials import get_material
@@ -496,23 +496,15 @@ def cmd_slice(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     template = get_template(args.template)
     values = _parse_assignments(args.set or [])
-    problems: list[FieldError] = []
-    printer = material = None
-    try:
-        template.resolve(values, args.preset)
-    except ValidationError as error:
-        problems.extend(error.errors)
-    try:
-        material = printed_material(template, args.material)
-    except ValidationError as error:
-        problems.extend(error.errors)
-    try:
-        machine = MachineStore(args.store).get(args.machine)
-        if not isinstance(machine, Printer):
-            raise ValidationError([FieldError("machine", f"{args.machine} is a {machine.kind}, not a printer")])
+    problems = Problems()
+    printer = None
+    problems.check(template.resolve, values, args.preset)
+    material = problems.check(printed_material, template, args.material)
+    machine = problems.check(MachineStore(args.store).get, args.machine)
+    if isinstance(machine, Printer):
         printer = machine
-    except ValidationError as error:
-        problems.extend(error.errors)
+    elif machine is not None:
+        problems.append(FieldError("machine", f"{args.machine} is a {machine.kind}, not a printer"))
     settings = PrintSettings(layer_height_mm=args.layer_height, infill_percent=args.infill,
                              perimeters=args.perimeters, supports=args.supports)
     if printer is not None:
