@@ -34,7 +34,8 @@ class ValidationError(ParametricError):
 
     def prefixed(self, prefix: str) -> ValidationError:
         """The same errors with their field names under ``prefix`` (e.g. ``items[0].params``)."""
-        return ValidationError([FieldError(f"{prefix}.{e.field}" if e.field else prefix, e.message) for e in self.errors])
+        return ValidationError([FieldError(f"{prefix}.{e.field}" if e.field else prefix, e.message)
+                                for e in self.errors])
 
 
 class GeometryError(ParametricError):

@@ -39,6 +39,23 @@ class Manifest:
     def paths(self, format_: str) -> list[Path]:
         return [self.directory / r["filename"] for r in self.files if r["format"] == format_]
 
+    def for_part(self, name: str) -> Manifest:
+        """This manifest narrowed to one part (for a job that makes only that part): its files (and the
+        assembly's), size, mass and material (a mixed product's parts may differ in material)."""
+        from dataclasses import replace
+
+        from .materials import get_material
+
+        part = next((p for p in self.parts if p.get("name") == name), None)
+        if part is None:
+            raise KeyError(f"no part {name!r} in this manifest; parts: {', '.join(p['name'] for p in self.parts)}")
+        material = get_material(part.get("material") or self.material["id"])
+        copies = int(part.get("quantity", 1))
+        return replace(self, parts=[part], files=[f for f in self.files if f.get("part") in (name, "assembly")],
+                       material={"id": material.id, "name": material.name, "density_g_cm3": material.density_g_cm3},
+                       bbox_mm=list(part["size_mm"]), volume_mm3=round(part["volume_mm3"] * copies, 3),
+                       mass_g=round(material.mass_g(part["volume_mm3"]) * copies, 2), extra=dict(self.extra))
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "template": self.template, "version": self.version, "name": self.name, "params": self.params,

@@ -100,6 +100,20 @@ class Template:
                                               f"allowed: {', '.join(self.materials)}")])
         return chosen
 
+    def materials_by_process(self, material: str | None = None) -> dict[str, str]:
+        """The material of each process this product's parts are made by.
+
+        The chosen ``material`` (checked, default the template's first) is used for the parts of
+        its own process; each other process takes the first material the template offers for it.
+        A wall shelf in oak: the board is cut from oak, the brackets are printed in PLA.
+        """
+        chosen = self.check_material(material)
+        table = material_table()
+        by_process = {table[chosen].process: chosen}
+        for offered in self.materials:
+            by_process.setdefault(table[offered].process, offered)
+        return by_process
+
     def schema(self) -> dict[str, Any]:
         """JSON Schema of the parameters plus the product's facts and presets."""
         schema = json_schema(self.Params)
@@ -139,7 +153,7 @@ def register(cls: type[Template]) -> type[Template]:
     for name, info in cls.Params.model_fields.items():
         if not info.description:
             raise TypeError(f"template {cls.id}: field {name} has no description")
-    for key, preset in cls.presets.items():
+    for preset in cls.presets.values():
         validate(cls.Params, dict(preset.params))  # a broken preset is a bug: fail at import
     existing = _REGISTRY.get(cls.id)
     if existing is not None and type(existing).__qualname__ != cls.__qualname__:

@@ -154,9 +154,16 @@ def render(template_id: str, params: Mapping[str, Any] | None = None, out_dir: s
 def _manifest(template: Template, entry: dict[str, Any], wanted: tuple[str, ...], material_id: str,
               envelope: Envelope | None, hit: bool, out_dir: str | Path | None, started: float) -> Manifest:
     material = get_material(material_id)
+    by_process = template.materials_by_process(material_id)
     source = Path(entry["folder"])
     files = [record for record in entry["files"] if record["format"] in wanted]
-    parts = [{**part, "mass_g": round(material.mass_g(part["volume_mm3"]), 2)} for part in entry["parts"]]
+    parts, mass_g = [], 0.0
+    for part in entry["parts"]:
+        # a part made by another process than the chosen material's takes that process's material
+        part_material = get_material(by_process.get(part.get("process") or material.process, material_id))
+        parts.append({**part, "material": part_material.id,
+                      "mass_g": round(part_material.mass_g(part["volume_mm3"]), 2)})
+        mass_g += part_material.mass_g(part["volume_mm3"]) * part["quantity"]
     fit = fits_envelope({p["name"]: p["size_mm"] for p in parts}, envelope)
     checks = {
         "valid_solid": all(p["checks"]["valid_solid"] for p in parts),
@@ -175,7 +182,7 @@ def _manifest(template: Template, entry: dict[str, Any], wanted: tuple[str, ...]
         material={"id": material.id, "name": material.name, "density_g_cm3": material.density_g_cm3},
         cache_key=entry["key"], cache_hit=hit, directory=directory, files=files, parts=parts, checks=checks,
         bbox_mm=entry["bbox_mm"], volume_mm3=entry["volume_mm3"],
-        mass_g=round(material.mass_g(entry["volume_mm3"]), 2), timings=timings,
+        mass_g=round(mass_g, 2), timings=timings,
         extra={"export_settings": entry["export_settings"], "bounds_mm": entry["bounds_mm"]},
     )
     if out_dir is not None:

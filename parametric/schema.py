@@ -210,7 +210,8 @@ def _message(model: type[TemplateParams], error: Any) -> FieldError:
     elif kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
         unit = model.field_help(name).get("unit", "") if name in model.model_fields else ""
         unit = "" if unit in ("count", "") else f" {unit}"
-        message = f"{_num(float(error['input'])) if _is_number(error['input']) else error['input']}{unit} is out of range"
+        given = _num(float(error["input"])) if _is_number(error["input"]) else error["input"]
+        message = f"{given}{unit} is out of range"
     allowed = model.allowed(name)
     is_text = name in model.model_fields and model.field_help(name)["max_length"] is not None
     if kind == "value_error" and is_text:
@@ -225,7 +226,8 @@ def _is_number(value: Any) -> bool:
 
 
 def validate(model: type[TemplateParams], values: dict[str, Any] | None) -> TemplateParams:
-    """Validate raw parameters (from a form, JSON or the CLI) or raise :class:`ValidationError` listing every problem."""
+    """Validate raw parameters (from a form, JSON or the CLI), or raise :class:`ValidationError` listing
+    every problem."""
     if values is None:
         values = {}
     if not isinstance(values, dict):

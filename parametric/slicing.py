@@ -377,6 +377,24 @@ def slice_plate(items: Sequence[PlateItem], printer: Printer, material_id: str, 
     return SliceResult(out, profile_path, name, copies, estimates, slicer_s, ours_s, False, full)
 
 
+def estimate_part(stl: str | os.PathLike[str], size_mm: Sequence[float], printer: Printer, material_id: str, *,
+                  settings: PrintSettings | None = None, stl_sha256: str | None = None, part: str | None = None
+                  ) -> SliceResult:
+    """PrusaSlicer's estimates for one copy of a part on ``printer``, for a quote.
+
+    The part is sliced once and then answered from the slice cache (the same cache jobs use),
+    so quoting a configuration again costs a hash lookup. The G-code is not kept: the result's
+    ``gcode`` path is gone when this returns; its ``estimates`` are what a quote needs.
+    """
+    import tempfile
+
+    root = _slice_cache_root()
+    root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".estimate-", dir=root) as scratch:
+        return slice_part(stl, size_mm, printer, material_id, Path(scratch) / "part.gcode", settings=settings,
+                          stl_sha256=stl_sha256, part=part)
+
+
 def _slice_cache_root() -> Path:
     from .cache import output_root
 

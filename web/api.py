@@ -32,7 +32,7 @@ from .orders import (
     place_order,
     request_hash,
 )
-from .quotes import quote
+from .quotes import quote_line
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -107,7 +107,7 @@ def create_quote() -> Any:
     if problems or item is None:
         return errors_response(problems)
     try:
-        return quote(item, services().generation, services().config)
+        return quote_line(item, services())
     except GeometryError as error:
         return errors_response([FieldError("params", f"this configuration cannot be built: {error.reason}")])
 

@@ -139,6 +139,13 @@ def load_manifest(output_folder: Path, item_id: int, database: Database) -> Any:
                     extra={k: v for k, v in data.items() if k not in known})
 
 
+def part_material(template: Any, part: dict[str, Any], material: str, process: str | None) -> str:
+    """The material a part is made of: the manifest's (per process), else the order item's for its process."""
+    if part.get("material"):
+        return str(part["material"])
+    return template.materials_by_process(material).get(process or "", material)
+
+
 def plan_item(database: Database, output_folder: Path, item_id: int) -> list[int]:
     """Create the jobs of a ready item, one per part, routed; a part no machine can make is a failed job
     whose ``last_error`` says why. Does nothing (returns ``[]``) if the item already has jobs."""
@@ -161,7 +168,7 @@ def plan_item(database: Database, output_folder: Path, item_id: int) -> list[int
     created: list[Job] = []
     for part in manifest.parts:
         process = part.get("process") or default_process
-        verdict = route(part, material, fleet, process=process)
+        verdict = route(part, part_material(template, part, material, process), fleet, process=process)
         kind = process if process in ("fdm", "cnc") else "fdm"
         job = Job(item_id=item_id, part=str(part.get("name", "part")), kind=kind,
                   machine=verdict.machine.name if verdict.machine else None, estimates={}, files={})
@@ -197,9 +204,9 @@ def plan_ready_items(database: Database, output_folder: Path, limit: int = 50) -
 def prepare(database: Database, output_folder: Path, job_id: int, job_url: str = "") -> str:
     """Slice (fdm) or toolpath (cnc) a queued job and write its job sheet: ``ready``, ``failed``, ``retry``
     or ``skipped``."""
-    from parametric import ValidationError
+    from parametric import ValidationError, get_template
     from parametric.jobsheet import write_job_sheet
-    from parametric.slicing import PrintSettings, machine_record, slice_copies
+    from parametric.slicing import PrintSettings, machine_record, slice_copies, slicing_record
 
     from . import machines
 
@@ -216,37 +223,44 @@ def prepare(database: Database, output_folder: Path, job_id: int, job_url: str =
         transition(database, job_id, "failed", last_error=f"the machine {job.machine!r} is no longer set up")
         return "failed"
     out_dir = Path(output_folder) / "jobs" / f"job-{job_id}"
+    plates: list[tuple[dict[str, Any], dict[str, Any]]] = []  # (estimates, files) of each further plate
     try:
-        manifest = load_manifest(output_folder, job.item_id, database)
-        part = next(p for p in manifest.parts if p.get("name") == job.part)
+        whole = load_manifest(output_folder, job.item_id, database)
+        part = next(p for p in whole.parts if p.get("name") == job.part)
+        material = part_material(get_template(whole.template), part, material, job.kind)
+        manifest = whole.for_part(job.part)  # the job sheet shows this job's part, in its own material
         copies = int(part.get("quantity", 1)) * quantity
         if job.kind == "fdm":
+            settings = PrintSettings()
             record = next(r for r in manifest.files if r["format"] == "stl" and r["part"] == job.part)
             results = slice_copies(manifest.directory / record["filename"], part["size_mm"], machine, material,
                                    out_dir, copies=copies, stl_sha256=record["sha256"], part=job.part,
-                                   settings=PrintSettings())
-            if len(results) != 1:
-                raise ValidationError([])  # handled below with a plain reason
-            result = results[0]
-            estimates = {**result.estimates.to_dict(), "plates": 1, "slicer_s": round(result.slicer_s, 3)}
-            files: dict[str, Any] = {"gcode": str(result.gcode)}
+                                   settings=settings)
+            manifest.extra["slicing"] = slicing_record(results, machine, material, quantity, settings)
+            per_plate = [({**r.estimates.to_dict(), "copies": r.copies, "plate": index + 1, "plates": len(results),
+                           "slicer_s": round(r.slicer_s, 3)}, {"gcode": str(r.gcode)})
+                         for index, r in enumerate(results)]
+            (estimates, files), plates = per_plate[0], per_plate[1:]
         else:
-            from parametric.cam import CamSettings, cam_manifest
+            from parametric.cam import CamSettings, cam_manifest, cam_record
 
-            results = [r for r in cam_manifest(manifest, machine, material, out_dir, quantity=quantity,
-                                               settings=CamSettings()) if r.part == job.part]
-            estimates = {"machining_time_s": round(sum(r.time_s * r.copies for r in results), 1)}
+            settings_cam = CamSettings()
+            results = [r for r in cam_manifest(whole, machine, material, out_dir, quantity=quantity,
+                                               settings=settings_cam) if r.part == job.part]
+            manifest.extra["cam"] = cam_record(results, machine, material, quantity, settings_cam)
+            estimates = {"machining_time_s": round(sum(r.time_s * r.copies for r in results), 1),
+                         "copies": copies}
             files = {"dxf": [str(r.dxf) for r in results],
                      "gcode": [str(out_dir / p.filename) for r in results for p in r.programs]}
         sheet = write_job_sheet(manifest, out_dir, order_ref=order_id, item_ref=f"{order_id}/{position}",
                                 job_url=job_url or f"/staff/manufacturing#job-{job_id}", quantity=quantity,
                                 machine=machine_record(machine))
-        files["job_sheet_html"] = str(sheet.html)
-        if sheet.pdf:
-            files["job_sheet_pdf"] = str(sheet.pdf)
+        sheets = {"job_sheet_html": str(sheet.html), **({"job_sheet_pdf": str(sheet.pdf)} if sheet.pdf else {})}
+        files.update(sheets)
+        for _, plate_files in plates:
+            plate_files.update(sheets)
     except ValidationError as error:
-        reason = str(error) or "the copies need more than one plate; send them as separate jobs"
-        transition(database, job_id, "failed", last_error=reason)
+        transition(database, job_id, "failed", last_error=str(error))
         return "failed"
     except Exception as error:
         log.exception("preparing job %s failed", job_id)
@@ -259,7 +273,18 @@ def prepare(database: Database, output_folder: Path, job_id: int, job_url: str =
             session.execute(update(Job).where(Job.id == job_id).values(
                 attempts=attempts, last_error=f"{type(error).__name__}: {error}"))
         return "retry"
-    transition(database, job_id, "ready", estimates=estimates, files=files, last_error=None)
+    # This job becomes ready with the first plate; copies that need more plates become jobs of their own,
+    # ready at once, in the same transaction (a crash leaves either all of them or the job still slicing).
+    with database.transaction() as session:
+        now = utcnow()
+        moved = session.execute(update(Job).where(Job.id == job_id, Job.state == "slicing").values(
+            state="ready", estimates=estimates, files=files, last_error=None, updated_at=now)
+            .execution_options(synchronize_session=False))
+        if moved.rowcount != 1:
+            return "skipped"  # cancelled while it was being prepared
+        session.add_all(Job(item_id=job.item_id, part=job.part, machine=job.machine, kind=job.kind, state="ready",
+                            estimates=plate_estimates, files=plate_files, created_at=now, updated_at=now)
+                        for plate_estimates, plate_files in plates)
     return "ready"
 
 

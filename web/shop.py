@@ -28,6 +28,8 @@ from flask import (
 
 import parametric
 from parametric import FieldError, GeometryError, Template, ValidationError
+from parametric.materials import materials as material_table
+from parametric.slicing import format_duration
 
 from . import Services
 from .api import _authorized_order, _load_order, describe_order
@@ -44,7 +46,7 @@ from .orders import (
     request_hash,
 )
 from .preview import preview_file, render_preview
-from .quotes import quote
+from .quotes import quote_line
 
 bp = Blueprint("shop", __name__)
 
@@ -151,7 +153,7 @@ def configure_submit(template_id: str) -> Any:
     if item is None:
         return _configurator(template, values, units, field_errors(problems), status=422)
     try:
-        quoted = quote(item, services().generation, services().config)
+        quoted = quote_line(item, services())
     except GeometryError as error:
         problem = FieldError("params", f"this configuration cannot be built: {error.reason}")
         return _configurator(template, values, units, field_errors([problem]), status=422)
@@ -231,6 +233,8 @@ def _checkout(template: Template, line: dict[str, Any], quoted: dict[str, Any], 
     return render_template("shop/checkout.html", template=template, line=line, quote=quoted, customer=customer,
                            errors=errors, order_key=order_key, item_json=json.dumps(line, sort_keys=True),
                            rows=parameter_rows(template.id, line["params"]),
+                           materials={m.id: m.name for m in material_table().values()},
+                           duration=lambda hours: format_duration(hours * 3600),
                            change_url=url_for("shop.configure", template_id=template.id, **change)), status
 
 
@@ -257,14 +261,14 @@ def checkout() -> Any:
         if item is None:
             abort(400, description="The configuration no longer validates: "
                   + "; ".join(p.message for p in item_problems))
-        quoted = quote(item, services().generation, config)
+        quoted = quote_line(item, services())
         return _checkout(template, line, quoted, customer, field_errors(problems), order_key, 422)
     generation = services().generation
     keys = [generation.key(i.template, i.params) for i in order_request.items]
     try:
         order_id, created = place_order(services().database, order_request, keys, order_key, request_hash(body))
     except IdempotencyConflict:
-        quoted = quote(item, generation, config)
+        quoted = quote_line(item, services())
         problem = FieldError("", "this checkout form was already used for a different order; "
                                  "please configure the product again")
         return _checkout(template, line, quoted, customer, field_errors([problem]), uuid.uuid4().hex, 409)

@@ -23,7 +23,13 @@ def test_manifest_describes_the_render(out_dir):
         assert key in data
     assert data["params"]["width"] == 640
     assert data["material"]["id"] == "oak"
-    assert data["mass_g"] == pytest.approx(data["volume_mm3"] / 1000 * 0.75, rel=1e-3)
+    # each part in its process's material: the oak board is cut, the brackets are printed in PLA
+    parts = {p["name"]: p for p in data["parts"]}
+    assert (parts["board"]["material"], parts["bracket"]["material"]) == ("oak", "pla")
+    board, bracket = parts["board"], parts["bracket"]
+    assert board["mass_g"] == pytest.approx(board["volume_mm3"] / 1000 * 0.75, rel=1e-3)
+    assert bracket["mass_g"] == pytest.approx(bracket["volume_mm3"] / 1000 * 1.24, rel=1e-3)
+    assert data["mass_g"] == pytest.approx(board["mass_g"] + bracket["quantity"] * bracket["mass_g"], abs=0.05)
     assert {f["format"] for f in data["files"]} == {"step", "stl", "3mf", "glb"}
     for record in data["files"]:
         assert (out_dir / record["filename"]).stat().st_size == record["bytes"] > 0

@@ -9,16 +9,20 @@ import pytest
 import parametric
 from parametric.materials import get_material
 
+from tests.parametric import conftest as tools
+
 from .conftest import order_body, services, unique_width
+
+prusa_slicer = tools.prusa_slicer  # real PrusaSlicer: skipped loudly when missing, a failure under CI=true
 
 
 def test_price_is_material_plus_machine_time_plus_setup(app, client, cache_folder):
-    width = unique_width()
-    response = client.post("/api/v1/quotes", json={"template": "wall_shelf", "params": {"width": width},
+    """No printer set up: time and material come from the volume at the configured rates."""
+    response = client.post("/api/v1/quotes", json={"template": "leg_cap", "params": {"sleeve_depth": 21.5},
                                                    "quantity": 3, "material": "petg"})
     assert response.status_code == 200
     quote = response.get_json()
-    manifest = parametric.render("wall_shelf", {"width": width}, formats=["stl"], material="petg",
+    manifest = parametric.render("leg_cap", {"sleeve_depth": 21.5}, formats=["stl"], material="petg",
                                  cache=parametric.cache.Cache(cache_folder))
     assert manifest.cache_hit  # the quote built it; this reads the same cache entry
     petg = get_material("petg")
@@ -35,13 +39,92 @@ def test_price_is_material_plus_machine_time_plus_setup(app, client, cache_folde
     assert price["total"] == pytest.approx(3 * (material + machine) + config["SETUP_FEE"]["fdm"], abs=0.02)
     assert price["currency"] == config["CURRENCY"] and quote["material"]["process"] == "fdm"
     assert quote["lead_time"]["production_days"] == config["PRODUCTION_DAYS"]["fdm"]
+    [part] = quote["parts"]
+    assert part["estimate"] == {"source": "volume rate",
+                                "reason": "no printer is set up; add one with `parametric machines add printer`"}
 
 
-def test_a_cnc_material_uses_the_cnc_rates(app, client):
-    quote = client.post("/api/v1/quotes", json={"template": "wall_shelf", "material": "oak"}).get_json()
-    assert quote["material"]["process"] == "cnc" and quote["quantity"] == 1
-    assert quote["price"]["setup"] == app.config["SETUP_FEE"]["cnc"]
-    assert quote["lead_time"]["production_days"] == app.config["PRODUCTION_DAYS"]["cnc"]
+def test_a_mixed_product_prices_each_part_in_its_own_material_and_process(app, client, cache_folder):
+    """A wall shelf in oak: the board is cut from oak at the CNC rates, the brackets are printed in PLA."""
+    width = unique_width()
+    quote = client.post("/api/v1/quotes", json={"template": "wall_shelf", "params": {"width": width},
+                                                "quantity": 2, "material": "oak"}).get_json()
+    manifest = parametric.render("wall_shelf", {"width": width}, formats=["stl"], material="oak",
+                                 cache=parametric.cache.Cache(cache_folder))
+    parts = {p["name"]: p for p in manifest.parts}
+    assert (parts["board"]["material"], parts["bracket"]["material"]) == ("oak", "pla")
+    config = app.config
+    expected_material = expected_machine = 0.0
+    for part in manifest.parts:
+        material, process = get_material(part["material"]), part["process"]
+        copies = part["quantity"] * 2
+        expected_material += material.mass_g(part["volume_mm3"]) / 1000 * material.cost_per_kg * copies
+        expected_machine += (part["volume_mm3"] / config["MACHINE_RATE_MM3_PER_S"][process] / 3600
+                             * config["MACHINE_RATE_PER_HOUR"][process] * copies)
+    price = quote["price"]
+    assert quote["material"]["process"] == "cnc" and quote["quantity"] == 2
+    assert price["material"] == pytest.approx(expected_material, abs=0.01)
+    assert price["machine"] == pytest.approx(expected_machine, abs=0.01)
+    assert price["setup"] == config["SETUP_FEE"]["cnc"] + config["SETUP_FEE"]["fdm"]
+    assert quote["lead_time"]["production_days"] == max(config["PRODUCTION_DAYS"].values())
+    shown = {p["name"]: (p["process"], p["material"], p["copies"]) for p in quote["parts"]}
+    assert shown == {"board": ("cnc", "oak", 2), "bracket": ("fdm", "pla", 2 * parts["bracket"]["quantity"])}
+    assert quote["unit"]["mass_g"] == manifest.mass_g == pytest.approx(
+        sum(p["mass_g"] * p["quantity"] for p in manifest.parts), abs=0.05)
+
+
+@pytest.mark.integration
+def test_prusaslicer_estimates_price_a_printed_part_and_are_the_jobs_estimates(app, client, staff, prusa_slicer):
+    """A printer is set up: the quote slices the part with real PrusaSlicer for it, and the job made from the
+    order carries the same estimates, parsed from the same slicer output."""
+    from sqlalchemy import select
+
+    from web import jobs
+    from web.db import OrderItem
+
+    from .conftest import run_queue
+    from .test_manufacturing import add_printer
+
+    assert add_printer(client, staff).status_code == 201  # mk3: PLA and PETG loaded
+    line = {"template": "leg_cap", "params": {"sleeve_depth": 10 + unique_width() % 20}, "quantity": 2,
+            "material": "pla"}
+    quote = client.post("/api/v1/quotes", json=line).get_json()
+    [part] = quote["parts"]
+    estimate = part["estimate"]
+    assert estimate["source"] == "prusaslicer" and estimate["machine"] == "mk3"
+    assert estimate["print_time_s"] > 60 and estimate["filament_g"] > 0.5 and estimate["filament_mm"] > 100
+    config, pla = app.config, get_material("pla")
+    hours = estimate["print_time_s"] / 3600
+    assert part["unit_machine_hours"] == pytest.approx(hours, abs=1e-4)
+    assert quote["price"]["machine"] == pytest.approx(2 * hours * config["MACHINE_RATE_PER_HOUR"]["fdm"], abs=0.01)
+    assert quote["price"]["material"] == pytest.approx(2 * estimate["filament_g"] / 1000 * pla.cost_per_kg,
+                                                       abs=0.01)
+    again = client.post("/api/v1/quotes", json=line).get_json()["parts"][0]["estimate"]
+    assert again["cached"] and again["print_time_s"] == estimate["print_time_s"]  # sliced once
+
+    # the order made from that line: one job per plate, sliced by the same PrusaSlicer, the same figures per copy
+    assert client.post("/api/v1/orders", json=order_body({**line, "quantity": 1})).status_code == 201
+    run_queue(app)
+    database, output = services(app).database, services(app).generation.output_folder
+    with database.session() as session:
+        item_id = session.scalar(select(OrderItem.id).where(OrderItem.state == "ready"))
+    [job_id] = jobs.plan_item(database, output, item_id)
+    assert jobs.prepare(database, output, job_id) == "ready"
+    job = jobs.get(database, job_id)
+    for key in ("print_time_s", "filament_mm", "filament_g", "cost"):
+        assert job.estimates[key] == estimate[key]
+    sheet = open(job.files["job_sheet_html"]).read()
+    assert "Print time (PrusaSlicer)" in sheet and "PLA" in sheet
+
+
+def test_a_printer_without_the_material_falls_back_to_the_volume_rate_and_says_why(client, staff):
+    from .test_manufacturing import add_printer
+
+    assert add_printer(client, staff).status_code == 201  # PLA and PETG only
+    quote = client.post("/api/v1/quotes", json={"template": "heel_lift", "material": "tpu"}).get_json()
+    [part] = quote["parts"]
+    assert part["estimate"]["source"] == "volume rate"
+    assert "no printer has TPU 95A (flexible) loaded" in part["estimate"]["reason"]
 
 
 def test_a_cached_configuration_is_quoted_fast(client):

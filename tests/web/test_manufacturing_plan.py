@@ -1,0 +1,81 @@
+"""Planning an ordered item into jobs: each part in its own material on a machine that can make it, and copies
+that need more than one plate split into one job per plate. Real render, real PrusaSlicer and real CAM."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from tests.parametric import conftest as tools
+from web import jobs
+from web.db import OrderItem
+
+from .conftest import order_body, run_queue, services, unique_width
+from .test_manufacturing import PRINTER, add_printer
+
+prusa_slicer = tools.prusa_slicer  # real PrusaSlicer: skipped loudly when missing, a failure under CI=true
+
+
+def ready_item(app, client, line: dict) -> int:
+    assert client.post("/api/v1/orders", json=order_body(line)).status_code == 201
+    run_queue(app)
+    with services(app).database.session() as session:
+        item_id = session.scalar(select(OrderItem.id).where(OrderItem.state == "ready").order_by(OrderItem.id.desc()))
+    assert item_id is not None
+    return item_id
+
+
+def test_a_mixed_product_routes_each_part_in_its_own_material(app, client, staff):
+    """A wall shelf in oak: the oak board goes to the router, the brackets (printed in PLA) to the printer."""
+    assert add_printer(client, staff).status_code == 201
+    assert client.post("/api/v1/staff/machines", json=tools.router_record(), headers=staff).status_code == 201
+    item_id = ready_item(app, client, {"template": "wall_shelf", "params": {"width": unique_width()},
+                                       "material": "oak"})
+    database, output = services(app).database, services(app).generation.output_folder
+    assert len(jobs.plan_item(database, output, item_id)) == 2
+    with database.session() as session:
+        planned = {j.part: j for j in session.scalars(select(jobs.Job).where(jobs.Job.item_id == item_id))}
+    assert (planned["board"].machine, planned["board"].kind, planned["board"].state) == ("shop-router", "cnc",
+                                                                                          "queued")
+    assert (planned["bracket"].machine, planned["bracket"].kind, planned["bracket"].state) == ("mk3", "fdm",
+                                                                                              "queued")
+
+
+def test_a_part_no_machine_has_the_material_for_fails_with_the_reason(app, client, staff):
+    """PETG brackets with a printer that has only PLA loaded: the bracket job fails and says why."""
+    assert add_printer(client, staff, {**PRINTER, "materials": ["pla"]}).status_code == 201
+    item_id = ready_item(app, client, {"template": "wall_shelf", "params": {"width": unique_width()},
+                                       "material": "petg"})
+    database, output = services(app).database, services(app).generation.output_folder
+    assert jobs.plan_item(database, output, item_id) == []
+    with database.session() as session:
+        reasons = {j.part: j.last_error for j in session.scalars(select(jobs.Job).where(jobs.Job.item_id == item_id))}
+    assert "no printer has PETG loaded (mk3 has PLA loaded)" in reasons["bracket"]
+    assert "no CNC router is set up" in reasons["board"]
+
+
+@pytest.mark.integration
+def test_copies_that_need_several_plates_become_one_ready_job_per_plate(app, client, staff, prusa_slicer):
+    small = {**PRINTER, "name": "mini", "build_volume_mm": [90, 90, 90]}
+    assert add_printer(client, staff, small).status_code == 201
+    item_id = ready_item(app, client, {"template": "leg_cap", "params": {"sleeve_depth": 7 + unique_width() % 9},
+                                       "quantity": 6, "material": "pla"})
+    database, output = services(app).database, services(app).generation.output_folder
+    [job_id] = jobs.plan_item(database, output, item_id)
+    assert jobs.prepare(database, output, job_id) == "ready"
+    with database.session() as session:
+        plates = session.scalars(select(jobs.Job).where(jobs.Job.item_id == item_id).order_by(jobs.Job.id)).all()
+    assert len(plates) > 1 and plates[0].id == job_id
+    assert {j.state for j in plates} == {"ready"} and {j.machine for j in plates} == {"mini"}
+    assert sum(j.estimates["copies"] for j in plates) == 6
+    assert [j.estimates["plate"] for j in plates] == list(range(1, len(plates) + 1))
+    assert {j.estimates["plates"] for j in plates} == {len(plates)}
+    gcodes = [j.files["gcode"] for j in plates]
+    assert len(set(gcodes)) == len(plates)
+    for job in plates:
+        text = open(job.files["gcode"]).read()
+        assert "G1" in text and job.estimates["print_time_s"] > 0
+    # the plates share one job sheet, which counts all six copies
+    assert len({j.files["job_sheet_pdf"] for j in plates}) == 1
+    # the dispatcher sends them one at a time like any other ready jobs
+    assert jobs.prepare(database, output, plates[1].id) == "skipped"
