@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -108,12 +109,20 @@ def test_cli_send_reports_a_done_job_without_printing_it_again(octoprint, connec
     store = tmp_path / "machines.json"
     MachineStore(store).add(Printer("virtual", (200, 200, 200), materials=["pla"],
                                     host=Host("octoprint", octoprint.url, octoprint.api_key)))
-    result = subprocess.run([sys.executable, "-m", "parametric.cli", "send", str(tiny_gcode), "--machine", "virtual",
-                             "--job", "ORD-1/item-1", "--store", str(store)], capture_output=True, text=True)
+    deadline = time.monotonic() + 240
+    while not connector.status().ready:  # an earlier test's print may still be running: ours waits for it
+        assert time.monotonic() < deadline, "the virtual printer never became idle"
+        time.sleep(1)
+    send = [sys.executable, "-m", "parametric.cli", "send", str(tiny_gcode), "--machine", "virtual",
+            "--job", "ORD-7/item-1", "--store", str(store)]
+    printed = subprocess.run([*send, "--follow", "--poll", "1", "--timeout", "240"], capture_output=True, text=True)
+    assert printed.returncode == 0, printed.stderr
+    assert json.loads(printed.stdout)["state"] == "done"
+    result = subprocess.run(send, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == {"job": "ORD-1/item-1", "state": "done", "file": "job-ORD-1_item-1.gcode",
+    assert json.loads(result.stdout) == {"job": "ORD-7/item-1", "state": "done", "file": "job-ORD-7_item-1.gcode",
                                          "progress": 100.0}
-    assert connector.find_upload("ORD-1/item-1").successes == 1
+    assert connector.find_upload("ORD-7/item-1").successes == 1
     missing = subprocess.run([sys.executable, "-m", "parametric.cli", "send", str(tmp_path / "none.gcode"),
                               "--machine", "virtual", "--store", str(store)], capture_output=True, text=True)
     assert missing.returncode == 2 and "file:" in missing.stderr
