@@ -1150,7 +1150,7 @@ def cut_material(template: Any, requested: str | None) -> str:
 def cmd_cam(args: argparse.Namespace) -> int:
     from .cache import file_record
     from .cli import _parse_assignments
-    from .machines import MachineStore
+    from .machines import open_store
     from .registry import get_template
     from .render import render
     started = time.perf_counter()
@@ -1160,7 +1160,7 @@ def cmd_cam(args: argparse.Namespace) -> int:
     router = None
     problems.check(template.resolve, values, args.preset)
     material = problems.check(cut_material, template, args.material)
-    machine = problems.check(MachineStore(args.store).get, args.machine)
+    machine = problems.check(open_store(args.store).get, args.machine)
     if isinstance(machine, Router):
         router = machine
     elif machine is not None:
@@ -1230,6 +1230,7 @@ def add_command(commands: Any) -> None:
     cam.add_argument("--verify", action="store_true", help="run every program through LinuxCNC's rs274 first")
     cam.add_argument("--deliver", action="store_true", help="also put the G-code into the router's hot folder")
     cam.add_argument("--job", help="job id to prefix delivered files with")
-    cam.add_argument("--store", type=Path, help="machines file (default output/machines.json)")
+    cam.add_argument("--store", metavar="FILE.json|URL", help="machines: a .json file or a database URL "
+                     "(default: the web app's database, else output/machines.json)")
     cam.add_argument("--out", type=Path, required=True, help="output folder (G-code and DXF under cnc/)")
     cam.set_defaults(handler=cmd_cam)

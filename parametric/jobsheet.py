@@ -245,7 +245,7 @@ def cmd_jobsheet(args: argparse.Namespace) -> int:
     from .cam import CamError, CamSettings, cam_manifest, cam_record, cut_material
     from .cli import _parse_assignments
     from .files import atomic_write_json
-    from .machines import MachineStore, Printer
+    from .machines import Printer, open_store
     from .registry import get_template
     from .render import render
     from .slicing import PrintSettings, SlicerError, printed_material, slice_manifest, slicing_record
@@ -255,7 +255,7 @@ def cmd_jobsheet(args: argparse.Namespace) -> int:
     problems = Problems()
     material = None
     problems.check(template.resolve, values, args.preset)
-    machine = problems.check(MachineStore(args.store).get, args.machine)
+    machine = problems.check(open_store(args.store).get, args.machine)
     if machine is not None:
         material = problems.check(printed_material if isinstance(machine, Printer) else cut_material,
                                   template, args.material)
@@ -325,6 +325,7 @@ def add_command(commands: Any) -> None:
     sheet.add_argument("--order", help="order reference printed on the sheet (default LOCAL-<key>)")
     sheet.add_argument("--item", help="item reference within the order (default 1)")
     sheet.add_argument("--url", help="the job's dashboard URL for the QR code (default: the sheet's own file)")
-    sheet.add_argument("--store", type=Path, help="machines file (default output/machines.json)")
+    sheet.add_argument("--store", metavar="FILE.json|URL", help="machines: a .json file or a database URL "
+                       "(default: the web app's database, else output/machines.json)")
     sheet.add_argument("--out", type=Path, required=True, help="output folder")
     sheet.set_defaults(handler=cmd_jobsheet)

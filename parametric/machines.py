@@ -5,8 +5,11 @@ layer can keep it in its database and the CLI can keep it in a file. Reading a d
 validates it and reports every bad field at once, named by its path
 (``tools[0].feeds.oak.stepdown_mm``), like template parameters.
 
-``parametric machines add|list|show|remove`` keeps machines in ``machines.json`` under the
-output folder (or ``$PARAMETRIC_MACHINES``) for makers without the web app.
+``parametric machines add|list|show|remove`` and the commands that take ``--machine`` find
+their store through :func:`open_store`: the web app's database (the one the staff dashboard
+shows) when the web app is installed, else ``machines.json`` under the output folder (or
+``$PARAMETRIC_MACHINES``) for makers without it. The core never imports the web app: the
+database store reaches it through the ``parametric.machine_stores`` entry point group.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
+from urllib.parse import urlsplit
 
 from .errors import FieldError, ValidationError
 from .files import atomic_write_json
@@ -395,6 +399,91 @@ def default_feeds(material: str, diameter_mm: float, flutes: int, tool_type: str
                  stepdown_mm=round(diameter_mm * row["stepdown_factor"], 2))
 
 
+# -- where machines are kept ---------------------------------------------------------------
+
+
+class Store(Protocol):
+    """What the CLI needs of a place machines are kept: a JSON file here, the web app's database there."""
+
+    location: str
+    """Where the machines are, for messages (a database URL without its password)."""
+
+    def all(self) -> list[Machine]: ...
+
+    def get(self, name: str) -> Machine: ...
+
+    def add(self, machine: Machine, *, replace: bool = False) -> None: ...
+
+    def remove(self, name: str) -> None: ...
+
+
+def no_such_machine(name: str, known: Sequence[str]) -> ValidationError:
+    """The error every store raises for a machine it does not have, naming the ones it has."""
+    names = ", ".join(known) or "none yet; add one with `parametric machines add`"
+    return ValidationError([FieldError("machine", f"no machine called {name!r}; known: {names}")])
+
+
+def name_taken(name: str) -> ValidationError:
+    """The error every store raises when adding a machine under a name already stored."""
+    return ValidationError([FieldError("name", f"a machine called {name!r} exists; use --replace to overwrite it")])
+
+
+STORE_ENTRY_POINTS = "parametric.machine_stores"
+STORE_CHOICES = ("a machines file ending in .json, or a database URL such as sqlite:///PATH or "
+                 "postgresql+psycopg://USER@HOST/DATABASE")
+
+
+def without_password(location: str) -> str:
+    """A store location fit for messages: a URL's password replaced by ``***``."""
+    try:
+        parts = urlsplit(location)
+        password = parts.password
+    except ValueError:
+        return location
+    if not password:
+        return location
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    return parts._replace(netloc=f"{user}:***@{host}").geturl()
+
+
+def open_store(location: str | os.PathLike[str] | None = None) -> Store:
+    """The store at ``location`` (``--store``): a ``.json`` file, or a database URL.
+
+    Without a location: ``$PARAMETRIC_MACHINES`` when set, else the store an installed package
+    registers in the ``parametric.machine_stores`` entry point group (the web app: its
+    configured database, the one ``parametric serve`` uses), else ``machines.json`` under the
+    output folder. A database URL needs such a package; each entry point is a function taking
+    the location (``None`` for its default) and returning a :class:`Store`.
+    """
+    text = None if location is None else os.fspath(location)
+    if text is not None and not text.strip():
+        raise ValidationError([FieldError("store", f"empty; allowed: {STORE_CHOICES}")])
+    if text is None and os.environ.get("PARAMETRIC_MACHINES"):
+        return MachineStore()
+    if text is not None and text.lower().endswith(".json"):
+        return MachineStore(text)
+    if text is not None and "://" not in text:
+        raise ValidationError([FieldError("store", f"{text!r} is neither a .json file nor a database URL; "
+                                                   f"allowed: {STORE_CHOICES}")])
+    from importlib.metadata import entry_points
+
+    plugins = sorted(entry_points(group=STORE_ENTRY_POINTS), key=lambda entry_point: entry_point.name)
+    if not plugins:
+        if text is None:
+            return MachineStore()
+        raise ValidationError([FieldError("store", f"{without_password(text)} is a database URL, but no database "
+                                                   "store is installed (the web app provides one); allowed: a "
+                                                   "machines file ending in .json")])
+    plugin = plugins[0]
+    try:
+        factory = plugin.load()
+    except Exception as error:  # a broken installation: say so instead of quietly using another store
+        raise ValidationError([FieldError("store", f"the machine store {plugin.name!r} ({plugin.value}) cannot be "
+                                                   f"loaded: {error}; pass --store FILE.json to use a file")]) from None
+    return factory(text)
+
+
 # -- the machines file (for the CLI without a database) ------------------------------------
 
 
@@ -411,6 +500,7 @@ class MachineStore:
 
     def __init__(self, path: str | os.PathLike[str] | None = None):
         self.path = Path(path) if path is not None else default_store_path()
+        self.location = str(self.path)
 
     def _read(self) -> list[dict[str, Any]]:
         try:
@@ -438,15 +528,13 @@ class MachineStore:
         for machine in machines:
             if machine.name == name:
                 return machine
-        known = ", ".join(m.name for m in machines) or "none yet; add one with `parametric machines add`"
-        raise ValidationError([FieldError("machine", f"no machine called {name!r}; known: {known}")])
+        raise no_such_machine(name, [m.name for m in machines])
 
     def add(self, machine: Machine, *, replace: bool = False) -> None:
         with self._locked():
             rows = self._read()
             if any(row.get("name") == machine.name for row in rows) and not replace:
-                raise ValidationError([FieldError("name", f"a machine called {machine.name!r} exists; "
-                                                          "use --replace to overwrite it")])
+                raise name_taken(machine.name)
             rows = [row for row in rows if row.get("name") != machine.name] + [machine_to_dict(machine)]
             atomic_write_json(self.path, {"machines": rows})
 
@@ -454,8 +542,7 @@ class MachineStore:
         with self._locked():
             rows = self._read()
             if not any(row.get("name") == name for row in rows):
-                known = ", ".join(row.get("name", "?") for row in rows) or "none"
-                raise ValidationError([FieldError("machine", f"no machine called {name!r}; known: {known}")])
+                raise no_such_machine(name, [row.get("name", "?") for row in rows])
             atomic_write_json(self.path, {"machines": [row for row in rows if row.get("name") != name]})
 
 
@@ -531,13 +618,13 @@ def _load_record(path: Path) -> Any:
 
 
 def cmd_machines(args: argparse.Namespace) -> int:
-    store = MachineStore(args.store)
+    store = open_store(args.store)
     if args.action == "list":
         machines = store.all()
         if args.json:
             print(json.dumps([machine_to_dict(m) for m in machines], indent=2))
         elif not machines:
-            print(f"no machines in {store.path}; add one with `parametric machines add printer|router NAME ...`")
+            print(f"no machines in {store.location}; add one with `parametric machines add printer|router NAME ...`")
         for machine in machines if not args.json else []:
             print(machine.describe())
         return 0
@@ -574,8 +661,10 @@ def cmd_machines(args: argparse.Namespace) -> int:
 
 def add_command(commands: Any) -> None:
     machines = commands.add_parser("machines", help="the printers and CNC routers parts are made on")
-    machines.add_argument("--store", type=Path, help="machines file (default $PARAMETRIC_MACHINES or "
-                                                     "output/machines.json)")
+    machines.add_argument("--store", metavar="FILE.json|URL",
+                          help="where machines are kept: a .json file or a database URL (default: "
+                               "$PARAMETRIC_MACHINES, else the web app's database when it is installed, "
+                               "else output/machines.json)")
     actions = machines.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = actions.add_parser("list", help="list the machines")
     listing.add_argument("--json", action="store_true", help="full records as JSON")

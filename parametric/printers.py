@@ -347,7 +347,7 @@ def connector_for(printer: Printer, timeout_s: float = 10.0) -> PrinterConnector
 
 
 def cmd_send(args: argparse.Namespace) -> int:
-    from .machines import MachineStore, Router
+    from .machines import Router, open_store
 
     problems: list[FieldError] = []
     gcode = Path(args.file)
@@ -355,7 +355,7 @@ def cmd_send(args: argparse.Namespace) -> int:
         problems.append(FieldError("file", f"{gcode} is not a file"))
     machine = None
     try:
-        machine = MachineStore(args.store).get(args.machine)
+        machine = open_store(args.store).get(args.machine)
     except ValidationError as error:
         problems.extend(error.errors)
     if isinstance(machine, Printer) and machine.host is None:
@@ -401,5 +401,6 @@ def add_command(commands: Any) -> None:
     send.add_argument("--poll", type=float, default=5.0, help="seconds between progress readings (default 5)")
     send.add_argument("--timeout", type=float, help="stop following after this many seconds")
     send.add_argument("--reprint", action="store_true", help="start a job again that failed or was cancelled")
-    send.add_argument("--store", type=Path, help="machines file (default output/machines.json)")
+    send.add_argument("--store", metavar="FILE.json|URL", help="machines: a .json file or a database URL "
+                      "(default: the web app's database, else output/machines.json)")
     send.set_defaults(handler=cmd_send)

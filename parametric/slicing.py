@@ -507,7 +507,7 @@ def machine_record(machine: Any) -> dict[str, Any]:
 
 def cmd_slice(args: argparse.Namespace) -> int:
     from .cli import _parse_assignments
-    from .machines import MachineStore
+    from .machines import open_store
     from .registry import get_template
     from .render import render
 
@@ -518,7 +518,7 @@ def cmd_slice(args: argparse.Namespace) -> int:
     printer = None
     problems.check(template.resolve, values, args.preset)
     material = problems.check(printed_material, template, args.material)
-    machine = problems.check(MachineStore(args.store).get, args.machine)
+    machine = problems.check(open_store(args.store).get, args.machine)
     if isinstance(machine, Printer):
         printer = machine
     elif machine is not None:
@@ -574,6 +574,7 @@ def add_command(commands: Any) -> None:
     slicing.add_argument("--infill", type=float, default=15.0, help="infill in percent (default 15)")
     slicing.add_argument("--perimeters", type=int, default=2, help="walls (default 2)")
     slicing.add_argument("--supports", action="store_true", help="generate support material")
-    slicing.add_argument("--store", type=Path, help="machines file (default output/machines.json)")
+    slicing.add_argument("--store", metavar="FILE.json|URL", help="machines: a .json file or a database URL "
+                         "(default: the web app's database, else output/machines.json)")
     slicing.add_argument("--out", type=Path, required=True, help="output folder")
     slicing.set_defaults(handler=cmd_slice)

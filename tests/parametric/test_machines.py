@@ -16,6 +16,8 @@ from parametric.machines import (
     default_feeds,
     machine_from_dict,
     machine_to_dict,
+    open_store,
+    without_password,
 )
 from parametric.routing import route
 
@@ -120,6 +122,61 @@ def test_cli_machines_bad_input_exits_2_naming_the_field(tmp_path, capsys):
     assert main(["machines", *store, "add", "router", "r", "--bed", "2500", "--dialect", "fanuc"]) == 2
     error = capsys.readouterr().err
     assert "bed_mm" in error and "dialect" in error
+
+
+# -- which store ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_store_plugins(monkeypatch):
+    """The core installed without the web app: no ``parametric.machine_stores`` entry points."""
+    import importlib.metadata
+
+    real = importlib.metadata.entry_points
+
+    def entry_points(**selection):
+        return [] if selection.get("group") == "parametric.machine_stores" else real(**selection)
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
+
+
+def test_a_json_location_or_parametric_machines_is_the_machines_file(tmp_path, monkeypatch):
+    store = open_store(tmp_path / "shop.JSON")
+    assert isinstance(store, MachineStore) and store.location == str(tmp_path / "shop.JSON")
+    monkeypatch.setenv("PARAMETRIC_MACHINES", str(tmp_path / "env.json"))
+    store = open_store()
+    assert isinstance(store, MachineStore) and store.path == tmp_path / "env.json"
+
+
+def test_without_a_store_plugin_the_default_is_the_file_and_a_url_is_refused(no_store_plugins, tmp_path,
+                                                                              monkeypatch, capsys):
+    monkeypatch.delenv("PARAMETRIC_MACHINES", raising=False)
+    monkeypatch.setenv("PARAMETRIC_OUTPUT", str(tmp_path / "output"))
+    store = open_store()
+    assert isinstance(store, MachineStore) and store.path == (tmp_path / "output" / "machines.json").resolve()
+    with pytest.raises(ValidationError) as caught:
+        open_store("postgresql+psycopg://shop:s3cret@db.example/shop")
+    (problem,) = caught.value.errors
+    assert problem.field == "store" and "no database store is installed" in problem.message
+    assert "s3cret" not in problem.message and "shop:***@db.example" in problem.message
+    assert main(["machines", "--store", "sqlite:///shop.db", "list"]) == 2
+    error = capsys.readouterr().err
+    assert "store: sqlite:///shop.db is a database URL" in error and "Traceback" not in error
+
+
+def test_a_location_that_is_neither_a_json_file_nor_a_url_is_refused(capsys):
+    for location in ("machines.txt", "output/machines", " "):
+        with pytest.raises(ValidationError) as caught:
+            open_store(location)
+        assert caught.value.errors[0].field == "store" and ".json" in caught.value.errors[0].message
+    assert main(["machines", "--store", "machines.toml", "list"]) == 2
+    assert "store: 'machines.toml' is neither a .json file nor a database URL" in capsys.readouterr().err
+
+
+def test_passwords_never_reach_messages():
+    assert without_password("postgresql+psycopg://shop:pw@db:5432/x") == "postgresql+psycopg://shop:***@db:5432/x"
+    assert without_password("sqlite:////var/shop.db") == "sqlite:////var/shop.db"
+    assert without_password("/tmp/machines.json") == "/tmp/machines.json"
 
 
 # -- routing --------------------------------------------------------------------------------
