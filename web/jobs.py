@@ -6,12 +6,23 @@ work itself is the core's (``routing.route``, ``slicing.slice_copies``, ``cam.ca
 ``jobsheet.write_job_sheet``, the printer connectors); the queue tasks in ``web.tasks`` call
 the functions here. Sending is safe to repeat: the connector finds an upload by its tag
 (``job-<id>``) before uploading or starting anything, so a retry never prints twice.
+
+CNC jobs go to a router's hot folder, the folder its sender watches: each program is written
+there once, as ``job-<id>-<program>`` (whole, under a ``.partial`` name first), and a resend
+finds what is already there by name and content hash. When the sender has taken the programs
+out of the folder the job is in progress (``printing``, shown as cutting) until staff mark it
+done; a router fed by download has its files fetched by staff from the dashboard. A folder
+that cannot be written is retried with backoff like an unreachable print host, never lost.
 """
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 import logging
+import os
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -333,15 +344,27 @@ def _apply(database: Database, job_id: int, host_job: Any) -> str:
 
 
 def send(database: Database, job_id: int, *, timeout_s: float = 10.0) -> str:
-    """Send a ready (or already sent) job to its printer; the job's new state, or ``busy``/``deferred``."""
+    """Send a ready (or already sent) job to its machine: a print job to its printer's host, a CNC job into its
+    router's hot folder (or, for a router fed by download, handed over to staff). Safe to repeat.
+
+    Returns the job's state afterwards, or ``busy`` (the machine has a job; this one stays ready) or
+    ``deferred`` (the host or hot folder could not be reached; tried again with backoff).
+    """
+    job = get(database, job_id)
+    if job is None or job.state not in ("ready", "sent"):
+        return job.state if job else "missing"
+    if job.kind == "cnc":
+        return _send_to_router(database, job)
+    return _send_to_printer(database, job, timeout_s=timeout_s)
+
+
+def _send_to_printer(database: Database, job: Job, *, timeout_s: float) -> str:
     from parametric.machines import Printer
     from parametric.printers import HostError, PrinterBusy, connector_for
 
     from . import machines
 
-    job = get(database, job_id)
-    if job is None or job.state not in ("ready", "sent") or job.kind != "fdm":
-        return job.state if job else "missing"
+    job_id = job.id
     printer = machines.get(database, job.machine or "")
     if not isinstance(printer, Printer):
         transition(database, job_id, "failed", last_error=f"the printer {job.machine!r} is no longer set up")
@@ -365,38 +388,286 @@ def send(database: Database, job_id: int, *, timeout_s: float = 10.0) -> str:
     return _apply(database, job_id, host_job)
 
 
+# -- CNC jobs: a router's hot folder, or files staff download ------------------------------------------
+
+
+class HotFolderError(Exception):
+    """A hot folder that cannot be read or written now (a missing mount, permissions): tried again later."""
+
+    def __init__(self, folder: Path, error: OSError | str):
+        if isinstance(error, OSError):
+            code = errno.errorcode.get(error.errno or 0)
+            error = f"{error.strerror or error}" + (f" ({code})" if code else "")
+        self.folder, self.reason = folder, error
+        super().__init__(f"hot folder {folder}: {error}; will retry")
+
+
+def delivered_name(job_id: int, program: str | Path) -> str:
+    """The name of a job's program in a hot folder: the job's tag, then the program's own name
+    (what ``parametric.cam.deliver`` writes with the tag as prefix)."""
+    return f"{host_job_id(job_id)}-{Path(program).name}"
+
+
+def programs(job: Job) -> list[Path]:
+    """The G-code files of a job, in the order they run (one for a print, one per tool on GRBL)."""
+    gcode = (job.files or {}).get("gcode") or []
+    return [Path(p) for p in ([gcode] if isinstance(gcode, str) else gcode)]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _listing(folder: Path) -> tuple[set[str], int]:
+    """The names in a hot folder and the id of its file system. A folder that cannot be read is an error,
+    never "empty": a name gone from the folder means the sender took it, so a missing mount must not look so."""
+    try:
+        return set(os.listdir(folder)), os.stat(folder).st_dev
+    except OSError as error:
+        raise HotFolderError(folder, error) from None
+
+
+def _active_on(database: Database, job: Job) -> int | None:
+    """The lowest id of another job sent to (or running on) the job's machine, if there is one."""
+    with database.session() as session:
+        return session.scalar(select(Job.id).where(Job.machine == job.machine, Job.id != job.id,
+                                                   Job.state.in_(("sent", "printing"))).order_by(Job.id).limit(1))
+
+
+def _record_delivery(database: Database, job_id: int, delivery: dict[str, Any]) -> None:
+    with database.transaction() as session:
+        job = session.get(Job, job_id)
+        if job is not None:
+            job.files = {**(job.files or {}), "delivered": delivery}
+
+
+def _send_to_router(database: Database, job: Job) -> str:
+    """Deliver a CNC job's programs into its router's hot folder, each at most once, and see whether the
+    router's sender has taken them (then the job is in progress); a download router's job is handed over."""
+    from parametric.cam import deliver
+    from parametric.machines import Router
+
+    from . import machines
+
+    router = machines.get(database, job.machine or "")
+    if not isinstance(router, Router):
+        transition(database, job.id, "failed", last_error=f"the router {job.machine!r} is no longer set up")
+        return "failed"
+    delivery = dict((job.files or {}).get("delivered") or {})
+    hot_folder = delivery.get("folder") or (router.delivery.path if router.delivery.method == "hot_folder" else None)
+    if not hot_folder:  # staff download the files: sending records that they were handed over
+        if job.state == "ready":
+            transition(database, job.id, "sent", expect=("ready",), sent_at=utcnow(), last_error=None)
+        return _state(database, job.id)
+    if job.state == "ready":  # one job at a time per router: the next goes when this one has ended
+        if _active_on(database, job) is not None:
+            return "busy"
+        # the intent is recorded before writing: a crash after it leaves a "sent" job that is resent safely
+        if not transition(database, job.id, "sent", expect=("ready",), sent_at=utcnow()):
+            return _state(database, job.id)
+        other = _active_on(database, job)
+        if other is not None and other < job.id:  # sent at the same moment by someone else: the older one goes
+            transition(database, job.id, "ready", expect=("sent",))
+            return "busy"
+    folder = Path(hot_folder)
+    written: dict[str, str] = dict(delivery.get("programs") or {})  # name in the folder -> sha256 delivered
+    try:
+        present, device = _listing(folder)
+        if delivery.get("device") is not None and device != delivery["device"]:
+            raise HotFolderError(folder, "not the file system the job was delivered to (is the share mounted?)")
+        for source in programs(job):
+            name = delivered_name(job.id, source)
+            if name in written:
+                continue  # delivered before: waiting there or taken by the sender, never written twice
+            if not source.is_file():
+                transition(database, job.id, "failed", expect=("sent",),
+                           last_error=f"the job's G-code {source} is missing; retry the job to prepare it again")
+                return "failed"
+            digest = _sha256(source)
+            try:
+                already = name in present and _sha256(folder / name) == digest
+            except FileNotFoundError:
+                already = True  # it was there (a delivery not yet recorded) and the sender has just taken it
+            if not already:
+                try:
+                    deliver([source], router, prefix=host_job_id(job.id))  # a .partial file, then renamed
+                except OSError as error:
+                    raise HotFolderError(folder, error) from None
+            written[name] = digest
+            _record_delivery(database, job.id, {"folder": str(folder), "device": device, "programs": written})
+        taken = [name for name in written if name not in _listing(folder)[0]]
+    except HotFolderError as error:
+        _defer(database, job.id, error)
+        return "deferred"
+    clear = {"last_error": None, "next_attempt_at": None, "updated_at": utcnow()}
+    if taken:  # the sender has started on the job
+        transition(database, job.id, "printing", expect=("sent",), **clear)
+    else:
+        with database.transaction() as session:
+            session.execute(update(Job).where(Job.id == job.id, Job.state == "sent").values(**clear))
+    return _state(database, job.id)
+
+
+def _state(database: Database, job_id: int) -> str:
+    job = get(database, job_id)
+    return job.state if job else "missing"
+
+
+def _withdraw(database: Database, job: Job) -> tuple[list[str], list[str]]:
+    """Take a CNC job's programs still waiting in its hot folder back out of it: (names taken back, names
+    the sender had already taken). Raises :class:`TransitionError` when a folder the job was delivered
+    into cannot be reached, because a program left there would still be cut."""
+    from parametric.machines import Router
+
+    from . import machines
+
+    delivery = (job.files or {}).get("delivered") or {}
+    router = machines.get(database, job.machine or "")
+    hot_folder = delivery.get("folder") or (router.delivery.path if isinstance(router, Router)
+                                            and router.delivery.method == "hot_folder" else None)
+    if not hot_folder:
+        return [], []
+    folder = Path(hot_folder)
+    ours = {delivered_name(job.id, p) for p in programs(job)} | set(delivery.get("programs") or {})
+    withdrawn: list[str] = []
+    try:
+        try:
+            present, _ = _listing(folder)
+        except HotFolderError:
+            if not delivery.get("programs"):
+                return [], []  # nothing was ever written there (a wrong path, a share never mounted)
+            raise
+        for name in sorted(ours):
+            for candidate in (f".{name}.partial", name):
+                if candidate in present:
+                    try:
+                        (folder / candidate).unlink()
+                    except FileNotFoundError:
+                        continue  # the sender took it just now
+                    except OSError as error:
+                        raise HotFolderError(folder, error) from None
+                    if candidate == name:
+                        withdrawn.append(name)
+    except HotFolderError as error:
+        raise TransitionError(f"the job's programs could not be taken back out of the hot folder {error.folder} "
+                              f"({error.reason}); try again when it can be reached") from None
+    taken = [name for name in delivery.get("programs") or {} if name not in withdrawn]
+    return withdrawn, taken
+
+
+def finish(database: Database, job_id: int) -> str:
+    """Staff mark a job done. A CNC job's programs still waiting in the hot folder are taken back first, so
+    the sender does not cut the work a second time."""
+    job = get(database, job_id)
+    if job is None:
+        return "missing"
+    if "done" not in TRANSITIONS[job.state]:
+        raise TransitionError(f"a {job.state} job cannot become done")
+    withdrawn: list[str] = []
+    expect: tuple[str, ...] = (job.state,)
+    if job.kind == "cnc" and job.state in ("sent", "printing"):
+        withdrawn, _ = _withdraw(database, job)
+        expect = ("sent", "printing")  # the dispatcher may have seen the sender take it meanwhile
+    if not transition(database, job_id, "done", expect=expect, last_error=None):
+        raise TransitionError("the job changed meanwhile; look again")
+    if withdrawn:
+        return f"done; took {', '.join(withdrawn)} back out of the hot folder"
+    return "done"
+
+
+def state_label(job: Job) -> str:
+    """The state as the workshop says it: a CNC job in progress is cutting, not printing."""
+    return "cutting" if job.kind == "cnc" and job.state == "printing" else job.state
+
+
+DOWNLOAD_KINDS = (("gcode", "G-code"), ("dxf", "DXF"), ("job_sheet_pdf", "job sheet (PDF)"),
+                  ("job_sheet_html", "job sheet (HTML)"))
+"""The entries of ``Job.files`` staff may download, with how the page names them."""
+MIMETYPES = {".gcode": "text/plain", ".nc": "text/plain", ".ngc": "text/plain", ".dxf": "image/vnd.dxf",
+             ".pdf": "application/pdf", ".html": "text/html"}
+
+
+@dataclass(frozen=True)
+class Download:
+    """A file of a job staff may download: its own name (unique within the job), what it is, where it is."""
+
+    name: str
+    kind: str
+    label: str
+    path: Path
+    size_bytes: int
+    mimetype: str
+
+
+def downloads(job: Job, output_folder: str | Path) -> list[Download]:
+    """The job's files for staff: only paths recorded in ``job.files``, inside the output folder, and present."""
+    root = Path(output_folder).resolve()
+    found: dict[str, Download] = {}
+    for kind, label in DOWNLOAD_KINDS:
+        value = (job.files or {}).get(kind)
+        for text in [value] if isinstance(value, str) else value if isinstance(value, list) else []:
+            if not isinstance(text, str):
+                continue
+            path = Path(text).resolve()
+            if path.name in found or not path.is_relative_to(root) or not path.is_file():
+                continue
+            found[path.name] = Download(path.name, kind, label, path, path.stat().st_size,
+                                        MIMETYPES.get(path.suffix.lower(), "application/octet-stream"))
+    return list(found.values())
+
+
+def download(job: Job, output_folder: str | Path, name: str) -> Download | None:
+    """The job's file called ``name``, if staff may download it (see :func:`downloads`)."""
+    return next((d for d in downloads(job, output_folder) if d.name == name), None)
+
+
+# -- the queue: one job at a time per machine ----------------------------------------------------------
+
+
 def dispatch(database: Database, *, timeout_s: float = 10.0) -> dict[str, str]:
-    """Per printer: resend its due ``sent`` jobs (idempotent), else start its oldest ready job when idle."""
-    from parametric.machines import Printer
+    """Per printer and per hot-folder router, one job at a time: resend its due ``sent`` job (idempotent: the
+    print host finds the upload by its tag, the hot folder keeps what is already there, and seeing the
+    router's sender take the programs moves the job on), else start its oldest ready job when the machine
+    has none sent or in progress. Routers fed by download wait for staff."""
+    from parametric.machines import Printer, Router
 
     from . import machines
 
     now = utcnow()
     outcomes: dict[str, str] = {}
-    for printer in machines.all_machines(database):
-        if not isinstance(printer, Printer):
+    for machine in machines.all_machines(database):
+        if isinstance(machine, Printer):
+            kind = "fdm"
+        elif isinstance(machine, Router) and machine.delivery.method == "hot_folder":
+            kind = "cnc"
+        else:
             continue
         with database.session() as session:
-            active = session.scalars(select(Job).where(Job.machine == printer.name,
+            active = session.scalars(select(Job).where(Job.machine == machine.name,
                                                        Job.state.in_(("sent", "printing")))
                                      .order_by(Job.id)).all()
-            oldest_ready = session.scalar(select(Job.id).where(Job.machine == printer.name, Job.state == "ready",
-                                                               Job.kind == "fdm")
+            oldest_ready = session.scalar(select(Job.id).where(Job.machine == machine.name, Job.state == "ready",
+                                                               Job.kind == kind)
                                           .order_by(Job.created_at, Job.id).limit(1))
         pending = [j for j in active if j.state == "sent"]
         if pending:
             job = pending[0]
             if job.next_attempt_at is None or job.next_attempt_at <= now:
-                outcomes[printer.name] = send(database, job.id, timeout_s=timeout_s)
+                outcomes[machine.name] = send(database, job.id, timeout_s=timeout_s)
             continue
         if active or oldest_ready is None:
             continue
-        outcomes[printer.name] = send(database, oldest_ready, timeout_s=timeout_s)
+        outcomes[machine.name] = send(database, oldest_ready, timeout_s=timeout_s)
     return outcomes
 
 
 def poll(database: Database, *, timeout_s: float = 10.0) -> dict[int, str]:
-    """Read progress of every printing job from its host; done when the host counts the file printed."""
+    """Read progress of every job printing on a printer from its host; done when the host counts the file
+    printed. (A router reports nothing back: staff mark a cutting job done.)"""
     from parametric.machines import Printer
     from parametric.printers import HostError, connector_for
 
@@ -404,7 +675,8 @@ def poll(database: Database, *, timeout_s: float = 10.0) -> dict[int, str]:
 
     now = utcnow()
     with database.session() as session:
-        printing = session.scalars(select(Job).where(Job.state == "printing").order_by(Job.id)).all()
+        printing = session.scalars(select(Job).where(Job.state == "printing", Job.kind == "fdm")
+                                   .order_by(Job.id)).all()
     outcomes: dict[int, str] = {}
     for job in printing:
         if job.next_attempt_at is not None and job.next_attempt_at > now:
@@ -423,7 +695,9 @@ def poll(database: Database, *, timeout_s: float = 10.0) -> dict[int, str]:
 
 
 def cancel(database: Database, job_id: int, *, timeout_s: float = 10.0) -> str:
-    """Cancel a job; a job printing on its printer is cancelled there first."""
+    """Cancel a job: a job printing on its printer is cancelled there first; a CNC job's programs still
+    waiting in the hot folder are taken back (a program the sender already took is named in ``last_error``:
+    the router may be cutting it and must be stopped by hand)."""
     from parametric.machines import Printer
     from parametric.printers import HostError, connector_for
 
@@ -434,7 +708,14 @@ def cancel(database: Database, job_id: int, *, timeout_s: float = 10.0) -> str:
         return "missing"
     if "cancelled" not in TRANSITIONS[job.state]:
         raise TransitionError(f"a {job.state} job cannot be cancelled")
-    if job.state in ("sent", "printing"):
+    values: dict[str, Any] = {}
+    expect: tuple[str, ...] = (job.state,)
+    if job.state in ("sent", "printing") and job.kind == "cnc":
+        expect = ("sent", "printing")  # the dispatcher may have seen the sender take it meanwhile
+        _, taken = _withdraw(database, job)
+        values["last_error"] = (f"cancelled after the router's sender took {', '.join(taken)}: stop the router "
+                                "by hand if it is still cutting") if taken else None
+    elif job.state in ("sent", "printing"):
         printer = machines.get(database, job.machine or "")
         if isinstance(printer, Printer):
             connector = connector_for(printer, timeout_s=timeout_s)
@@ -444,7 +725,8 @@ def cancel(database: Database, job_id: int, *, timeout_s: float = 10.0) -> str:
                     connector.cancel()
             except HostError as error:
                 raise TransitionError(f"the printer's host did not take the cancel: {error}") from None
-    transition(database, job_id, "cancelled", expect=(job.state,))
+    if not transition(database, job_id, "cancelled", expect=expect, **values):
+        raise TransitionError("the job changed meanwhile; look again")
     return "cancelled"
 
 

@@ -7,12 +7,14 @@ Views are thin: the work is in :mod:`web.machines` and :mod:`web.jobs`.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, Response, abort, flash, g, redirect, render_template, request, send_file, url_for
 from sqlalchemy import select
 
 from parametric import FieldError, ValidationError
+from parametric.machines import Router
 
 from . import jobs, json_errors, machines
 from .api import errors_response, services
@@ -110,14 +112,22 @@ def act(job_id: int, action: str) -> tuple[str | None, str]:
         return "missing", ""
     try:
         if action == "send":
-            if job.kind != "fdm" or job.state not in ("ready", "sent"):
-                return "only a ready (or sent) print job can be sent", ""
+            if job.state not in ("ready", "sent"):
+                return f"only a ready (or sent) job can be sent (this one is {job.state})", ""
             outcome = jobs.send(database, job_id)
             if outcome == "busy":
-                return "the printer is busy; the job stays ready and goes when it is idle", outcome
+                machine = "router" if job.kind == "cnc" else "printer"
+                return f"the {machine} is busy; the job stays ready and goes when it is free", outcome
+            if outcome == "deferred":
+                later = jobs.get(database, job_id)
+                return None, f"not delivered yet, trying again later ({later.last_error if later else ''})"
             return None, outcome
         if action == "cancel":
-            return None, jobs.cancel(database, job_id)
+            outcome = jobs.cancel(database, job_id)
+            later = jobs.get(database, job_id)
+            if job.kind == "cnc" and later is not None and later.last_error:
+                return None, f"{outcome}; {later.last_error}"  # the router may be cutting: say so
+            return None, outcome
         if action == "retry":
             if job.state not in ("failed", "cancelled"):
                 return f"only a failed or cancelled job can be retried (this one is {job.state})", ""
@@ -128,9 +138,7 @@ def act(job_id: int, action: str) -> tuple[str | None, str]:
                 prepare_job(job_id)
             return None, "queued"
         if action == "done":
-            if not jobs.transition(database, job_id, "done", expect=(job.state,)):
-                return "the job changed meanwhile; look again", ""
-            return None, "done"
+            return None, jobs.finish(database, job_id)
     except jobs.TransitionError as error:
         return str(error), ""
     return f"unknown action {action!r}", ""
@@ -142,7 +150,9 @@ def act(job_id: int, action: str) -> tuple[str | None, str]:
 @api_bp.post("/jobs/<int(max=2147483647):job_id>/done", defaults={"action": "done"})
 @staff_required
 def job_action(job_id: int, action: str) -> Any:
-    """Staff actions: ``send`` now, ``cancel`` (on the printer too), ``retry`` a failed job, mark ``done``."""
+    """Staff actions: ``send`` now (to the printer, into the router's hot folder, or handed over for download),
+    ``cancel`` (on the printer too; programs waiting in a hot folder are taken back), ``retry`` a failed job,
+    mark ``done``."""
     error, _outcome = act(job_id, action)
     if error == "missing":
         return json_errors(404, "no job with this id")
@@ -152,6 +162,45 @@ def job_action(job_id: int, action: str) -> Any:
     job = jobs.get(services().database, job_id)
     assert job is not None
     return jobs.describe(job)
+
+
+def _output_folder() -> Path:
+    return Path(services().config["OUTPUT_FOLDER"])
+
+
+def _send_download(job_id: int, name: str) -> Response | None:
+    """The job's file called ``name`` as an attachment; ``None`` for an unknown job or a file it does not have."""
+    job = jobs.get(services().database, job_id) if job_id <= MAX_ID else None
+    found = jobs.download(job, _output_folder(), name) if job is not None else None
+    if found is None:
+        return None
+    response = send_file(found.path, mimetype=found.mimetype, as_attachment=True, download_name=found.name,
+                         max_age=0)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@api_bp.get("/jobs/<int(max=2147483647):job_id>/files")
+@staff_required
+def list_job_files(job_id: int) -> Any:
+    """The job's files staff may download (G-code, DXF, job sheet), each with its URL."""
+    job = jobs.get(services().database, job_id) if job_id <= MAX_ID else None
+    if job is None:
+        return json_errors(404, "no job with this id")
+    return {"files": [{"name": d.name, "kind": d.kind, "size_bytes": d.size_bytes, "content_type": d.mimetype,
+                       "url": url_for("manufacturing_api.download_job_file", job_id=job_id, name=d.name)}
+                      for d in jobs.downloads(job, _output_folder())]}
+
+
+@api_bp.get("/jobs/<int(max=2147483647):job_id>/files/<name>")
+@staff_required
+def download_job_file(job_id: int, name: str) -> Any:
+    """One file of a job: only files recorded for it, inside the output folder."""
+    response = _send_download(job_id, name)
+    if response is None:
+        return json_errors(404, "no such file for this job")
+    log.info("staff %s downloaded %s of job %s", g.staff_user, name, job_id)
+    return response
 
 
 # -- the dashboard page --------------------------------------------------------------------------
@@ -171,8 +220,21 @@ def queues() -> Any:
     by_machine: dict[str | None, list[Any]] = {}
     for job in open_jobs:
         by_machine.setdefault(job.machine, []).append(job)
+    output = _output_folder()
+    files = {job.id: jobs.downloads(job, output) for job in [*open_jobs, *finished]}
     return render_template("staff/manufacturing.html", machines=fleet, by_machine=by_machine, finished=finished,
-                           unrouted=by_machine.get(None, []))
+                           unrouted=by_machine.get(None, []), files=files, state_label=jobs.state_label,
+                           delivery={m.name: m.delivery for m in fleet if isinstance(m, Router)})
+
+
+@bp.get("/jobs/<int(max=2147483647):job_id>/files/<name>")
+@login_required
+def job_file(job_id: int, name: str) -> Any:
+    response = _send_download(job_id, name)
+    if response is None:
+        abort(404, description="This job has no such file.")
+    log.info("staff %s downloaded %s of job %s", g.staff_user, name, job_id)
+    return response
 
 
 @bp.post("/jobs/<int(max=2147483647):job_id>/<any(send, cancel, retry, done):action>")
@@ -230,10 +292,33 @@ def openapi_paths() -> dict[str, Any]:
             "operationId": "staffShowJob", "summary": "One job: state, progress, estimates, files",
             "security": staff, "parameters": [job_id],
             "responses": {"200": ok(), "401": unauthorized, "404": errors("no such job")}}},
+        "/api/v1/staff/jobs/{job_id}/files": {"get": {
+            "operationId": "staffListJobFiles", "summary": "A job's files to download: G-code, DXF, job sheet",
+            "security": staff, "parameters": [job_id],
+            "responses": {"200": {"description": "name, kind, size, content type and URL of each file", "content": {
+                "application/json": {"schema": {
+                    "type": "object", "required": ["files"], "properties": {"files": {"type": "array", "items": {
+                        "type": "object", "required": ["name", "kind", "size_bytes", "content_type", "url"],
+                        "properties": {"name": {"type": "string"},
+                                       "kind": {"type": "string", "enum": [k for k, _ in jobs.DOWNLOAD_KINDS]},
+                                       "size_bytes": {"type": "integer", "minimum": 0},
+                                       "content_type": {"type": "string"}, "url": {"type": "string"}}}}}}}}},
+                          "401": unauthorized, "404": errors("no such job")}}},
+        "/api/v1/staff/jobs/{job_id}/files/{name}": {"get": {
+            "operationId": "staffDownloadJobFile",
+            "summary": "One file of a job (only files recorded for it, inside the output folder)", "security": staff,
+            "parameters": [job_id, {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "the file, as an attachment", "content": {
+                mimetype: {"schema": {"type": "string", "format": "binary"}}
+                for mimetype in sorted({*jobs.MIMETYPES.values(), "application/octet-stream"})}},
+                "401": unauthorized, "404": errors("no such job or file")}}},
     }
-    for action, summary in (("send", "Send a ready print job to its printer now"),
-                            ("cancel", "Cancel a job (on the printer too)"),
-                            ("retry", "Queue a failed or cancelled job again"), ("done", "Mark a job done")):
+    for action, summary in (("send", "Send a ready job now: to its printer, into its router's hot folder, or "
+                                     "handed over (a router fed by download)"),
+                            ("cancel", "Cancel a job (on the printer too; programs waiting in a hot folder are "
+                                       "taken back)"),
+                            ("retry", "Queue a failed or cancelled job again"),
+                            ("done", "Mark a job done (programs still waiting in a hot folder are taken back)")):
         paths[f"/api/v1/staff/jobs/{{job_id}}/{action}"] = {"post": {
             "operationId": f"staff{action.title()}Job", "summary": summary, "security": staff,
             "parameters": [job_id],
