@@ -121,7 +121,29 @@ def _load_order(order_id: str) -> Order | None:
                               .options(selectinload(Order.items).selectinload(OrderItem.artifacts)))
 
 
-def describe_item(order: Order, item: OrderItem, staff: bool = False) -> dict[str, Any]:
+CUSTOMER_JOB_STATES = {"queued": "being prepared", "slicing": "being prepared", "ready": "waiting for its machine",
+                       "sent": "on its machine", "printing": "being made", "done": "made",
+                       "failed": "held up; our workshop is on it", "cancelled": "cancelled"}
+"""What a customer reads of a manufacturing job's state (the workshop's reasons stay on the dashboard)."""
+
+
+def describe_production(jobs: list[Any], staff: bool = False) -> list[dict[str, Any]]:
+    """An item's manufacturing jobs: part, state in words, progress and the estimated machine time."""
+    described = []
+    for job in jobs:
+        estimates = job.estimates or {}
+        seconds = estimates.get("print_time_s", estimates.get("machining_time_s"))
+        entry = {"part": job.part, "state": job.state, "label": CUSTOMER_JOB_STATES[job.state],
+                 "process": "printing" if job.kind == "fdm" else "CNC cutting",
+                 "progress": round(job.progress or 0.0, 1), "estimated_time_s": seconds}
+        if staff:
+            entry.update(job_id=job.id, machine=job.machine, last_error=job.last_error)
+        described.append(entry)
+    return described
+
+
+def describe_item(order: Order, item: OrderItem, staff: bool = False, jobs: list[Any] | None = None
+                  ) -> dict[str, Any]:
     files, manifest = [], None
     if item.state == "ready":
         for artifact in item.artifacts:
@@ -135,7 +157,7 @@ def describe_item(order: Order, item: OrderItem, staff: bool = False) -> dict[st
     described = {"position": item.position, "template": item.template, "version": item.template_version,
                  "params": item.params, "quantity": item.quantity, "material": item.material, "state": item.state,
                  "reason": item.reason if item.state == "failed" else None, "attempts": item.attempts,
-                 "files": files, "manifest": manifest}
+                 "files": files, "manifest": manifest, "production": describe_production(jobs or [], staff)}
     if staff:
         described.update(id=item.id, last_error=item.reason, lease_owner=item.lease_owner,
                          rendered_by=item.rendered_by,
@@ -156,7 +178,15 @@ def describe_order(order: Order, token: bool = False, staff: bool = False) -> di
     if token:
         described["token"] = order.token
     described["links"] = {"self": url_for("api.show_order", order_id=order.id)}
-    described["items"] = [describe_item(order, item, staff) for item in order.items]
+    from .jobs import Job
+
+    with services().database.session() as session:
+        found = session.scalars(select(Job).where(Job.item_id.in_([item.id for item in order.items]))
+                                .order_by(Job.id)).all()
+    by_item: dict[int, list[Any]] = {}
+    for job in found:
+        by_item.setdefault(job.item_id, []).append(job)
+    described["items"] = [describe_item(order, item, staff, by_item.get(item.id, [])) for item in order.items]
     return described
 
 

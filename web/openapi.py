@@ -127,7 +127,30 @@ def _static_schemas(config: Mapping[str, Any]) -> dict[str, Any]:
                                              "production_days": {"type": "integer"},
                                              "queue_depth": {"type": "integer", "minimum": 0},
                                              "files_ready_in_s": {"type": "number", "minimum": 0},
-                                             "average_render_s": {"type": "number"}}}}},
+                                             "average_render_s": {"type": "number"}}},
+                "parts": {"type": "array", "description": "how each part is made and priced", "items": {
+                    "type": "object",
+                    "required": ["name", "process", "material", "copies", "unit_mass_g", "unit_machine_hours",
+                                 "estimate"],
+                    "properties": {
+                        "name": {"type": "string"}, "process": {"type": "string", "enum": ["fdm", "cnc"]},
+                        "material": {"type": "string"}, "copies": {"type": "integer", "minimum": 1},
+                        "unit_mass_g": {"type": "number", "minimum": 0},
+                        "unit_machine_hours": {"type": "number", "minimum": 0},
+                        "estimate": {"type": "object", "required": ["source"], "description":
+                                     "PrusaSlicer's estimates for the printer the part would go to (print_time_s, "
+                                     "filament_mm, filament_cm3, filament_g, cost), or the volume rate and why",
+                                     "properties": {"source": {"type": "string",
+                                                               "enum": ["prusaslicer", "volume rate"]},
+                                                    "machine": {"type": "string"}, "reason": {"type": "string"},
+                                                    "print_time_s": {"type": "number"},
+                                                    "filament_g": {"type": "number"}}}}}}}},
+        "Production": {
+            "type": "object", "required": ["part", "state", "label", "process", "progress", "estimated_time_s"],
+            "properties": {"part": {"type": "string"}, "state": {"type": "string"}, "label": {"type": "string"},
+                           "process": {"type": "string"}, "progress": {"type": "number", "minimum": 0,
+                                                                       "maximum": 100},
+                           "estimated_time_s": {"type": ["number", "null"]}}},
         "File": file_,
         "OrderItemState": {
             "type": "object",
@@ -140,7 +163,9 @@ def _static_schemas(config: Mapping[str, Any]) -> dict[str, Any]:
                            "reason": {**NULLABLE_STRING, "description": "why it failed (the kernel's reason)"},
                            "attempts": {"type": "integer", "minimum": 0},
                            "files": {"type": "array", "items": _ref("File")},
-                           "manifest": {**NULLABLE_STRING, "description": "URL of manifest.json once ready"}}},
+                           "manifest": {**NULLABLE_STRING, "description": "URL of manifest.json once ready"},
+                           "production": {"type": "array", "items": _ref("Production"),
+                                          "description": "the manufacturing jobs of the item, once planned"}}},
         "Order": {
             "type": "object", "required": ["id", "status", "created_at", "customer", "links", "items"],
             "properties": {"id": {"type": "string"}, "status": {"type": "string", "enum": list(ORDER_STATUSES)},

@@ -49,6 +49,7 @@ from .preview import preview_file, render_preview
 from .quotes import quote_line
 
 bp = Blueprint("shop", __name__)
+FINAL_JOB_STATES = ("done", "failed", "cancelled")
 
 SIZE_SYSTEMS = (("EU", "EU"), ("US-M", "US M"), ("US-W", "US W"), ("UK", "UK"))
 
@@ -302,7 +303,9 @@ def track(order_id: str) -> Any:
     order = _authorized(order_id)
     described = describe_order(order)
     api_url = url_for("api.show_order", order_id=order.id, token=order.token)
-    return _private(render_template("shop/track.html", order=described, api_url=api_url, lines=_lines(described)))
+    making = any(job["state"] not in FINAL_JOB_STATES for item in described["items"] for job in item["production"])
+    return _private(render_template("shop/track.html", order=described, api_url=api_url, lines=_lines(described),
+                                    duration=format_duration, making=making))
 
 
 def _private(page: str) -> Response:

@@ -17,7 +17,9 @@ prusa_slicer = tools.prusa_slicer  # real PrusaSlicer: skipped loudly when missi
 
 
 def ready_item(app, client, line: dict) -> int:
-    assert client.post("/api/v1/orders", json=order_body(line)).status_code == 201
+    response = client.post("/api/v1/orders", json=order_body(line))
+    assert response.status_code == 201
+    ready_item.order = response.get_json()
     run_queue(app)
     with services(app).database.session() as session:
         item_id = session.scalar(select(OrderItem.id).where(OrderItem.state == "ready").order_by(OrderItem.id.desc()))
@@ -39,6 +41,16 @@ def test_a_mixed_product_routes_each_part_in_its_own_material(app, client, staff
                                                                                           "queued")
     assert (planned["bracket"].machine, planned["bracket"].kind, planned["bracket"].state) == ("mk3", "fdm",
                                                                                               "queued")
+
+    # the customer follows the parts being made, in plain words, on the API and the tracking page
+    order = ready_item.order
+    shown = client.get(f"/api/v1/orders/{order['id']}?token={order['token']}").get_json()
+    production = {job["part"]: job for job in shown["items"][0]["production"]}
+    assert {p: (j["label"], j["process"]) for p, j in production.items()} == {
+        "board": ("being prepared", "CNC cutting"), "bracket": ("being prepared", "printing")}
+    assert "machine" not in production["board"] and "last_error" not in production["board"]  # workshop details
+    page = client.get(f"/track/{order['id']}?token={order['token']}").get_data(as_text=True)
+    assert "Making it" in page and page.count("being prepared") == 2 and 'data-making="yes"' in page
 
 
 def test_a_part_no_machine_has_the_material_for_fails_with_the_reason(app, client, staff):

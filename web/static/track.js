@@ -1,8 +1,11 @@
 // The tracking page's live updates: poll the order's JSON (GET /api/v1/orders/<id>?token=...) and show
-// each item's state, its failure reason and, once ready, its downloads. Without JavaScript the page reloads.
+// each item's state, its failure reason, once ready its downloads, and then how its parts are being made.
+// Without JavaScript the page reloads while the files are being made.
 const tracking = document.getElementById('tracking');
 const orderStatus = document.getElementById('order-status');
 const POLL_MS = 2000;
+const PRODUCTION_POLL_MS = 10000;
+const FINAL_JOB_STATES = ['done', 'failed', 'cancelled'];
 const state = window.__tracking = { polls: 0, status: tracking?.dataset.status };
 
 function kilobytes(bytes) {
@@ -35,6 +38,20 @@ function showItem(item) {
     }));
   }
   files.hidden = item.files.length === 0;
+  const production = line.querySelector('[data-role="production"]');
+  production.querySelector('ul').replaceChildren(...item.production.map((job) => {
+    const entry = document.createElement('li');
+    const label = document.createElement('strong');
+    label.textContent = job.label;
+    entry.append(`${job.part}: `, label);
+    if (job.state === 'printing') entry.append(` (${Math.round(job.progress)}%)`);
+    return entry;
+  }));
+  production.hidden = item.production.length === 0;
+}
+
+function making(order) {
+  return order.items.some((item) => item.production.some((job) => !FINAL_JOB_STATES.includes(job.state)));
 }
 
 async function poll() {
@@ -47,7 +64,14 @@ async function poll() {
       orderStatus.className = `state state-${order.status}`;
       state.status = order.status;
       state.polls += 1;
-      if (order.status === 'ready' || order.status === 'failed') return;
+      if (order.status === 'failed') return;
+      if (order.status === 'ready') {
+        // the workshop plans the jobs within a minute or two of the files: wait for them, then follow them
+        const planned = order.items.some((item) => item.production.length > 0);
+        state.waitingForJobs = planned ? 0 : (state.waitingForJobs || 0) + 1;
+        if (making(order) || (!planned && state.waitingForJobs <= 15)) setTimeout(poll, PRODUCTION_POLL_MS);
+        return;
+      }
     }
   } catch (error) {
     // a network hiccup: try again at the next poll
@@ -57,4 +81,6 @@ async function poll() {
 
 if (tracking && (tracking.dataset.status === 'queued' || tracking.dataset.status === 'rendering')) {
   setTimeout(poll, POLL_MS);
+} else if (tracking && tracking.dataset.making === 'yes') {
+  setTimeout(poll, PRODUCTION_POLL_MS);
 }
