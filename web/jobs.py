@@ -263,6 +263,9 @@ def prepare(database: Database, output_folder: Path, job_id: int, job_url: str =
                          "copies": copies}
             files = {"dxf": [str(r.dxf) for r in results],
                      "gcode": [str(out_dir / p.filename) for r in results for p in r.programs]}
+            tables = sorted({str(r.tool_table) for r in results if r.tool_table})
+            if tables:  # LinuxCNC reads tool lengths and diameters from it (G43, cutter compensation)
+                files["tool_table"] = tables
         sheet = write_job_sheet(manifest, out_dir, order_ref=order_id, item_ref=f"{order_id}/{position}",
                                 job_url=job_url or f"/staff/manufacturing#job-{job_id}", quantity=quantity,
                                 machine=machine_record(machine))
@@ -584,10 +587,11 @@ def state_label(job: Job) -> str:
     return "cutting" if job.kind == "cnc" and job.state == "printing" else job.state
 
 
-DOWNLOAD_KINDS = (("gcode", "G-code"), ("dxf", "DXF"), ("job_sheet_pdf", "job sheet (PDF)"),
-                  ("job_sheet_html", "job sheet (HTML)"))
+DOWNLOAD_KINDS = (("gcode", "G-code"), ("dxf", "DXF"), ("tool_table", "LinuxCNC tool table"),
+                  ("job_sheet_pdf", "job sheet (PDF)"), ("job_sheet_html", "job sheet (HTML)"))
 """The entries of ``Job.files`` staff may download, with how the page names them."""
-MIMETYPES = {".gcode": "text/plain", ".nc": "text/plain", ".ngc": "text/plain", ".dxf": "image/vnd.dxf",
+MIMETYPES = {".gcode": "text/plain", ".nc": "text/plain", ".ngc": "text/plain", ".tbl": "text/plain",
+             ".dxf": "image/vnd.dxf",
              ".pdf": "application/pdf", ".html": "text/html"}
 
 

@@ -243,11 +243,12 @@ def test_a_download_routers_job_files_are_downloaded_by_staff_only(app, client, 
     listed = client.get(f"/api/v1/staff/jobs/{job.id}/files", headers=staff)
     assert listed.status_code == 200
     files = {f["name"]: f for f in listed.get_json()["files"]}
-    recorded = [Path(p) for p in job.files["gcode"] + job.files["dxf"]] + [Path(job.files["job_sheet_html"])]
+    recorded = [Path(p) for p in job.files["gcode"] + job.files["dxf"] + job.files["tool_table"]]
+    recorded.append(Path(job.files["job_sheet_html"]))
     if "job_sheet_pdf" in job.files:
         recorded.append(Path(job.files["job_sheet_pdf"]))
     assert sorted(files) == sorted(p.name for p in recorded)
-    assert {files[p.name]["kind"] for p in recorded} >= {"gcode", "dxf", "job_sheet_html"}
+    assert {files[p.name]["kind"] for p in recorded} >= {"gcode", "dxf", "tool_table", "job_sheet_html"}
     for path in recorded:
         response = client.get(files[path.name]["url"], headers=staff)
         assert response.status_code == 200 and response.data == path.read_bytes(), path.name
@@ -259,7 +260,9 @@ def test_a_download_routers_job_files_are_downloaded_by_staff_only(app, client, 
     assert program.suffix == ".ngc"
     downloaded = tmp_path / program.name
     downloaded.write_bytes(client.get(files[program.name]["url"], headers=staff).data)
-    canon = run_rs274(downloaded, program.parent / "tool.tbl")
+    table = tmp_path / "tool.tbl"
+    table.write_bytes(client.get(files["tool.tbl"]["url"], headers=staff).data)
+    canon = run_rs274(downloaded, table)
     assert canon.tools and canon.deepest() < -THICKNESS
 
     # staff only, and only the job's own files
@@ -272,7 +275,7 @@ def test_a_download_routers_job_files_are_downloaded_by_staff_only(app, client, 
     with database.transaction() as session:
         stored = session.get(jobs.Job, job.id)
         stored.files = {**stored.files, "dxf": [*stored.files["dxf"], str(secret), "/etc/passwd"]}
-    for name in ("secret.txt", "passwd", "nope.nc", "..%2F..%2Fsecret.txt", "tool.tbl", "manifest.json"):
+    for name in ("secret.txt", "passwd", "nope.nc", "..%2F..%2Fsecret.txt", "tool.tb", "manifest.json"):
         assert client.get(f"/api/v1/staff/jobs/{job.id}/files/{name}", headers=staff).status_code == 404, name
     assert client.get(f"/api/v1/staff/jobs/999999/files/{program.name}", headers=staff).status_code == 404
     assert client.get("/api/v1/staff/jobs/999999/files", headers=staff).status_code == 404
