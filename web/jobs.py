@@ -212,9 +212,41 @@ def plan_ready_items(database: Database, output_folder: Path, limit: int = 50) -
 # -- preparing: slice or CAM, and the job sheet ----------------------------------------------------
 
 
-def prepare(database: Database, output_folder: Path, job_id: int, job_url: str = "") -> str:
+def job_url(public_url: str, job_id: int) -> str:
+    """Where a job's QR code leads: the job on the staff dashboard, absolute when the app's address is known."""
+    return f"{public_url.rstrip('/')}/staff/manufacturing#job-{job_id}"
+
+
+def add_drawing(manifest: Any, cache: Any, settings: Any) -> Any:
+    """The item's manifest with its drawing view (the core's SVG export) for the job sheet.
+
+    Orders carry the customer's formats; the drawing is exported from the same cache entry on
+    the first job of a configuration (tens of milliseconds; the geometry is rebuilt only if
+    the entry was evicted) and placed beside the item's files. A render made by an older
+    template version gets no drawing rather than another geometry's.
+    """
+    from parametric import get_template, render
+    from parametric.files import place
+
+    if any(record["format"] == "svg" for record in manifest.files) or cache is None:
+        return manifest
+    template = get_template(manifest.template)
+    if template.version != manifest.version:
+        return manifest
+    drawn = render(template.id, manifest.params, formats=("svg",), material=manifest.material["id"],
+                   settings=settings, cache=cache)
+    records = [record for record in drawn.files if record["format"] == "svg"]
+    for record in records:
+        place(drawn.directory / record["filename"], manifest.directory / record["filename"])
+    manifest.files = [*manifest.files, *records]
+    return manifest
+
+
+def prepare(database: Database, output_folder: Path, job_id: int, public_url: str = "", *, cache: Any = None,
+            settings: Any = None) -> str:
     """Slice (fdm) or toolpath (cnc) a queued job and write its job sheet: ``ready``, ``failed``, ``retry``
-    or ``skipped``."""
+    or ``skipped``. ``public_url`` is the app's address (the sheet's QR code links to the job there);
+    ``cache`` and ``settings`` (the render cache and export settings) give the sheet its drawing view."""
     from parametric import ValidationError, get_template
     from parametric.jobsheet import write_job_sheet
     from parametric.slicing import PrintSettings, machine_record, slice_copies, slicing_record
@@ -236,7 +268,7 @@ def prepare(database: Database, output_folder: Path, job_id: int, job_url: str =
     out_dir = Path(output_folder) / "jobs" / f"job-{job_id}"
     plates: list[tuple[dict[str, Any], dict[str, Any]]] = []  # (estimates, files) of each further plate
     try:
-        whole = load_manifest(output_folder, job.item_id, database)
+        whole = add_drawing(load_manifest(output_folder, job.item_id, database), cache, settings)
         part = next(p for p in whole.parts if p.get("name") == job.part)
         material = part_material(get_template(whole.template), part, material, job.kind)
         manifest = whole.for_part(job.part)  # the job sheet shows this job's part, in its own material
@@ -267,7 +299,7 @@ def prepare(database: Database, output_folder: Path, job_id: int, job_url: str =
             if tables:  # LinuxCNC reads tool lengths and diameters from it (G43, cutter compensation)
                 files["tool_table"] = tables
         sheet = write_job_sheet(manifest, out_dir, order_ref=order_id, item_ref=f"{order_id}/{position}",
-                                job_url=job_url or f"/staff/manufacturing#job-{job_id}", quantity=quantity,
+                                job_url=job_url(public_url, job_id), quantity=quantity,
                                 machine=machine_record(machine))
         sheets = {"job_sheet_html": str(sheet.html), **({"job_sheet_pdf": str(sheet.pdf)} if sheet.pdf else {})}
         files.update(sheets)
@@ -737,15 +769,18 @@ def cancel(database: Database, job_id: int, *, timeout_s: float = 10.0) -> str:
 # -- queue tasks (registered on the app's huey by web.tasks.create_queue) ------------------------------
 
 
-def register_tasks(huey: Any, database: Database, output_folder: Path) -> tuple[Any, Any]:
-    """The ``prepare_job`` task and the periodic ``manufacture`` task (plan, dispatch, poll) on ``huey``."""
+def register_tasks(huey: Any, database: Database, output_folder: Path, *, public_url: str = "", cache: Any = None,
+                   settings: Any = None) -> tuple[Any, Any]:
+    """The ``prepare_job`` task and the periodic ``manufacture`` task (plan, dispatch, poll) on ``huey``.
+
+    ``public_url``, ``cache`` and ``settings`` are passed to :func:`prepare` (QR links, drawing views)."""
     from huey import crontab
     from huey.exceptions import RetryTask
 
     @huey.task(name="prepare_job")
     def prepare_job(job_id: int) -> str:
         """Slice or toolpath a job and write its job sheet; a failed attempt is tried again with backoff."""
-        outcome = prepare(database, output_folder, job_id)
+        outcome = prepare(database, output_folder, job_id, public_url, cache=cache, settings=settings)
         if outcome == "retry":
             job = get(database, job_id)
             raise RetryTask(f"job {job_id} failed; trying again", delay=backoff_seconds(job.attempts if job else 1))

@@ -70,7 +70,9 @@ def create_queue(config: Mapping[str, Any], generation: Generation | None = None
 
     from .jobs import register_tasks
 
-    prepare_job, manufacture = register_tasks(huey, generation.database, generation.output_folder)
+    prepare_job, manufacture = register_tasks(huey, generation.database, generation.output_folder,
+                                              public_url=str(config["PUBLIC_URL"]), cache=generation.cache,
+                                              settings=generation.settings)
     return Queue(huey, generation, render_item, reap_leases, prepare_job, manufacture)
 
 

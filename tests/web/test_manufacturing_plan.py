@@ -91,3 +91,33 @@ def test_copies_that_need_several_plates_become_one_ready_job_per_plate(app, cli
     assert len({j.files["job_sheet_pdf"] for j in plates}) == 1
     # the dispatcher sends them one at a time like any other ready jobs
     assert jobs.prepare(database, output, plates[1].id) == "skipped"
+
+
+@pytest.mark.integration
+def test_a_job_sheet_from_the_queue_has_the_drawing_the_estimates_and_a_qr_to_the_job(app, client, staff, tmp_path,
+                                                                                    prusa_slicer):
+    """The job sheet a workshop prints: the part's drawing view, PrusaSlicer's estimates and the order in the PDF
+    text, and a QR code that opens the job on the dashboard at the app's public address."""
+    import subprocess
+
+    pdftotext, zbarimg = tools.require("pdftotext", "poppler-utils"), tools.require("zbarimg", "zbar-tools")
+    app.config["PUBLIC_URL"] = "https://workshop.example"
+    assert add_printer(client, staff).status_code == 201
+    item_id = ready_item(app, client, {"template": "heel_lift", "params": {"lift_height": 8 + unique_width() % 5},
+                                       "material": "petg"})
+    order_id = ready_item.order["id"]
+    database, generation = services(app).database, services(app).generation
+    [job_id] = jobs.plan_item(database, generation.output_folder, item_id)
+    assert jobs.prepare(database, generation.output_folder, job_id, app.config["PUBLIC_URL"],
+                        cache=generation.cache, settings=generation.settings) == "ready"
+    job = jobs.get(database, job_id)
+    html = open(job.files["job_sheet_html"]).read()
+    assert "data:image/svg+xml;base64," in html  # the drawing view, exported for the sheet
+    text = subprocess.run([pdftotext, "-layout", job.files["job_sheet_pdf"], "-"], capture_output=True,
+                          text=True, check=True).stdout
+    assert order_id in text and "Print time (PrusaSlicer)" in text and "PETG" in text and "mk3" in text
+    subprocess.run(["pdftoppm", "-r", "150", "-png", "-f", "1", "-l", "1", job.files["job_sheet_pdf"],
+                    str(tmp_path / "page")], check=True)
+    decoded = subprocess.run([zbarimg, "-q", "--raw", "-Sdisable", "-Sqrcode.enable",
+                              str(next(tmp_path.glob("page*.png")))], capture_output=True, text=True)
+    assert decoded.stdout.strip() == f"https://workshop.example/staff/manufacturing#job-{job_id}"
