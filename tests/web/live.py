@@ -6,6 +6,7 @@ its children, and teardown can stop everything it started, by process id.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -15,7 +16,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,37 @@ def service_unavailable(service: str, error: object) -> None:
         pytest.fail(f"CI=true and {message}", pytrace=False)
     warnings.warn(message, stacklevel=2)
     pytest.skip(f"SKIPPED LOUDLY: {message}")
+
+
+POSTGRES_CANDIDATES = [url for url in (os.environ.get("PARAMETRIC_TEST_POSTGRES"),
+                                       "postgresql://postgres@127.0.0.1:5432/test",
+                                       "postgresql://root@127.0.0.1:5432/test") if url]
+
+
+@contextlib.contextmanager
+def postgres_database() -> Iterator[str]:
+    """The URL of a database of its own on the PostgreSQL server (never the shared ``test`` one), dropped
+    afterwards; skips loudly (fails under CI=true) when no server answers."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    connection, problems, admin = None, [], ""
+    for candidate in POSTGRES_CANDIDATES:
+        try:
+            connection = psycopg.connect(candidate, autocommit=True, connect_timeout=3)
+            admin = candidate
+            break
+        except psycopg.Error as error:
+            problems.append(f"{make_url(candidate).render_as_string(hide_password=True)}: {error}".strip())
+    if connection is None:
+        service_unavailable("PostgreSQL", "; ".join(problems))
+    name = f"parametric_test_{uuid.uuid4().hex[:12]}"
+    connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(admin).set(drivername="postgresql+psycopg", database=name).render_as_string(False)
+    finally:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.close()
 
 
 def free_port() -> int:

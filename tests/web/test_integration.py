@@ -20,43 +20,21 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
 
 from web.db import Artifact, Database, IdempotencyKey, Order, OrderItem
 
-from .live import Stack, service_unavailable
+from .live import Stack, postgres_database, service_unavailable
 
 pytestmark = pytest.mark.integration
 
-POSTGRES_CANDIDATES = [url for url in (os.environ.get("PARAMETRIC_TEST_POSTGRES"),
-                                       "postgresql://postgres@127.0.0.1:5432/test",
-                                       "postgresql://root@127.0.0.1:5432/test") if url]
 REDIS = os.environ.get("PARAMETRIC_TEST_REDIS", "redis://127.0.0.1:6379/0")
 ORDER_FORMATS = {"step", "stl", "3mf"}
 
 
 @pytest.fixture(scope="module")
 def postgres_url() -> Iterator[str]:
-    """A database of its own on the PostgreSQL server, dropped afterwards."""
-    import psycopg
-
-    connection, problems = None, []
-    for candidate in POSTGRES_CANDIDATES:
-        try:
-            connection = psycopg.connect(candidate, autocommit=True, connect_timeout=3)
-            admin = candidate
-            break
-        except psycopg.Error as error:
-            problems.append(f"{make_url(candidate).render_as_string(hide_password=True)}: {error}".strip())
-    if connection is None:
-        service_unavailable("PostgreSQL", "; ".join(problems))
-    name = f"parametric_test_{uuid.uuid4().hex[:12]}"
-    connection.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(admin).set(drivername="postgresql+psycopg", database=name).render_as_string(False)
-    finally:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        connection.close()
+    with postgres_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

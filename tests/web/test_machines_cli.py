@@ -7,14 +7,12 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy.engine import make_url
 
 from tests.parametric import conftest as tools
 from web import create_app
@@ -22,14 +20,11 @@ from web.auth import add_user
 from web.machines import all_machines
 
 from .conftest import STAFF, services, test_config
-from .live import service_unavailable
+from .live import postgres_database
 
 prusa_slicer = tools.prusa_slicer  # the real slicer's fixture (skipped loudly when missing, fails under CI=true)
 
 STORAGE = ("DATABASE_URL", "PARAMETRIC_DATABASE_URL", "PARAMETRIC_MACHINES", "PARAMETRIC_INSTANCE")
-POSTGRES_CANDIDATES = [url for url in (os.environ.get("PARAMETRIC_TEST_POSTGRES"),
-                                       "postgresql://postgres@127.0.0.1:5432/test",
-                                       "postgresql://root@127.0.0.1:5432/test") if url]
 
 
 def cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -168,26 +163,8 @@ def test_the_default_is_the_web_apps_database_in_the_instance_folder(tmp_path, c
 
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
-    """A database of its own on the PostgreSQL server (never the shared ``test`` one), dropped afterwards."""
-    import psycopg
-
-    connection, problems, admin = None, [], ""
-    for candidate in POSTGRES_CANDIDATES:
-        try:
-            connection = psycopg.connect(candidate, autocommit=True, connect_timeout=3)
-            admin = candidate
-            break
-        except psycopg.Error as error:
-            problems.append(f"{make_url(candidate).render_as_string(hide_password=True)}: {error}".strip())
-    if connection is None:
-        service_unavailable("PostgreSQL", "; ".join(problems))
-    name = f"parametric_test_{uuid.uuid4().hex[:12]}"
-    connection.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(admin).set(drivername="postgresql+psycopg", database=name).render_as_string(False)
-    finally:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        connection.close()
+    with postgres_database() as url:
+        yield url
 
 
 @pytest.mark.integration

@@ -8,7 +8,6 @@ import pytest
 
 import parametric
 from parametric.materials import get_material
-
 from tests.parametric import conftest as tools
 
 from .conftest import order_body, services, unique_width
