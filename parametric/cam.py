@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import FieldError, ParametricError, Problems, ValidationError
+from .errors import FieldError, ParametricError, ValidationError
 from .files import atomic_target, atomic_write, atomic_write_json
 from .machines import Feeds, Router, Tool
 from .routing import SHEET_MARGIN_MM, THROUGH_CUT_OVERCUT_MM
@@ -1149,24 +1149,13 @@ def cut_material(template: Any, requested: str | None) -> str:
 
 def cmd_cam(args: argparse.Namespace) -> int:
     from .cache import file_record
-    from .cli import _parse_assignments
-    from .machines import open_store
-    from .registry import get_template
+    from .cli import machine_request
     from .render import render
+
     started = time.perf_counter()
-    template = get_template(args.template)
-    values = _parse_assignments(args.set or [])
-    problems = Problems()
-    router = None
-    problems.check(template.resolve, values, args.preset)
+    request = machine_request(args, "router")
+    template, values, router, problems = request.template, request.values, request.machine, request.problems
     material = problems.check(cut_material, template, args.material)
-    machine = problems.check(open_store(args.store).get, args.machine)
-    if isinstance(machine, Router):
-        router = machine
-    elif machine is not None:
-        problems.append(FieldError("machine", f"{args.machine} is a {machine.kind}, not a CNC router"))
-    if args.quantity < 1:
-        problems.append(FieldError("quantity", f"{args.quantity} is out of range; allowed: 1 or more"))
     if args.deliver and router is not None and router.delivery.method != "hot_folder":
         problems.append(FieldError("deliver", f"{router.name} gets its G-code by download; it has no hot folder"))
     if problems or router is None or material is None:

@@ -11,6 +11,7 @@ import importlib
 import json
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,42 @@ def _parse_envelope(text: str | None) -> tuple[float, float, float] | None:
     if len(sizes) != 3 or min(sizes) <= 0:
         raise ValidationError([FieldError("envelope", "three positive sizes in mm, e.g. 250x210x210")])
     return sizes  # type: ignore[return-value]
+
+
+MACHINE_NOUNS = {"printer": "printer", "router": "CNC router"}
+
+
+@dataclass
+class MachineRequest:
+    """What a command that makes a template on one machine was asked (``slice``, ``cam``, ``jobsheet``)."""
+
+    template: Any
+    values: dict[str, Any]
+    machine: Any
+    problems: Any  # a Problems collector: the command adds its own checks, then raises them all at once
+
+
+def machine_request(args: argparse.Namespace, kind: str | None = None) -> MachineRequest:
+    """Read ``TEMPLATE --set ... --preset --machine --store --quantity``, collecting every problem.
+
+    ``kind`` (``printer`` or ``router``) is the machine the command needs; another kind is a
+    problem on ``machine`` and leaves ``machine`` unset.
+    """
+    from .errors import Problems
+    from .machines import open_store
+    from .registry import get_template
+
+    template = get_template(args.template)
+    values = _parse_assignments(args.set or [])
+    problems = Problems()
+    problems.check(template.resolve, values, args.preset)
+    machine = problems.check(open_store(args.store).get, args.machine)
+    if kind is not None and machine is not None and machine.kind != kind:
+        problems.append(FieldError("machine", f"{args.machine} is a {machine.kind}, not a {MACHINE_NOUNS[kind]}"))
+        machine = None
+    if args.quantity < 1:
+        problems.append(FieldError("quantity", f"{args.quantity} is out of range; allowed: 1 or more"))
+    return MachineRequest(template, values, machine, problems)
 
 
 def cmd_templates(args: argparse.Namespace) -> int:

@@ -30,7 +30,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .errors import FieldError, ParametricError, Problems, ValidationError
+from .errors import FieldError, ParametricError, ValidationError
 from .files import atomic_target, atomic_write, atomic_write_json, place
 from .machines import Printer
 from .materials import get_material
@@ -506,23 +506,13 @@ def machine_record(machine: Any) -> dict[str, Any]:
 
 
 def cmd_slice(args: argparse.Namespace) -> int:
-    from .cli import _parse_assignments
-    from .machines import open_store
-    from .registry import get_template
+    from .cli import machine_request
     from .render import render
 
     started = time.perf_counter()
-    template = get_template(args.template)
-    values = _parse_assignments(args.set or [])
-    problems = Problems()
-    printer = None
-    problems.check(template.resolve, values, args.preset)
+    request = machine_request(args, "printer")
+    template, values, printer, problems = request.template, request.values, request.machine, request.problems
     material = problems.check(printed_material, template, args.material)
-    machine = problems.check(open_store(args.store).get, args.machine)
-    if isinstance(machine, Printer):
-        printer = machine
-    elif machine is not None:
-        problems.append(FieldError("machine", f"{args.machine} is a {machine.kind}, not a printer"))
     settings = PrintSettings(layer_height_mm=args.layer_height, infill_percent=args.infill,
                              perimeters=args.perimeters, supports=args.supports)
     if printer is not None:
@@ -532,8 +522,6 @@ def cmd_slice(args: argparse.Namespace) -> int:
             problems.append(FieldError("machine", f"{printer.name} has {loaded} loaded, not {material}; load it "
                                                   "(`parametric machines add printer ... --replace`) or choose "
                                                   "--material among those"))
-    if args.quantity < 1:
-        problems.append(FieldError("quantity", f"{args.quantity} is out of range; allowed: 1 or more"))
     if problems or printer is None or material is None:
         raise ValidationError(problems)
     process = template.process[0] if len(template.process) == 1 else None
