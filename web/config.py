@@ -55,6 +55,7 @@ DEFAULTS: dict[str, Any] = {
     "PRODUCTION_DAYS": {"fdm": 2, "cnc": 5},
     "DEFAULT_RENDER_SECONDS": 5.0,  # used for lead times until renders have been timed
     "QUEUE_WORKERS": 1,             # render workers assumed when estimating the queue's wait
+    "QUOTE_SLICER_WAIT_SECONDS": 20.0,  # a quote waits this long for PrusaSlicer, then prices by volume
     # Manufacturing.
     "PUBLIC_URL": "http://127.0.0.1:8000",  # where staff reach the app: job sheets' QR codes link there
 }

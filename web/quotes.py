@@ -60,9 +60,10 @@ def _rate(table: Mapping[str, Any], process: str, name: str) -> float:
 
 
 def _sliced(part: dict[str, Any], manifest: parametric.Manifest, material: str, fleet: Sequence[Machine],
-            ) -> tuple[dict[str, Any] | None, str]:
+            wait_s: float) -> tuple[dict[str, Any] | None, str]:
     """PrusaSlicer's estimates for one copy of a printed part on the printer it would be routed to,
-    or ``None`` and the reason the volume rate is used instead."""
+    or ``None`` and the reason the volume rate is used instead (waiting at most ``wait_s`` for the
+    slicer when other quotes are using it)."""
     from parametric.routing import route
     from parametric.slicing import SlicerError, estimate_part
 
@@ -72,13 +73,16 @@ def _sliced(part: dict[str, Any], manifest: parametric.Manifest, material: str, 
     record = next((r for r in manifest.files if r["format"] == "stl" and r["part"] == part["name"]), None)
     if record is None:
         return None, "no STL of this part to slice"
+    if not _slicer.acquire(timeout=wait_s):
+        return None, f"the slicer was busy with other quotes for more than {wait_s:g} s"
     try:
-        with _slicer:
-            result = estimate_part(manifest.directory / record["filename"], part["size_mm"], verdict.machine,
-                                   material, stl_sha256=record["sha256"], part=part["name"])
+        result = estimate_part(manifest.directory / record["filename"], part["size_mm"], verdict.machine,
+                               material, stl_sha256=record["sha256"], part=part["name"])
     except (SlicerError, ValidationError) as error:
         log.warning("quote: slicing %s for %s failed: %s", part["name"], verdict.machine.name, error)
         return None, f"PrusaSlicer could not slice it for {verdict.machine.name}: {error}"
+    finally:
+        _slicer.release()
     return {"machine": verdict.machine.name, **result.estimates.to_dict(), "cached": result.cached}, ""
 
 
@@ -103,7 +107,8 @@ def quote(item: ItemRequest, generation: Generation, config: Mapping[str, Any],
         process = part.get("process") or chosen.process
         material = get_material(part.get("material") or item.material)
         copies = int(part.get("quantity", 1)) * item.quantity
-        estimate, reason = (_sliced(part, manifest, material.id, fleet) if process == "fdm"
+        estimate, reason = (_sliced(part, manifest, material.id, fleet, float(config["QUOTE_SLICER_WAIT_SECONDS"]))
+                            if process == "fdm"
                             else (None, "CNC time is estimated from the volume cut"))
         if estimate is not None:
             hours = estimate["print_time_s"] / 3600

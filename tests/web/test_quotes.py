@@ -173,3 +173,21 @@ def test_a_configuration_the_kernel_cannot_build_is_422_with_its_reason(client, 
     assert response.status_code == 422
     [error] = response.get_json()["errors"]
     assert error["field"] == "params" and "BRep_API: command not done" in error["message"]
+
+
+def test_a_quote_does_not_wait_long_for_a_busy_slicer(app, client, staff):
+    """Other quotes hold PrusaSlicer: after QUOTE_SLICER_WAIT_SECONDS the part is priced by volume, saying why."""
+    from web import quotes
+
+    from .test_manufacturing import add_printer
+
+    assert add_printer(client, staff).status_code == 201
+    services(app).config["QUOTE_SLICER_WAIT_SECONDS"] = 0.2
+    with quotes._slicer:
+        started = time.perf_counter()
+        quote = client.post("/api/v1/quotes", json={"template": "leg_cap", "material": "pla"}).get_json()
+        waited = time.perf_counter() - started
+    [part] = quote["parts"]
+    assert part["estimate"] == {"source": "volume rate",
+                                "reason": "the slicer was busy with other quotes for more than 0.2 s"}
+    assert waited < 10

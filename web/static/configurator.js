@@ -221,11 +221,17 @@ function showDimensions() {
 
 // -- the live quote ------------------------------------------------------------------------------
 
+let quoting = null;
+
 async function updateQuote(request, sequence) {
+  // a printed part is priced from PrusaSlicer's estimates: a new configuration can take a few seconds
+  quoting?.abort();
+  quoting = new AbortController();
+  quoteLead.textContent = 'Calculating the price…';
   try {
     const response = await fetch(form.dataset.quoteUrl, {
       method: 'POST', headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-      body: JSON.stringify(request),
+      body: JSON.stringify(request), signal: quoting.signal,
     });
     const body = await response.json();
     if (sequence !== latest) return;
@@ -240,6 +246,7 @@ async function updateQuote(request, sequence) {
     quoteLead.textContent = `${request.quantity} × ${price.unit.toFixed(2)} ${price.currency} plus `
       + `${price.setup.toFixed(2)} ${price.currency} setup · ships in ${lead.days} days (by ${lead.ships_by})`;
   } catch (error) {
+    if (error.name === 'AbortError') return;
     if (sequence === latest) quoteLead.textContent = 'The price will be shown at checkout.';
   }
 }
