@@ -55,7 +55,8 @@ class TransitionError(ValueError):
 
 
 class Job(Base):
-    """One part of an order item on one machine: state, progress, estimates, files and retries."""
+    """One part of an order item on one machine (one plate of it, when its copies need several): state,
+    progress, estimates, files and retries."""
 
     __tablename__ = "jobs"
     __table_args__ = (
@@ -158,8 +159,9 @@ def part_material(template: Any, part: dict[str, Any], material: str, process: s
 
 
 def plan_item(database: Database, output_folder: Path, item_id: int) -> list[int]:
-    """Create the jobs of a ready item, one per part, routed; a part no machine can make is a failed job
-    whose ``last_error`` says why. Does nothing (returns ``[]``) if the item already has jobs."""
+    """Create the jobs of a ready item, one per part, routed in the part's own material; a part no machine
+    can make is a failed job whose ``last_error`` says why. Does nothing (returns ``[]``) if the item
+    already has jobs. (:func:`prepare` adds a job per further plate when the copies need several.)"""
     from parametric import get_template
     from parametric.routing import route
 
