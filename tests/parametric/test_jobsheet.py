@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 import subprocess
 import sys
+import threading
+import xml.etree.ElementTree as ElementTree
+from dataclasses import replace
 
 import pytest
 
-from parametric import render
-from parametric.jobsheet import build_context, format_duration, render_html, write_job_sheet
+from parametric import jobsheet, render
+from parametric.cache import file_record
+from parametric.jobsheet import DRAWING_BOX_MM, build_context, format_duration, render_html, write_job_sheet
 from parametric.machines import MachineStore, Printer, machine_from_dict
 from parametric.registry import get_template
 from parametric.slicing import PrintSettings, slice_manifest, slicing_record
@@ -44,6 +50,97 @@ def test_context_is_built_from_the_parameter_model(heel_lift_manifest):
     assert "<script" not in html  # a sheet is printed, not run
 
 
+def test_the_style_sheet_holds_no_order_data(heel_lift_manifest):
+    """The footer reads the references from the page (string-set), so the CSS is the same for every sheet."""
+    def style(order_ref):
+        html = render_html(build_context(heel_lift_manifest, order_ref=order_ref, item_ref="1", job_url=URL))
+        return re.search(r"<style>(.*?)</style>", html, re.S).group(1)
+
+    assert style("ORD-1") == style("ORD-\"2</style>") and "ORD" not in style("ORD-1")
+
+
+def svg_points(svg: str) -> int:
+    return len(re.findall(r"-?[\d.]+[, ]-?[\d.]+", " ".join(re.findall(r' d="([^"]*)"', svg))))
+
+
+def test_the_sheet_drawing_is_the_cadquery_view_thinned_in_print_millimetres(heel_lift_manifest):
+    source = heel_lift_manifest.file("svg").read_bytes()
+    drawing = jobsheet.sheet_drawing(source)
+    root = ElementTree.fromstring(drawing)
+    width, height = (float(root.get(name).removesuffix("mm")) for name in ("width", "height"))
+    assert width <= DRAWING_BOX_MM[0] + 0.01 and height <= DRAWING_BOX_MM[1] + 0.01
+    assert max(width / DRAWING_BOX_MM[0], height / DRAWING_BOX_MM[1]) > 0.99  # as large as the frame allows
+    paths = root.findall("{http://www.w3.org/2000/svg}path")
+    assert [p.get("stroke-dasharray") is not None for p in paths] == [True, False]  # hidden, then visible
+    assert all(float(p.get("stroke-width")) > 0 for p in paths)  # CadQuery writes -1.5
+    numbers = [float(v) for p in paths for v in re.findall(r"-?[\d.]+", p.get("d"))]
+    assert min(numbers) >= 0 and max(numbers) <= max(width, height)  # cropped to the part, inside the view box
+    assert 0 < svg_points(drawing) < svg_points(source.decode()) / 2
+
+
+def test_an_svg_of_another_shape_is_embedded_as_it_is():
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><circle r="4" cx="5" cy="5"/></svg>'
+    assert jobsheet.sheet_drawing(svg) == svg.decode()
+
+
+def fresh_render(manifest, folder):
+    """The manifest with only its SVG, copied into a folder of its own (no drawing kept there yet)."""
+    folder.mkdir()
+    (folder / "heel_lift.svg").write_bytes(manifest.file("svg").read_bytes())
+    return replace(manifest, directory=folder, files=[file_record(folder, "svg", "assembly", "heel_lift.svg")])
+
+
+def test_the_drawing_is_made_once_per_svg_content_and_kept_beside_the_render(heel_lift_manifest, tmp_path,
+                                                                           monkeypatch):
+    folder = tmp_path / "render"
+    manifest = fresh_render(heel_lift_manifest, folder)
+    source = (folder / "heel_lift.svg").read_bytes()
+    monkeypatch.setattr(jobsheet, "_drawings", type(jobsheet._drawings)())
+    made = []
+    make = jobsheet.sheet_drawing
+    monkeypatch.setattr(jobsheet, "sheet_drawing", lambda svg: made.append(svg) or make(svg))
+
+    first = jobsheet.drawing_data_uri(manifest)
+    kept = list(folder.glob("jobsheet-drawing-*.svg"))
+    assert len(made) == 1 and [k.name for k in kept] == [
+        f"jobsheet-drawing-{manifest.files[0]['sha256'][:32]}-g{jobsheet.DRAWING_GENERATION}.svg"]
+    assert base64.b64decode(first.split(",", 1)[1]).decode() == kept[0].read_text()
+    assert jobsheet.drawing_data_uri(manifest) == first and len(made) == 1  # from memory
+    jobsheet._drawings.clear()
+    assert jobsheet.drawing_data_uri(manifest) == first and len(made) == 1  # from the file beside the render
+
+    (folder / "heel_lift.svg").write_bytes(source.replace(b"rgb(0,0,0)", b"rgb(0,0,1)"))  # new content, new key
+    changed = replace(manifest, files=[file_record(folder, "svg", "assembly", "heel_lift.svg")])
+    jobsheet.drawing_data_uri(changed)
+    assert len(made) == 2 and len(list(folder.glob("jobsheet-drawing-*.svg"))) == 2
+
+
+def test_the_drawing_still_comes_when_the_render_folder_is_read_only(heel_lift_manifest, tmp_path, monkeypatch):
+    manifest = fresh_render(heel_lift_manifest, tmp_path / "render")
+    monkeypatch.setattr(jobsheet, "_drawings", type(jobsheet._drawings)())
+    refused = []
+    monkeypatch.setattr(jobsheet, "atomic_write", lambda path, _: refused.append(path) or (_ for _ in ()).throw(
+        PermissionError("read-only")))
+    assert jobsheet.drawing_data_uri(manifest).startswith("data:image/svg+xml;base64,") and len(refused) == 1
+    assert not list((tmp_path / "render").glob("jobsheet-drawing-*"))
+
+
+def test_a_render_without_a_drawing_has_no_drawing_section(heel_lift_manifest):
+    bare = replace(heel_lift_manifest, files=[f for f in heel_lift_manifest.files if f["format"] != "svg"])
+    context = build_context(bare, order_ref="ORD-1", item_ref="1", job_url=URL)
+    assert context["drawing"] is None and "<h2>Drawing</h2>" not in render_html(context)
+
+
+def test_the_font_configuration_is_kept_per_thread():
+    pytest.importorskip("weasyprint")
+    mine = jobsheet._font_configuration()
+    other = []
+    worker = threading.Thread(target=lambda: other.append(jobsheet._font_configuration()))
+    worker.start()
+    worker.join()
+    assert jobsheet._font_configuration() is mine and other[0] is not mine
+
+
 def test_html_escapes_what_it_is_given(heel_lift_manifest):
     html = render_html(build_context(heel_lift_manifest, order_ref="<b>O&1</b>", item_ref="1", job_url=URL))
     assert "&lt;b&gt;O&amp;1&lt;/b&gt;" in html and "<b>O&1</b>" not in html
@@ -65,6 +162,9 @@ def test_pdf_text_carries_order_parameters_estimates_and_checks(heel_lift_manife
     for check in get_template("heel_lift").quality_checks(get_template("heel_lift").resolve(manifest.params)):
         assert check.label in text
     assert sheet.html.read_text().count("ORD-2024-0042") >= 2
+    pages = text.split("\f")[:-1]
+    assert len(pages) >= 2 and all("Order ORD-2024-0042 · Item 3 · Quantity 2" in page for page in pages)  # footer
+    assert "Drawing" in text
 
 
 @pytest.mark.integration
