@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup run gallery test test-fast bench bench-api lint clean
+.PHONY: setup run gallery test test-fast bench bench-api bench-manufacturing lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ bench: setup
 ## Order latency on a cache hit and order throughput with two workers, against the bare render.
 bench-api: setup
 	$(BIN)/python bench/bench_api.py
+
+## From an order to G-code (real PrusaSlicer) and a job sheet, per template: our time against the slicer's.
+bench-manufacturing: setup
+	$(BIN)/python bench/bench_manufacturing.py
 
 lint: setup
 	$(BIN)/ruff check parametric templates_models web tests bench
