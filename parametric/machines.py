@@ -546,12 +546,35 @@ class MachineStore:
             atomic_write_json(self.path, {"machines": [row for row in rows if row.get("name") != name]})
 
 
-# -- CLI ------------------------------------------------------------------------------------
+# -- records from compact specs: the CLI's options, the staff dashboard's form ------------------------
+
+TOOL_SPEC = "NUMBER:DIAMETER[:TYPE[:FLUTES[:FLUTE_LENGTH[:NAME]]]]"
+STOCK_SPEC = "MATERIAL:THICKNESS:LENGTHxWIDTH"
+FEEDS_SPEC = "TOOL:MATERIAL:FEED:PLUNGE:RPM:STEPDOWN"
+
+
+def _number_or_text(value: float | str | None) -> float | str | None:
+    """A number typed as text, read as a number; empty text is ``None`` (the record's default), and text that
+    is no number is passed on as it is, for :func:`machine_from_dict` to name the field."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _plain(value: float) -> str:
+    """A number as the shortest text that reads back the same: ``6`` rather than ``6.0``."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
 def _tool_spec(text: str, index: int, stock_materials: Sequence[str]) -> dict[str, Any]:
-    """``NUMBER:DIAMETER[:TYPE[:FLUTES[:FLUTE_LENGTH]]]`` with default feeds for each stocked material."""
-    fields = text.split(":")
+    """A tool from its spec (:data:`TOOL_SPEC`), with default feeds for each stocked material."""
+    fields = [part.strip() for part in text.split(":", 5)]
     where = f"tools[{index}]"
     try:
         number, diameter = int(fields[0]), float(fields[1])
@@ -559,51 +582,136 @@ def _tool_spec(text: str, index: int, stock_materials: Sequence[str]) -> dict[st
         flutes = int(fields[3]) if len(fields) > 3 and fields[3] else (1 if tool_type == "drill" else 2)
         flute_length = float(fields[4]) if len(fields) > 4 and fields[4] else max(25.0, 4 * diameter)
     except (ValueError, IndexError):
-        raise ValidationError([FieldError(where, f"{text!r}: write NUMBER:DIAMETER[:TYPE[:FLUTES[:FLUTE_LENGTH]]], "
-                                                 "e.g. 1:6:endmill:2:22")]) from None
+        raise ValidationError([FieldError(where, f"{text!r}: write {TOOL_SPEC}, e.g. 1:6:endmill:2:22")]) from None
     if tool_type not in TOOL_TYPES:
         raise ValidationError([FieldError(f"{where}.type", f"{tool_type!r}; allowed: {', '.join(TOOL_TYPES)}")])
     feeds = {}
     for material in dict.fromkeys(stock_materials):
-        if diameter > 0 and material in cutting_data():
-            f = default_feeds(material, diameter, max(flutes, 1), tool_type)
+        if 0 < diameter <= 50 and 1 <= flutes <= 8 and material in cutting_data():
+            f = default_feeds(material, diameter, flutes, tool_type)
             feeds[material] = {"feed_mm_min": f.feed_mm_min, "plunge_mm_min": f.plunge_mm_min,
                                "spindle_rpm": f.spindle_rpm, "stepdown_mm": f.stepdown_mm}
     return {"number": number, "diameter_mm": diameter, "type": tool_type, "flutes": flutes,
-            "flute_length_mm": flute_length, "feeds": feeds}
+            "flute_length_mm": flute_length, "feeds": feeds, "name": fields[5] if len(fields) > 5 else ""}
 
 
 def _stock_spec(text: str, index: int) -> dict[str, Any]:
-    """``MATERIAL:THICKNESS:LENGTHxWIDTH``, e.g. ``birch_plywood:18:2500x1250``."""
-    fields = text.split(":")
+    """A sheet from its spec (:data:`STOCK_SPEC`), e.g. ``birch_plywood:18:2500x1250``."""
+    fields = [part.strip() for part in text.split(":")]
     if len(fields) != 3:
-        raise ValidationError([FieldError(f"stock[{index}]", f"{text!r}: write MATERIAL:THICKNESS:LENGTHxWIDTH, "
+        raise ValidationError([FieldError(f"stock[{index}]", f"{text!r}: write {STOCK_SPEC}, "
                                                              "e.g. birch_plywood:18:2500x1250")])
-    try:
-        thickness: Any = float(fields[1])
-    except ValueError:
-        thickness = fields[1]
-    return {"material": fields[0], "thickness_mm": thickness, "size_mm": fields[2]}
+    return {"material": fields[0], "thickness_mm": _number_or_text(fields[1]), "size_mm": fields[2]}
 
 
-def _feeds_spec(text: str, tools: list[dict[str, Any]]) -> None:
-    """``TOOL:MATERIAL:FEED:PLUNGE:RPM:STEPDOWN`` sets one tool's feeds for one material."""
-    fields = text.split(":")
+def _feeds_spec(text: str, index: int, tools: list[dict[str, Any]] | None) -> None:
+    """Set one tool's feeds for one material from its spec (:data:`FEEDS_SPEC`); ``tools`` is ``None`` when
+    the tools could not be read (then only the spec's own form is checked)."""
+    fields = [part.strip() for part in text.split(":")]
     try:
-        number = int(fields[0])
-        feed, plunge, rpm, stepdown = (float(v) for v in fields[2:6])
-        material = fields[1]
         if len(fields) != 6:
             raise ValueError
-    except (ValueError, IndexError):
-        raise ValidationError([FieldError("feeds", f"{text!r}: write TOOL:MATERIAL:FEED:PLUNGE:RPM:STEPDOWN, "
-                                                   "e.g. 1:oak:1800:600:16000:3")]) from None
+        number, material = int(fields[0]), fields[1]
+        feed, plunge, rpm, stepdown = (float(v) for v in fields[2:6])
+    except ValueError:
+        raise ValidationError([FieldError(f"feeds[{index}]", f"{text!r}: write {FEEDS_SPEC}, "
+                                                             "e.g. 1:oak:1800:600:16000:3")]) from None
+    if tools is None:
+        return
     for tool in tools:
         if tool["number"] == number:
             tool["feeds"][material] = {"feed_mm_min": feed, "plunge_mm_min": plunge, "spindle_rpm": rpm,
                                        "stepdown_mm": stepdown}
             return
-    raise ValidationError([FieldError("feeds", f"no tool {number} among --tool")])
+    raise ValidationError([FieldError(f"feeds[{index}]", f"no tool {number} among the tools")])
+
+
+def printer_record(name: str, *, build_volume: str | Sequence[float], nozzle_mm: float | str | None = 0.4,
+                   materials: Sequence[str] = (), filament_mm: float | str | None = 1.75,
+                   gcode_flavor: str | None = "marlin2", octoprint_url: str | None = None,
+                   api_key: str | None = None) -> dict[str, Any]:
+    """A printer's record (for :func:`machine_from_dict`) from what a person types: sizes like ``250x210x210``,
+    numbers as text or numbers; an OctoPrint URL or API key makes a host."""
+    record: dict[str, Any] = {
+        "kind": "printer", "name": name, "build_volume_mm": build_volume,
+        "nozzle_diameter_mm": _number_or_text(nozzle_mm), "materials": list(materials),
+        "filament_diameter_mm": _number_or_text(filament_mm), "gcode_flavor": gcode_flavor or None}
+    if octoprint_url or api_key:
+        record["host"] = {"kind": "octoprint", "url": octoprint_url or None, "api_key": api_key or None}
+    return record
+
+
+def router_record(name: str, *, bed: str | Sequence[float], dialect: str | None = "grbl",
+                  tools: Sequence[str] = (), stock: Sequence[str] = (), feeds: Sequence[str] = (),
+                  hot_folder: str | None = None, delivery: str | None = None,
+                  safe_height_mm: float | str | None = 5.0,
+                  rapid_mm_min: float | str | None = 5000.0) -> dict[str, Any]:
+    """A router's record (for :func:`machine_from_dict`) from compact specs: ``tools`` (:data:`TOOL_SPEC`) get
+    default feeds for each stocked material (``data/cutting.toml``), which ``feeds`` (:data:`FEEDS_SPEC`)
+    override; ``stock`` is :data:`STOCK_SPEC`. ``delivery`` is ``hot_folder`` when a ``hot_folder`` is given
+    unless said otherwise.
+
+    A spec that cannot be read raises :class:`ValidationError` naming it (``tools[1]``, ``feeds[0]``) together
+    with what :func:`machine_from_dict` finds wrong in the rest of the record, so a form shows every problem.
+    """
+    problems: list[FieldError] = []
+    sheets: list[dict[str, Any]] = []
+    for index, text in enumerate(stock):
+        try:
+            sheets.append(_stock_spec(text, index))
+        except ValidationError as error:
+            problems.extend(error.errors)
+    stock_read = not problems
+    cutters: list[dict[str, Any]] = []
+    for index, text in enumerate(tools):
+        try:
+            cutters.append(_tool_spec(text, index, [sheet["material"] for sheet in sheets]))
+        except ValidationError as error:
+            problems.extend(error.errors)
+    tools_read = len(cutters) == len(tools)
+    for index, text in enumerate(feeds):
+        try:
+            _feeds_spec(text, index, cutters if tools_read else None)
+        except ValidationError as error:
+            problems.extend(error.errors)
+    method = delivery or ("hot_folder" if hot_folder else "download")
+    record = {"kind": "router", "name": name, "bed_mm": bed, "dialect": dialect or None, "tools": cutters,
+              "stock": sheets, "safe_height_mm": _number_or_text(safe_height_mm),
+              "rapid_mm_min": _number_or_text(rapid_mm_min),
+              "delivery": {"method": method, "path": hot_folder or None} if method == "hot_folder"
+              else {"method": method}}
+    if problems:
+        # the lists that could be read are checked too; a list with an unreadable spec is left out (its
+        # positions would no longer match the lines they came from)
+        try:
+            machine_from_dict({**record, "tools": cutters if tools_read else [], "stock": sheets if stock_read else []})
+        except ValidationError as error:
+            problems.extend(error.errors)
+        raise ValidationError(problems)
+    return record
+
+
+def router_specs(router: Router) -> dict[str, list[str]]:
+    """The router's tools, stock and feeds as specs that :func:`router_record` reads back to the same router
+    (for editing it in a form): feeds only where they differ from the defaults the specs would give."""
+    stocked = [sheet.material for sheet in router.stock]
+    tools, feeds = [], []
+    for tool in router.tools:
+        tools.append(":".join([str(tool.number), _plain(tool.diameter_mm), tool.type, str(tool.flutes),
+                               _plain(tool.flute_length_mm), *([tool.name] if tool.name else [])]))
+        for material, values in tool.feeds.items():
+            if (material in stocked and material in cutting_data()
+                    and default_feeds(material, tool.diameter_mm, tool.flutes, tool.type) == values):
+                continue
+            feeds.append(":".join([str(tool.number), material, _plain(values.feed_mm_min),
+                                   _plain(values.plunge_mm_min), _plain(values.spindle_rpm),
+                                   _plain(values.stepdown_mm)]))
+    stock = [f"{sheet.material}:{_plain(sheet.thickness_mm)}:{_plain(sheet.size_mm[0])}x{_plain(sheet.size_mm[1])}"
+             for sheet in router.stock]
+    return {"tools": tools, "stock": stock, "feeds": feeds}
+
+
+# -- CLI ------------------------------------------------------------------------------------
 
 
 def _load_record(path: Path) -> Any:
@@ -639,20 +747,13 @@ def cmd_machines(args: argparse.Namespace) -> int:
     if args.kind == "file":
         record = _load_record(Path(args.path))
     elif args.kind == "printer":
-        record = {"kind": "printer", "name": args.name, "build_volume_mm": args.volume,
-                  "nozzle_diameter_mm": args.nozzle, "materials": args.material or [],
-                  "filament_diameter_mm": args.filament, "gcode_flavor": args.flavor}
-        if args.octoprint or args.api_key:
-            record["host"] = {"kind": "octoprint", "url": args.octoprint, "api_key": args.api_key}
+        record = printer_record(args.name, build_volume=args.volume, nozzle_mm=args.nozzle,
+                                materials=args.material or [], filament_mm=args.filament, gcode_flavor=args.flavor,
+                                octoprint_url=args.octoprint, api_key=args.api_key)
     else:
-        stock = [_stock_spec(text, i) for i, text in enumerate(args.stock or [])]
-        tools = [_tool_spec(text, i, [s["material"] for s in stock]) for i, text in enumerate(args.tool or [])]
-        for text in args.feeds or []:
-            _feeds_spec(text, tools)
-        record = {"kind": "router", "name": args.name, "bed_mm": args.bed, "dialect": args.dialect,
-                  "tools": tools, "stock": stock, "safe_height_mm": args.safe_height, "rapid_mm_min": args.rapid,
-                  "delivery": ({"method": "hot_folder", "path": args.hot_folder} if args.hot_folder
-                               else {"method": "download"})}
+        record = router_record(args.name, bed=args.bed, dialect=args.dialect, tools=args.tool or [],
+                               stock=args.stock or [], feeds=args.feeds or [], hot_folder=args.hot_folder,
+                               safe_height_mm=args.safe_height, rapid_mm_min=args.rapid)
     machine = machine_from_dict(record)
     store.add(machine, replace=args.replace)
     print(machine.describe())
@@ -689,12 +790,12 @@ def add_command(commands: Any) -> None:
     router.add_argument("--bed", required=True, help="bed size X x Y, e.g. 2500x1250")
     router.add_argument("--dialect", default="grbl", help="G-code dialect: grbl (default) or linuxcnc")
     router.add_argument("--tool", action="append", metavar="SPEC",
-                        help="NUMBER:DIAMETER[:TYPE[:FLUTES[:FLUTE_LENGTH]]], e.g. 1:6:endmill:2:22; feeds start "
-                             "from the material's cutting data (repeatable)")
+                        help=f"{TOOL_SPEC}, e.g. 1:6:endmill:2:22; feeds start from the cutting data of each "
+                             "stocked material (repeatable)")
     router.add_argument("--feeds", action="append", metavar="SPEC",
-                        help="TOOL:MATERIAL:FEED:PLUNGE:RPM:STEPDOWN to set a tool's feeds (repeatable)")
+                        help=f"{FEEDS_SPEC} to set a tool's feeds (repeatable)")
     router.add_argument("--stock", action="append", metavar="SPEC",
-                        help="MATERIAL:THICKNESS:LENGTHxWIDTH, e.g. birch_plywood:18:2500x1250 (repeatable)")
+                        help=f"{STOCK_SPEC}, e.g. birch_plywood:18:2500x1250 (repeatable)")
     router.add_argument("--hot-folder", help="deliver G-code into this folder (default: download)")
     router.add_argument("--safe-height", type=float, default=5.0, help="clearance above the stock in mm")
     router.add_argument("--rapid", type=float, default=5000.0, help="rapid rate in mm/min, for time estimates")

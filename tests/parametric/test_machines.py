@@ -242,3 +242,67 @@ def test_the_manufacturing_core_imports_no_web_queue_or_database():
             "print(','.join(loaded))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == ""
+
+
+# -- records from specs (the CLI's options and the dashboard's form share them) -------------------
+
+
+def test_router_record_reads_specs_with_default_feeds_and_reads_back_its_own_specs(make_router):
+    from parametric.machines import router_record, router_specs
+
+    record = router_record("cnc", bed="2500x1250", dialect="linuxcnc",
+                           tools=[" 1 : 6 : endmill : 2 : 22 : 6 mm upcut", "2:5:drill"],
+                           stock=["birch_plywood:18:2500x1250", "oak:19:2000x600"],
+                           feeds=["1:oak:1500:450:16000:2.5"], hot_folder="/srv/cnc/in", safe_height_mm="8",
+                           rapid_mm_min=" 6000 ")
+    router = machine_from_dict(record)
+    assert isinstance(router, Router) and router.delivery.method == "hot_folder" and router.safe_height_mm == 8
+    first, drill = router.tool(1), router.tool(2)
+    assert (first.name, first.flute_length_mm, drill.flutes, drill.flute_length_mm) == ("6 mm upcut", 22, 1, 25)
+    assert first.feeds["birch_plywood"] == default_feeds("birch_plywood", 6, 2)  # from data/cutting.toml
+    assert (first.feeds["oak"].feed_mm_min, first.feeds["oak"].stepdown_mm) == (1500, 2.5)  # given
+    assert set(drill.feeds) == {"birch_plywood", "oak"}
+    # what a form shows for editing: only the feeds that differ from the defaults
+    specs = router_specs(router)
+    assert specs == {"tools": ["1:6:endmill:2:22:6 mm upcut", "2:5:drill:1:25"],
+                     "stock": ["birch_plywood:18:2500x1250", "oak:19:2000x600"],
+                     "feeds": ["1:oak:1500:450:16000:2.5"]}
+    # and a router from a file, with its own feeds everywhere, survives the round trip unchanged
+    full = machine_from_dict({**make_router(), "tools": [{**tool, "feeds": {material: {
+        key: value * 0.9 for key, value in feeds.items()} for material, feeds in tool["feeds"].items()}}
+        for tool in make_router()["tools"]]})
+    again = machine_from_dict(router_record(full.name, bed=[2500, 1250], **router_specs(full)))
+    assert again == full
+
+
+def test_router_record_names_every_problem_at_once():
+    from parametric.machines import router_record
+
+    with pytest.raises(ValidationError) as caught:
+        router_record("r", bed="2500", dialect="fanuc", tools=["1:6", "1:x", "3:6:saw"],
+                      stock=["oak:19:2000x600"], feeds=["1:oak:fast"], hot_folder="", delivery="hot_folder",
+                      rapid_mm_min="quick")
+    fields = {e.field: e.message for e in caught.value.errors}
+    assert "NUMBER:DIAMETER" in fields["tools[1]"] and "allowed: endmill" in fields["tools[2].type"]
+    assert "TOOL:MATERIAL" in fields["feeds[0]"]
+    assert {"bed_mm", "dialect", "delivery.path", "rapid_mm_min"} <= set(fields)  # the rest is checked too
+    with pytest.raises(ValidationError) as caught:
+        router_record("r", bed="2500x1250", tools=["1:6"], feeds=["9:oak:1:1:1:1"])
+    assert [(e.field, e.message) for e in caught.value.errors] == [("feeds[0]", "no tool 9 among the tools")]
+
+
+def test_printer_record_reads_typed_numbers_and_leaves_the_checking_to_machine_from_dict():
+    from parametric.machines import printer_record
+
+    printer = machine_from_dict(printer_record("mk4", build_volume="250x210x220", nozzle_mm=" 0.6 ", filament_mm="",
+                                               materials=["pla"], octoprint_url="http://octopi.local",
+                                               api_key="K"))
+    assert (printer.nozzle_diameter_mm, printer.filament_diameter_mm) == (0.6, 1.75)
+    assert printer.host == Host("octoprint", "http://octopi.local", "K")
+    assert machine_from_dict(printer_record("bare", build_volume=[180, 180, 180])).host is None
+    with pytest.raises(ValidationError) as caught:
+        machine_from_dict(printer_record("mk4", build_volume="250x210", nozzle_mm="wide", gcode_flavor="gcode",
+                                         octoprint_url="octopi.local"))
+    fields = {e.field: e.message for e in caught.value.errors}
+    assert fields["nozzle_diameter_mm"] == "must be a number in mm"
+    assert {"build_volume_mm", "gcode_flavor", "host.url", "host.api_key"} <= set(fields)
