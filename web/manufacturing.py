@@ -1,20 +1,43 @@
-"""Manufacturing in the web app: machines and jobs for staff, as JSON under ``/api/v1/staff`` and as a
-dashboard page, ``/staff/manufacturing``, with each machine's queue, live state and progress.
+"""Manufacturing in the web app: machines and jobs for staff, as JSON under ``/api/v1/staff`` and as
+dashboard pages: ``/staff/manufacturing`` with each machine's queue, live state and progress (polled by
+``static/manufacturing.js`` from ``state.json``), and ``/staff/manufacturing/machines`` to add, edit and
+remove printers and routers.
 
-Views are thin: the work is in :mod:`web.machines` and :mod:`web.jobs`.
+Views are thin: the work is in :mod:`web.machines`, :mod:`web.jobs` and the core's
+:func:`parametric.machines.printer_record` / :func:`~parametric.machines.router_record`, which read the
+same compact specs as ``parametric machines add``; :func:`parametric.machines.machine_from_dict` is the
+only validator.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Flask, Response, abort, flash, g, redirect, render_template, request, send_file, url_for
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from parametric import FieldError, ValidationError
-from parametric.machines import Router
+from parametric.machines import (
+    DIALECTS,
+    FEEDS_SPEC,
+    GCODE_FLAVORS,
+    STOCK_SPEC,
+    TOOL_SPEC,
+    TOOL_TYPES,
+    Machine,
+    Printer,
+    Router,
+    printer_record,
+    router_record,
+    router_specs,
+)
+from parametric.materials import materials
 
 from . import jobs, json_errors, machines
 from .api import errors_response, services
@@ -205,6 +228,24 @@ def download_job_file(job_id: int, name: str) -> Any:
 
 # -- the dashboard page --------------------------------------------------------------------------
 
+FINISHED = ("done", "failed", "cancelled")
+ACTIVE = ("sent", "printing")
+"""Jobs a machine has taken (or is being given): removing it would lose track of them."""
+WAITING = ("queued", "slicing", "ready")
+
+
+def _open_jobs(session: Any) -> Sequence[jobs.Job]:
+    return session.scalars(select(jobs.Job).where(jobs.Job.state.notin_(FINISHED)).order_by(jobs.Job.id)).all()
+
+
+def _layout(fleet: list[Machine], open_jobs: Sequence[jobs.Job]) -> str:
+    """A fingerprint of what the page's sections, rows and forms are made of: the machines, and the unfinished
+    jobs with their machine, files and estimates. The page's script reloads the page when it changes (a new
+    job, a job finished, a job sliced); states, progress and errors it updates in place."""
+    rows = [[job.id, job.machine, job.files, job.estimates] for job in open_jobs]
+    text = json.dumps([[machines.public(m) for m in fleet], rows], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
 
 @bp.get("")
 @login_required
@@ -213,18 +254,34 @@ def queues() -> Any:
     database = services().database
     fleet = machines.all_machines(database)
     with database.session() as session:
-        open_jobs = session.scalars(select(jobs.Job).where(jobs.Job.state.notin_(("done", "failed", "cancelled")))
-                                    .order_by(jobs.Job.id)).all()
-        finished = session.scalars(select(jobs.Job).where(jobs.Job.state.in_(("done", "failed", "cancelled")))
+        open_jobs = _open_jobs(session)
+        finished = session.scalars(select(jobs.Job).where(jobs.Job.state.in_(FINISHED))
                                    .order_by(jobs.Job.finished_at.desc(), jobs.Job.id.desc()).limit(50)).all()
+    names = {m.name for m in fleet}
     by_machine: dict[str | None, list[Any]] = {}
     for job in open_jobs:
-        by_machine.setdefault(job.machine, []).append(job)
+        by_machine.setdefault(job.machine if job.machine in names else None, []).append(job)
     output = _output_folder()
     files = {job.id: jobs.downloads(job, output) for job in [*open_jobs, *finished]}
     return render_template("staff/manufacturing.html", machines=fleet, by_machine=by_machine, finished=finished,
                            unrouted=by_machine.get(None, []), files=files, state_label=jobs.state_label,
-                           delivery={m.name: m.delivery for m in fleet if isinstance(m, Router)})
+                           delivery={m.name: m.delivery for m in fleet if isinstance(m, Router)},
+                           layout=_layout(fleet, open_jobs))
+
+
+@bp.get("/state.json")
+@login_required
+def live_state() -> Any:
+    """What ``static/manufacturing.js`` polls: each unfinished job's state, label and progress, and the
+    page's layout fingerprint (:func:`_layout`)."""
+    database = services().database
+    fleet = machines.all_machines(database)
+    with database.session() as session:
+        open_jobs = _open_jobs(session)
+    return {"layout": _layout(fleet, open_jobs),
+            "jobs": [{"id": job.id, "machine": job.machine, "kind": job.kind, "state": job.state,
+                      "label": jobs.state_label(job), "progress": round(job.progress or 0.0, 1),
+                      "last_error": job.last_error or ""} for job in open_jobs]}, 200, {"Cache-Control": "no-store"}
 
 
 @bp.get("/jobs/<int(max=2147483647):job_id>/files/<name>")
@@ -249,6 +306,202 @@ def job_form_action(job_id: int, action: str) -> Any:
         log.info("staff %s: %s job %s", g.staff_user, action, job_id)
         flash(f"Job {job_id}: {outcome}.", "success")
     return redirect(url_for("manufacturing.queues"), code=303)
+
+
+# -- machines on the dashboard: add, edit (replace), remove ------------------------------------------
+
+FORM_FIELDS: dict[str, dict[str, str]] = {
+    "printer": {"name": "name", "build_volume_mm": "build_volume", "nozzle_diameter_mm": "nozzle",
+                "materials": "materials", "filament_diameter_mm": "filament", "gcode_flavor": "flavor",
+                "host": "octoprint_url", "host.api_key": "api_key"},
+    "router": {"name": "name", "bed_mm": "bed", "dialect": "dialect", "tools": "tools", "stock": "stock",
+               "feeds": "feeds", "delivery": "hot_folder", "delivery.method": "delivery",
+               "safe_height_mm": "safe_height", "rapid_mm_min": "rapid"},
+}
+"""Where each field of the core's record is typed on the form (an error on ``host.url`` goes next to
+``octoprint_url``); a field not named here is shown above the form."""
+SPEC_LISTS = ("tools", "stock", "feeds")
+"""The router's textareas: one spec a line."""
+ERROR_PATH = re.compile(r"^(?P<head>[a-z_]+)(?:\[(?P<index>\d+)\])?(?:\.(?P<rest>.+))?$")
+
+
+def _number(value: float) -> str:
+    """A number as a form shows it: ``6`` rather than ``6.0``, and never rounded."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _blank(kind: str) -> dict[str, Any]:
+    """An empty form, with the record's defaults."""
+    if kind == "printer":
+        return {"name": "", "build_volume": "", "nozzle": "0.4", "materials": [], "filament": "1.75",
+                "flavor": "marlin2", "octoprint_url": ""}
+    return {"name": "", "bed": "", "dialect": "grbl", "tools": "", "stock": "", "feeds": "", "delivery": "download",
+            "hot_folder": "", "safe_height": "5", "rapid": "5000"}
+
+
+def _shown(machine: Machine) -> dict[str, Any]:
+    """A stored machine as its form shows it, to edit; never its API key."""
+    if isinstance(machine, Printer):
+        return {"name": machine.name, "build_volume": "x".join(_number(v) for v in machine.build_volume_mm),
+                "nozzle": _number(machine.nozzle_diameter_mm), "materials": list(machine.materials),
+                "filament": _number(machine.filament_diameter_mm), "flavor": machine.gcode_flavor,
+                "octoprint_url": machine.host.url if machine.host else ""}
+    specs = router_specs(machine)
+    return {"name": machine.name, "bed": "x".join(_number(v) for v in machine.bed_mm), "dialect": machine.dialect,
+            **{key: "\n".join(specs[key]) for key in SPEC_LISTS}, "delivery": machine.delivery.method,
+            "hot_folder": machine.delivery.path or "", "safe_height": _number(machine.safe_height_mm),
+            "rapid": _number(machine.rapid_mm_min)}
+
+
+def _submitted(kind: str) -> dict[str, Any]:
+    """The form's values as sent (the API key is read apart: it is never shown again)."""
+    form = request.form
+    if kind == "printer":
+        values: dict[str, Any] = {key: form.get(key, "").strip()
+                                  for key in ("name", "build_volume", "nozzle", "filament", "flavor", "octoprint_url")}
+        values["materials"] = form.getlist("materials")
+        return values
+    values = {key: form.get(key, "").strip()
+              for key in ("name", "bed", "dialect", "delivery", "hot_folder", "safe_height", "rapid")}
+    values.update({key: form.get(key, "") for key in SPEC_LISTS})
+    return values
+
+
+def _lines(text: str) -> list[tuple[int, str]]:
+    """The specs of a textarea: (line number, spec) of each line that is not blank."""
+    return [(number, line.strip()) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
+
+
+def _record(kind: str, values: dict[str, Any], api_key: str, stored: Machine | None) -> dict[str, Any]:
+    """The core's record from the form, built by the same functions as ``parametric machines add``."""
+    if kind == "printer":
+        url = values["octoprint_url"]
+        if url and not api_key and isinstance(stored, Printer) and stored.host is not None:
+            api_key = stored.host.api_key  # an empty key field keeps the stored key
+        return printer_record(values["name"], build_volume=values["build_volume"] or None, nozzle_mm=values["nozzle"],
+                              materials=values["materials"], filament_mm=values["filament"],
+                              gcode_flavor=values["flavor"], octoprint_url=url, api_key=api_key)
+    specs = {key: [spec for _, spec in _lines(values[key])] for key in SPEC_LISTS}
+    return router_record(values["name"], bed=values["bed"] or None, dialect=values["dialect"],
+                         hot_folder=values["hot_folder"] or None, delivery=values["delivery"] or None,
+                         safe_height_mm=values["safe_height"], rapid_mm_min=values["rapid"], **specs)
+
+
+def _placed(kind: str, problems: list[FieldError], values: dict[str, Any]) -> dict[str, list[str]]:
+    """Each problem under the form field it belongs to (``""``: the form as a whole); a problem with one spec
+    of a textarea names its line."""
+    fields = FORM_FIELDS[kind]
+    placed: dict[str, list[str]] = {}
+    for problem in problems:
+        path = ERROR_PATH.match(problem.field)
+        head, index, rest = (path["head"], path["index"], path["rest"]) if path else ("", None, None)
+        field = (fields.get(f"{head}.{rest}") if rest else None) or fields.get(head, "")
+        message = problem.message
+        if head in SPEC_LISTS and index is not None and kind == "router":
+            lines = _lines(values[head])
+            where = f"line {lines[int(index)][0]}" if int(index) < len(lines) else f"entry {int(index) + 1}"
+            message = f"{where}: {f'{rest}: ' if rest else ''}{message}"
+        elif field == "":
+            message = f"{problem.field}: {message}" if problem.field else message
+        placed.setdefault(field, []).append(message)
+    return placed
+
+
+def _machine_form(kind: str, values: dict[str, Any], *, stored: Machine | None = None,
+                  errors: dict[str, list[str]] | None = None, status: int = 200) -> Any:
+    has_key = isinstance(stored, Printer) and stored.host is not None and bool(stored.host.api_key)
+    return render_template(
+        "staff/machine_form.html", kind=kind, values=values, errors=errors or {}, stored=stored, has_key=has_key,
+        fdm=[m for m in materials().values() if m.process == "fdm"],
+        cnc=[m for m in materials().values() if m.process == "cnc"], flavors=GCODE_FLAVORS, dialects=DIALECTS,
+        tool_types=TOOL_TYPES, specs={"tools": TOOL_SPEC, "stock": STOCK_SPEC, "feeds": FEEDS_SPEC}), status
+
+
+def _save(kind: str, stored: Machine | None) -> Any:
+    """Add (``stored`` is None) or replace a machine from the form; the form again with every problem."""
+    values = _submitted(kind)
+    if stored is not None:
+        values["name"] = stored.name  # its jobs name it: a machine keeps its name (add a new one to rename)
+    database = services().database
+    try:
+        machine = machines.parse(_record(kind, values, request.form.get("api_key", "").strip(), stored))
+        machines.add(database, machine, replace=stored is not None)
+    except machines.MachineExists as error:
+        return _machine_form(kind, values, stored=stored, errors=_placed(kind, error.errors, values), status=409)
+    except ValidationError as error:
+        return _machine_form(kind, values, stored=stored, errors=_placed(kind, error.errors, values), status=422)
+    log.info("staff %s %s machine %s", g.staff_user, "replaced" if stored else "added", machine.name)
+    flash(f"{'Saved' if stored else 'Added'} {machine.describe()}.", "success")
+    return redirect(url_for("manufacturing.machine_list"), code=303)
+
+
+def _job_counts(database: Any) -> dict[str, dict[str, int]]:
+    """Per machine, how many of its jobs are ``active`` (sent, printing or cutting) and ``waiting``."""
+    with database.session() as session:
+        rows = session.execute(select(jobs.Job.machine, jobs.Job.state, func.count())
+                               .where(jobs.Job.state.in_((*ACTIVE, *WAITING)))
+                               .group_by(jobs.Job.machine, jobs.Job.state)).all()
+    counts: dict[str, dict[str, int]] = {}
+    for machine, state, count in rows:
+        entry = counts.setdefault(machine, {"active": 0, "waiting": 0})
+        entry["active" if state in ACTIVE else "waiting"] += count
+    return counts
+
+
+def _jobs(count: int) -> str:
+    return f"{count} job{'' if count == 1 else 's'}"
+
+
+@bp.get("/machines")
+@login_required
+def machine_list() -> Any:
+    database = services().database
+    return render_template("staff/machines.html", machines=machines.all_machines(database),
+                           counts=_job_counts(database))
+
+
+@bp.route("/machines/new/<any(printer, router):kind>", methods=["GET", "POST"])
+@login_required
+def new_machine(kind: str) -> Any:
+    if request.method == "GET":
+        return _machine_form(kind, _blank(kind))
+    return _save(kind, None)
+
+
+@bp.route("/machines/<name>/edit", methods=["GET", "POST"])
+@login_required
+def edit_machine(name: str) -> Any:
+    """The machine's form, filled in; sending it replaces the machine (an empty API key keeps the stored one)."""
+    stored = machines.get(services().database, name)
+    if stored is None:
+        abort(404, description="There is no machine with this name.")
+    if request.method == "GET":
+        return _machine_form(stored.kind, _shown(stored), stored=stored)
+    return _save(stored.kind, stored)
+
+
+@bp.post("/machines/<name>/remove")
+@login_required
+def remove_machine_form(name: str) -> Any:
+    """Remove a machine, unless it has a job sent to it or in progress on it: the app would lose track of
+    that job (no progress, no cancelling on the printer), so staff finish or cancel it first. Jobs only
+    waiting for the machine stay listed and fail when prepared or sent, unless a machine of the same name is
+    added again; the page says so before and after."""
+    database = services().database
+    counts = _job_counts(database).get(name, {"active": 0, "waiting": 0})
+    if counts["active"]:
+        flash(f"{name} was not removed: {_jobs(counts['active'])} sent to it or in progress on it. Cancel or "
+              "finish them first (mark them done once the work is off the machine).", "error")
+        return redirect(url_for("manufacturing.machine_list"), code=303)
+    if not machines.remove(database, name):
+        flash(f"There is no machine called {name}.", "error")
+        return redirect(url_for("manufacturing.machine_list"), code=303)
+    log.info("staff %s removed machine %s", g.staff_user, name)
+    waiting = counts["waiting"]
+    flash(f"Removed {name}." + (f" Its {_jobs(waiting)} waiting in the queue can no longer be made: they fail when "
+                                f"prepared or sent, unless you add a machine called {name} again."
+                                if waiting else ""), "success")
+    return redirect(url_for("manufacturing.machine_list"), code=303)
 
 
 def openapi_paths() -> dict[str, Any]:
