@@ -43,7 +43,7 @@ os.environ["PARAMETRIC_OUTPUT"] = str(BENCH_FOLDER / "output")
 import parametric  # noqa: E402
 from parametric.cache import Cache  # noqa: E402
 
-FORMATS = ("step", "stl", "3mf")
+FORMATS = ("step", "stl", "3mf", "svg")  # what an order renders: the customer's files and the workshop's drawing
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -33,7 +33,7 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 256 * 1024,   # bytes; a larger body is refused with 413
     "MAX_ITEMS_PER_ORDER": 50,
     "MAX_QUANTITY": 1000,
-    "ORDER_FORMATS": ["step", "stl", "3mf"],
+    "ORDER_FORMATS": ["step", "stl", "3mf", "svg"],  # every order's files; the SVG drawing is also the job sheet's
     "EXPORT_TOLERANCE": 0.05,       # mesh chord tolerance in mm for STL/3MF
     "EXPORT_ANGULAR_TOLERANCE": 0.2,  # radians
     # Background generation.

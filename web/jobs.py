@@ -222,9 +222,10 @@ def job_url(public_url: str, job_id: int) -> str:
 def add_drawing(manifest: Any, cache: Any, settings: Any) -> Any:
     """The item's manifest with its drawing view (the core's SVG export) for the job sheet.
 
-    Orders carry the customer's formats; the drawing is exported from the same cache entry on
-    the first job of a configuration (tens of milliseconds; the geometry is rebuilt only if
-    the entry was evicted) and placed beside the item's files. A render made by an older
+    An order's render makes the drawing with its files (``svg`` in ``ORDER_FORMATS``), so this
+    returns at once. An item rendered without it (``ORDER_FORMATS`` without ``svg``, or an
+    order from before) gets it here, from the render cache:
+    that rebuilds the geometry (0.1 to 1 s) once per configuration. A render made by an older
     template version gets no drawing rather than another geometry's.
     """
     from parametric import get_template, render

@@ -224,7 +224,7 @@ def _paths() -> dict[str, Any]:
             "parameters": [order_id, token_header, token_query],
             "responses": {"200": _json(_ref("Order")), "403": no_token, "404": not_found}}},
         "/api/v1/orders/{order_id}/items/{position}/files/{filename}": {"get": {
-            "operationId": "downloadFile", "summary": "A generated file (STEP, STL, 3MF) or manifest.json",
+            "operationId": "downloadFile", "summary": "A generated file (STEP, STL, 3MF, SVG drawing) or manifest.json",
             "parameters": [order_id,
                            {"name": "position", "in": "path", "required": True,
                             "schema": {"type": "integer", "minimum": 1}},

@@ -28,7 +28,7 @@ from .live import Stack, postgres_database, service_unavailable
 pytestmark = pytest.mark.integration
 
 REDIS = os.environ.get("PARAMETRIC_TEST_REDIS", "redis://127.0.0.1:6379/0")
-ORDER_FORMATS = {"step", "stl", "3mf"}
+ORDER_FORMATS = {"step", "stl", "3mf", "svg"}
 
 
 @pytest.fixture(scope="module")

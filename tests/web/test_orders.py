@@ -59,7 +59,7 @@ def test_queued_order_becomes_ready_with_downloadable_files(app, client, output_
     assert ready["status"] == "ready" and "token" not in ready
     [item] = ready["items"]
     assert item["state"] == "ready" and item["attempts"] == 1 and item["reason"] is None
-    assert {f["format"] for f in item["files"]} == {"step", "stl", "3mf"}
+    assert {f["format"] for f in item["files"]} == {"step", "stl", "3mf", "svg"}
     for record in item["files"]:
         download = client.get(record["url"])
         assert download.status_code == 200
@@ -82,7 +82,7 @@ def test_a_configuration_in_the_cache_is_ready_when_the_order_returns(app, clien
     assert second["id"] != first["id"]
     assert second["status"] == "ready" and services(app).queue.huey.pending_count() == 0
     [item] = second["items"]
-    assert {f["format"] for f in item["files"]} == {"step", "stl", "3mf"} and item["manifest"]
+    assert {f["format"] for f in item["files"]} == {"step", "stl", "3mf", "svg"} and item["manifest"]
     assert client.get(item["files"][0]["url"]).status_code == 200
 
 

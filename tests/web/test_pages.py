@@ -263,7 +263,7 @@ def test_order_without_javascript_from_form_to_files(client, app):
     ready = page(client.get(f"{parts.path}?{parts.query}"))
     assert ready.get_element_by_id("order-status").text_content() == "ready"
     links = ready.xpath("//ul[@class='files']//a/@href")
-    assert {href.rsplit("?", 1)[0].rsplit(".", 1)[-1] for href in links} == {"step", "stl", "3mf"}
+    assert {href.rsplit("?", 1)[0].rsplit(".", 1)[-1] for href in links} == {"step", "stl", "3mf", "svg"}
     stl = client.get(next(href for href in links if ".stl" in href))
     assert stl.status_code == 200
     (triangles,) = struct.unpack("<I", stl.data[80:84])
@@ -410,7 +410,7 @@ def test_dashboard_item_details_retry_and_cancel(client, app, broken_template):
     text = " ".join(detail.text_content().split())
     assert "Leg diameter 34.7 mm" in text and "watertight: yes" in text and "valid solid: yes" in text
     assert {a.rsplit("?", 1)[0].rsplit(".", 1)[-1] for a in detail.xpath("//ul[@class='files']//a/@href")} \
-        == {"step", "stl", "3mf", "json"}
+        == {"step", "stl", "3mf", "svg", "json"}
 
     failed = page(client.get(f"/staff/orders/{broken['id']}"))
     assert "the geometry kernel failed" in failed.xpath("//dd[@class='reason']")[0].text_content()
