@@ -196,6 +196,82 @@ def plan_item(database: Database, output_folder: Path, item_id: int) -> list[int
         return [job.id for job in created if job.state == "queued"]
 
 
+def reroute(database: Database, output_folder: Path, job_id: int) -> str | None:
+    """Route a queued job again over the machines set up now, when its machine is gone or can no longer make
+    it (a retried job after its printer was removed or unloaded): the machine's name, or ``None`` with the
+    job failed and the reason said."""
+    from parametric import get_template
+    from parametric.routing import route
+
+    from . import machines
+
+    job = get(database, job_id)
+    if job is None or job.state != "queued":
+        return None
+    with database.session() as session:
+        item = session.get(OrderItem, job.item_id)
+        assert item is not None
+        material, template_id = item.material, item.template
+    current = machines.get(database, job.machine or "")
+    try:
+        manifest = load_manifest(output_folder, job.item_id, database)
+    except (FileNotFoundError, json.JSONDecodeError):
+        if current is not None:
+            return current.name  # preparing it says what is wrong with its files
+        transition(database, job_id, "failed", expect=("queued",), last_error="the item's files are gone")
+        return None
+    part = next((p for p in manifest.parts if p.get("name") == job.part), None)
+    if part is None:
+        transition(database, job_id, "failed", expect=("queued",), last_error=f"the item has no part {job.part!r}")
+        return None
+    template = get_template(template_id)
+    process = part.get("process") or (template.process[0] if template.process else None)
+    chosen = part_material(template, part, material, process)
+    if current is not None and route(part, chosen, [current], process=process).ok:
+        return current.name
+    verdict = route(part, chosen, machines.all_machines(database), process=process)
+    if verdict.machine is None:
+        transition(database, job_id, "failed", expect=("queued",), last_error=verdict.reason)
+        return None
+    with database.transaction() as session:
+        session.execute(update(Job).where(Job.id == job_id, Job.state == "queued")
+                        .values(machine=verdict.machine.name, updated_at=utcnow()))
+    return verdict.machine.name
+
+
+class MachineInUse(Exception):
+    """A machine with jobs sent to it or in progress on it: removing it would lose track of them."""
+
+    def __init__(self, name: str, active: int):
+        self.name, self.active = name, active
+        super().__init__(f"{name} has {active} job{'' if active == 1 else 's'} sent to it or in progress on it; "
+                         "cancel or finish them first (mark them done once the work is off the machine)")
+
+
+def remove_machine(database: Database, name: str) -> int | None:
+    """Remove the machine called ``name`` unless it has sent or in-progress jobs (:class:`MachineInUse`).
+
+    Returns how many of its jobs were still waiting (queued, slicing or ready: a retry routes them
+    again), or ``None`` when there is no such machine. The check and the removal are one transaction,
+    with the machine's row locked, so a job sent meanwhile cannot slip between them.
+    """
+    from sqlalchemy import func
+
+    from .machines import MachineRow
+
+    with database.transaction() as session:
+        row = session.scalar(select(MachineRow).where(MachineRow.name == name).with_for_update())
+        if row is None:
+            return None
+        counts = dict(session.execute(select(Job.state, func.count()).where(Job.machine == name)
+                                      .group_by(Job.state)).all())
+        active = sum(counts.get(state, 0) for state in ("sent", "printing"))
+        if active:
+            raise MachineInUse(name, active)
+        session.delete(row)
+        return sum(counts.get(state, 0) for state in ("queued", "slicing", "ready"))
+
+
 def plan_ready_items(database: Database, output_folder: Path, limit: int = 50) -> list[int]:
     """Plan every ready item that has no jobs yet; the ids of the new queued jobs."""
     with database.session() as session:

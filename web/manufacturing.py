@@ -92,9 +92,14 @@ def add_machine() -> Any:
 @api_bp.delete("/machines/<name>")
 @staff_required
 def remove_machine(name: str) -> Any:
-    if not machines.remove(services().database, name):
+    """Remove a machine; 409 while it has a job sent to it or in progress on it (see ``jobs.remove_machine``)."""
+    try:
+        waiting = jobs.remove_machine(services().database, name)
+    except jobs.MachineInUse as error:
+        return json_errors(409, str(error), "name")
+    if waiting is None:
         return json_errors(404, "no machine with this name")
-    log.info("staff %s removed machine %s", g.staff_user, name)
+    log.info("staff %s removed machine %s (%s jobs waiting)", g.staff_user, name, waiting)
     return "", 204
 
 
@@ -156,6 +161,9 @@ def act(job_id: int, action: str) -> tuple[str | None, str]:
                 return f"only a failed or cancelled job can be retried (this one is {job.state})", ""
             if not jobs.transition(database, job_id, "queued", expect=(job.state,)):
                 return "the job changed meanwhile; look again", ""
+            if jobs.reroute(database, services().generation.output_folder, job_id) is None:
+                failed = jobs.get(database, job_id)
+                return f"no machine can make it now: {failed.last_error if failed else 'the job is gone'}", ""
             prepare_job = services().queue.prepare_job
             if prepare_job is not None:
                 prepare_job(job_id)
@@ -485,21 +493,19 @@ def edit_machine(name: str) -> Any:
 def remove_machine_form(name: str) -> Any:
     """Remove a machine, unless it has a job sent to it or in progress on it: the app would lose track of
     that job (no progress, no cancelling on the printer), so staff finish or cancel it first. Jobs only
-    waiting for the machine stay listed and fail when prepared or sent, unless a machine of the same name is
-    added again; the page says so before and after."""
-    database = services().database
-    counts = _job_counts(database).get(name, {"active": 0, "waiting": 0})
-    if counts["active"]:
-        flash(f"{name} was not removed: {_jobs(counts['active'])} sent to it or in progress on it. Cancel or "
-              "finish them first (mark them done once the work is off the machine).", "error")
+    waiting for the machine stay listed and fail when prepared or sent; a retry routes them to a machine that
+    can make them. The page says so before and after."""
+    try:
+        waiting = jobs.remove_machine(services().database, name)
+    except jobs.MachineInUse as error:
+        flash(f"Not removed: {error}.", "error")
         return redirect(url_for("manufacturing.machine_list"), code=303)
-    if not machines.remove(database, name):
+    if waiting is None:
         flash(f"There is no machine called {name}.", "error")
         return redirect(url_for("manufacturing.machine_list"), code=303)
     log.info("staff %s removed machine %s", g.staff_user, name)
-    waiting = counts["waiting"]
-    flash(f"Removed {name}." + (f" Its {_jobs(waiting)} waiting in the queue can no longer be made: they fail when "
-                                f"prepared or sent, unless you add a machine called {name} again."
+    flash(f"Removed {name}." + (f" Its {_jobs(waiting)} waiting in the queue can no longer be made there: they "
+                                "fail when prepared or sent; retry them to route them to another machine."
                                 if waiting else ""), "success")
     return redirect(url_for("manufacturing.machine_list"), code=303)
 
@@ -534,7 +540,8 @@ def openapi_paths() -> dict[str, Any]:
             "operationId": "staffRemoveMachine", "summary": "Remove a machine", "security": staff,
             "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
             "responses": {"204": {"description": "removed"}, "401": unauthorized,
-                          "404": errors("no such machine")}}},
+                          "404": errors("no such machine"),
+                          "409": errors("it has jobs sent to it or in progress on it")}}},
         "/api/v1/staff/jobs": {"get": {
             "operationId": "staffListJobs", "summary": "Manufacturing jobs, oldest first", "security": staff,
             "parameters": [{"name": "state", "in": "query", "required": False,

@@ -232,7 +232,7 @@ def test_a_machine_is_removed_unless_a_job_is_on_it_and_its_waiting_jobs_stay_li
     assert form is not None and form.get("data-confirm") == "Remove spare?"
     response = client.post(f"{MACHINES}/mk3/remove", data={"csrf_token": form.inputs["csrf_token"].value})
     assert response.status_code == 303
-    assert "mk3 was not removed: 1 job sent to it or in progress on it" in client.get(MACHINES).get_data(as_text=True)
+    assert "Not removed: mk3 has 1 job sent to it or in progress on it" in client.get(MACHINES).get_data(as_text=True)
     assert machines.get(database(app), "mk3") is not None
 
     jobs.transition(database(app), printing, "done")
@@ -242,7 +242,7 @@ def test_a_machine_is_removed_unless_a_job_is_on_it_and_its_waiting_jobs_stay_li
     assert client.post(form.action, data={"csrf_token": form.inputs["csrf_token"].value}).status_code == 303
     assert machines.get(database(app), "mk3") is None
     listing = client.get(MACHINES).get_data(as_text=True)
-    assert "Removed mk3. Its 1 job waiting in the queue can no longer be made" in listing
+    assert "Removed mk3. Its 1 job waiting in the queue can no longer be made there" in listing
     queue_page = page(client.get("/staff/manufacturing"))
     assert queue_page.get_element_by_id("no-machine").get_element_by_id(f"job-{waiting}") is not None
     assert client.post(f"{MACHINES}/mk3/remove", data={"csrf_token": csrf_token(queue_page)}).status_code == 303

@@ -121,3 +121,37 @@ def test_a_job_sheet_from_the_queue_has_the_drawing_the_estimates_and_a_qr_to_th
     decoded = subprocess.run([zbarimg, "-q", "--raw", "-Sdisable", "-Sqrcode.enable",
                               str(next(tmp_path.glob("page*.png")))], capture_output=True, text=True)
     assert decoded.stdout.strip() == f"https://workshop.example/staff/manufacturing#job-{job_id}"
+
+
+def test_a_machine_with_work_on_it_is_not_removed_and_a_retry_routes_again(app, client, staff):
+    """Removing a printer with a job printing on it is refused (the app would lose track of the print); with only
+    waiting jobs it is removed, and retrying such a job routes it to a machine that is set up now."""
+    assert add_printer(client, staff).status_code == 201
+    item_id = ready_item(app, client, {"template": "leg_cap", "params": {"sleeve_depth": 6 + unique_width() % 9},
+                                       "material": "pla"})
+    database, output = services(app).database, services(app).generation.output_folder
+    [job_id] = jobs.plan_item(database, output, item_id)
+    with database.transaction() as session:
+        session.get(jobs.Job, job_id).state = "printing"
+    refused = client.delete("/api/v1/staff/machines/mk3", headers=staff)
+    assert refused.status_code == 409
+    assert "mk3 has 1 job sent to it or in progress on it" in refused.get_json()["errors"][0]["message"]
+    assert client.get("/api/v1/staff/machines", headers=staff).get_json()["machines"][0]["name"] == "mk3"
+
+    with database.transaction() as session:
+        session.get(jobs.Job, job_id).state = "queued"
+    assert client.delete("/api/v1/staff/machines/mk3", headers=staff).status_code == 204
+    assert jobs.prepare(database, output, job_id) == "failed"
+    assert "no longer set up" in jobs.get(database, job_id).last_error
+
+    # nothing can make it yet: the retry says why and the job stays failed
+    retried = client.post(f"/api/v1/staff/jobs/{job_id}/retry", headers=staff)
+    assert retried.status_code == 409
+    assert "no machine can make it now: no printer is set up" in retried.get_json()["errors"][0]["message"]
+    assert jobs.get(database, job_id).state == "failed"
+
+    assert add_printer(client, staff, {**PRINTER, "name": "mk4"}).status_code == 201
+    retried = client.post(f"/api/v1/staff/jobs/{job_id}/retry", headers=staff)
+    assert retried.status_code == 200, retried.get_json()
+    job = jobs.get(database, job_id)
+    assert (job.machine, job.state) == ("mk4", "queued")
