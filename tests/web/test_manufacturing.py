@@ -33,15 +33,14 @@ def add_printer(client: FlaskClient, staff: dict[str, str], record: dict[str, An
     return client.post("/api/v1/staff/machines", json=record or PRINTER, headers=staff)
 
 
-def make_job(app: Flask, **values: Any) -> int:
-    """A job on a stored order item (no render needed for state-machine tests)."""
-    database = services(app).database
+def stored_job(database: Any, *, template: str = "wall_shelf", material: str = "pla", **values: Any) -> int:
+    """A job on a stored order item of ``template`` (no render: for state-machine and page tests)."""
     with database.transaction() as session:
         order = Order(id=uuid.uuid4().hex, token="t", customer_name="A", customer_email="a@example.com")
         session.add(order)
         session.flush()
-        item = OrderItem(order_id=order.id, position=1, template="wall_shelf", template_version="1.0.0",
-                         params={}, quantity=1, material="pla", state="ready")
+        item = OrderItem(order_id=order.id, position=1, template=template, template_version="1.0.0",
+                         params={}, quantity=1, material=material, state="ready")
         session.add(item)
         session.flush()
         job = jobs.Job(**{"item_id": item.id, "part": "bracket", "kind": "fdm", "machine": "mk3", "estimates": {},
@@ -49,6 +48,11 @@ def make_job(app: Flask, **values: Any) -> int:
         session.add(job)
         session.flush()
         return job.id
+
+
+def make_job(app: Flask, **values: Any) -> int:
+    """A job on a stored wall shelf item in the app's database."""
+    return stored_job(services(app).database, **values)
 
 
 # -- machines ------------------------------------------------------------------------------------------

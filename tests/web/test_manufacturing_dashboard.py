@@ -16,7 +16,7 @@ from parametric.machines import Printer, Router, default_feeds, machine_from_dic
 from web import jobs, machines
 
 from .conftest import STAFF, services
-from .test_manufacturing import PRINTER, make_job
+from .test_manufacturing import PRINTER, make_job, stored_job
 from .test_pages import csrf_token, error_for, form_values, login, page
 
 SECRET = "s3cret-octoprint-key-0f9a"
@@ -443,20 +443,5 @@ def browser_stack(tmp_path_factory, output_root):
 
 def make_browser_job(shop_database: Any, machine: str) -> int:
     """A ready CNC job on ``machine`` in the live server's database."""
-    import uuid
-
-    from web.db import Order, OrderItem
-
-    with shop_database.transaction() as session:
-        order = Order(id=uuid.uuid4().hex, token="t", customer_name="B", customer_email="b@example.com")
-        session.add(order)
-        session.flush()
-        item = OrderItem(order_id=order.id, position=1, template="cabinet_door", template_version="1.0.0",
-                         params={}, quantity=1, material="mdf", state="ready")
-        session.add(item)
-        session.flush()
-        job = jobs.Job(item_id=item.id, part="door", kind="cnc", machine=machine, state="ready", estimates={},
-                       files={})
-        session.add(job)
-        session.flush()
-        return job.id
+    return stored_job(shop_database, template="cabinet_door", material="mdf", part="door", kind="cnc",
+                      machine=machine, state="ready")
