@@ -249,6 +249,9 @@ def main() -> int:
         first = order_once(app, opening)
     print(row(opening.id, f"{first['jobs']} " + "+".join(first["kinds"]), first["stages"], first["total"]))
     print(f"(before it: {set_up:.2f} s to import parametric and the web app, build the app and its database)\n")
+    from web.commands import _warm_up
+
+    _warm_up(["stl", "svg"])  # what every worker process runs before its first task (ends with gc.freeze())
 
     results: dict[str, list[dict[str, Any]]] = {t.id: [] for t in chosen}
     failures: list[str] = []

@@ -151,3 +151,19 @@ def test_serve_requeues_what_a_dead_worker_left_at_start(tmp_path):
 def test_worker_refuses_nonsense_counts(tmp_path):
     result = cli("worker", "--workers", "0", env=embedded_env(tmp_path))
     assert result.returncode == 2 and "at least 1" in result.stderr
+
+
+def test_a_worker_process_warms_up_the_kernel_and_the_job_sheet_then_freezes_its_startup_objects(tmp_path):
+    """What each worker process runs before its first task: a render and a job sheet (first-use costs paid
+    there, not by a customer's order), then gc.freeze() so full collections skip the startup objects."""
+    script = ("import gc, sys\n"
+              "from web.commands import _warm_up\n"
+              "_warm_up(['stl', 'svg'])\n"
+              "print(gc.get_freeze_count(), 'weasyprint' in sys.modules, 'OCP' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            env={**os.environ, "PARAMETRIC_OUTPUT": str(tmp_path / "output")})
+    assert result.returncode == 0, result.stderr
+    frozen, sheet_loaded, kernel_loaded = result.stdout.split()
+    assert int(frozen) > 100_000  # the modules and the kernel's Python objects
+    assert (sheet_loaded, kernel_loaded) == ("True", "True")
+    assert "warm-up" not in result.stderr  # neither the render nor the job sheet failed
