@@ -1,6 +1,6 @@
 """API benchmark: cache-hit order latency and order throughput with two workers, against the bare render.
 
-1. Kernel-only: ``parametric.render`` of N wall shelves (STEP+STL+3MF, cold cache, warm process),
+1. Kernel-only: ``parametric.render`` of N wall shelves (STEP+STL+3MF+SVG, the order formats, cold cache, warm process),
    in this process, before anything else runs: the bare render time per order.
 2. Throughput: ``parametric serve --no-worker`` and ``parametric worker --workers 2`` on loopback;
    N orders of wall shelves shaped like those of step 1 (widths offset by 0.5 mm, so every one
@@ -244,7 +244,7 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start; backend {args.backend}")
     bare = bare_renders(args.orders)
     bare_mean = statistics.mean(bare)
-    print(f"kernel-only render (wall_shelf, STEP+STL+3MF, n={len(bare)}): mean {bare_mean * 1000:.0f} ms, "
+    print(f"kernel-only render (wall_shelf, {"+".join(f.upper() for f in FORMATS)}, n={len(bare)}): mean {bare_mean * 1000:.0f} ms, "
           f"p50 {percentile(bare, 50) * 1000:.0f} ms, p95 {percentile(bare, 95) * 1000:.0f} ms")
     pair = parallel_bare_renders(args.orders)
     pair_mean = statistics.mean(pair)
