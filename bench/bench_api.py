@@ -244,7 +244,8 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start; backend {args.backend}")
     bare = bare_renders(args.orders)
     bare_mean = statistics.mean(bare)
-    print(f"kernel-only render (wall_shelf, {"+".join(f.upper() for f in FORMATS)}, n={len(bare)}): mean {bare_mean * 1000:.0f} ms, "
+    formats = "+".join(f.upper() for f in FORMATS)
+    print(f"kernel-only render (wall_shelf, {formats}, n={len(bare)}): mean {bare_mean * 1000:.0f} ms, "
           f"p50 {percentile(bare, 50) * 1000:.0f} ms, p95 {percentile(bare, 95) * 1000:.0f} ms")
     pair = parallel_bare_renders(args.orders)
     pair_mean = statistics.mean(pair)
