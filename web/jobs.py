@@ -483,6 +483,10 @@ def _send_to_printer(database: Database, job: Job, *, timeout_s: float) -> str:
     if not isinstance(printer, Printer):
         transition(database, job_id, "failed", last_error=f"the printer {job.machine!r} is no longer set up")
         return "failed"
+    if printer.host is None:  # no print host: staff download the G-code (an SD card, USB); sending hands it over
+        if job.state == "ready":
+            transition(database, job_id, "sent", expect=("ready",), sent_at=utcnow(), last_error=None)
+        return _state(database, job_id)
     if job.state == "ready":
         # the intent is recorded before the upload: a crash after it leaves a "sent" job that is resent safely
         transition(database, job_id, "sent", expect=("ready",), sent_at=utcnow())
@@ -747,7 +751,7 @@ def dispatch(database: Database, *, timeout_s: float = 10.0) -> dict[str, str]:
     """Per printer and per hot-folder router, one job at a time: resend its due ``sent`` job (idempotent: the
     print host finds the upload by its tag, the hot folder keeps what is already there, and seeing the
     router's sender take the programs moves the job on), else start its oldest ready job when the machine
-    has none sent or in progress. Routers fed by download wait for staff."""
+    has none sent or in progress. Printers without a host and routers fed by download wait for staff."""
     from parametric.machines import Printer, Router
 
     from . import machines
@@ -755,7 +759,7 @@ def dispatch(database: Database, *, timeout_s: float = 10.0) -> dict[str, str]:
     now = utcnow()
     outcomes: dict[str, str] = {}
     for machine in machines.all_machines(database):
-        if isinstance(machine, Printer):
+        if isinstance(machine, Printer) and machine.host is not None:
             kind = "fdm"
         elif isinstance(machine, Router) and machine.delivery.method == "hot_folder":
             kind = "cnc"

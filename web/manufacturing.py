@@ -274,6 +274,7 @@ def queues() -> Any:
     return render_template("staff/manufacturing.html", machines=fleet, by_machine=by_machine, finished=finished,
                            unrouted=by_machine.get(None, []), files=files, state_label=jobs.state_label,
                            delivery={m.name: m.delivery for m in fleet if isinstance(m, Router)},
+                           hosted={m.name for m in fleet if getattr(m, "host", None) is not None},
                            layout=_layout(fleet, open_jobs))
 
 

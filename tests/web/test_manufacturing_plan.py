@@ -155,3 +155,32 @@ def test_a_machine_with_work_on_it_is_not_removed_and_a_retry_routes_again(app, 
     assert retried.status_code == 200, retried.get_json()
     job = jobs.get(database, job_id)
     assert (job.machine, job.state) == ("mk4", "queued")
+
+
+@pytest.mark.integration
+def test_a_printer_without_a_host_gets_its_jobs_by_download(app, client, staff, prusa_slicer):
+    """A printer fed from an SD card: its sliced jobs wait for staff (never failed for lack of a host); staff
+    download the G-code, mark the job handed over, then done."""
+    from .conftest import STAFF
+    from .test_pages import form_values, page
+
+    assert add_printer(client, staff, {**PRINTER, "name": "sd-card", "host": None}).status_code == 201
+    item_id = ready_item(app, client, {"template": "leg_cap", "params": {"sleeve_depth": 8 + unique_width() % 9},
+                                       "material": "pla"})
+    database, output = services(app).database, services(app).generation.output_folder
+    [job_id] = jobs.plan_item(database, output, item_id)
+    assert jobs.prepare(database, output, job_id) == "ready"
+    assert jobs.dispatch(database) == {}  # nothing to send it to
+    assert jobs.get(database, job_id).state == "ready"
+    files = {f["name"]: f for f in client.get(f"/api/v1/staff/jobs/{job_id}/files", headers=staff)
+             .get_json()["files"]}
+    gcode = next(f for f in files.values() if f["kind"] == "gcode")
+    assert b"G1" in client.get(gcode["url"], headers=staff).data
+    form = page(client.get("/staff/login"))  # the staff fixture made the account; log in on the page
+    client.post("/staff/login", data={**form_values(form), "name": STAFF[0], "password": STAFF[1]})
+    queue_page = client.get("/staff/manufacturing").get_data(as_text=True)
+    assert "This printer has no print host" in queue_page and "Mark handed over" in queue_page
+    handed = client.post(f"/api/v1/staff/jobs/{job_id}/send", headers=staff)
+    assert handed.status_code == 200 and handed.get_json()["state"] == "sent"
+    assert jobs.dispatch(database) == {} and jobs.poll(database) == {}
+    assert client.post(f"/api/v1/staff/jobs/{job_id}/done", headers=staff).get_json()["state"] == "done"
