@@ -1,15 +1,20 @@
 """The catalog: every template with its picture and from-price, computed once and kept.
 
 The from-price is the quote (``web.quotes``) of the cheapest of the template's default
-configuration and its presets, each in its own material, quantity one. The picture is the
-default configuration drawn by the core's gallery (``parametric.gallery.picture``) into
-``<output>/catalog/<cache key>.png``: a new template version or export setting gives a new
-key, so a stale picture is never shown. Both cost builds only the first time: the core's
-cache answers afterwards without the CAD kernel, and the prices are kept in memory.
+configuration and its presets, each in its own material, quantity one, priced as the
+configurator prices it: from PrusaSlicer's estimates where a printer in the shop can make the
+part. Prices are worked out by one background thread (started when ``serve`` starts, or by the
+first visit) and kept in memory per template version and machine fleet, so the catalog page
+never waits for a build or a slicer: a price not known yet shows as "priced when configured".
+The picture is the default configuration drawn by the core's gallery
+(``parametric.gallery.picture``) into ``<output>/catalog/<cache key>.png``: a new template
+version or export setting gives a new key, so a stale picture is never shown.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import threading
 from collections.abc import Mapping
@@ -19,6 +24,7 @@ from typing import Any
 
 import parametric
 from parametric import GeometryError, Template
+from parametric.machines import machine_to_dict
 
 from .generation import Generation
 from .orders import ItemRequest, parse_item
@@ -71,23 +77,75 @@ class Catalog:
         self.config = config
         self.generation = generation
         self.folder = Path(config["OUTPUT_FOLDER"]) / "catalog"
-        self._prices: dict[tuple[str, str], FromPrice | None] = {}
+        self._prices: dict[tuple[str, str, str], FromPrice | None] = {}
+        self._wanted: list[tuple[Template, tuple[str, str, str]]] = []
         self._lock = threading.Lock()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._worker: threading.Thread | None = None
+
+    def _fleet(self) -> tuple[list[Any], str]:
+        """The shop's machines and a fingerprint of them: prices are kept per fleet."""
+        from . import machines
+
+        fleet = machines.all_machines(self.generation.database)
+        records = json.dumps([machine_to_dict(m) for m in fleet], sort_keys=True, default=str)
+        return fleet, hashlib.sha256(records.encode()).hexdigest()[:16]
 
     def from_price(self, template: Template) -> FromPrice | None:
-        """The cheapest quote among the template's offers (``None`` if none can be built)."""
-        key = (template.id, template.version)
+        """The cheapest quote among the template's offers; ``None`` while it is being worked out (in the
+        background) or when none of them can be built."""
+        _, fleet_key = self._fleet()
+        key = (template.id, template.version, fleet_key)
         with self._lock:
-            if key not in self._prices:
-                self._prices[key] = self._cheapest(template)
-            return self._prices[key]
+            if key in self._prices:
+                return self._prices[key]
+        self._schedule([(template, key)])
+        return None
+
+    def warm_up(self) -> None:
+        """Work out every template's from-price in the background (``serve`` calls it as it starts)."""
+        _, fleet_key = self._fleet()
+        self._schedule([(t, (t.id, t.version, fleet_key)) for t in parametric.templates()])
+
+    def settle(self, timeout: float | None = None) -> bool:
+        """Wait until every price asked for is known; ``False`` on timeout."""
+        return self._idle.wait(timeout)
+
+    def _schedule(self, wanted: list[tuple[Template, tuple[str, str, str]]]) -> None:
+        with self._lock:
+            queued = {key for _, key in self._wanted}
+            new = [(t, key) for t, key in wanted if key not in self._prices and key not in queued]
+            if not new:
+                return
+            self._wanted.extend(new)
+            self._idle.clear()
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(target=self._work, name="catalog-prices", daemon=True)
+                self._worker.start()
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                if not self._wanted:
+                    self._idle.set()
+                    return
+                template, key = self._wanted.pop(0)
+            try:
+                price = self._cheapest(template)
+            except Exception:  # a price that cannot be worked out now is tried again at the next visit
+                log.exception("catalog: pricing %s failed", template.id)
+                continue
+            with self._lock:
+                self._prices[key] = price
 
     def _cheapest(self, template: Template) -> FromPrice | None:
+        fleet, _ = self._fleet()
         best = None
         for offer in offers(template, int(self.config["MAX_QUANTITY"])):
             try:
                 render_preview(offer.item, self.generation)  # one build: the quote, the picture and the preview
-                quoted = quote(offer.item, self.generation, self.config)
+                quoted = quote(offer.item, self.generation, self.config, fleet)
             except GeometryError as error:
                 log.warning("catalog: %s %s cannot be built: %s", template.id, offer.label, error.reason)
                 continue

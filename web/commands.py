@@ -53,6 +53,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     services = app.extensions["parametric"]
     services.database.upgrade()
     reaped = services.generation.reap(services.queue.enqueue)  # what a dead worker held while we were down
+    with app.app_context():  # the catalog's from-prices are worked out in the background from the start
+        from .shop import catalog
+
+        catalog().warm_up()
     log.info("database %s, queue %s; re-queued at start: %s", _safe_url(services.config["DATABASE_URL"]),
              "redis" if services.config.get("REDIS_URL") else services.config["HUEY_FILE"], reaped)
     worker = None

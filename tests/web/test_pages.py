@@ -88,7 +88,10 @@ def place_order_without_javascript(client: FlaskClient, template_id: str, change
 # -- catalog -------------------------------------------------------------------------------------------
 
 
-def test_catalog_shows_every_template_with_picture_family_and_from_price(client):
+def test_catalog_shows_every_template_with_picture_family_and_from_price(app, client):
+    first = client.get("/")  # the prices are worked out in the background: the page does not wait for them
+    assert first.status_code == 200 and "priced when configured" in first.get_data(as_text=True)
+    assert app.extensions["parametric_catalog"].settle(timeout=600)
     response = client.get("/")
     assert response.status_code == 200
     document = page(response)
@@ -111,6 +114,36 @@ def test_catalog_shows_every_template_with_picture_family_and_from_price(client)
             assert quoted.status_code == 200, quoted.get_json()
             totals.append(quoted.get_json()["price"]["total"])
         assert f"from {min(totals):.2f} EUR" in " ".join(text.split())
+
+
+@pytest.mark.integration
+def test_catalog_from_prices_follow_the_machines_the_shop_has(app, client, staff):
+    """With a printer set up, a printed product's from-price is its cheapest PrusaSlicer-based quote, as the
+    configurator will quote it; adding a machine makes the catalog price it again."""
+    from tests.parametric.conftest import require
+
+    from .test_manufacturing import PRINTER
+
+    require("prusa-slicer", "prusa-slicer")
+    client.get("/")
+    catalog = app.extensions["parametric_catalog"]
+    template = parametric.get_template("leg_cap")
+    assert catalog.settle(timeout=600)
+    by_volume = catalog.from_price(template)
+    printer = {**PRINTER, "materials": ["pla", "petg", "tpu"]}
+    assert client.post("/api/v1/staff/machines", json=printer, headers=staff).status_code == 201
+    assert catalog.from_price(template) is None  # a new fleet: worked out again, in the background
+    assert catalog.settle(timeout=600)
+    sliced = catalog.from_price(template)
+    totals = []
+    for preset in (None, *template.presets):
+        line = {"template": "leg_cap", "quantity": 1, **({"preset": preset} if preset else {})}
+        if preset and template.presets[preset].material:
+            line["material"] = template.presets[preset].material
+        quoted = client.post("/api/v1/quotes", json=line).get_json()
+        totals.append((quoted["price"]["total"], quoted["parts"][0]["estimate"]["source"]))
+    assert sliced.total == min(total for total, _ in totals) != by_volume.total
+    assert {source for _, source in totals} == {"prusaslicer"}
 
 
 def test_catalog_picture_is_the_default_configuration_drawn_once(client, app):
