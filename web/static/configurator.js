@@ -227,6 +227,7 @@ async function updateQuote(request, sequence) {
   // a printed part is priced from PrusaSlicer's estimates: a new configuration can take a few seconds
   quoting?.abort();
   quoting = new AbortController();
+  quotePrice.textContent = '…';  // never show the last configuration's price as this one's
   quoteLead.textContent = 'Calculating the price…';
   try {
     const response = await fetch(form.dataset.quoteUrl, {
@@ -236,6 +237,8 @@ async function updateQuote(request, sequence) {
     const body = await response.json();
     if (sequence !== latest) return;
     if (response.status === 422) {
+      quotePrice.textContent = 'Shown at checkout.';
+      quoteLead.textContent = '';
       showErrors(body.errors.map((e) => ({ ...e })));
       setValid(false);
       return;
@@ -247,7 +250,9 @@ async function updateQuote(request, sequence) {
       + `${price.setup.toFixed(2)} ${price.currency} setup · ships in ${lead.days} days (by ${lead.ships_by})`;
   } catch (error) {
     if (error.name === 'AbortError') return;
-    if (sequence === latest) quoteLead.textContent = 'The price will be shown at checkout.';
+    if (sequence !== latest) return;
+    quotePrice.textContent = 'Shown at checkout.';
+    quoteLead.textContent = 'The price will be shown at checkout.';
   }
 }
 
