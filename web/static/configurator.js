@@ -223,12 +223,22 @@ function showDimensions() {
 
 let quoting = null;
 
+function pricePending() {
+  // never show the last configuration's price as this one's
+  quotePrice.textContent = '…';
+  quoteLead.textContent = 'Calculating the price…';
+}
+
+function priceUnknown(lead = '') {
+  quotePrice.textContent = 'Shown at checkout.';
+  quoteLead.textContent = lead;
+}
+
 async function updateQuote(request, sequence) {
   // a printed part is priced from PrusaSlicer's estimates: a new configuration can take a few seconds
   quoting?.abort();
   quoting = new AbortController();
-  quotePrice.textContent = '…';  // never show the last configuration's price as this one's
-  quoteLead.textContent = 'Calculating the price…';
+  pricePending();
   try {
     const response = await fetch(form.dataset.quoteUrl, {
       method: 'POST', headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
@@ -237,8 +247,7 @@ async function updateQuote(request, sequence) {
     const body = await response.json();
     if (sequence !== latest) return;
     if (response.status === 422) {
-      quotePrice.textContent = 'Shown at checkout.';
-      quoteLead.textContent = '';
+      priceUnknown();
       showErrors(body.errors.map((e) => ({ ...e })));
       setValid(false);
       return;
@@ -251,8 +260,7 @@ async function updateQuote(request, sequence) {
   } catch (error) {
     if (error.name === 'AbortError') return;
     if (sequence !== latest) return;
-    quotePrice.textContent = 'Shown at checkout.';
-    quoteLead.textContent = 'The price will be shown at checkout.';
+    priceUnknown('The price will be shown at checkout.');
   }
 }
 
@@ -268,6 +276,7 @@ async function update(startedAt) {
   if (current === lastQuery) return;
   lastQuery = current;
   const sequence = ++latest;
+  pricePending();  // the configuration changed: its price comes after its preview
   inflight?.abort();
   inflight = new AbortController();
   const { signal } = inflight;
@@ -281,6 +290,7 @@ async function update(startedAt) {
       const body = await response.json();
       if (response.status === 422) {
         if (sequence !== latest) return;
+        priceUnknown();
         showErrors(body.errors);
         setValid(false);
         statusLine.textContent = 'The preview shows the last valid configuration.';
@@ -316,6 +326,7 @@ async function update(startedAt) {
   } catch (error) {
     if (error.name === 'AbortError' || sequence !== latest) return;
     lastQuery = null;
+    priceUnknown('The price will be shown at checkout.');
     statusLine.textContent = `The preview could not be updated (${error.message}); your values are still checked when you continue.`;
   } finally {
     if (sequence === latest) viewerBox.classList.remove('busy');
