@@ -1197,7 +1197,7 @@ def cmd_cam(args: argparse.Namespace) -> int:
     manifest.extra["cam"]["timings"] = {"total_s": round(time.perf_counter() - started, 4)}
     atomic_write_json(manifest.path, manifest.to_dict())
     print(manifest.path)
-    from .slicing import format_duration
+    from .units import format_duration
 
     print(f"{len(results)} part(s) on {router.name}: machining {format_duration(total)} "
           f"({sum(r.copies for r in results)} pieces)", file=sys.stderr)
@@ -1206,12 +1206,9 @@ def cmd_cam(args: argparse.Namespace) -> int:
 
 def add_command(commands: Any) -> None:
     cam = commands.add_parser("cam", help="render and toolpath a template's flat parts for a CNC router")
-    cam.add_argument("template")
-    cam.add_argument("--set", action="append", metavar="NAME=VALUE", help="a parameter (repeatable)")
-    cam.add_argument("--preset", help="start from a named preset")
-    cam.add_argument("--machine", required=True, help="router name (see `parametric machines list`)")
-    cam.add_argument("--material", help="sheet material (default: the template's first CNC material)")
-    cam.add_argument("--quantity", type=int, default=1, help="how many of the product (default 1)")
+    from .cli import add_machine_arguments
+
+    add_machine_arguments(cam, "router", "sheet material (default: the template's first CNC material)")
     cam.add_argument("--tabs", type=int, help="tabs per through cut (default: by size, 2 to 8)")
     cam.add_argument("--tab-width", type=float, default=8.0, help="tab width in mm (default 8)")
     cam.add_argument("--tab-height", type=float, default=3.0, help="tab height in mm (default 3)")
@@ -1219,7 +1216,5 @@ def add_command(commands: Any) -> None:
     cam.add_argument("--verify", action="store_true", help="run every program through LinuxCNC's rs274 first")
     cam.add_argument("--deliver", action="store_true", help="also put the G-code into the router's hot folder")
     cam.add_argument("--job", help="job id to prefix delivered files with")
-    cam.add_argument("--store", metavar="FILE.json|URL", help="machines: a .json file or a database URL "
-                     "(default: the web app's database, else output/machines.json)")
     cam.add_argument("--out", type=Path, required=True, help="output folder (G-code and DXF under cnc/)")
     cam.set_defaults(handler=cmd_cam)

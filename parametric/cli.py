@@ -61,6 +61,19 @@ class MachineRequest:
     problems: Any  # a Problems collector: the command adds its own checks, then raises them all at once
 
 
+def add_machine_arguments(parser: argparse.ArgumentParser, machine: str, material: str) -> None:
+    """The arguments :func:`machine_request` reads: ``TEMPLATE --set --preset --machine --material --quantity
+    --store``; ``machine`` and ``material`` are their help texts."""
+    parser.add_argument("template")
+    parser.add_argument("--set", action="append", metavar="NAME=VALUE", help="a parameter (repeatable)")
+    parser.add_argument("--preset", help="start from a named preset")
+    parser.add_argument("--machine", required=True, help=f"{machine} name (see `parametric machines list`)")
+    parser.add_argument("--material", help=material)
+    parser.add_argument("--quantity", type=int, default=1, help="how many of the product (default 1)")
+    parser.add_argument("--store", metavar="FILE.json|URL", help="machines: a .json file or a database URL "
+                        "(default: the web app's database, else output/machines.json)")
+
+
 def machine_request(args: argparse.Namespace, kind: str | None = None) -> MachineRequest:
     """Read ``TEMPLATE --set ... --preset --machine --store --quantity``, collecting every problem.
 

@@ -32,7 +32,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from .errors import FieldError, ParametricError, Problems, ValidationError
+from . import units
+from .errors import FieldError, ParametricError, ValidationError
 from .files import atomic_target, atomic_write
 from .manifest import Manifest
 from .materials import get_material
@@ -57,13 +58,8 @@ def _number(value: float, digits: int = 1) -> str:
 
 
 def format_duration(seconds: float) -> str:
-    """``"2 h 05 min"``, ``"12 min"``, ``"40 s"``: how long, for people at a machine."""
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours} h {minutes:02d} min"
-    return f"{minutes} min" if minutes else f"{secs} s"
+    """``"2 h 05 min"``, ``"12 min"``, ``"40 s"``: how long, for people at a machine (no seconds past a minute)."""
+    return units.format_duration(seconds, precise=False)
 
 
 def format_value(value: Any, unit: str) -> str:
@@ -387,27 +383,21 @@ def write_job_sheet(manifest: Manifest, out_dir: str | Path, *, order_ref: str, 
 def cmd_jobsheet(args: argparse.Namespace) -> int:
     from .cache import file_record
     from .cam import CamError, CamSettings, cam_manifest, cam_record, cut_material
-    from .cli import _parse_assignments
+    from .cli import machine_request
     from .files import atomic_write_json
-    from .machines import Printer, open_store
-    from .registry import get_template
+    from .machines import Printer
     from .render import render
     from .slicing import PrintSettings, SlicerError, printed_material, slice_manifest, slicing_record
 
-    template = get_template(args.template)
-    values = _parse_assignments(args.set or [])
-    problems = Problems()
+    request = machine_request(args)
+    template, values, machine, problems = request.template, request.values, request.machine, request.problems
     material = None
-    problems.check(template.resolve, values, args.preset)
-    machine = problems.check(open_store(args.store).get, args.machine)
     if machine is not None:
         material = problems.check(printed_material if isinstance(machine, Printer) else cut_material,
                                   template, args.material)
         if isinstance(machine, Printer) and material is not None and material not in machine.materials:
             problems.append(FieldError("machine", f"{machine.name} has {', '.join(machine.materials) or 'nothing'} "
                                                   f"loaded, not {material}"))
-    if args.quantity < 1:
-        problems.append(FieldError("quantity", f"{args.quantity} is out of range; allowed: 1 or more"))
     for name in ("order", "item"):
         text = getattr(args, name)
         if text is not None and not (0 < len(text) <= 64 and text.isprintable()):
@@ -460,16 +450,12 @@ def cmd_jobsheet(args: argparse.Namespace) -> int:
 def add_command(commands: Any) -> None:
     sheet = commands.add_parser("jobsheet", help="make and document one item: slice or CAM, then an HTML and PDF "
                                                  "job sheet")
-    sheet.add_argument("template")
-    sheet.add_argument("--set", action="append", metavar="NAME=VALUE", help="a parameter (repeatable)")
-    sheet.add_argument("--preset", help="start from a named preset")
-    sheet.add_argument("--machine", required=True, help="printer or router name (see `parametric machines list`)")
-    sheet.add_argument("--material", help="material (default: the template's first for the machine's process)")
-    sheet.add_argument("--quantity", type=int, default=1, help="how many of the product (default 1)")
+    from .cli import add_machine_arguments
+
+    add_machine_arguments(sheet, "printer or router",
+                          "material (default: the template's first for the machine's process)")
     sheet.add_argument("--order", help="order reference printed on the sheet (default LOCAL-<key>)")
     sheet.add_argument("--item", help="item reference within the order (default 1)")
     sheet.add_argument("--url", help="the job's dashboard URL for the QR code (default: the sheet's own file)")
-    sheet.add_argument("--store", metavar="FILE.json|URL", help="machines: a .json file or a database URL "
-                       "(default: the web app's database, else output/machines.json)")
     sheet.add_argument("--out", type=Path, required=True, help="output folder")
     sheet.set_defaults(handler=cmd_jobsheet)

@@ -34,6 +34,7 @@ from .errors import FieldError, ParametricError, ValidationError
 from .files import atomic_target, atomic_write, atomic_write_json, place
 from .machines import Printer
 from .materials import get_material
+from .units import format_duration
 
 SLICER = "prusa-slicer"
 PLATE_SPACING_MM = 6.0
@@ -437,16 +438,6 @@ def total_estimates(results: Sequence[SliceResult]) -> Estimates:
     return total
 
 
-def format_duration(seconds: float) -> str:
-    """``"1 h 02 min"`` / ``"12 min 30 s"`` for people."""
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours} h {minutes:02d} min"
-    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
-
-
 # -- CLI ------------------------------------------------------------------------------------
 
 
@@ -552,17 +543,12 @@ def cmd_slice(args: argparse.Namespace) -> int:
 
 def add_command(commands: Any) -> None:
     slicing = commands.add_parser("slice", help="render and slice a template's printed parts for a printer")
-    slicing.add_argument("template")
-    slicing.add_argument("--set", action="append", metavar="NAME=VALUE", help="a parameter (repeatable)")
-    slicing.add_argument("--preset", help="start from a named preset")
-    slicing.add_argument("--machine", required=True, help="printer name (see `parametric machines list`)")
-    slicing.add_argument("--material", help="filament (default: the template's first printing material)")
-    slicing.add_argument("--quantity", type=int, default=1, help="how many of the product (default 1)")
+    from .cli import add_machine_arguments
+
+    add_machine_arguments(slicing, "printer", "filament (default: the template's first printing material)")
     slicing.add_argument("--layer-height", type=float, default=0.2, help="layer height in mm (default 0.2)")
     slicing.add_argument("--infill", type=float, default=15.0, help="infill in percent (default 15)")
     slicing.add_argument("--perimeters", type=int, default=2, help="walls (default 2)")
     slicing.add_argument("--supports", action="store_true", help="generate support material")
-    slicing.add_argument("--store", metavar="FILE.json|URL", help="machines: a .json file or a database URL "
-                         "(default: the web app's database, else output/machines.json)")
     slicing.add_argument("--out", type=Path, required=True, help="output folder")
     slicing.set_defaults(handler=cmd_slice)

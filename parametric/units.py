@@ -92,3 +92,15 @@ def format_mm(value: float, unit: str = "mm") -> str:
     """A millimetre value written in the given display unit, for people."""
     factor = MM_PER_UNIT[unit]
     return f"{value / factor:.4g} {unit}"
+
+
+def format_duration(seconds: float, *, precise: bool = True) -> str:
+    """How long, for people: ``"1 h 02 min"``, ``"12 min 30 s"`` (``"12 min"`` unless ``precise``), ``"40 s"``."""
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    if minutes:
+        return f"{minutes} min {secs:02d} s" if precise else f"{minutes} min"
+    return f"{secs} s"

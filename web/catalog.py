@@ -92,16 +92,19 @@ class Catalog:
         records = json.dumps([machine_to_dict(m) for m in fleet], sort_keys=True, default=str)
         return fleet, hashlib.sha256(records.encode()).hexdigest()[:16]
 
-    def from_price(self, template: Template) -> FromPrice | None:
-        """The cheapest quote among the template's offers; ``None`` while it is being worked out (in the
-        background) or when none of them can be built."""
+    def from_prices(self, templates: list[Template]) -> dict[str, FromPrice | None]:
+        """Each template's cheapest quote among its offers, by id; ``None`` while it is being worked out (in
+        the background) or when none of them can be built."""
         _, fleet_key = self._fleet()
-        key = (template.id, template.version, fleet_key)
+        keys = {t.id: (t, (t.id, t.version, fleet_key)) for t in templates}
         with self._lock:
-            if key in self._prices:
-                return self._prices[key]
-        self._schedule([(template, key)])
-        return None
+            known = {tid: self._prices[key] for tid, (_, key) in keys.items() if key in self._prices}
+        self._schedule([entry for tid, entry in keys.items() if tid not in known])
+        return {t.id: known.get(t.id) for t in templates}
+
+    def from_price(self, template: Template) -> FromPrice | None:
+        """:meth:`from_prices` of one template."""
+        return self.from_prices([template])[template.id]
 
     def warm_up(self) -> None:
         """Work out every template's from-price in the background (``serve`` calls it as it starts)."""

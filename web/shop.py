@@ -29,7 +29,7 @@ from flask import (
 import parametric
 from parametric import FieldError, GeometryError, Template, ValidationError
 from parametric.materials import materials as material_table
-from parametric.slicing import format_duration
+from parametric.units import format_duration
 
 from . import Services
 from .api import _authorized_order, _load_order, describe_order
@@ -84,7 +84,7 @@ def is_footwear(template: Template) -> bool:
 @bp.get("/")
 def index() -> Any:
     families = templates_by_family()
-    prices = {t.id: catalog().from_price(t) for group in families.values() for t in group}
+    prices = catalog().from_prices([t for group in families.values() for t in group])  # the fleet read once
     return render_template("shop/catalog.html", families=families, prices=prices)
 
 
