@@ -22,9 +22,7 @@ DXF with one layer per operation. Offsets use shapely with round joins.
 
 from __future__ import annotations
 
-import argparse
 import math
-import sys
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -32,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import FieldError, ParametricError, ValidationError
-from .files import atomic_target, atomic_write, atomic_write_json
+from .files import atomic_target, atomic_write
 from .machines import Feeds, Router, Tool
 from .routing import SHEET_MARGIN_MM, THROUGH_CUT_OVERCUT_MM
 
@@ -1125,96 +1123,3 @@ def cam_record(results: Sequence[CamResult], router: Router, material: str, quan
     return {"machine": machine_record(router), "material": material, "quantity": quantity,
             "settings": settings.as_dict(), "parts": [r.to_dict() for r in results],
             "machining_time_s": round(sum(r.time_s * r.copies for r in results), 1)}
-
-
-# -- CLI ------------------------------------------------------------------------------------
-
-
-def cut_material(template: Any, requested: str | None) -> str:
-    """The sheet material to cut: the requested one, or the template's first CNC material."""
-    from .materials import materials
-
-    cuttable = [m for m in template.materials if materials()[m].process == "cnc"]
-    if requested is not None:
-        if requested not in cuttable:
-            allowed = ", ".join(cuttable) or "none (this template is not CNC-cut)"
-            raise ValidationError([FieldError("material", f"{requested!r} is not a sheet material offered for "
-                                                          f"{template.id}; allowed: {allowed}")])
-        return requested
-    if not cuttable:
-        raise ValidationError([FieldError("template", f"{template.id} has no CNC parts (process: "
-                                                      f"{', '.join(template.process)})")])
-    return cuttable[0]
-
-
-def cmd_cam(args: argparse.Namespace) -> int:
-    from .cache import file_record
-    from .cli import machine_request
-    from .render import render
-
-    started = time.perf_counter()
-    request = machine_request(args, "router")
-    template, values, router, problems = request.template, request.values, request.machine, request.problems
-    material = problems.check(cut_material, template, args.material)
-    if args.deliver and router is not None and router.delivery.method != "hot_folder":
-        problems.append(FieldError("deliver", f"{router.name} gets its G-code by download; it has no hot folder"))
-    if problems or router is None or material is None:
-        raise ValidationError(problems)
-    settings = CamSettings(tab_count=args.tabs, tab_width_mm=args.tab_width, tab_height_mm=args.tab_height,
-                           dogbones=not args.no_dogbones)
-    process = template.process[0] if len(template.process) == 1 else None
-    manifest = render(template.id, values, out_dir=args.out, formats=["step", "dxf"], preset=args.preset,
-                      material=material)
-    cam_dir = Path(args.out).resolve() / "cnc"
-    try:
-        results = cam_manifest(manifest, router, material, cam_dir, quantity=args.quantity, settings=settings,
-                               process=process)
-    except CamError as error:
-        print(f"error: {template.id} cannot be machined on {router.name}: {error}", file=sys.stderr)
-        return 1
-    if not results:
-        raise ValidationError([FieldError("template", f"{template.id} has no CNC parts")])
-    if args.verify:
-        from .cnc_check import InterpreterError, check_programs
-
-        try:
-            for result in results:
-                table = result.tool_table
-                canon = check_programs([cam_dir / p.filename for p in result.programs], table)
-                result.verified_moves = len(canon.moves)
-        except InterpreterError as error:
-            print(f"error: LinuxCNC's interpreter refused the G-code of {template.id}: {error}", file=sys.stderr)
-            return 1
-    if args.deliver:
-        delivered = deliver([cam_dir / p.filename for r in results for p in r.programs], router, args.job or "")
-        print(f"delivered {len(delivered)} file(s) to {router.delivery.path}", file=sys.stderr)
-    for result in results:
-        manifest.files.append(file_record(cam_dir.parent, "cam_dxf", result.part, f"cnc/{result.dxf.name}"))
-        manifest.files.extend(file_record(cam_dir.parent, "gcode", result.part, f"cnc/{p.filename}")
-                              for p in result.programs)
-    total = sum(r.time_s * r.copies for r in results)
-    manifest.extra["cam"] = cam_record(results, router, material, args.quantity, settings)
-    manifest.extra["cam"]["timings"] = {"total_s": round(time.perf_counter() - started, 4)}
-    atomic_write_json(manifest.path, manifest.to_dict())
-    print(manifest.path)
-    from .units import format_duration
-
-    print(f"{len(results)} part(s) on {router.name}: machining {format_duration(total)} "
-          f"({sum(r.copies for r in results)} pieces)", file=sys.stderr)
-    return 0
-
-
-def add_command(commands: Any) -> None:
-    cam = commands.add_parser("cam", help="render and toolpath a template's flat parts for a CNC router")
-    from .cli import add_machine_arguments
-
-    add_machine_arguments(cam, "router", "sheet material (default: the template's first CNC material)")
-    cam.add_argument("--tabs", type=int, help="tabs per through cut (default: by size, 2 to 8)")
-    cam.add_argument("--tab-width", type=float, default=8.0, help="tab width in mm (default 8)")
-    cam.add_argument("--tab-height", type=float, default=3.0, help="tab height in mm (default 3)")
-    cam.add_argument("--no-dogbones", action="store_true", help="leave inside corners rounded")
-    cam.add_argument("--verify", action="store_true", help="run every program through LinuxCNC's rs274 first")
-    cam.add_argument("--deliver", action="store_true", help="also put the G-code into the router's hot folder")
-    cam.add_argument("--job", help="job id to prefix delivered files with")
-    cam.add_argument("--out", type=Path, required=True, help="output folder (G-code and DXF under cnc/)")
-    cam.set_defaults(handler=cmd_cam)

@@ -7,11 +7,10 @@ cache), draws a shaded isometric picture of its assembly with VTK off-screen, an
 
 from __future__ import annotations
 
-import argparse
 import html
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from .files import atomic_target, atomic_write
 from .manifest import Manifest
@@ -130,8 +129,10 @@ width:100%;font-size:.9em}td,th{border-bottom:1px solid #e4e4e4;padding:.3em .5e
 nav a{margin-right:1em}small{color:#666;font-weight:normal}"""
 
 
-def build_gallery(out: Path, only: list[str] | None = None, with_pictures: bool = True) -> Path:
-    """Render every preset of every (or the given) template into ``out`` and write ``index.html``."""
+def build_gallery(out: Path, only: list[str] | None = None, with_pictures: bool = True,
+                  on_render: Callable[[str, str, Manifest], None] | None = None) -> Path:
+    """Render every preset of every (or the given) template into ``out`` and write ``index.html``;
+    ``on_render(template_id, preset, manifest)`` hears of each preset as it is done."""
     from .render import render
 
     out = out.resolve()
@@ -147,9 +148,8 @@ def build_gallery(out: Path, only: list[str] | None = None, with_pictures: bool 
             if with_pictures:
                 picture(manifest, out / template.id / f"{key}.png")
             rows.append((f"{template.id}/{key}", preset.label, manifest))
-            took = "cached" if manifest.cache_hit else f"{manifest.timings['total_s']:.2f} s"
-            size = " x ".join(f"{v:.0f}" for v in manifest.bbox_mm)
-            print(f"{template.id:<16} {key:<24} {size} mm  {took}")
+            if on_render is not None:
+                on_render(template.id, key, manifest)
         sections.append(_template_section(template, rows, out))
         nav.append(f'<a href="#{html.escape(template.id)}">{html.escape(template.name)}</a>')
     page = (f"<!doctype html><html lang=en><head><meta charset=utf-8><meta name=viewport "
@@ -158,17 +158,3 @@ def build_gallery(out: Path, only: list[str] | None = None, with_pictures: bool 
             f"units and ranges. Lengths accept units (<code>32in</code>, <code>80cm</code>); everything "
             f"inside is millimetres.</p><nav>{''.join(nav)}</nav>{''.join(sections)}</body></html>")
     return atomic_write(out / "index.html", page)
-
-
-def cmd_gallery(args: argparse.Namespace) -> int:
-    index = build_gallery(Path(args.out), args.template or None, with_pictures=not args.no_pictures)
-    print(index)
-    return 0
-
-
-def add_command(commands: Any) -> None:
-    gallery = commands.add_parser("gallery", help="render every preset to pictures and an index page")
-    gallery.add_argument("--out", default="output/gallery", help="folder (default output/gallery)")
-    gallery.add_argument("--template", action="append", help="only this template (repeatable)")
-    gallery.add_argument("--no-pictures", action="store_true", help="files and index only")
-    gallery.set_defaults(handler=cmd_gallery)

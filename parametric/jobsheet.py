@@ -16,13 +16,11 @@ kept per thread, and the template's layout avoids WeasyPrint's slow paths (see t
 
 from __future__ import annotations
 
-import argparse
 import base64
 import contextlib
 import datetime as dt
 import hashlib
 import re
-import sys
 import threading
 import time
 from collections import OrderedDict
@@ -33,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from . import units
-from .errors import FieldError, ParametricError, ValidationError
+from .errors import ParametricError
 from .files import atomic_target, atomic_write
 from .manifest import Manifest
 from .materials import get_material
@@ -375,87 +373,3 @@ def write_job_sheet(manifest: Manifest, out_dir: str | Path, *, order_ref: str, 
     pdf_path = write_pdf(html, Path(out_dir) / f"{stem}.pdf") if pdf else None
     done = time.perf_counter()
     return JobSheet(html_path, pdf_path, {"html_s": rendered - started, "pdf_s": done - rendered})
-
-
-# -- CLI ------------------------------------------------------------------------------------
-
-
-def cmd_jobsheet(args: argparse.Namespace) -> int:
-    from .cache import file_record
-    from .cam import CamError, CamSettings, cam_manifest, cam_record, cut_material
-    from .cli import machine_request
-    from .files import atomic_write_json
-    from .machines import Printer
-    from .render import render
-    from .slicing import PrintSettings, SlicerError, printed_material, slice_manifest, slicing_record
-
-    request = machine_request(args)
-    template, values, machine, problems = request.template, request.values, request.machine, request.problems
-    material = None
-    if machine is not None:
-        material = problems.check(printed_material if isinstance(machine, Printer) else cut_material,
-                                  template, args.material)
-        if isinstance(machine, Printer) and material is not None and material not in machine.materials:
-            problems.append(FieldError("machine", f"{machine.name} has {', '.join(machine.materials) or 'nothing'} "
-                                                  f"loaded, not {material}"))
-    for name in ("order", "item"):
-        text = getattr(args, name)
-        if text is not None and not (0 < len(text) <= 64 and text.isprintable()):
-            problems.append(FieldError(name, "1 to 64 printable characters"))
-    if problems or machine is None or material is None:
-        raise ValidationError(problems)
-
-    out = Path(args.out).resolve()
-    process = template.process[0] if len(template.process) == 1 else None
-    printing = isinstance(machine, Printer)
-    formats = ["stl", "svg"] if printing else ["step", "svg"]
-    manifest = render(template.id, values, out_dir=out, formats=formats, preset=args.preset, material=material)
-    try:
-        if printing:
-            settings = PrintSettings()
-            results = slice_manifest(manifest, machine, material, out, quantity=args.quantity, process=process,
-                                     settings=settings)
-            manifest.files.extend(file_record(out, "gcode", r.part, r.gcode.name) for r in results)
-            manifest.extra["slicing"] = slicing_record(results, machine, material, args.quantity, settings)
-        else:
-            cam_settings = CamSettings()
-            cam_results = cam_manifest(manifest, machine, material, out / "cnc", quantity=args.quantity,
-                                       settings=cam_settings, process=process)
-            for result in cam_results:
-                manifest.files.append(file_record(out, "cam_dxf", result.part, f"cnc/{result.dxf.name}"))
-                manifest.files.extend(file_record(out, "gcode", result.part, f"cnc/{p.filename}")
-                                      for p in result.programs)
-            manifest.extra["cam"] = cam_record(cam_results, machine, material, args.quantity, cam_settings)
-    except (SlicerError, CamError) as error:
-        print(f"error: {template.id} cannot be made on {machine.name}: {error}", file=sys.stderr)
-        return 1
-    order = args.order or f"LOCAL-{manifest.cache_key[:8]}"
-    item = args.item or "1"
-    url = args.url or (out / "jobsheet.html").as_uri()
-    try:
-        sheet = write_job_sheet(manifest, out, order_ref=order, item_ref=item, job_url=url, quantity=args.quantity)
-    except JobSheetError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    manifest.files.append(file_record(out, "jobsheet_html", "job", sheet.html.name))
-    if sheet.pdf is not None:
-        manifest.files.append(file_record(out, "jobsheet_pdf", "job", sheet.pdf.name))
-    manifest.extra["jobsheet"] = {"order": order, "item": item, "url": url,
-                                  "timings": {k: round(v, 4) for k, v in sheet.timings.items()}}
-    atomic_write_json(manifest.path, manifest.to_dict())
-    print(sheet.pdf or sheet.html)
-    return 0
-
-
-def add_command(commands: Any) -> None:
-    sheet = commands.add_parser("jobsheet", help="make and document one item: slice or CAM, then an HTML and PDF "
-                                                 "job sheet")
-    from .cli import add_machine_arguments
-
-    add_machine_arguments(sheet, "printer or router",
-                          "material (default: the template's first for the machine's process)")
-    sheet.add_argument("--order", help="order reference printed on the sheet (default LOCAL-<key>)")
-    sheet.add_argument("--item", help="item reference within the order (default 1)")
-    sheet.add_argument("--url", help="the job's dashboard URL for the QR code (default: the sheet's own file)")
-    sheet.add_argument("--out", type=Path, required=True, help="output folder")
-    sheet.set_defaults(handler=cmd_jobsheet)

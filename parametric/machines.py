@@ -14,7 +14,6 @@ database store reaches it through the ``parametric.machine_stores`` entry point 
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import fcntl
 import json
@@ -709,98 +708,3 @@ def router_specs(router: Router) -> dict[str, list[str]]:
     stock = [f"{sheet.material}:{_plain(sheet.thickness_mm)}:{_plain(sheet.size_mm[0])}x{_plain(sheet.size_mm[1])}"
              for sheet in router.stock]
     return {"tools": tools, "stock": stock, "feeds": feeds}
-
-
-# -- CLI ------------------------------------------------------------------------------------
-
-
-def _load_record(path: Path) -> Any:
-    try:
-        text = path.read_text("utf-8")
-    except OSError as error:
-        raise ValidationError([FieldError("file", f"cannot read {path}: {error.strerror}")]) from None
-    try:
-        return tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as error:
-        raise ValidationError([FieldError("file", f"{path} is not valid {path.suffix[1:].upper()}: {error}")]) from None
-
-
-def cmd_machines(args: argparse.Namespace) -> int:
-    store = open_store(args.store)
-    if args.action == "list":
-        machines = store.all()
-        if args.json:
-            print(json.dumps([machine_to_dict(m) for m in machines], indent=2))
-        elif not machines:
-            print(f"no machines in {store.location}; add one with `parametric machines add printer|router NAME ...`")
-        for machine in machines if not args.json else []:
-            print(machine.describe())
-        return 0
-    if args.action == "show":
-        print(json.dumps(machine_to_dict(store.get(args.name)), indent=2))
-        return 0
-    if args.action == "remove":
-        store.remove(args.name)
-        print(f"removed {args.name}")
-        return 0
-    # add
-    if args.kind == "file":
-        record = _load_record(Path(args.path))
-    elif args.kind == "printer":
-        record = printer_record(args.name, build_volume=args.volume, nozzle_mm=args.nozzle,
-                                materials=args.material or [], filament_mm=args.filament, gcode_flavor=args.flavor,
-                                octoprint_url=args.octoprint, api_key=args.api_key)
-    else:
-        record = router_record(args.name, bed=args.bed, dialect=args.dialect, tools=args.tool or [],
-                               stock=args.stock or [], feeds=args.feeds or [], hot_folder=args.hot_folder,
-                               safe_height_mm=args.safe_height, rapid_mm_min=args.rapid)
-    machine = machine_from_dict(record)
-    store.add(machine, replace=args.replace)
-    print(machine.describe())
-    return 0
-
-
-def add_command(commands: Any) -> None:
-    machines = commands.add_parser("machines", help="the printers and CNC routers parts are made on")
-    machines.add_argument("--store", metavar="FILE.json|URL",
-                          help="where machines are kept: a .json file or a database URL (default: "
-                               "$PARAMETRIC_MACHINES, else the web app's database when it is installed, "
-                               "else output/machines.json)")
-    actions = machines.add_subparsers(dest="action", required=True, metavar="ACTION")
-    listing = actions.add_parser("list", help="list the machines")
-    listing.add_argument("--json", action="store_true", help="full records as JSON")
-    show = actions.add_parser("show", help="one machine's full record as JSON")
-    show.add_argument("name")
-    remove = actions.add_parser("remove", help="remove a machine")
-    remove.add_argument("name")
-
-    add = actions.add_parser("add", help="add a printer, a router, or a machine from a JSON/TOML file")
-    kinds = add.add_subparsers(dest="kind", required=True, metavar="KIND")
-    printer = kinds.add_parser("printer", help="an FDM printer")
-    printer.add_argument("name")
-    printer.add_argument("--volume", required=True, help="build volume X x Y x Z, e.g. 250x210x210")
-    printer.add_argument("--nozzle", type=float, default=0.4, help="nozzle diameter in mm (default 0.4)")
-    printer.add_argument("--material", action="append", help="a loaded filament, e.g. pla (repeatable)")
-    printer.add_argument("--filament", type=float, default=1.75, help="filament diameter in mm (default 1.75)")
-    printer.add_argument("--flavor", default="marlin2", help="G-code flavor (default marlin2)")
-    printer.add_argument("--octoprint", metavar="URL", help="OctoPrint base URL, e.g. http://octopi.local")
-    printer.add_argument("--api-key", help="OctoPrint application key")
-    router = kinds.add_parser("router", help="a CNC router")
-    router.add_argument("name")
-    router.add_argument("--bed", required=True, help="bed size X x Y, e.g. 2500x1250")
-    router.add_argument("--dialect", default="grbl", help="G-code dialect: grbl (default) or linuxcnc")
-    router.add_argument("--tool", action="append", metavar="SPEC",
-                        help=f"{TOOL_SPEC}, e.g. 1:6:endmill:2:22; feeds start from the cutting data of each "
-                             "stocked material (repeatable)")
-    router.add_argument("--feeds", action="append", metavar="SPEC",
-                        help=f"{FEEDS_SPEC} to set a tool's feeds (repeatable)")
-    router.add_argument("--stock", action="append", metavar="SPEC",
-                        help=f"{STOCK_SPEC}, e.g. birch_plywood:18:2500x1250 (repeatable)")
-    router.add_argument("--hot-folder", help="deliver G-code into this folder (default: download)")
-    router.add_argument("--safe-height", type=float, default=5.0, help="clearance above the stock in mm")
-    router.add_argument("--rapid", type=float, default=5000.0, help="rapid rate in mm/min, for time estimates")
-    from_file = kinds.add_parser("file", help="a full machine record from a JSON or TOML file")
-    from_file.add_argument("path")
-    for parser in (printer, router, from_file):
-        parser.add_argument("--replace", action="store_true", help="overwrite a machine of the same name")
-    machines.set_defaults(handler=cmd_machines)

@@ -13,14 +13,12 @@ by the STL's hash, the profile and the slicer binary, so a repeated job is not s
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -34,7 +32,6 @@ from .errors import FieldError, ParametricError, ValidationError
 from .files import atomic_target, atomic_write, atomic_write_json, place
 from .machines import Printer
 from .materials import get_material
-from .units import format_duration
 
 SLICER = "prusa-slicer"
 PLATE_SPACING_MM = 6.0
@@ -438,22 +435,7 @@ def total_estimates(results: Sequence[SliceResult]) -> Estimates:
     return total
 
 
-# -- CLI ------------------------------------------------------------------------------------
-
-
-def printed_material(template: Any, requested: str | None) -> str:
-    """The printing material to use: the requested one, or the template's first printable one."""
-    printable = [m for m in template.materials if m in printing_data()]
-    if requested is not None:
-        if requested not in printable:
-            allowed = ", ".join(printable) or "none (this template is not printed)"
-            raise ValidationError([FieldError("material", f"{requested!r} is not a printing material offered for "
-                                                          f"{template.id}; allowed: {allowed}")])
-        return requested
-    if not printable:
-        raise ValidationError([FieldError("template", f"{template.id} has no printed parts (process: "
-                                                      f"{', '.join(template.process)})")])
-    return printable[0]
+# -- a rendered product's printed parts ----------------------------------------------------
 
 
 def slice_manifest(manifest: Any, printer: Printer, material_id: str, out_dir: str | os.PathLike[str], *,
@@ -494,61 +476,3 @@ def machine_record(machine: Any) -> dict[str, Any]:
     if record.get("host"):
         record["host"] = {k: v for k, v in record["host"].items() if k != "api_key"}
     return record
-
-
-def cmd_slice(args: argparse.Namespace) -> int:
-    from .cli import machine_request
-    from .render import render
-
-    started = time.perf_counter()
-    request = machine_request(args, "printer")
-    template, values, printer, problems = request.template, request.values, request.machine, request.problems
-    material = problems.check(printed_material, template, args.material)
-    settings = PrintSettings(layer_height_mm=args.layer_height, infill_percent=args.infill,
-                             perimeters=args.perimeters, supports=args.supports)
-    if printer is not None:
-        problems.extend(settings.problems(printer))
-        if material is not None and material not in printer.materials:
-            loaded = ", ".join(printer.materials) or "nothing"
-            problems.append(FieldError("machine", f"{printer.name} has {loaded} loaded, not {material}; load it "
-                                                  "(`parametric machines add printer ... --replace`) or choose "
-                                                  "--material among those"))
-    if problems or printer is None or material is None:
-        raise ValidationError(problems)
-    process = template.process[0] if len(template.process) == 1 else None
-    manifest = render(template.id, values, out_dir=args.out, formats=["stl"], preset=args.preset,
-                      material=material if material in template.materials else None)
-    try:
-        results = slice_manifest(manifest, printer, material, args.out, quantity=args.quantity, settings=settings,
-                                 process=process)
-    except SlicerError as error:
-        print(f"error: slicing {template.id} failed: {error.reason}", file=sys.stderr)
-        return 1
-    if not results:
-        raise ValidationError([FieldError("template", f"{template.id} has no printed parts")])
-    from .cache import file_record
-
-    out = Path(args.out).resolve()
-    manifest.files.extend(file_record(out, "gcode", r.part, r.gcode.name) for r in results)
-    total = total_estimates(results)
-    manifest.extra["slicing"] = slicing_record(results, printer, material, args.quantity, settings)
-    manifest.extra["slicing"]["timings"]["total_s"] = round(time.perf_counter() - started, 4)
-    atomic_write_json(manifest.path, manifest.to_dict())
-    print(manifest.path)
-    print(f"{len(results)} plate(s) on {printer.name}: {format_duration(total.print_time_s)}, "
-          f"{total.filament_g:.1f} g {material}, {total.filament_mm / 1000:.2f} m, cost {total.cost:.2f}",
-          file=sys.stderr)
-    return 0
-
-
-def add_command(commands: Any) -> None:
-    slicing = commands.add_parser("slice", help="render and slice a template's printed parts for a printer")
-    from .cli import add_machine_arguments
-
-    add_machine_arguments(slicing, "printer", "filament (default: the template's first printing material)")
-    slicing.add_argument("--layer-height", type=float, default=0.2, help="layer height in mm (default 0.2)")
-    slicing.add_argument("--infill", type=float, default=15.0, help="infill in percent (default 15)")
-    slicing.add_argument("--perimeters", type=int, default=2, help="walls (default 2)")
-    slicing.add_argument("--supports", action="store_true", help="generate support material")
-    slicing.add_argument("--out", type=Path, required=True, help="output folder")
-    slicing.set_defaults(handler=cmd_slice)

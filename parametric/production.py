@@ -1,0 +1,280 @@
+"""Production: the one flow from a rendered product to its manufacturing files on one machine.
+
+:func:`make` takes a render's :class:`~parametric.Manifest`, a machine and a choice of parts,
+and makes what that machine needs: sliced plates for a printer (PrusaSlicer), toolpaths,
+per-part DXF and G-code for a router (CAM, optionally checked by LinuxCNC's ``rs274``), and a
+job sheet when asked. It records every file and the slicing or CAM section in a manifest
+written beside them. :func:`produce` renders first. The CLI's ``slice``, ``cam`` and
+``jobsheet`` and the web app's job preparation both call these, so they cannot drift apart.
+
+Only the parts the machine's process makes are touched, and with ``parts`` only those: a job
+for one part of an order item prepares that part alone, so a part no machine can make fails
+by itself while the item's other parts are made.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import FieldError, ValidationError
+from .files import atomic_write_json
+from .machines import Machine, Printer, Router
+from .manifest import Manifest
+from .materials import materials
+
+PROCESS_OF = {"printer": "fdm", "router": "cnc"}
+"""The process each kind of machine makes parts by."""
+NOUNS = {"fdm": "printed", "cnc": "CNC"}
+
+
+@dataclass(frozen=True)
+class SheetRequest:
+    """What a job sheet says about the job: its order and item references, and where its QR code leads
+    (without an order, the sheet is a local one: ``LOCAL-`` and the start of the render's cache key)."""
+
+    order_ref: str | None
+    item_ref: str
+    job_url: str
+    notes: Sequence[str] = ()
+    pdf: bool = True
+    stem: str = "jobsheet"
+
+
+@dataclass
+class Production:
+    """What :func:`make` made: the manifest recording it, the machine, the material, and per part the
+    slicer's plates (printers) or CAM's results (routers), the job sheet, and the verification."""
+
+    manifest: Manifest
+    machine: Machine
+    material: str
+    quantity: int
+    slices: list[Any] = field(default_factory=list)  # fdm: SliceResult per plate
+    cam: list[Any] = field(default_factory=list)  # cnc: CamResult per part
+    sheet: Any = None  # JobSheet, when one was asked for
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def process(self) -> str:
+        return PROCESS_OF[self.machine.kind]
+
+    @property
+    def out_dir(self) -> Path:
+        return self.manifest.directory
+
+    @property
+    def machine_time_s(self) -> float:
+        """The estimated time on the machine for all copies: PrusaSlicer's print time, or the CAM time."""
+        if self.slices:
+            return sum(result.estimates.print_time_s for result in self.slices)
+        return sum(result.time_s * result.copies for result in self.cam)
+
+    def programs(self) -> list[Path]:
+        """Every G-code file made, in the order it runs."""
+        if self.slices:
+            return [result.gcode for result in self.slices]
+        return [self.out_dir / CNC_FOLDER / program.filename for result in self.cam for program in result.programs]
+
+
+CNC_FOLDER = "cnc"
+"""Where CAM's DXF, G-code and tool table go inside the output folder."""
+
+
+def material_for(template: Any, machine: Machine, requested: str | None = None) -> str:
+    """The material ``machine`` makes ``template``'s parts in: ``requested`` when the template offers it
+    for the machine's process, else the template's first material of that process."""
+    process = PROCESS_OF[machine.kind]
+    offered = [m for m in template.materials if materials()[m].process == process]
+    if process == "fdm":
+        from .slicing import printing_data
+
+        offered = [m for m in offered if m in printing_data()]
+    noun = "printing" if process == "fdm" else "sheet"
+    if requested is not None:
+        if requested not in offered:
+            allowed = ", ".join(offered) or f"none (this template has no {NOUNS[process]} parts)"
+            raise ValidationError([FieldError("material", f"{requested!r} is not a {noun} material offered for "
+                                                          f"{template.id}; allowed: {allowed}")])
+        chosen = requested
+    elif not offered:
+        raise ValidationError([FieldError("template", f"{template.id} has no {NOUNS[process]} parts (process: "
+                                                      f"{', '.join(template.process)})")])
+    else:
+        chosen = offered[0]
+    if isinstance(machine, Printer) and chosen not in machine.materials:
+        loaded = ", ".join(machine.materials) or "nothing"
+        raise ValidationError([FieldError("machine", f"{machine.name} has {loaded} loaded, not {chosen}; load "
+                                                     f"{chosen} on it or choose a material among those loaded")])
+    return chosen
+
+
+def formats_for(machine: Machine, *, sheet: bool = False) -> list[str]:
+    """The render formats :func:`make` needs on ``machine``: STL to slice, STEP (and DXF) to toolpath, and
+    the SVG drawing for a job sheet."""
+    formats = ["stl"] if isinstance(machine, Printer) else ["step", "dxf"]
+    return formats + (["svg"] if sheet else [])
+
+
+def produce(template_id: str, params: Mapping[str, Any] | None, machine: Machine, out_dir: str | os.PathLike[str],
+            *, preset: str | None = None, material: str | None = None, **options: Any) -> Production:
+    """Render ``template_id`` with ``params`` into ``out_dir``, then :func:`make` it on ``machine``
+    (``options`` are :func:`make`'s)."""
+    from .registry import get_template
+    from .render import render
+
+    template = get_template(template_id)
+    chosen = material_for(template, machine, material)
+    manifest = render(template.id, params, out_dir=out_dir, preset=preset, material=chosen,
+                      formats=formats_for(machine, sheet=options.get("sheet") is not None))
+    return make(manifest, machine, material=chosen, **options)
+
+
+def make(manifest: Manifest, machine: Machine, out_dir: str | os.PathLike[str] | None = None, *,
+         material: str | None = None, parts: Sequence[str] | None = None, quantity: int = 1,
+         print_settings: Any = None, cam_settings: Any = None, verify: bool = False,
+         sheet: SheetRequest | None = None) -> Production:
+    """Make ``quantity`` of the product in ``manifest`` on ``machine`` into ``out_dir`` (default: the
+    manifest's folder), and record the files and estimates in ``out_dir/manifest.json``.
+
+    ``parts`` names the parts to make (default: every part of the machine's process). Raises
+    :class:`ValidationError` when a part cannot be made on ``machine`` (naming the part and why),
+    :class:`~parametric.slicing.SlicerError`, :class:`~parametric.cam.CamError`,
+    :class:`~parametric.cnc_check.InterpreterError` or :class:`~parametric.jobsheet.JobSheetError`
+    when a tool fails on accepted input.
+    """
+    from .registry import get_template
+
+    started = time.perf_counter()
+    template = get_template(manifest.template)
+    process = PROCESS_OF[machine.kind]
+    selected = _select(manifest, template, process, parts)
+    chosen = material or _part_material(template, selected[0], process)
+    if quantity < 1:
+        raise ValidationError([FieldError("quantity", f"{quantity} is out of range; allowed: 1 or more")])
+    out = Path(out_dir).resolve() if out_dir is not None else manifest.directory
+    made = _narrowed(manifest, selected if parts is not None else None, out)
+    production = Production(made, machine, chosen, quantity)
+    if isinstance(machine, Printer):
+        _slice(production, template, print_settings)
+    else:
+        _toolpath(production, template, cam_settings, verify)
+    if sheet is not None:
+        _job_sheet(production, sheet)
+    production.timings["total_s"] = round(time.perf_counter() - started, 4)
+    section = made.extra.get("slicing") or made.extra.get("cam")
+    section.setdefault("timings", {})["total_s"] = production.timings["total_s"]
+    made.path = atomic_write_json(out / "manifest.json", made.to_dict())
+    return production
+
+
+def _select(manifest: Manifest, template: Any, process: str, names: Sequence[str] | None) -> list[dict[str, Any]]:
+    default = template.process[0] if len(template.process) == 1 else None
+    of_process = [p for p in manifest.parts if (p.get("process") or default) == process]
+    if names is not None:
+        known = {p["name"] for p in of_process}
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            raise ValidationError([FieldError("parts", f"{', '.join(unknown)}: no such {NOUNS[process]} part of "
+                                                       f"{template.id}; its {NOUNS[process]} parts: "
+                                                       f"{', '.join(sorted(known)) or 'none'}")])
+        of_process = [p for p in of_process if p["name"] in names]
+    if not of_process:
+        raise ValidationError([FieldError("template", f"{template.id} has no {NOUNS[process]} parts")])
+    return of_process
+
+
+def _part_material(template: Any, part: Mapping[str, Any], process: str) -> str:
+    """The material a part is made of: the manifest's, else the template's for the part's process."""
+    if part.get("material"):
+        return str(part["material"])
+    return template.materials_by_process().get(process, template.materials[0])
+
+
+def _narrowed(manifest: Manifest, parts: list[dict[str, Any]] | None, out: Path) -> Manifest:
+    """The manifest of what is made here, its files named from ``out``: the whole product, or with ``parts``
+    only those (one part with its own size, mass and material) and their files (and the assembly's)."""
+    base, records = manifest, manifest.files
+    if parts is not None:
+        names = {p["name"] for p in parts} | {"assembly"}
+        base = manifest.for_part(parts[0]["name"]) if len(parts) == 1 else replace(manifest, parts=list(parts))
+        records = [record for record in manifest.files if record.get("part") in names]
+    files = [{**record, "filename": _relative(manifest.directory / record["filename"], out)} for record in records]
+    return replace(base, files=files, directory=out, path=out / "manifest.json", extra=dict(manifest.extra))
+
+
+def _relative(path: Path, folder: Path) -> str:
+    return Path(os.path.relpath(path.resolve(), folder)).as_posix()
+
+
+def _record(production: Production, format_: str, part: str, path: Path) -> None:
+    from .cache import file_record
+
+    production.manifest.files.append(file_record(production.out_dir, format_, part,
+                                                 _relative(path, production.out_dir)))
+
+
+def _slice(production: Production, template: Any, settings: Any) -> None:
+    from .slicing import PrintSettings, slice_manifest, slicing_record
+
+    printer = production.machine
+    assert isinstance(printer, Printer)
+    settings = settings or PrintSettings()
+    problems = settings.problems(printer)
+    if problems:
+        raise ValidationError(problems)
+    results = slice_manifest(production.manifest, printer, production.material, production.out_dir,
+                             quantity=production.quantity, settings=settings,
+                             process=template.process[0] if len(template.process) == 1 else None)
+    production.slices = results
+    for result in results:
+        _record(production, "gcode", result.part, result.gcode)
+    production.manifest.extra["slicing"] = slicing_record(results, printer, production.material, production.quantity,
+                                                          settings)
+
+
+def _toolpath(production: Production, template: Any, settings: Any, verify: bool) -> None:
+    from .cam import CamSettings, cam_manifest, cam_record
+
+    router = production.machine
+    assert isinstance(router, Router)
+    settings = settings or CamSettings()
+    folder = production.out_dir / CNC_FOLDER
+    results = cam_manifest(production.manifest, router, production.material, folder, quantity=production.quantity,
+                           settings=settings, process=template.process[0] if len(template.process) == 1 else None)
+    production.cam = results
+    if verify:
+        from .cnc_check import check_programs
+
+        for result in results:
+            canon = check_programs([folder / p.filename for p in result.programs], result.tool_table)
+            result.verified_moves = len(canon.moves)
+    for result in results:
+        _record(production, "cam_dxf", result.part, result.dxf)
+        for program in result.programs:
+            _record(production, "gcode", result.part, folder / program.filename)
+        if result.tool_table is not None and not any(r["format"] == "tool_table" for r in production.manifest.files):
+            _record(production, "tool_table", "job", result.tool_table)
+    production.manifest.extra["cam"] = cam_record(results, router, production.material, production.quantity, settings)
+
+
+def _job_sheet(production: Production, request: SheetRequest) -> None:
+    from .jobsheet import write_job_sheet
+    from .slicing import machine_record
+
+    order = request.order_ref or f"LOCAL-{production.manifest.cache_key[:8]}"
+    sheet = write_job_sheet(production.manifest, production.out_dir, order_ref=order,
+                            item_ref=request.item_ref, job_url=request.job_url, quantity=production.quantity,
+                            machine=machine_record(production.machine), notes=request.notes, pdf=request.pdf,
+                            stem=request.stem)
+    production.sheet = sheet
+    _record(production, "jobsheet_html", "job", sheet.html)
+    if sheet.pdf is not None:
+        _record(production, "jobsheet_pdf", "job", sheet.pdf)
+    production.manifest.extra["jobsheet"] = {"order": order, "item": request.item_ref,
+                                             "url": request.job_url,
+                                             "timings": {k: round(v, 4) for k, v in sheet.timings.items()}}
