@@ -1118,8 +1118,8 @@ def cam_manifest(manifest: Any, router: Router, material: str, out_dir: str | Pa
 def cam_record(results: Sequence[CamResult], router: Router, material: str, quantity: int,
                settings: CamSettings) -> dict[str, Any]:
     """What a manifest (and a job) records of CAM: machine, material, settings, parts, total machining time."""
-    from .slicing import machine_record
+    from .machines import public_record
 
-    return {"machine": machine_record(router), "material": material, "quantity": quantity,
+    return {"machine": public_record(router), "material": material, "quantity": quantity,
             "settings": settings.as_dict(), "parts": [r.to_dict() for r in results],
             "machining_time_s": round(sum(r.time_s * r.copies for r in results), 1)}

@@ -255,6 +255,14 @@ class _Reader:
         return tuple(float(v) for v in value)
 
 
+def public_record(machine: Machine) -> dict[str, Any]:
+    """A machine as manifests, job sheets and the staff API show it: its record without host secrets."""
+    record = machine_to_dict(machine)
+    if record.get("host"):
+        record["host"] = {k: v for k, v in record["host"].items() if k != "api_key"}
+    return record
+
+
 def machine_from_dict(data: Any) -> Machine:
     """A machine from plain values (its ``kind`` says which), or a ValidationError listing every bad field."""
     read = _Reader()

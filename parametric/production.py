@@ -264,12 +264,12 @@ def _toolpath(production: Production, template: Any, settings: Any, verify: bool
 
 def _job_sheet(production: Production, request: SheetRequest) -> None:
     from .jobsheet import write_job_sheet
-    from .slicing import machine_record
+    from .machines import public_record
 
     order = request.order_ref or f"LOCAL-{production.manifest.cache_key[:8]}"
     sheet = write_job_sheet(production.manifest, production.out_dir, order_ref=order,
                             item_ref=request.item_ref, job_url=request.job_url, quantity=production.quantity,
-                            machine=machine_record(production.machine), notes=request.notes, pdf=request.pdf,
+                            machine=public_record(production.machine), notes=request.notes, pdf=request.pdf,
                             stem=request.stem)
     production.sheet = sheet
     _record(production, "jobsheet_html", "job", sheet.html)

@@ -30,7 +30,7 @@ from typing import Any
 
 from .errors import FieldError, ParametricError, ValidationError
 from .files import atomic_target, atomic_write, atomic_write_json, place
-from .machines import Printer
+from .machines import Printer, public_record
 from .materials import get_material
 
 SLICER = "prusa-slicer"
@@ -461,18 +461,8 @@ def slice_manifest(manifest: Any, printer: Printer, material_id: str, out_dir: s
 def slicing_record(results: Sequence[SliceResult], printer: Printer, material_id: str, quantity: int,
                    settings: PrintSettings) -> dict[str, Any]:
     """What a manifest (and a job) records of slicing: machine, material, settings, plates, total estimates."""
-    return {"machine": machine_record(printer), "material": material_id, "quantity": quantity,
+    return {"machine": public_record(printer), "material": material_id, "quantity": quantity,
             "settings": settings.as_dict(), "plates": [r.to_dict() for r in results],
             "estimates": total_estimates(results).to_dict(),
             "timings": {"slicer_s": round(sum(r.slicer_s for r in results), 4),
                         "ours_s": round(sum(r.ours_s for r in results), 4)}}
-
-
-def machine_record(machine: Any) -> dict[str, Any]:
-    """A machine as recorded in a manifest: everything but host secrets."""
-    from .machines import machine_to_dict
-
-    record = machine_to_dict(machine)
-    if record.get("host"):
-        record["host"] = {k: v for k, v in record["host"].items() if k != "api_key"}
-    return record

@@ -328,7 +328,8 @@ def prepare(database: Database, output_folder: Path, job_id: int, public_url: st
     ``cache`` and ``settings`` (the render cache and export settings) give the sheet its drawing view."""
     from parametric import ValidationError, get_template
     from parametric.jobsheet import write_job_sheet
-    from parametric.slicing import PrintSettings, machine_record, slice_copies, slicing_record
+    from parametric.machines import public_record
+    from parametric.slicing import PrintSettings, slice_copies, slicing_record
 
     from . import machines
 
@@ -379,7 +380,7 @@ def prepare(database: Database, output_folder: Path, job_id: int, public_url: st
                 files["tool_table"] = tables
         sheet = write_job_sheet(manifest, out_dir, order_ref=order_id, item_ref=f"{order_id}/{position}",
                                 job_url=job_url(public_url, job_id), quantity=quantity,
-                                machine=machine_record(machine))
+                                machine=public_record(machine))
         sheets = {"job_sheet_html": str(sheet.html), **({"job_sheet_pdf": str(sheet.pdf)} if sheet.pdf else {})}
         files.update(sheets)
         for _, plate_files in plates:

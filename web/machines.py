@@ -51,14 +51,6 @@ def parse(data: Any) -> Machine:
     return machine_from_dict(data)
 
 
-def public(machine: Machine) -> dict[str, Any]:
-    """A machine as the API shows it: the record without the host's API key."""
-    record = machine_to_dict(machine)
-    if record.get("host"):
-        record["host"] = {k: v for k, v in record["host"].items() if k != "api_key"}
-    return record
-
-
 def all_machines(database: Database) -> list[Machine]:
     with database.session() as session:
         rows = session.scalars(select(MachineRow).order_by(MachineRow.name)).all()

@@ -34,6 +34,7 @@ from parametric.machines import (
     Printer,
     Router,
     printer_record,
+    public_record,
     router_record,
     router_specs,
 )
@@ -68,7 +69,7 @@ def init_app(app: Flask) -> None:
 @api_bp.get("/machines")
 @staff_required
 def list_machines() -> Any:
-    return {"machines": [machines.public(m) for m in machines.all_machines(services().database)]}
+    return {"machines": [public_record(m) for m in machines.all_machines(services().database)]}
 
 
 @api_bp.post("/machines")
@@ -86,7 +87,7 @@ def add_machine() -> Any:
     except ValidationError as error:
         return errors_response(error.errors)
     log.info("staff %s added machine %s", g.staff_user, machine.name)
-    return machines.public(machine), 201
+    return public_record(machine), 201
 
 
 @api_bp.delete("/machines/<name>")
@@ -251,7 +252,7 @@ def _layout(fleet: list[Machine], open_jobs: Sequence[jobs.Job]) -> str:
     jobs with their machine, files and estimates. The page's script reloads the page when it changes (a new
     job, a job finished, a job sliced); states, progress and errors it updates in place."""
     rows = [[job.id, job.machine, job.files, job.estimates] for job in open_jobs]
-    text = json.dumps([[machines.public(m) for m in fleet], rows], sort_keys=True, default=str)
+    text = json.dumps([[public_record(m) for m in fleet], rows], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
