@@ -79,11 +79,11 @@ def timed(module: Any, name: str, key: str, slicer: bool = False) -> None:
 
 def install_timers() -> None:
     import parametric.cam
+    import parametric.fdm
     import parametric.jobsheet
-    import parametric.slicing
     import web.jobs
 
-    timed(parametric.slicing, "slice_copies", "slice_copies", slicer=True)
+    timed(parametric.fdm, "slice_copies", "slice_copies", slicer=True)
     timed(parametric.cam, "cam_manifest", "cam")
     timed(parametric.jobsheet, "write_job_sheet", "sheet")
     if hasattr(web.jobs, "add_drawing"):  # a drawing view rendered for the sheet, in newer versions of the app
@@ -160,7 +160,7 @@ def order_once(app: Any, template: Any) -> dict[str, Any]:
     from sqlalchemy import select
 
     from web import jobs
-    from web.db import OrderItem
+    from web.models import Job, OrderItem
 
     services = app.extensions["parametric"]
     database, output = services.database, services.generation.output_folder
@@ -186,7 +186,7 @@ def order_once(app: Any, template: Any) -> dict[str, Any]:
             prepare.call_local(job_id)  # web.jobs.prepare with the queue's arguments, in this process
     done = time.perf_counter()
     with database.session() as session:
-        found = session.scalars(select(jobs.Job).where(jobs.Job.item_id == item_id).order_by(jobs.Job.id)).all()
+        found = session.scalars(select(Job).where(Job.item_id == item_id).order_by(Job.id)).all()
     failed = [f"{job.part}: {job.state}: {job.last_error}" for job in found if job.state != "ready"]
     slicer = ledger.get("slicer", 0.0)
     named = slicer + ledger.get("cam", 0.0) + ledger.get("sheet", 0.0) + ledger.get("drawing", 0.0)

@@ -91,7 +91,7 @@ def material_for(template: Any, machine: Machine, requested: str | None = None) 
     process = PROCESS_OF[machine.kind]
     offered = [m for m in template.materials if materials()[m].process == process]
     if process == "fdm":
-        from .slicing import printing_data
+        from .fdm import printing_data
 
         offered = [m for m in offered if m in printing_data()]
     noun = "printing" if process == "fdm" else "sheet"
@@ -143,7 +143,7 @@ def make(manifest: Manifest, machine: Machine, out_dir: str | os.PathLike[str] |
 
     ``parts`` names the parts to make (default: every part of the machine's process). Raises
     :class:`ValidationError` when a part cannot be made on ``machine`` (naming the part and why),
-    :class:`~parametric.slicing.SlicerError`, :class:`~parametric.cam.CamError`,
+    :class:`~parametric.fdm.SlicerError`, :class:`~parametric.cam.CamError`,
     :class:`~parametric.cnc_check.InterpreterError` or :class:`~parametric.jobsheet.JobSheetError`
     when a tool fails on accepted input.
     """
@@ -219,7 +219,7 @@ def _record(production: Production, format_: str, part: str, path: Path) -> None
 
 
 def _slice(production: Production, template: Any, settings: Any) -> None:
-    from .slicing import PrintSettings, slice_manifest, slicing_record
+    from .fdm import PrintSettings, slice_manifest, slicing_record
 
     printer = production.machine
     assert isinstance(printer, Printer)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,15 +35,15 @@ def parse_formats(formats: Iterable[str] | str | None, template: Template) -> tu
     return tuple(f for f in FORMATS if f in requested)
 
 
-def fits_envelope(sizes: Mapping[str, Iterable[float]], envelope: Envelope | None) -> dict[str, Any] | None:
-    """Whether every part fits a machine envelope (x, y, z mm), turning it by quarter turns as needed."""
+def fits_envelope(sizes: Mapping[str, Sequence[float]], envelope: Envelope | None) -> dict[str, Any] | None:
+    """Whether every part fits a machine envelope (x, y, z mm), lying as modelled or turned a quarter turn
+    about Z (:func:`parametric.routing.fits`, the rule the machines use)."""
     if envelope is None:
         return None
-    box = sorted(float(v) for v in envelope)
-    verdicts = {}
-    for name, size in sizes.items():
-        verdicts[name] = all(a <= b + 1e-6 for a, b in zip(sorted(size), box, strict=True))
-    too_big = [name for name, fits in verdicts.items() if not fits]
+    from .routing import fits
+
+    verdicts = {name: fits(size, envelope)[0] for name, size in sizes.items()}
+    too_big = [name for name, fits_ in verdicts.items() if not fits_]
     reason = ""
     if too_big:
         described = "; ".join(f"{name} is {' x '.join(f'{v:g}' for v in sizes[name])} mm" for name in too_big)

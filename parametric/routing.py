@@ -53,10 +53,17 @@ def _fmt(value: float) -> str:
     return f"{value:.1f}".rstrip("0").rstrip(".")
 
 
-def _fits_flat(size_xy: Sequence[float], area_xy: Sequence[float], margin: float = 0.0) -> tuple[bool, bool]:
-    """(fits, needs a quarter turn) for a footprint on an area, each side kept ``margin`` from the edge."""
-    x, y = size_xy[0] + 2 * margin, size_xy[1] + 2 * margin
-    ax, ay = area_xy
+def fits(size_mm: Sequence[float], space_mm: Sequence[float], margin_mm: float = 0.0) -> tuple[bool, bool]:
+    """Whether a part of ``size_mm`` (x, y and optionally z) fits a machine's space (a bed or sheet x, y, and a
+    height when given), as it lies or turned a quarter turn about Z, each side kept ``margin_mm`` from the
+    edge: (fits, needs the quarter turn). Parts are made lying as they are modelled, never tipped onto a side.
+
+    The one rule every envelope check uses: routing, the slicer's bed check and a render's envelope check.
+    """
+    x, y = float(size_mm[0]) + 2 * margin_mm, float(size_mm[1]) + 2 * margin_mm
+    ax, ay = float(space_mm[0]), float(space_mm[1])
+    if len(size_mm) > 2 and len(space_mm) > 2 and float(size_mm[2]) > float(space_mm[2]) + 1e-6:
+        return False, False
     if x <= ax + 1e-6 and y <= ay + 1e-6:
         return True, False
     if y <= ax + 1e-6 and x <= ay + 1e-6:
@@ -111,8 +118,8 @@ def _route_print(name: str, part: Mapping[str, Any], material: str, printers: li
                                  f"{_fmt(tallest)} mm high")
     fitting = []
     for printer in tall_enough:
-        fits, turned = _fits_flat((x, y), printer.build_volume_mm[:2])
-        if fits:
+        on_bed, turned = fits((x, y), printer.build_volume_mm[:2])
+        if on_bed:
             fitting.append((printer, turned))
     if not fitting:
         largest = max(tall_enough, key=lambda p: p.build_volume_mm[0] * p.build_volume_mm[1])
@@ -160,8 +167,8 @@ def _route_cut(name: str, part: Mapping[str, Any], material: str, routers: list[
         return Route(name, None, f"needs {_fmt(thickness)} mm {_label(material)} sheet; {detail}")
     placed = []
     for router, sheet in stocked:
-        on_sheet, turned = _fits_flat((x, y), sheet.size_mm, SHEET_MARGIN_MM)
-        on_bed, _ = _fits_flat((x, y) if not turned else (y, x), router.bed_mm)
+        on_sheet, turned = fits((x, y), sheet.size_mm, SHEET_MARGIN_MM)
+        on_bed, _ = fits((x, y) if not turned else (y, x), router.bed_mm)
         if on_sheet and on_bed:
             placed.append((router, sheet, turned))
     if not placed:

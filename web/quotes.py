@@ -64,8 +64,8 @@ def _sliced(part: dict[str, Any], manifest: parametric.Manifest, material: str, 
     """PrusaSlicer's estimates for one copy of a printed part on the printer it would be routed to,
     or ``None`` and the reason the volume rate is used instead (waiting at most ``wait_s`` for the
     slicer when other quotes are using it)."""
+    from parametric.fdm import SlicerError, estimate_part
     from parametric.routing import route
-    from parametric.slicing import SlicerError, estimate_part
 
     verdict = route(part, material, fleet, process="fdm")
     if verdict.machine is None:

@@ -18,8 +18,8 @@ from .common import EXIT_GEOMETRY, EXIT_OK, add_machine_arguments, machine_reque
 
 
 def cmd_slice(args: argparse.Namespace) -> int:
+    from ..fdm import PrintSettings, SlicerError, total_estimates
     from ..production import material_for, produce
-    from ..slicing import PrintSettings, SlicerError, total_estimates
 
     request = machine_request(args, "printer")
     template, printer, problems = request.template, request.machine, request.problems
@@ -81,9 +81,9 @@ def cmd_cam(args: argparse.Namespace) -> int:
 
 def cmd_jobsheet(args: argparse.Namespace) -> int:
     from ..cam import CamError
+    from ..fdm import SlicerError
     from ..jobsheet import JobSheetError
     from ..production import SheetRequest, material_for, produce
-    from ..slicing import SlicerError
 
     request = machine_request(args)
     template, machine, problems = request.template, request.machine, request.problems

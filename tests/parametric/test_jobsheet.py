@@ -15,10 +15,10 @@ import pytest
 
 from parametric import jobsheet, render
 from parametric.cache import file_record
+from parametric.fdm import PrintSettings, slice_manifest, slicing_record
 from parametric.jobsheet import DRAWING_BOX_MM, build_context, format_duration, render_html, write_job_sheet
 from parametric.machines import MachineStore, Printer, machine_from_dict
 from parametric.registry import get_template
-from parametric.slicing import PrintSettings, slice_manifest, slicing_record
 
 URL = "https://shop.example/dashboard/jobs/ORD-2024-0042/items/3"
 

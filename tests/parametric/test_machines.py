@@ -236,7 +236,7 @@ def test_the_manufacturing_core_imports_no_web_queue_or_database():
     import subprocess
     import sys
 
-    code = ("import sys, parametric.machines, parametric.routing, parametric.slicing, parametric.cam, "
+    code = ("import sys, parametric.machines, parametric.routing, parametric.fdm, parametric.cam, "
             "parametric.cnc_check, parametric.jobsheet, parametric.printers\n"
             "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('flask', 'web', 'huey', 'sqlalchemy'))\n"
             "print(','.join(loaded))")

@@ -15,6 +15,7 @@ import time
 import pytest
 
 from parametric import render
+from parametric.fdm import slice_manifest
 from parametric.machines import Host, MachineStore, Printer
 from parametric.printers import (
     JOB_TAG,
@@ -25,7 +26,6 @@ from parametric.printers import (
     connector_for,
     upload_name,
 )
-from parametric.slicing import slice_manifest
 
 pytestmark = pytest.mark.integration
 
