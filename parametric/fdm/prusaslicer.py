@@ -1,10 +1,7 @@
-"""Slicing with PrusaSlicer's command line, from a profile built out of the printer and material records.
+"""Slicing with PrusaSlicer's command line, with a profile from :mod:`.profile`.
 
-The profile (an ini file of PrusaSlicer's own option names) comes from the printer (bed,
-height, nozzle, filament diameter, G-code flavor), the material table (density and cost,
-so the estimates carry grams and money) and ``data/printing.toml`` (temperatures, fans),
-plus the print settings (layer height, infill, perimeters). The part's envelope is checked
-before PrusaSlicer runs, because PrusaSlicer aborts with SIGABRT on parts that do not fit.
+The part's envelope is checked before PrusaSlicer runs, because PrusaSlicer aborts with
+SIGABRT on parts that do not fit.
 
 PrusaSlicer writes its estimates as comments near the end of the G-code; they are read back
 into :class:`Estimates` (seconds, filament mm, cm3, grams, cost). Sliced plates are cached
@@ -20,24 +17,17 @@ import re
 import shutil
 import subprocess
 import time
-import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, astuple, dataclass, field
-from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .errors import FieldError, ParametricError, ValidationError
-from .files import atomic_target, atomic_write, atomic_write_json, place
-from .machines import Printer, public_record
-from .materials import get_material
+from ..errors import FieldError, ParametricError, ValidationError
+from ..files import atomic_target, atomic_write, atomic_write_json, place
+from ..machines import Printer
+from .profile import PrintSettings, build_profile, profile_text
 
 SLICER = "prusa-slicer"
-PLATE_SPACING_MM = 6.0
-"""Room PrusaSlicer's arrangement keeps between objects (its ``duplicate_distance``)."""
-PLATE_FILL = 0.6
-"""Share of the bed area a plate is planned to fill; PrusaSlicer's arrangement needs slack."""
 TAIL_BYTES = 64 * 1024
 """The estimates sit before the config dump (about 12 KB) at the end of the file."""
 
@@ -50,35 +40,6 @@ class SlicerError(ParametricError):
         self.returncode = returncode
         self.output = output
         super().__init__(reason)
-
-
-@dataclass(frozen=True)
-class PrintSettings:
-    """Print quality settings a job chooses: layer height (mm), infill (%), walls, solid layers, supports."""
-
-    layer_height_mm: float = 0.2
-    infill_percent: float = 15.0
-    perimeters: int = 2
-    top_solid_layers: int = 4
-    bottom_solid_layers: int = 3
-    supports: bool = False
-    brim_width_mm: float = 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def problems(self, printer: Printer) -> list[FieldError]:
-        """What is wrong with these settings on ``printer``, per field."""
-        found = []
-        nozzle = printer.nozzle_diameter_mm
-        if not 0.25 * nozzle <= self.layer_height_mm <= 0.8 * nozzle:
-            found.append(FieldError("layer_height", f"{self.layer_height_mm:g} mm is out of range for a {nozzle:g} mm "
-                                                    f"nozzle; allowed: {0.25 * nozzle:g} to {0.8 * nozzle:g} mm"))
-        if not 0 <= self.infill_percent <= 100:
-            found.append(FieldError("infill", f"{self.infill_percent:g}% is out of range; allowed: 0 to 100%"))
-        if not 1 <= self.perimeters <= 20:
-            found.append(FieldError("perimeters", f"{self.perimeters} is out of range; allowed: 1 to 20"))
-        return found
 
 
 @dataclass(frozen=True)
@@ -119,66 +80,6 @@ class SliceResult:
         return {"part": self.part, "copies": self.copies, "gcode": self.gcode.name, "profile": self.profile.name,
                 "estimates": self.estimates.to_dict(), "cached": self.cached,
                 "timings": {"slicer_s": round(self.slicer_s, 4), "ours_s": round(self.ours_s, 4)}}
-
-
-# -- the profile -------------------------------------------------------------------------
-
-
-@cache
-def printing_data() -> dict[str, dict[str, Any]]:
-    """Per-filament temperatures and fans (``data/printing.toml``)."""
-    return tomllib.loads(resources.files("parametric.data").joinpath("printing.toml").read_text("utf-8"))
-
-
-def build_profile(printer: Printer, material_id: str, settings: PrintSettings | None = None) -> dict[str, str]:
-    """PrusaSlicer options (``--help-fff`` names) for ``printer`` printing ``material_id`` with ``settings``."""
-    settings = settings or PrintSettings()
-    material = get_material(material_id)
-    if material.process != "fdm" or material_id not in printing_data():
-        raise ValidationError([FieldError("material", f"{material_id!r} is not a printing material; allowed: "
-                                                      f"{', '.join(printing_data())}")])
-    filament = printing_data()[material_id]
-    x, y, z = printer.build_volume_mm
-    nozzle = printer.nozzle_diameter_mm
-    first_layer = min(max(settings.layer_height_mm, 0.2), 0.75 * nozzle)
-    return {
-        "bed_shape": f"0x0,{x:g}x0,{x:g}x{y:g},0x{y:g}",
-        "max_print_height": f"{z:g}",
-        "nozzle_diameter": f"{nozzle:g}",
-        "gcode_flavor": printer.gcode_flavor,
-        "filament_diameter": f"{printer.filament_diameter_mm:g}",
-        "filament_density": f"{material.density_g_cm3:g}",
-        "filament_cost": f"{material.cost_per_kg:g}",
-        "filament_type": filament["filament_type"],
-        "filament_max_volumetric_speed": f"{filament['max_volumetric_speed']:g}",
-        "temperature": f"{filament['temperature']:g}",
-        "first_layer_temperature": f"{filament['first_layer_temperature']:g}",
-        "bed_temperature": f"{filament['bed_temperature']:g}",
-        "first_layer_bed_temperature": f"{filament['first_layer_bed_temperature']:g}",
-        "min_fan_speed": f"{filament['min_fan_speed']:g}",
-        "max_fan_speed": f"{filament['max_fan_speed']:g}",
-        "layer_height": f"{settings.layer_height_mm:g}",
-        "first_layer_height": f"{first_layer:g}",
-        "fill_density": f"{settings.infill_percent:g}%",
-        "fill_pattern": "gyroid" if settings.infill_percent < 100 else "rectilinear",
-        "perimeters": str(settings.perimeters),
-        "top_solid_layers": str(settings.top_solid_layers),
-        "bottom_solid_layers": str(settings.bottom_solid_layers),
-        "support_material": "1" if settings.supports else "0",
-        "support_material_auto": "1",
-        "brim_width": f"{settings.brim_width_mm:g}",
-        "skirts": "1",
-        "skirt_distance": "3",
-        "duplicate_distance": f"{PLATE_SPACING_MM:g}",
-        "gcode_label_objects": "1",
-        "complete_objects": "0",
-        "start_gcode": "G28 ; home all axes\\nG1 Z5 F5000 ; lift nozzle",
-        "end_gcode": "M104 S0 ; heater off\\nM140 S0 ; bed off\\nM107 ; fan off\\nG28 X0 ; home X\\nM84 ; motors off",
-    }
-
-
-def profile_text(profile: Mapping[str, str]) -> str:
-    return "".join(f"{key} = {value}\n" for key, value in profile.items())
 
 
 # -- reading the estimates ----------------------------------------------------------------
@@ -255,25 +156,16 @@ def _slicer_identity() -> str:
 
 def fits_printer(size_mm: Sequence[float], printer: Printer) -> tuple[bool, bool, str]:
     """(fits, needs a quarter turn about Z, reason) for a part of ``size_mm`` on ``printer``'s bed."""
+    from ..routing import fits
+
     x, y, z = (float(v) for v in size_mm)
     bx, by, bz = printer.build_volume_mm
     if z > bz + 1e-6:
         return False, False, f"{z:g} mm tall; {printer.name} prints up to {bz:g} mm high"
-    if x <= bx + 1e-6 and y <= by + 1e-6:
-        return True, False, ""
-    if y <= bx + 1e-6 and x <= by + 1e-6:
-        return True, True, ""
+    fit, turned = fits(size_mm, printer.build_volume_mm)
+    if fit:
+        return True, turned, ""
     return False, False, f"{max(x, y):g} x {min(x, y):g} mm; the bed of {printer.name} is {bx:g} x {by:g} mm"
-
-
-def copies_per_plate(size_mm: Sequence[float], printer: Printer, turned: bool) -> int:
-    """How many copies of a part to plan on one plate (by area, with spacing and slack)."""
-    x, y = (size_mm[1], size_mm[0]) if turned else (size_mm[0], size_mm[1])
-    bx, by = printer.build_volume_mm[:2]
-    per_row = max(1, int((bx + PLATE_SPACING_MM) // (x + PLATE_SPACING_MM)))
-    per_column = max(1, int((by + PLATE_SPACING_MM) // (y + PLATE_SPACING_MM)))
-    by_area = int(PLATE_FILL * bx * by // ((x + PLATE_SPACING_MM) * (y + PLATE_SPACING_MM)))
-    return max(1, min(per_row * per_column, by_area))
 
 
 @dataclass(frozen=True)
@@ -394,38 +286,9 @@ def estimate_part(stl: str | os.PathLike[str], size_mm: Sequence[float], printer
 
 
 def _slice_cache_root() -> Path:
-    from .cache import output_root
+    from ..cache import output_root
 
     return output_root() / "cache" / "slices"
-
-
-def slice_copies(stl: str | os.PathLike[str], size_mm: Sequence[float], printer: Printer, material_id: str,
-                 out_dir: str | os.PathLike[str], *, copies: int = 1, settings: PrintSettings | None = None,
-                 stl_sha256: str | None = None, part: str | None = None, use_cache: bool = True
-                 ) -> list[SliceResult]:
-    """Slice ``copies`` of a part onto as many plates as it takes: ``<part>.gcode``, ``<part>-2.gcode``, ...
-
-    Copies per plate are planned by area; a plate PrusaSlicer still cannot arrange is split in two.
-    """
-    name = part or Path(stl).stem
-    fits, turned, reason = fits_printer(size_mm, printer)
-    if not fits:
-        raise ValidationError([FieldError("machine", reason)])
-    per_plate = copies_per_plate(size_mm, printer, turned)
-    pending = [min(per_plate, copies - done) for done in range(0, copies, per_plate)]
-    results: list[SliceResult] = []
-    while pending:
-        count = pending.pop(0)
-        index = len(results) + 1
-        target = Path(out_dir) / (f"{name}.gcode" if index == 1 else f"{name}-{index}.gcode")
-        try:
-            results.append(slice_part(stl, size_mm, printer, material_id, target, copies=count, settings=settings,
-                                      stl_sha256=stl_sha256, part=name, use_cache=use_cache))
-        except SlicerError as error:
-            if count == 1 or "could not fit" not in error.output:
-                raise
-            pending[:0] = [count - count // 2, count // 2]
-    return results
 
 
 def total_estimates(results: Sequence[SliceResult]) -> Estimates:
@@ -435,34 +298,3 @@ def total_estimates(results: Sequence[SliceResult]) -> Estimates:
     return total
 
 
-# -- a rendered product's printed parts ----------------------------------------------------
-
-
-def slice_manifest(manifest: Any, printer: Printer, material_id: str, out_dir: str | os.PathLike[str], *,
-                   quantity: int = 1, settings: PrintSettings | None = None, process: str | None = None
-                   ) -> list[SliceResult]:
-    """Slice every printed part of a rendered manifest (with STL files) for ``printer``."""
-    from .routing import route
-
-    parts = [part for part in manifest.parts if (part.get("process") or process) == "fdm"]
-    refused = [FieldError("machine", f"{v.part}: {v.reason}")
-               for v in (route(part, material_id, [printer], process=process) for part in parts) if not v.ok]
-    if refused:
-        raise ValidationError(refused)
-    results = []
-    for part in parts:
-        record = next(r for r in manifest.files if r["format"] == "stl" and r["part"] == part["name"])
-        results.extend(slice_copies(manifest.directory / record["filename"], part["size_mm"], printer, material_id,
-                                    out_dir, copies=part["quantity"] * quantity, settings=settings,
-                                    stl_sha256=record["sha256"], part=part["name"]))
-    return results
-
-
-def slicing_record(results: Sequence[SliceResult], printer: Printer, material_id: str, quantity: int,
-                   settings: PrintSettings) -> dict[str, Any]:
-    """What a manifest (and a job) records of slicing: machine, material, settings, plates, total estimates."""
-    return {"machine": public_record(printer), "material": material_id, "quantity": quantity,
-            "settings": settings.as_dict(), "plates": [r.to_dict() for r in results],
-            "estimates": total_estimates(results).to_dict(),
-            "timings": {"slicer_s": round(sum(r.slicer_s for r in results), 4),
-                        "ours_s": round(sum(r.ours_s for r in results), 4)}}

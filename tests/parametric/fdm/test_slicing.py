@@ -11,9 +11,7 @@ import pytest
 
 from parametric import render
 from parametric.errors import ValidationError
-from parametric.machines import MachineStore, Printer
-from parametric.materials import get_material
-from parametric.slicing import (
+from parametric.fdm import (
     Estimates,
     PlateItem,
     PrintSettings,
@@ -26,6 +24,8 @@ from parametric.slicing import (
     slice_part,
     slice_plate,
 )
+from parametric.machines import MachineStore, Printer
+from parametric.materials import get_material
 
 GCODE_TAIL = """G1 X10 Y10 E1
 M84 ; motors off
