@@ -157,6 +157,7 @@ def make(manifest: Manifest, machine: Machine, out_dir: str | os.PathLike[str] |
     if quantity < 1:
         raise ValidationError([FieldError("quantity", f"{quantity} is out of range; allowed: 1 or more")])
     out = Path(out_dir).resolve() if out_dir is not None else manifest.directory
+    out.mkdir(parents=True, exist_ok=True)  # the render's files are named from it (../ included)
     made = _narrowed(manifest, selected if parts is not None else None, out)
     production = Production(made, machine, chosen, quantity)
     if isinstance(machine, Printer):
