@@ -51,8 +51,7 @@ class JobSheet:
 
 
 def _number(value: float, digits: int = 1) -> str:
-    text = f"{value:.{digits}f}".rstrip("0").rstrip(".")
-    return "0" if text == "-0" else text
+    return units.format_number(value, digits)
 
 
 def format_duration(seconds: float) -> str:

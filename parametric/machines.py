@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 from .errors import FieldError, ValidationError
 from .files import atomic_write_json
 from .materials import materials
+from .units import format_number
 
 DIALECTS = ("grbl", "linuxcnc")
 TOOL_TYPES = ("endmill", "drill", "ballnose", "vbit")
@@ -574,11 +575,6 @@ def _number_or_text(value: float | str | None) -> float | str | None:
         return text
 
 
-def _plain(value: float) -> str:
-    """A number as the shortest text that reads back the same: ``6`` rather than ``6.0``."""
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
-
-
 def _tool_spec(text: str, index: int, stock_materials: Sequence[str]) -> dict[str, Any]:
     """A tool from its spec (:data:`TOOL_SPEC`), with default feeds for each stocked material."""
     fields = [part.strip() for part in text.split(":", 5)]
@@ -704,15 +700,16 @@ def router_specs(router: Router) -> dict[str, list[str]]:
     stocked = [sheet.material for sheet in router.stock]
     tools, feeds = [], []
     for tool in router.tools:
-        tools.append(":".join([str(tool.number), _plain(tool.diameter_mm), tool.type, str(tool.flutes),
-                               _plain(tool.flute_length_mm), *([tool.name] if tool.name else [])]))
+        tools.append(":".join([str(tool.number), format_number(tool.diameter_mm), tool.type, str(tool.flutes),
+                               format_number(tool.flute_length_mm), *([tool.name] if tool.name else [])]))
         for material, values in tool.feeds.items():
             if (material in stocked and material in cutting_data()
                     and default_feeds(material, tool.diameter_mm, tool.flutes, tool.type) == values):
                 continue
-            feeds.append(":".join([str(tool.number), material, _plain(values.feed_mm_min),
-                                   _plain(values.plunge_mm_min), _plain(values.spindle_rpm),
-                                   _plain(values.stepdown_mm)]))
-    stock = [f"{sheet.material}:{_plain(sheet.thickness_mm)}:{_plain(sheet.size_mm[0])}x{_plain(sheet.size_mm[1])}"
+            feeds.append(":".join([str(tool.number), material, format_number(values.feed_mm_min),
+                                   format_number(values.plunge_mm_min), format_number(values.spindle_rpm),
+                                   format_number(values.stepdown_mm)]))
+    stock = [f"{sheet.material}:{format_number(sheet.thickness_mm)}:"
+             f"{format_number(sheet.size_mm[0])}x{format_number(sheet.size_mm[1])}"
              for sheet in router.stock]
     return {"tools": tools, "stock": stock, "feeds": feeds}

@@ -18,12 +18,17 @@ from typing import Any
 
 from .machines import Machine, Printer, Router, StockSheet, Tool
 from .materials import materials
+from .units import format_number
 
 THICKNESS_TOLERANCE_MM = 0.05
 SHEET_MARGIN_MM = 10.0
 """Room kept around a part on a sheet, for the cutter and clamps (mm, each side)."""
 THROUGH_CUT_OVERCUT_MM = 0.3
 """How far a through cut goes below the sheet, into the spoilboard (mm)."""
+
+
+def _fmt(value: float) -> str:
+    return format_number(value, 1)
 
 
 @dataclass(frozen=True)
@@ -47,10 +52,6 @@ class Route:
                 "stock": ({"material": self.stock.material, "thickness_mm": self.stock.thickness_mm,
                            "size_mm": list(self.stock.size_mm)} if self.stock else None),
                 "tool": self.tool.number if self.tool else None}
-
-
-def _fmt(value: float) -> str:
-    return f"{value:.1f}".rstrip("0").rstrip(".")
 
 
 def fits(size_mm: Sequence[float], space_mm: Sequence[float], margin_mm: float = 0.0) -> tuple[bool, bool]:

@@ -94,6 +94,27 @@ def format_mm(value: float, unit: str = "mm") -> str:
     return f"{value / factor:.4g} {unit}"
 
 
+def format_number(value: float, digits: int | None = None) -> str:
+    """A number as people read it: at most ``digits`` decimals, trailing zeros dropped (``6``, ``2.5``), never
+    ``-0`` nor exponent form; with ``digits=None`` exact, the shortest text that reads back the same.
+
+    The one number formatter of messages, job sheets, G-code comments, specs and forms.
+    """
+    number = float(value)
+    if digits is None:
+        if number.is_integer():
+            return str(int(number))
+        text = repr(number)
+        if "e" not in text:
+            return text
+        text = f"{number:.20f}"
+    else:
+        text = f"{number:.{max(0, digits)}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
 def format_duration(seconds: float, *, precise: bool = True) -> str:
     """How long, for people: ``"1 h 02 min"``, ``"12 min 30 s"`` (``"12 min"`` unless ``precise``), ``"40 s"``."""
     seconds = int(round(seconds))

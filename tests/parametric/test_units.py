@@ -28,3 +28,12 @@ def test_angles():
     assert to_degrees("10deg") == 10
     assert to_degrees("3.14159265rad") == pytest.approx(180, rel=1e-6)
     assert to_degrees(7) == 7
+
+
+def test_one_number_formatter_reads_as_people_write():
+    from parametric.units import format_number
+
+    assert [format_number(v, 1) for v in (6.0, 2.54, -0.01, 1200)] == ["6", "2.5", "0", "1200"]
+    assert format_number(10, 0) == "10" and format_number(2.5e6, 2) == "2500000"
+    assert [format_number(v) for v in (6.0, 0.1, 22.25)] == ["6", "0.1", "22.25"]  # exact: reads back the same
+    assert "e" not in format_number(1e-7) and float(format_number(1e-7)) == 1e-7
