@@ -427,13 +427,13 @@ class Store(Protocol):
 
 def no_such_machine(name: str, known: Sequence[str]) -> ValidationError:
     """The error every store raises for a machine it does not have, naming the ones it has."""
-    names = ", ".join(known) or "none yet; add one with `parametric machines add`"
+    names = ", ".join(known) or "none yet"
     return ValidationError([FieldError("machine", f"no machine called {name!r}; known: {names}")])
 
 
 def name_taken(name: str) -> ValidationError:
     """The error every store raises when adding a machine under a name already stored."""
-    return ValidationError([FieldError("name", f"a machine called {name!r} exists; use --replace to overwrite it")])
+    return ValidationError([FieldError("name", f"a machine called {name!r} exists already; choose another name, or replace it")])
 
 
 STORE_ENTRY_POINTS = "parametric.machine_stores"

@@ -101,7 +101,7 @@ def _route_print(name: str, part: Mapping[str, Any], material: str, printers: li
                  max_nozzle_mm: float | None) -> Route:
     x, y, z = (float(v) for v in part["size_mm"])
     if not printers:
-        return Route(name, None, "no printer is set up; add one with `parametric machines add printer`")
+        return Route(name, None, "no printer is set up in the shop")
     loaded = [p for p in printers if material in p.materials]
     if not loaded:
         have = "; ".join(f"{p.name} has {', '.join(_label(m) for m in p.materials) or 'nothing'} loaded"
@@ -157,7 +157,7 @@ def _route_cut(name: str, part: Mapping[str, Any], material: str, routers: list[
                                  "the routers cut sheet parts only")
     thickness = float(part.get("thickness_mm") or z)
     if not routers:
-        return Route(name, None, "no CNC router is set up; add one with `parametric machines add router`")
+        return Route(name, None, "no CNC router is set up in the shop")
     stocked = [(r, s) for r in routers for s in r.stock
                if s.material == material and abs(s.thickness_mm - thickness) <= THICKNESS_TOLERANCE_MM]
     if not stocked:

@@ -111,7 +111,7 @@ def test_what_the_cli_adds_the_dashboard_lists_and_back(tmp_path, cache_folder):
 def test_bad_input_exits_2_naming_the_field(tmp_path):
     env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'shop.db'}", "PARAMETRIC_INSTANCE": str(tmp_path / "instance")}
     ok(cli("machines", *PRINTER_ARGS, **env))
-    assert "name: a machine called 'mk3' exists; use --replace to overwrite it" in invalid(
+    assert "name: a machine called 'mk3' exists already; choose another name, or replace it" in invalid(
         cli("machines", *PRINTER_ARGS, **env))
     ok(cli("machines", *PRINTER_ARGS, "--replace", **env))
     error = invalid(cli("machines", "add", "printer", "p2", "--volume", "250x-1", "--material", "oak", **env))
