@@ -17,6 +17,7 @@ from parametric import jobsheet, render
 from parametric.cache import file_record
 from parametric.fdm import PrintSettings, slice_manifest, slicing_record
 from parametric.jobsheet import DRAWING_BOX_MM, build_context, format_duration, render_html, write_job_sheet
+from parametric.jobsheet import drawing as sheet_drawings
 from parametric.machines import MachineStore, Printer, machine_from_dict
 from parametric.registry import get_template
 
@@ -65,7 +66,7 @@ def svg_points(svg: str) -> int:
 
 def test_the_sheet_drawing_is_the_cadquery_view_thinned_in_print_millimetres(heel_lift_manifest):
     source = heel_lift_manifest.file("svg").read_bytes()
-    drawing = jobsheet.sheet_drawing(source)
+    drawing = sheet_drawings.sheet_drawing(source)
     root = ElementTree.fromstring(drawing)
     width, height = (float(root.get(name).removesuffix("mm")) for name in ("width", "height"))
     assert width <= DRAWING_BOX_MM[0] + 0.01 and height <= DRAWING_BOX_MM[1] + 0.01
@@ -80,7 +81,7 @@ def test_the_sheet_drawing_is_the_cadquery_view_thinned_in_print_millimetres(hee
 
 def test_an_svg_of_another_shape_is_embedded_as_it_is():
     svg = b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><circle r="4" cx="5" cy="5"/></svg>'
-    assert jobsheet.sheet_drawing(svg) == svg.decode()
+    assert sheet_drawings.sheet_drawing(svg) == svg.decode()
 
 
 def fresh_render(manifest, folder):
@@ -95,33 +96,33 @@ def test_the_drawing_is_made_once_per_svg_content_and_kept_beside_the_render(hee
     folder = tmp_path / "render"
     manifest = fresh_render(heel_lift_manifest, folder)
     source = (folder / "heel_lift.svg").read_bytes()
-    monkeypatch.setattr(jobsheet, "_drawings", type(jobsheet._drawings)())
+    monkeypatch.setattr(sheet_drawings, "_drawings", type(sheet_drawings._drawings)())
     made = []
-    make = jobsheet.sheet_drawing
-    monkeypatch.setattr(jobsheet, "sheet_drawing", lambda svg: made.append(svg) or make(svg))
+    make = sheet_drawings.sheet_drawing
+    monkeypatch.setattr(sheet_drawings, "sheet_drawing", lambda svg: made.append(svg) or make(svg))
 
-    first = jobsheet.drawing_data_uri(manifest)
+    first = sheet_drawings.drawing_data_uri(manifest)
     kept = list(folder.glob("jobsheet-drawing-*.svg"))
     assert len(made) == 1 and [k.name for k in kept] == [
-        f"jobsheet-drawing-{manifest.files[0]['sha256'][:32]}-g{jobsheet.DRAWING_GENERATION}.svg"]
+        f"jobsheet-drawing-{manifest.files[0]['sha256'][:32]}-g{sheet_drawings.DRAWING_GENERATION}.svg"]
     assert base64.b64decode(first.split(",", 1)[1]).decode() == kept[0].read_text()
-    assert jobsheet.drawing_data_uri(manifest) == first and len(made) == 1  # from memory
-    jobsheet._drawings.clear()
-    assert jobsheet.drawing_data_uri(manifest) == first and len(made) == 1  # from the file beside the render
+    assert sheet_drawings.drawing_data_uri(manifest) == first and len(made) == 1  # from memory
+    sheet_drawings._drawings.clear()
+    assert sheet_drawings.drawing_data_uri(manifest) == first and len(made) == 1  # from the file beside the render
 
     (folder / "heel_lift.svg").write_bytes(source.replace(b"rgb(0,0,0)", b"rgb(0,0,1)"))  # new content, new key
     changed = replace(manifest, files=[file_record(folder, "svg", "assembly", "heel_lift.svg")])
-    jobsheet.drawing_data_uri(changed)
+    sheet_drawings.drawing_data_uri(changed)
     assert len(made) == 2 and len(list(folder.glob("jobsheet-drawing-*.svg"))) == 2
 
 
 def test_the_drawing_still_comes_when_the_render_folder_is_read_only(heel_lift_manifest, tmp_path, monkeypatch):
     manifest = fresh_render(heel_lift_manifest, tmp_path / "render")
-    monkeypatch.setattr(jobsheet, "_drawings", type(jobsheet._drawings)())
+    monkeypatch.setattr(sheet_drawings, "_drawings", type(sheet_drawings._drawings)())
     refused = []
-    monkeypatch.setattr(jobsheet, "atomic_write", lambda path, _: refused.append(path) or (_ for _ in ()).throw(
+    monkeypatch.setattr(sheet_drawings, "atomic_write", lambda path, _: refused.append(path) or (_ for _ in ()).throw(
         PermissionError("read-only")))
-    assert jobsheet.drawing_data_uri(manifest).startswith("data:image/svg+xml;base64,") and len(refused) == 1
+    assert sheet_drawings.drawing_data_uri(manifest).startswith("data:image/svg+xml;base64,") and len(refused) == 1
     assert not list((tmp_path / "render").glob("jobsheet-drawing-*"))
 
 
