@@ -11,6 +11,7 @@ from .prusaslicer import (
     NO_ESTIMATES,
     Estimates,
     PlateItem,
+    PlateTooFull,
     SlicerError,
     SliceResult,
     estimate_part,
@@ -25,7 +26,8 @@ from .prusaslicer import (
 )
 
 __all__ = [
-    "NO_ESTIMATES", "PLATE_SPACING_MM", "Estimates", "PlateItem", "PrintSettings", "SliceResult", "SlicerError",
+    "NO_ESTIMATES", "PLATE_SPACING_MM", "Estimates", "PlateItem", "PlateTooFull", "PrintSettings", "SliceResult",
+    "SlicerError",
     "build_profile", "copies_per_plate", "estimate_part", "fits_printer", "parse_duration", "parse_estimates",
     "printing_data", "profile_text", "read_estimates", "slice_copies", "slice_manifest", "slice_part", "slice_plate",
     "slicer_path", "slicing_record", "total_estimates",

@@ -9,17 +9,20 @@ from typing import Any
 
 from ..errors import FieldError, ValidationError
 from ..machines import Printer, public_record
-from .profile import PLATE_SPACING_MM, PrintSettings
-from .prusaslicer import SlicerError, SliceResult, fits_printer, slice_part, total_estimates
+from .profile import PLATE_SPACING_MM, PrintSettings, border_mm
+from .prusaslicer import PlateTooFull, SliceResult, fits_printer, slice_part, total_estimates
 
 PLATE_FILL = 0.6
 """Share of the bed area a plate is planned to fill; PrusaSlicer's arrangement needs slack."""
 
 
-def copies_per_plate(size_mm: Sequence[float], printer: Printer, turned: bool) -> int:
-    """How many copies of a part to plan on one plate (by area, with spacing and slack)."""
+def copies_per_plate(size_mm: Sequence[float], printer: Printer, turned: bool,
+                     settings: PrintSettings | None = None) -> int:
+    """How many copies of a part to plan on one plate (by area, with spacing and slack), the skirt and brim
+    around them kept on the bed."""
     x, y = (size_mm[1], size_mm[0]) if turned else (size_mm[0], size_mm[1])
-    bx, by = printer.build_volume_mm[:2]
+    border = 2 * border_mm(printer, settings or PrintSettings())
+    bx, by = (size - border for size in printer.build_volume_mm[:2])
     per_row = max(1, int((bx + PLATE_SPACING_MM) // (x + PLATE_SPACING_MM)))
     per_column = max(1, int((by + PLATE_SPACING_MM) // (y + PLATE_SPACING_MM)))
     by_area = int(PLATE_FILL * bx * by // ((x + PLATE_SPACING_MM) * (y + PLATE_SPACING_MM)))
@@ -38,7 +41,7 @@ def slice_copies(stl: str | os.PathLike[str], size_mm: Sequence[float], printer:
     fits, turned, reason = fits_printer(size_mm, printer)
     if not fits:
         raise ValidationError([FieldError("machine", reason)])
-    per_plate = copies_per_plate(size_mm, printer, turned)
+    per_plate = copies_per_plate(size_mm, printer, turned, settings)
     pending = [min(per_plate, copies - done) for done in range(0, copies, per_plate)]
     results: list[SliceResult] = []
     while pending:
@@ -48,8 +51,8 @@ def slice_copies(stl: str | os.PathLike[str], size_mm: Sequence[float], printer:
         try:
             results.append(slice_part(stl, size_mm, printer, material_id, target, copies=count, settings=settings,
                                       stl_sha256=stl_sha256, part=name, use_cache=use_cache))
-        except SlicerError as error:
-            if count == 1 or "could not fit" not in error.output:
+        except PlateTooFull:
+            if count == 1:
                 raise
             pending[:0] = [count - count // 2, count // 2]
     return results

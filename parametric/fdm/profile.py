@@ -21,6 +21,15 @@ from ..materials import get_material
 
 PLATE_SPACING_MM = 6.0
 """Room PrusaSlicer's arrangement keeps between objects (its ``duplicate_distance``)."""
+SKIRT_DISTANCE_MM = 3.0
+"""How far the skirt runs from the parts (PrusaSlicer's ``skirt_distance``)."""
+
+
+def border_mm(printer: Printer, settings: PrintSettings, *, skirt: bool = True) -> float:
+    """How far beyond the parts the first layer extrudes, each side: the brim, then the skirt (its distance and
+    a line and a half of the nozzle's width), so a plate's parts must keep this far from the bed's edges."""
+    brim = settings.brim_width_mm
+    return brim + (SKIRT_DISTANCE_MM + 1.5 * printer.nozzle_diameter_mm if skirt else 0.0)
 
 
 @dataclass(frozen=True)
@@ -58,8 +67,10 @@ def printing_data() -> dict[str, dict[str, Any]]:
     return tomllib.loads(resources.files("parametric.data").joinpath("printing.toml").read_text("utf-8"))
 
 
-def build_profile(printer: Printer, material_id: str, settings: PrintSettings | None = None) -> dict[str, str]:
-    """PrusaSlicer options (``--help-fff`` names) for ``printer`` printing ``material_id`` with ``settings``."""
+def build_profile(printer: Printer, material_id: str, settings: PrintSettings | None = None, *,
+                  skirt: bool = True) -> dict[str, str]:
+    """PrusaSlicer options (``--help-fff`` names) for ``printer`` printing ``material_id`` with ``settings``;
+    without ``skirt`` when the parts need the bed up to its edges."""
     settings = settings or PrintSettings()
     material = get_material(material_id)
     if material.process != "fdm" or material_id not in printing_data():
@@ -95,8 +106,8 @@ def build_profile(printer: Printer, material_id: str, settings: PrintSettings | 
         "support_material": "1" if settings.supports else "0",
         "support_material_auto": "1",
         "brim_width": f"{settings.brim_width_mm:g}",
-        "skirts": "1",
-        "skirt_distance": "3",
+        "skirts": "1" if skirt else "0",
+        "skirt_distance": f"{SKIRT_DISTANCE_MM:g}",
         "duplicate_distance": f"{PLATE_SPACING_MM:g}",
         "gcode_label_objects": "1",
         "complete_objects": "0",

@@ -25,7 +25,9 @@ from typing import Any
 from ..errors import FieldError, ParametricError, ValidationError
 from ..files import atomic_target, atomic_write, atomic_write_json, place
 from ..machines import Printer
-from .profile import PrintSettings, build_profile, profile_text
+from ..routing import fits
+from .gcode import extrusion_bounds
+from .profile import PrintSettings, border_mm, build_profile, profile_text
 
 SLICER = "prusa-slicer"
 TAIL_BYTES = 64 * 1024
@@ -40,6 +42,11 @@ class SlicerError(ParametricError):
         self.returncode = returncode
         self.output = output
         super().__init__(reason)
+
+
+class PlateTooFull(SlicerError):
+    """The parts did not fit on one plate as PrusaSlicer arranged them (it could not fit them, or they would
+    extrude beyond the bed): fewer per plate."""
 
 
 @dataclass(frozen=True)
@@ -156,14 +163,12 @@ def _slicer_identity() -> str:
 
 def fits_printer(size_mm: Sequence[float], printer: Printer) -> tuple[bool, bool, str]:
     """(fits, needs a quarter turn about Z, reason) for a part of ``size_mm`` on ``printer``'s bed."""
-    from ..routing import fits
-
     x, y, z = (float(v) for v in size_mm)
     bx, by, bz = printer.build_volume_mm
     if z > bz + 1e-6:
         return False, False, f"{z:g} mm tall; {printer.name} prints up to {bz:g} mm high"
-    fit, turned = fits(size_mm, printer.build_volume_mm)
-    if fit:
+    on_bed, turned = fits(size_mm, printer.build_volume_mm)
+    if on_bed:
         return True, turned, ""
     return False, False, f"{max(x, y):g} x {min(x, y):g} mm; the bed of {printer.name} is {bx:g} x {by:g} mm"
 
@@ -200,8 +205,10 @@ def slice_plate(items: Sequence[PlateItem], printer: Printer, material_id: str, 
                 settings: PrintSettings | None = None, use_cache: bool = True) -> SliceResult:
     """Slice several parts (with copies) onto one plate, arranged by PrusaSlicer (``--merge``).
 
-    Every part is checked against the bed first; parts that fit only turned a quarter turn
-    must be alone on their plate (PrusaSlicer turns a whole plate, not one object).
+    Every part is checked against the bed first, with its brim; parts that fit only turned a quarter
+    turn must be alone on their plate (PrusaSlicer turns a whole plate, not one object). A lone part
+    that needs the bed up to its edges is printed without a skirt. The first layers of the G-code are
+    read back and a plate that extrudes beyond the bed is refused, never offered.
     """
     started = time.perf_counter()
     settings = settings or PrintSettings()
@@ -210,9 +217,13 @@ def slice_plate(items: Sequence[PlateItem], printer: Printer, material_id: str, 
         problems.append(FieldError("plate", "a plate needs at least one part"))
     turns = set()
     for item in items:
-        fits, turned, reason = fits_printer(item.size_mm, printer)
-        if not fits:
+        on_bed, turned, reason = fits_printer(item.size_mm, printer)
+        if not on_bed:
             problems.append(FieldError("machine", f"{item.name}: {reason}" if len(items) > 1 else reason))
+        elif settings.brim_width_mm and not fits(item.size_mm, printer.build_volume_mm,
+                                                 border_mm(printer, settings, skirt=False))[0]:
+            problems.append(FieldError("brim", f"{item.name} with a {settings.brim_width_mm:g} mm brim does not fit "
+                                               f"the bed of {printer.name}; print it without a brim"))
         turns.add(turned)
     if len(turns) > 1:
         problems.append(FieldError("plate", "parts that fit only turned a quarter turn need a plate of their own"))
@@ -220,7 +231,11 @@ def slice_plate(items: Sequence[PlateItem], printer: Printer, material_id: str, 
         raise ValidationError(problems)
     turned = turns.pop()
     out = Path(out)
-    ini = profile_text(build_profile(printer, material_id, settings))
+    skirt = True
+    if len(items) == 1 and items[0].copies == 1:  # a lone part keeps its skirt if it fits some way round with it
+        skirt, turned_with_skirt = fits(items[0].size_mm, printer.build_volume_mm, border_mm(printer, settings))
+        turned = turned_with_skirt if skirt else turned
+    ini = profile_text(build_profile(printer, material_id, settings, skirt=skirt))
     profile_path = atomic_write(out.with_suffix(".ini"), ini)
     arguments = ["--loglevel", "1", "--export-gcode"]
     if turned:
@@ -253,18 +268,33 @@ def slice_plate(items: Sequence[PlateItem], printer: Printer, material_id: str, 
         if completed.returncode != 0:
             output = (completed.stdout + completed.stderr).strip()
             if "could not fit" in output:
-                raise SlicerError(f"PrusaSlicer could not fit {copies} x {name} on the bed of {printer.name}",
+                raise PlateTooFull(f"PrusaSlicer could not fit {copies} x {name} on the bed of {printer.name}",
                                   completed.returncode, output)
             tail = "; ".join(line for line in output.splitlines()[-4:] if "[trace]" not in line)
             raise SlicerError(f"PrusaSlicer failed on {name} (exit {completed.returncode}): {tail}",
                               completed.returncode, output)
         estimates = read_estimates(target)
+        _check_on_bed(target, printer, f"{copies} x {name}")
         if use_cache:
             entry.mkdir(parents=True, exist_ok=True)
             place(target, entry / "plate.gcode")
             atomic_write_json(entry / "estimates.json", estimates.to_dict())
     ours_s = time.perf_counter() - started - slicer_s
     return SliceResult(out, profile_path, name, copies, estimates, slicer_s, ours_s, False, full)
+
+
+FIRST_LAYERS_CHECKED = 2
+"""Layers of a sliced plate whose extrusion is compared with the bed: the skirt and the brim are on the first."""
+
+
+def _check_on_bed(gcode: Path, printer: Printer, what: str) -> None:
+    """Refuse a plate whose first layers extrude beyond the bed (PrusaSlicer checks nothing there)."""
+    bounds = extrusion_bounds(gcode, layers=FIRST_LAYERS_CHECKED)
+    x, y = printer.build_volume_mm[:2]
+    if bounds is not None and not bounds.inside(x, y):
+        raise PlateTooFull(f"the plate of {what} would extrude beyond the bed of {printer.name} (X {bounds.x_min:.1f} "
+                          f"to {bounds.x_max:.1f}, Y {bounds.y_min:.1f} to {bounds.y_max:.1f} mm on a {x:g} x {y:g} mm "
+                          "bed); fewer copies per plate")
 
 
 def estimate_part(stl: str | os.PathLike[str], size_mm: Sequence[float], printer: Printer, material_id: str, *,

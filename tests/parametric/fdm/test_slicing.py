@@ -17,6 +17,7 @@ from parametric.fdm import (
     PrintSettings,
     SlicerError,
     build_profile,
+    copies_per_plate,
     parse_duration,
     parse_estimates,
     slice_copies,
@@ -24,6 +25,7 @@ from parametric.fdm import (
     slice_part,
     slice_plate,
 )
+from parametric.fdm.gcode import Bounds, extrusion_bounds
 from parametric.machines import MachineStore, Printer
 from parametric.materials import get_material
 
@@ -224,3 +226,42 @@ def test_different_parts_share_a_plate(prusa_slicer, heel_lift, printer, tmp_pat
         slice_plate([*items, PlateItem(heel_lift.file("stl"), (300, 20, 5), 1, "long")], printer, "tpu",
                     tmp_path / "x.gcode")
     assert caught.value.errors[0].message.startswith("long: 300 x 20 mm; the bed of mk3")
+
+
+def test_extrusion_bounds_follow_absolute_relative_and_reset_extrusion(tmp_path):
+    gcode = tmp_path / "moves.gcode"
+    gcode.write_text("G90\nM82\nG92 E0\nG1 X10 Y10 F3000\nG1 X20 Y10 E1.0\nG1 X300 Y300\n"  # travel: not extrusion
+                     "G92 E0\nG1 X300 Y300 E-1 ; retract\nG1 X30 Y40\nG1 X35 Y45 E0.5 ; after a reset\n"
+                     ";LAYER_CHANGE\nM83\nG1 X5 Y5\nG1 X6 Y50 E0.2\nG1 X0 Y0 E-0.5\n")
+    assert extrusion_bounds(gcode) == Bounds(5, 5, 35, 50)
+    assert extrusion_bounds(gcode, layers=0) == Bounds(10, 10, 35, 45)  # what comes before the first layer change
+    assert not Bounds(-2.75, 0, 252.76, 100).inside(250, 210) and Bounds(0.3, 0, 249.7, 209.9).inside(250, 210)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(("size", "skirts"), [((248.8, 100, 3), 0), ((100, 209.5, 10), 1)],
+                         ids=["insole-long: no room for a skirt", "bin-deep: turned, the skirt fits"])
+def test_a_part_that_needs_the_whole_bed_is_printed_inside_the_bed(prusa_slicer, printer, tmp_path, size, skirts):
+    import trimesh
+
+    stl = tmp_path / "part.stl"
+    trimesh.creation.box(size).export(stl)
+    result = slice_part(stl, size, printer, "pla", tmp_path / "part.gcode")
+    bounds = extrusion_bounds(result.gcode)  # every layer, not only the ones slice_plate checks
+    assert bounds.inside(250, 210), bounds
+    assert f"; skirts = {skirts}" in result.gcode.read_text()[-40000:]
+
+
+@pytest.mark.integration
+def test_copies_per_plate_keep_the_skirt_on_the_bed(prusa_slicer, printer, tmp_path):
+    import trimesh
+
+    stl = tmp_path / "tile.stl"
+    trimesh.creation.box((120, 60, 2)).export(stl)
+    # two 120 mm copies side by side (246 mm with the gap) would put the skirt off a 250 mm bed
+    assert copies_per_plate((120, 60, 2), printer, False) == 3
+    plates = slice_copies(stl, (120, 60, 2), printer, "pla", tmp_path, copies=6)
+    assert [p.copies for p in plates] == [3, 3]
+    for plate in plates:
+        assert extrusion_bounds(plate.gcode).inside(250, 210)
+        assert "; skirts = 1" in plate.gcode.read_text()[-40000:]
