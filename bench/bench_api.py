@@ -155,7 +155,8 @@ def throughput(stack: Stack, database_url: str, count: int) -> tuple[float, int,
     mean render time measured inside the workers (claim to files recorded)."""
     from sqlalchemy import func, select
 
-    from web.db import Database, OrderItem
+    from web.db import Database
+    from web.models import OrderItem
 
     barrier = threading.Barrier(count)
     orders: list[dict] = [{} for _ in range(count)]

@@ -20,7 +20,7 @@ import parametric
 from parametric import FieldError, GeometryError, ValidationError
 
 from . import Services, json_errors
-from .db import Order, OrderItem
+from .models import Job, Order, OrderItem
 from .openapi import openapi_document
 from .orders import (
     IdempotencyConflict,
@@ -178,8 +178,6 @@ def describe_order(order: Order, token: bool = False, staff: bool = False) -> di
     if token:
         described["token"] = order.token
     described["links"] = {"self": url_for("api.show_order", order_id=order.id)}
-    from .jobs import Job
-
     with services().database.session() as session:
         found = session.scalars(select(Job).where(Job.item_id.in_([item.id for item in order.items]))
                                 .order_by(Job.id)).all()

@@ -25,8 +25,9 @@ import parametric
 
 from .api import describe_order, services
 from .auth import verify
-from .db import ITEM_STATES, Database, Order, OrderItem, User, utcnow
+from .db import Database
 from .forms import parameter_rows
+from .models import ITEM_STATES, Order, OrderItem, User, utcnow
 from .orders import order_status
 from .staff import retry
 

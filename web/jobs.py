@@ -23,14 +23,14 @@ import json
 import logging
 import os
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, DateTime, Float, ForeignKey, Integer, String, Text, select, update
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import select, update
 
-from .db import Artifact, Base, Database, OrderItem, utcnow
+from .db import Database
+from .models import Artifact, Job, MachineRow, OrderItem, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -52,35 +52,6 @@ MAX_PREPARE_ATTEMPTS = 3
 
 class TransitionError(ValueError):
     """A state change the job's state machine does not allow."""
-
-
-class Job(Base):
-    """One part of an order item on one machine (one plate of it, when its copies need several): state,
-    progress, estimates, files and retries."""
-
-    __tablename__ = "jobs"
-    __table_args__ = (
-        CheckConstraint("state IN ('queued', 'slicing', 'ready', 'sent', 'printing', 'done', 'failed', "
-                        "'cancelled')", name="state"),
-        CheckConstraint("kind IN ('fdm', 'cnc')", name="kind"),
-    )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    item_id: Mapped[int] = mapped_column(ForeignKey("order_items.id", ondelete="CASCADE"), index=True)
-    part: Mapped[str] = mapped_column(String(64))
-    machine: Mapped[str | None] = mapped_column(String(80), index=True)
-    kind: Mapped[str] = mapped_column(String(8))
-    state: Mapped[str] = mapped_column(String(16), default="queued")
-    progress: Mapped[float] = mapped_column(Float, default=0.0)
-    estimates: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    files: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime)
-    last_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 def host_job_id(job_id: int) -> str:
@@ -256,8 +227,6 @@ def remove_machine(database: Database, name: str) -> int | None:
     with the machine's row locked, so a job sent meanwhile cannot slip between them.
     """
     from sqlalchemy import func
-
-    from .machines import MachineRow
 
     with database.transaction() as session:
         row = session.scalar(select(MachineRow).where(MachineRow.name == name).with_for_update())

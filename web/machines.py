@@ -10,12 +10,10 @@ refuses comes back as its field errors (the API answers them as 422).
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Integer, String, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, mapped_column
 
 from parametric import FieldError, ValidationError
 from parametric.machines import (
@@ -27,19 +25,8 @@ from parametric.machines import (
     no_such_machine,
 )
 
-from .db import Base, Database, utcnow
-
-
-class MachineRow(Base):
-    """A machine: ``name`` (unique), ``kind`` (printer or router) and the core's record of it."""
-
-    __tablename__ = "machines"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    name: Mapped[str] = mapped_column(String(80), unique=True)
-    kind: Mapped[str] = mapped_column(String(16))
-    record: Mapped[dict[str, Any]] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+from .db import Database
+from .models import MachineRow
 
 
 class MachineExists(ValidationError):

@@ -44,6 +44,7 @@ from . import jobs, json_errors, machines
 from .api import errors_response, services
 from .auth import staff_required
 from .dashboard import login_required
+from .models import Job
 
 log = logging.getLogger(__name__)
 
@@ -114,11 +115,11 @@ def list_jobs() -> Any:
     state, machine = request.args.get("state"), request.args.get("machine")
     if state is not None and state not in jobs.JOB_STATES:
         return errors_response([FieldError("state", f"one of: {', '.join(jobs.JOB_STATES)}")])
-    query = select(jobs.Job).order_by(jobs.Job.id)
+    query = select(Job).order_by(Job.id)
     if state is not None:
-        query = query.where(jobs.Job.state == state)
+        query = query.where(Job.state == state)
     if machine is not None:
-        query = query.where(jobs.Job.machine == machine)
+        query = query.where(Job.machine == machine)
     with services().database.session() as session:
         found = session.scalars(query.limit(500)).all()
     return {"jobs": [jobs.describe(job) for job in found]}
@@ -243,11 +244,11 @@ ACTIVE = ("sent", "printing")
 WAITING = ("queued", "slicing", "ready")
 
 
-def _open_jobs(session: Any) -> Sequence[jobs.Job]:
-    return session.scalars(select(jobs.Job).where(jobs.Job.state.notin_(FINISHED)).order_by(jobs.Job.id)).all()
+def _open_jobs(session: Any) -> Sequence[Job]:
+    return session.scalars(select(Job).where(Job.state.notin_(FINISHED)).order_by(Job.id)).all()
 
 
-def _layout(fleet: list[Machine], open_jobs: Sequence[jobs.Job]) -> str:
+def _layout(fleet: list[Machine], open_jobs: Sequence[Job]) -> str:
     """A fingerprint of what the page's sections, rows and forms are made of: the machines, and the unfinished
     jobs with their machine, files and estimates. The page's script reloads the page when it changes (a new
     job, a job finished, a job sliced); states, progress and errors it updates in place."""
@@ -264,8 +265,8 @@ def queues() -> Any:
     fleet = machines.all_machines(database)
     with database.session() as session:
         open_jobs = _open_jobs(session)
-        finished = session.scalars(select(jobs.Job).where(jobs.Job.state.in_(FINISHED))
-                                   .order_by(jobs.Job.finished_at.desc(), jobs.Job.id.desc()).limit(50)).all()
+        finished = session.scalars(select(Job).where(Job.state.in_(FINISHED))
+                                   .order_by(Job.finished_at.desc(), Job.id.desc()).limit(50)).all()
     names = {m.name for m in fleet}
     by_machine: dict[str | None, list[Any]] = {}
     for job in open_jobs:
@@ -448,9 +449,9 @@ def _save(kind: str, stored: Machine | None) -> Any:
 def _job_counts(database: Any) -> dict[str, dict[str, int]]:
     """Per machine, how many of its jobs are ``active`` (sent, printing or cutting) and ``waiting``."""
     with database.session() as session:
-        rows = session.execute(select(jobs.Job.machine, jobs.Job.state, func.count())
-                               .where(jobs.Job.state.in_((*ACTIVE, *WAITING)))
-                               .group_by(jobs.Job.machine, jobs.Job.state)).all()
+        rows = session.execute(select(Job.machine, Job.state, func.count())
+                               .where(Job.state.in_((*ACTIVE, *WAITING)))
+                               .group_by(Job.machine, Job.state)).all()
     counts: dict[str, dict[str, int]] = {}
     for machine, state, count in rows:
         entry = counts.setdefault(machine, {"active": 0, "waiting": 0})

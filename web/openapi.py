@@ -17,7 +17,7 @@ import parametric
 from parametric import FORMATS
 from parametric.materials import materials
 
-from .db import ITEM_STATES
+from .models import ITEM_STATES
 
 ORDER_STATUSES = ("queued", "rendering", "ready", "failed")
 UNIT_STRING = {"type": "string", "minLength": 1, "maxLength": 64,

@@ -16,7 +16,7 @@ from parametric import FieldError
 from . import json_errors
 from .api import describe_item, describe_order, errors_response, services
 from .auth import staff_required
-from .db import ITEM_STATES, Order, OrderItem, utcnow
+from .models import ITEM_STATES, Order, OrderItem, utcnow
 
 bp = Blueprint("staff", __name__, url_prefix="/api/v1/staff")
 

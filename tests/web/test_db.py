@@ -10,7 +10,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 
 from web.config import load_config
-from web.db import Base, Database
+from web.db import Database
+from web.models import Base
 
 
 def schema_differences(database: Database) -> list:

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 from sqlalchemy import func, select, update
 
-from web.db import Artifact, OrderItem, utcnow
 from web.generation import Generation
+from web.models import Artifact, OrderItem, utcnow
 
 from .conftest import order_body, services, test_config, unique_width
 

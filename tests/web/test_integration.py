@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from web.db import Artifact, Database, IdempotencyKey, Order, OrderItem
+from web.db import Database
+from web.models import Artifact, IdempotencyKey, Order, OrderItem
 
 from .live import Stack, postgres_database, service_unavailable
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from tests.parametric import conftest as tools
 from web import jobs, machines
-from web.db import Order, OrderItem, utcnow
+from web.models import Job, Order, OrderItem, utcnow
 
 from .conftest import order_body, run_queue, services, unique_width
 from .test_pages import login
@@ -43,7 +43,7 @@ def stored_job(database: Any, *, template: str = "wall_shelf", material: str = "
                          params={}, quantity=1, material=material, state="ready")
         session.add(item)
         session.flush()
-        job = jobs.Job(**{"item_id": item.id, "part": "bracket", "kind": "fdm", "machine": "mk3", "estimates": {},
+        job = Job(**{"item_id": item.id, "part": "bracket", "kind": "fdm", "machine": "mk3", "estimates": {},
                           "files": {}, **values})
         session.add(job)
         session.flush()
@@ -146,7 +146,7 @@ def test_an_unreachable_host_backs_off_and_the_job_stays_sent(app, client, staff
     assert jobs.dispatch(database, timeout_s=2) == {}  # not due yet: nothing is tried
     jobs.transition(database, job_id, "sent", expect=("nothing",))  # no-op: the guard holds
     with database.transaction() as session:
-        session.get(jobs.Job, job_id).next_attempt_at = None
+        session.get(Job, job_id).next_attempt_at = None
     assert jobs.dispatch(database, timeout_s=2) == {"mk3": "deferred"}
     job = jobs.get(database, job_id)
     assert job.attempts == 2 and job.state == "sent"
@@ -157,7 +157,7 @@ def test_the_queue_page_lists_each_machines_jobs_escaped(app, client):
     machines.add(services(app).database, machines.parse(PRINTER))
     job_id = make_job(app, state="ready")
     with services(app).database.transaction() as session:
-        session.get(jobs.Job, job_id).part = "<script>alert(1)</script>"
+        session.get(Job, job_id).part = "<script>alert(1)</script>"
     assert client.get("/staff/manufacturing").status_code == 302  # login first
     login(client, app)
     page = client.get("/staff/manufacturing")
@@ -189,11 +189,11 @@ def test_a_ready_item_becomes_routed_jobs_sliced_with_a_job_sheet(app, client, s
     # no machine yet: every part is a failed job that says why in plain words
     assert jobs.plan_ready_items(database, output) == []
     with database.session() as session:
-        failed = session.scalars(select(jobs.Job).where(jobs.Job.item_id == item_id)).all()
+        failed = session.scalars(select(Job).where(Job.item_id == item_id)).all()
     assert {j.part for j in failed} == {"board", "bracket"} and {j.state for j in failed} == {"failed"}
     assert any("no printer is set up" in j.last_error for j in failed)
     with database.transaction() as session:
-        for job in session.scalars(select(jobs.Job)).all():
+        for job in session.scalars(select(Job)).all():
             session.delete(job)
     add_printer(client, staff)
     new = jobs.plan_ready_items(database, output)
@@ -241,7 +241,7 @@ def test_an_order_is_sliced_sent_printed_once_and_survives_the_host_going_away(a
     try:
         tick()  # plans the job, prepares it (PrusaSlicer, job sheet); dispatching finds nothing ready yet
         with database.session() as session:
-            job = session.scalars(select(jobs.Job)).one()
+            job = session.scalars(select(Job)).one()
         assert (job.state, job.machine) == ("ready", "virtual") and job.estimates["print_time_s"] > 0
         tick()  # the host does not answer: the job is recorded as sent and retried later
         job = jobs.get(database, job.id)

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from parametric.cnc_check import check_programs, run_rs274
 from tests.parametric import conftest as tools
 from web import jobs
-from web.db import OrderItem
+from web.models import Job, OrderItem
 
 from .conftest import STAFF, order_body, run_queue, services
 from .test_manufacturing import make_job
@@ -43,7 +43,7 @@ def add_router(client: FlaskClient, staff: dict[str, str], *, dialect: str = "gr
     return record
 
 
-def ready_cnc_jobs(app: Flask, client: FlaskClient, items: int = 1) -> list[jobs.Job]:
+def ready_cnc_jobs(app: Flask, client: FlaskClient, items: int = 1) -> list[Job]:
     """Order ``items`` drawer fronts and run the queue as its consumer would: render, plan, prepare (real CAM)."""
     assert client.post("/api/v1/orders", json=order_body(*[DOOR] * items)).status_code == 201
     run_queue(app)  # render → ready
@@ -51,7 +51,7 @@ def ready_cnc_jobs(app: Flask, client: FlaskClient, items: int = 1) -> list[jobs
     run_queue(app)  # planning, then CAM and the job sheet
     database = services(app).database
     with database.session() as session:
-        found = session.scalars(select(jobs.Job).order_by(jobs.Job.id)).all()
+        found = session.scalars(select(Job).order_by(Job.id)).all()
         assert session.scalars(select(OrderItem.state)).all() == ["ready"] * items
     assert [(j.kind, j.part, j.state) for j in found] == [("cnc", "door", "ready")] * items, \
         [j.last_error for j in found]
@@ -65,7 +65,7 @@ def hot_files(folder: Path) -> list[str]:
 def job_due_now(app: Flask, job_id: int) -> None:
     """Skip the backoff wait (what the clock does in production)."""
     with services(app).database.transaction() as session:
-        session.get(jobs.Job, job_id).next_attempt_at = None
+        session.get(Job, job_id).next_attempt_at = None
 
 
 def page_login(client: FlaskClient) -> None:
@@ -111,7 +111,7 @@ def test_a_cnc_job_goes_into_the_hot_folder_once_and_is_followed_to_done(app, cl
     assert resent.status_code == 200 and resent.get_json()["state"] == "sent"
     # even without its record of the delivery (a crash before it was saved) the hash finds the file in place
     with database.transaction() as session:
-        job = session.get(jobs.Job, first.id)
+        job = session.get(Job, first.id)
         job.files = {k: v for k, v in job.files.items() if k != "delivered"}
     assert jobs.send(database, first.id) == "sent"
     assert hot_files(hot) == sorted(expected)
@@ -273,7 +273,7 @@ def test_a_download_routers_job_files_are_downloaded_by_staff_only(app, client, 
     secret = tmp_path / "secret.txt"
     secret.write_text("not a job file")
     with database.transaction() as session:
-        stored = session.get(jobs.Job, job.id)
+        stored = session.get(Job, job.id)
         stored.files = {**stored.files, "dxf": [*stored.files["dxf"], str(secret), "/etc/passwd"]}
     for name in ("secret.txt", "passwd", "nope.nc", "..%2F..%2Fsecret.txt", "tool.tb", "manifest.json"):
         assert client.get(f"/api/v1/staff/jobs/{job.id}/files/{name}", headers=staff).status_code == 404, name

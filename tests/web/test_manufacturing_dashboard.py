@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 
 from parametric.machines import Printer, Router, default_feeds, machine_from_dict
 from web import jobs, machines
+from web.models import Job
 
 from .conftest import STAFF, services
 from .test_manufacturing import PRINTER, make_job, stored_job
@@ -304,7 +305,7 @@ def test_state_json_follows_a_jobs_state_and_progress_and_says_when_the_page_mus
     assert jobs.transition(database(app), job_id, "sent", expect=("ready",))
     assert jobs.transition(database(app), job_id, "printing", progress=12.5)
     with database(app).transaction() as session:
-        session.get(jobs.Job, job_id).progress = 42.04
+        session.get(Job, job_id).progress = 42.04
     now = state()
     assert (now["jobs"][0]["state"], now["jobs"][0]["progress"]) == ("printing", 42.0)
     assert now["layout"] == first["layout"]
@@ -319,7 +320,7 @@ def test_state_json_follows_a_jobs_state_and_progress_and_says_when_the_page_mus
     jobs.transition(database(app), other, "slicing")
     assert state()["layout"] == finished["layout"]
     with database(app).transaction() as session:
-        session.get(jobs.Job, other).files = {"gcode": "/elsewhere.gcode"}
+        session.get(Job, other).files = {"gcode": "/elsewhere.gcode"}
     assert state()["layout"] != finished["layout"]
     # editing a machine changes the page too; the page loaded now carries the current fingerprint
     machines.add(database(app), machines.parse({**PRINTER, "materials": ["tpu"]}), replace=True)

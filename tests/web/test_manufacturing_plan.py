@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from tests.parametric import conftest as tools
 from web import jobs
-from web.db import OrderItem
+from web.models import Job, OrderItem
 
 from .conftest import order_body, run_queue, services, unique_width
 from .test_manufacturing import PRINTER, add_printer
@@ -36,7 +36,7 @@ def test_a_mixed_product_routes_each_part_in_its_own_material(app, client, staff
     database, output = services(app).database, services(app).generation.output_folder
     assert len(jobs.plan_item(database, output, item_id)) == 2
     with database.session() as session:
-        planned = {j.part: j for j in session.scalars(select(jobs.Job).where(jobs.Job.item_id == item_id))}
+        planned = {j.part: j for j in session.scalars(select(Job).where(Job.item_id == item_id))}
     assert (planned["board"].machine, planned["board"].kind, planned["board"].state) == ("shop-router", "cnc",
                                                                                           "queued")
     assert (planned["bracket"].machine, planned["bracket"].kind, planned["bracket"].state) == ("mk3", "fdm",
@@ -61,7 +61,7 @@ def test_a_part_no_machine_has_the_material_for_fails_with_the_reason(app, clien
     database, output = services(app).database, services(app).generation.output_folder
     assert jobs.plan_item(database, output, item_id) == []
     with database.session() as session:
-        reasons = {j.part: j.last_error for j in session.scalars(select(jobs.Job).where(jobs.Job.item_id == item_id))}
+        reasons = {j.part: j.last_error for j in session.scalars(select(Job).where(Job.item_id == item_id))}
     assert "no printer has PETG loaded (mk3 has PLA loaded)" in reasons["bracket"]
     assert "no CNC router is set up" in reasons["board"]
 
@@ -76,7 +76,7 @@ def test_copies_that_need_several_plates_become_one_ready_job_per_plate(app, cli
     [job_id] = jobs.plan_item(database, output, item_id)
     assert jobs.prepare(database, output, job_id) == "ready"
     with database.session() as session:
-        plates = session.scalars(select(jobs.Job).where(jobs.Job.item_id == item_id).order_by(jobs.Job.id)).all()
+        plates = session.scalars(select(Job).where(Job.item_id == item_id).order_by(Job.id)).all()
     assert len(plates) > 1 and plates[0].id == job_id
     assert {j.state for j in plates} == {"ready"} and {j.machine for j in plates} == {"mini"}
     assert sum(j.estimates["copies"] for j in plates) == 6
@@ -132,14 +132,14 @@ def test_a_machine_with_work_on_it_is_not_removed_and_a_retry_routes_again(app, 
     database, output = services(app).database, services(app).generation.output_folder
     [job_id] = jobs.plan_item(database, output, item_id)
     with database.transaction() as session:
-        session.get(jobs.Job, job_id).state = "printing"
+        session.get(Job, job_id).state = "printing"
     refused = client.delete("/api/v1/staff/machines/mk3", headers=staff)
     assert refused.status_code == 409
     assert "mk3 has 1 job sent to it or in progress on it" in refused.get_json()["errors"][0]["message"]
     assert client.get("/api/v1/staff/machines", headers=staff).get_json()["machines"][0]["name"] == "mk3"
 
     with database.transaction() as session:
-        session.get(jobs.Job, job_id).state = "queued"
+        session.get(Job, job_id).state = "queued"
     assert client.delete("/api/v1/staff/machines/mk3", headers=staff).status_code == 204
     assert jobs.prepare(database, output, job_id) == "failed"
     assert "no longer set up" in jobs.get(database, job_id).last_error

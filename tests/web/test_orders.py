@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 import parametric
-from web.db import Artifact, IdempotencyKey, Order, OrderItem
+from web.models import Artifact, IdempotencyKey, Order, OrderItem
 
 from .conftest import order_body, run_queue, services, unique_width
 

@@ -21,8 +21,8 @@ from sqlalchemy import select
 
 import parametric
 from web import create_app
-from web.db import Order, OrderItem
 from web.forms import form_fields
+from web.models import Order, OrderItem
 
 from .conftest import STAFF, order_body, run_queue, services, test_config
 

@@ -79,7 +79,7 @@ def test_prusaslicer_estimates_price_a_printed_part_and_are_the_jobs_estimates(a
     from sqlalchemy import select
 
     from web import jobs
-    from web.db import OrderItem
+    from web.models import OrderItem
 
     from .conftest import run_queue
     from .test_manufacturing import add_printer

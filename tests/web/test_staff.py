@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from web.auth import UserError, add_user, verify
-from web.db import User
+from web.models import User
 
 from .conftest import STAFF, order_body, run_queue, services, unique_width
 

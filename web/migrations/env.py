@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from web.db import Base
+from web.models import Base
 
 config = context.config
 target_metadata = Base.metadata

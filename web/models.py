@@ -1,0 +1,178 @@
+"""Every table of the web app, in one place: orders, their items, generated artifacts, idempotency
+keys, staff users, machines and manufacturing jobs.
+
+The migrations in ``web/migrations`` compare against :data:`Base.metadata`, so a model defined
+here is one the autogenerate comparison sees. Times are naive UTC (:func:`utcnow`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+ITEM_STATES = ("queued", "rendering", "ready", "failed")
+
+
+def utcnow() -> datetime:
+    """Now, as a naive UTC datetime (the form every time column holds)."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention={
+        "ix": "ix_%(column_0_label)s", "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s", "fk": "fk_%(table_name)s_%(column_0_name)s",
+        "pk": "pk_%(table_name)s",
+    })
+
+
+class Order(Base):
+    """A customer's order: who ordered, and the secret token that lets them read it."""
+
+    __tablename__ = "orders"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    token: Mapped[str] = mapped_column(String(64))
+    customer_name: Mapped[str] = mapped_column(String(200))
+    customer_email: Mapped[str] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    items: Mapped[list[OrderItem]] = relationship(back_populates="order", order_by="OrderItem.position",
+                                                  cascade="all, delete-orphan")
+
+
+class OrderItem(Base):
+    """One configured product in an order, and the state of generating its files.
+
+    ``state`` goes queued → rendering → ready, or → failed with ``reason``. While rendering,
+    the worker holding it (``lease_owner``) renews ``lease_expires_at``; an item whose lease
+    expired is queued again (its worker died), up to ``RENDER_ATTEMPTS`` claims.
+    """
+
+    __tablename__ = "order_items"
+    __table_args__ = (
+        UniqueConstraint("order_id", "position"),
+        CheckConstraint("state IN ('queued', 'rendering', 'ready', 'failed')", name="state"),
+        CheckConstraint("quantity >= 1", name="quantity"),
+        Index("ix_order_items_state_lease", "state", "lease_expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    template: Mapped[str] = mapped_column(String(64))
+    template_version: Mapped[str] = mapped_column(String(32))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)  # canonical: mm and degrees
+    quantity: Mapped[int] = mapped_column(Integer)
+    material: Mapped[str] = mapped_column(String(32))
+    cache_key: Mapped[str | None] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), default="queued")
+    reason: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    rendered_by: Mapped[str | None] = mapped_column(String(128))  # host:pid:claim of the worker that finished it
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime)
+    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    render_seconds: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    order: Mapped[Order] = relationship(back_populates="items")
+    artifacts: Mapped[list[Artifact]] = relationship(back_populates="item", order_by="Artifact.id",
+                                                     cascade="all, delete-orphan")
+
+
+class Artifact(Base):
+    """A file generated for an item; ``path`` is relative to the output folder."""
+
+    __tablename__ = "artifacts"
+    __table_args__ = (UniqueConstraint("item_id", "filename"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("order_items.id", ondelete="CASCADE"), index=True)
+    format: Mapped[str] = mapped_column(String(16))
+    part: Mapped[str] = mapped_column(String(64))
+    filename: Mapped[str] = mapped_column(String(255))
+    path: Mapped[str] = mapped_column(String(1024))
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    item: Mapped[OrderItem] = relationship(back_populates="artifacts")
+
+
+class IdempotencyKey(Base):
+    """An ``Idempotency-Key`` header already answered: the request it came with and the order it made."""
+
+    __tablename__ = "idempotency_keys"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class User(Base):
+    """A staff account; the password is stored only as a werkzeug hash."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class MachineRow(Base):
+    """A machine: ``name`` (unique), ``kind`` (printer or router) and the core's record of it."""
+
+    __tablename__ = "machines"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    record: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Job(Base):
+    """One part of an order item on one machine (one plate of it, when its copies need several): state,
+    progress, estimates, files and retries."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        CheckConstraint("state IN ('queued', 'slicing', 'ready', 'sent', 'printing', 'done', 'failed', "
+                        "'cancelled')", name="state"),
+        CheckConstraint("kind IN ('fdm', 'cnc')", name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("order_items.id", ondelete="CASCADE"), index=True)
+    part: Mapped[str] = mapped_column(String(64))
+    machine: Mapped[str | None] = mapped_column(String(80), index=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    state: Mapped[str] = mapped_column(String(16), default="queued")
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    estimates: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    files: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
