@@ -85,11 +85,14 @@ CNC_FOLDER = "cnc"
 """Where CAM's DXF, G-code and tool table go inside the output folder."""
 
 
-def material_for(template: Any, machine: Machine, requested: str | None = None) -> str:
+def material_for(template: Any, machine: Machine, requested: str | None = None, preset: str | None = None) -> str:
     """The material ``machine`` makes ``template``'s parts in: ``requested`` when the template offers it
-    for the machine's process, else the template's first material of that process."""
+    for the machine's process, else the preset's when it is of that process, else the template's first
+    material of that process."""
     process = PROCESS_OF[machine.kind]
     offered = [m for m in template.materials if materials()[m].process == process]
+    if requested is None and template.preset_material(preset) in offered:
+        requested = template.preset_material(preset)
     if process == "fdm":
         from .fdm import printing_data
 
@@ -128,7 +131,7 @@ def produce(template_id: str, params: Mapping[str, Any] | None, machine: Machine
     from .render import render
 
     template = get_template(template_id)
-    chosen = material_for(template, machine, material)
+    chosen = material_for(template, machine, material, preset)
     manifest = render(template.id, params, out_dir=out_dir, preset=preset, material=chosen,
                       formats=formats_for(machine, sheet=options.get("sheet") is not None))
     return make(manifest, machine, material=chosen, **options)

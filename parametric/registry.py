@@ -92,13 +92,19 @@ class Template:
         merged.update(values or {})
         return self.validate(merged)
 
-    def check_material(self, material: str | None) -> str:
-        """The material id to use, or a validation error naming the allowed ones."""
-        chosen = material or self.default_material
+    def check_material(self, material: str | None, preset: str | None = None) -> str:
+        """The material id to use (the one asked for, else the preset's, else the template's first), or a
+        validation error naming the allowed ones."""
+        chosen = material or self.preset_material(preset) or self.default_material
         if chosen not in self.materials:
             raise ValidationError([FieldError("material", f"{chosen!r} is not offered for {self.id}; "
                                               f"allowed: {', '.join(self.materials)}")])
         return chosen
+
+    def preset_material(self, preset: str | None) -> str | None:
+        """The material a preset is made in, if it names one."""
+        chosen = self.presets.get(preset) if preset else None
+        return chosen.material if chosen is not None else None
 
     def materials_by_process(self, material: str | None = None) -> dict[str, str]:
         """The material of each process this product's parts are made by.

@@ -123,7 +123,7 @@ def render(template_id: str, params: Mapping[str, Any] | None = None, out_dir: s
     template = get_template(template_id)
     problems = Problems()
     validated = problems.check(template.resolve, params, preset)
-    material_id = problems.check(template.check_material, material)
+    material_id = problems.check(template.check_material, material, preset)
     wanted = problems.check(parse_formats, formats, template)
     if envelope is not None and (len(envelope) != 3 or any(float(v) <= 0 for v in envelope)):
         problems.append(FieldError("envelope", "three positive sizes in mm: x, y, z"))

@@ -28,7 +28,7 @@ def cmd_slice(args: argparse.Namespace) -> int:
     material = None
     if printer is not None:
         problems.extend(settings.problems(printer))
-        material = problems.check(material_for, template, printer, args.material)
+        material = problems.check(material_for, template, printer, args.material, args.preset)
     if problems or printer is None or material is None:
         raise ValidationError(problems)
     try:
@@ -54,7 +54,7 @@ def cmd_cam(args: argparse.Namespace) -> int:
     template, router, problems = request.template, request.machine, request.problems
     material = None
     if router is not None:
-        material = problems.check(material_for, template, router, args.material)
+        material = problems.check(material_for, template, router, args.material, args.preset)
         if args.deliver and router.delivery.method != "hot_folder":
             problems.append(FieldError("deliver", f"{router.name} gets its G-code by download; it has no hot folder"))
     if problems or router is None or material is None:
@@ -87,7 +87,9 @@ def cmd_jobsheet(args: argparse.Namespace) -> int:
 
     request = machine_request(args)
     template, machine, problems = request.template, request.machine, request.problems
-    material = problems.check(material_for, template, machine, args.material) if machine is not None else None
+    material = None
+    if machine is not None:
+        material = problems.check(material_for, template, machine, args.material, args.preset)
     for name in ("order", "item"):
         text = getattr(args, name)
         if text is not None and not (0 < len(text) <= 64 and text.isprintable()):

@@ -137,3 +137,19 @@ def test_the_build_sees_the_canonical_values_the_key_names():
     assert first.params["width"] == 733.0 and first.bbox_mm[0] == pytest.approx(733.0, abs=1e-3)
     second = parametric.render("wall_shelf", {"width": 732.99996}, formats="stl")
     assert second.cache_hit and second.cache_key == first.cache_key
+
+
+def test_a_preset_is_made_in_its_own_material(tmp_path):
+    from parametric.machines import Printer, Router, StockSheet
+    from parametric.production import material_for
+
+    cup = parametric.render("gridfinity_bin", preset="pen-cup-1x1", formats="stl")
+    assert cup.material["id"] == "petg" and cup.parts[0]["material"] == "petg"
+    assert parametric.render("gridfinity_bin", preset="pen-cup-1x1", formats="stl", material="pla").material["id"] \
+        == "pla"
+    door = parametric.get_template("cabinet_door")
+    router = Router("shop", (2500, 1250), stock=[StockSheet("oak", 19, (2500, 1250))])
+    assert material_for(door, router, None, "tall-pantry") == "oak"
+    assert material_for(door, router, None, None) == door.materials[0]
+    printer = Printer("mk4", (250, 210, 220), materials=["petg"])
+    assert material_for(parametric.get_template("gridfinity_bin"), printer, None, "pen-cup-1x1") == "petg"
