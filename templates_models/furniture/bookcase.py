@@ -31,7 +31,7 @@ SheetMm = Annotated[Literal[12, 15, 18, 19, 22], LengthChoice]
 class BookcaseParams(TemplateParams):
     height: Mm = length(1800, ge=300, le=2400, step=10, order=1,
                        description="Overall height of the bookcase, floor to top.")
-    width: Mm = length(800, ge=300, le=1200, step=10, order=2,
+    width: Mm = length(800, ge=300, le=1140, step=10, order=2,
                        description="Overall width, outside of one side to outside of the other.")
     depth: Mm = length(280, ge=150, le=600, step=5, order=3,
                        description="Overall depth, front edge to back.")

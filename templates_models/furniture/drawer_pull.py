@@ -29,10 +29,10 @@ class DrawerPullParams(TemplateParams):
     hole_spacing: SpacingMm = choice(
         128, choices=HOLE_SPACINGS, unit="mm", group="Dimensions", order=1,
         description="Centre-to-centre distance of the two screw holes; match the holes in your drawer.")
-    grip_length: Mm | None = length(None, ge=70, le=400, step=1, order=2,
+    grip_length: Mm | None = length(None, ge=78, le=400, step=1, order=2,
                                     description="Overall length of the grip bar, end to end; left empty, the hole "
                                                 "spacing plus twice the foot diameter.")
-    height: Mm = length(30, ge=20, le=60, step=0.5, order=3,
+    height: Mm = length(30, ge=21, le=60, step=0.5, order=3,
                         description="How far the pull stands off the drawer front, to the top of the grip.")
     grip_section: Literal["oval", "rectangular"] = choice(
         "oval", choices=["oval", "rectangular"], group="Dimensions", order=4,

@@ -154,7 +154,7 @@ class NamePlateParams(TemplateParams):
                                                 "screw holes).")
     plate_height: Mm = length(50, ge=15, le=200, step=1, order=6, description="Height of the plate.")
     thickness: Mm = length(4, ge=2, le=10, step=0.5, order=7, description="Thickness of the plate without the letters.")
-    corner_radius: Mm = length(5, ge=0, le=100, step=0.5, order=8,
+    corner_radius: Mm = length(5, ge=0, le=99.5, step=0.5, order=8,
                                description="Radius of the plate's rounded corners; 0 for square corners.")
     mounting_holes: bool = switch(True, order=9,
                                   description="Two countersunk screw holes, one at each end, to screw the plate to "

@@ -128,7 +128,7 @@ def test_rules_refuse_what_cannot_be_built_with_reasons():
         TEMPLATE.validate({"height": 900, "shelf_count": 8})
     assert error.value.errors[0].field == "shelf_count" and "at most" in error.value.errors[0].message
     with pytest.raises(ValidationError) as error:
-        TEMPLATE.validate({"width": 1200, "sheet_thickness": 15})
+        TEMPLATE.validate({"width": 1100, "sheet_thickness": 15})
     assert error.value.errors[0].field == "width" and "sags" in error.value.errors[0].message
     with pytest.raises(ValidationError) as error:
         TEMPLATE.validate({"end_inset": 10})

@@ -236,7 +236,7 @@ def test_pull_insert_holes_are_blind(section):
 
 def test_pull_rules_name_the_field_and_say_why():
     assert "past both feet" in rejected_fields("drawer_pull", {"hole_spacing": 256, "grip_length": 260})["grip_length"]
-    assert "fingers" in rejected_fields("drawer_pull", {"height": 20, "grip_thickness": 10})["height"]
+    assert "fingers" in rejected_fields("drawer_pull", {"height": 22, "grip_thickness": 10})["height"]
     assert "wall" in rejected_fields("drawer_pull", {"screw_fitting": "m4_insert", "foot_diameter": 9})["foot_diameter"]
     assert "break through" in rejected_fields("drawer_pull", {"height": 22, "grip_thickness": 6,
                                                               "hole_depth": 20})["hole_depth"]
