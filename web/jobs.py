@@ -296,9 +296,7 @@ def prepare(database: Database, output_folder: Path, job_id: int, public_url: st
     or ``skipped``. ``public_url`` is the app's address (the sheet's QR code links to the job there);
     ``cache`` and ``settings`` (the render cache and export settings) give the sheet its drawing view."""
     from parametric import ValidationError, get_template
-    from parametric.jobsheet import write_job_sheet
-    from parametric.machines import public_record
-    from parametric.slicing import PrintSettings, slice_copies, slicing_record
+    from parametric.production import SheetRequest, make
 
     from . import machines
 
@@ -320,37 +318,24 @@ def prepare(database: Database, output_folder: Path, job_id: int, public_url: st
         whole = add_drawing(load_manifest(output_folder, job.item_id, database), cache, settings)
         part = next(p for p in whole.parts if p.get("name") == job.part)
         material = part_material(get_template(whole.template), part, material, job.kind)
-        manifest = whole.for_part(job.part)  # the job sheet shows this job's part, in its own material
         copies = int(part.get("quantity", 1)) * quantity
+        # Only this job's part is made here: another part of the item that cannot be made fails its own job.
+        made = make(whole, machine, out_dir, material=material, parts=[job.part], quantity=quantity,
+                    sheet=SheetRequest(order_ref=order_id, item_ref=f"{order_id}/{position}",
+                                       job_url=job_url(public_url, job_id)))
         if job.kind == "fdm":
-            settings = PrintSettings()
-            record = next(r for r in manifest.files if r["format"] == "stl" and r["part"] == job.part)
-            results = slice_copies(manifest.directory / record["filename"], part["size_mm"], machine, material,
-                                   out_dir, copies=copies, stl_sha256=record["sha256"], part=job.part,
-                                   settings=settings)
-            manifest.extra["slicing"] = slicing_record(results, machine, material, quantity, settings)
-            per_plate = [({**r.estimates.to_dict(), "copies": r.copies, "plate": index + 1, "plates": len(results),
+            per_plate = [({**r.estimates.to_dict(), "copies": r.copies, "plate": index + 1, "plates": len(made.slices),
                            "slicer_s": round(r.slicer_s, 3)}, {"gcode": str(r.gcode)})
-                         for index, r in enumerate(results)]
+                         for index, r in enumerate(made.slices)]
             (estimates, files), plates = per_plate[0], per_plate[1:]
         else:
-            from parametric.cam import CamSettings, cam_manifest, cam_record
-
-            settings_cam = CamSettings()
-            results = [r for r in cam_manifest(whole, machine, material, out_dir, quantity=quantity,
-                                               settings=settings_cam) if r.part == job.part]
-            manifest.extra["cam"] = cam_record(results, machine, material, quantity, settings_cam)
-            estimates = {"machining_time_s": round(sum(r.time_s * r.copies for r in results), 1),
-                         "copies": copies}
-            files = {"dxf": [str(r.dxf) for r in results],
-                     "gcode": [str(out_dir / p.filename) for r in results for p in r.programs]}
-            tables = sorted({str(r.tool_table) for r in results if r.tool_table})
+            estimates = {"machining_time_s": round(made.machine_time_s, 1), "copies": copies}
+            files = {"dxf": [str(r.dxf) for r in made.cam], "gcode": [str(p) for p in made.programs()]}
+            tables = sorted({str(r.tool_table) for r in made.cam if r.tool_table})
             if tables:  # LinuxCNC reads tool lengths and diameters from it (G43, cutter compensation)
                 files["tool_table"] = tables
-        sheet = write_job_sheet(manifest, out_dir, order_ref=order_id, item_ref=f"{order_id}/{position}",
-                                job_url=job_url(public_url, job_id), quantity=quantity,
-                                machine=public_record(machine))
-        sheets = {"job_sheet_html": str(sheet.html), **({"job_sheet_pdf": str(sheet.pdf)} if sheet.pdf else {})}
+        sheets = {"job_sheet_html": str(made.sheet.html),
+                  **({"job_sheet_pdf": str(made.sheet.pdf)} if made.sheet.pdf else {})}
         files.update(sheets)
         for _, plate_files in plates:
             plate_files.update(sheets)
