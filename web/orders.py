@@ -95,16 +95,6 @@ def parse_item(raw: Any, prefix: str, max_quantity: int) -> tuple[ItemRequest | 
     elif not 1 <= quantity <= max_quantity:
         problems.append(FieldError(f"{dot}quantity", f"{quantity} is out of range; allowed: 1 to {max_quantity}"))
 
-    material = raw.get("material")
-    if material is not None and not isinstance(material, str):
-        problems.append(FieldError(f"{dot}material", "must be a material id (a string)"))
-        material = None
-    elif template is not None:
-        try:
-            material = template.check_material(material)
-        except ValidationError as error:
-            problems.extend(FieldError(f"{dot}material", e.message) for e in error.errors)
-
     params = raw.get("params", {})
     preset = raw.get("preset")
     canonical = None
@@ -124,6 +114,16 @@ def parse_item(raw: Any, prefix: str, max_quantity: int) -> tuple[ItemRequest | 
             canonical = template.resolve(params, preset).canonical()
         except ValidationError as error:
             problems.extend(_params_errors(error, dot))
+
+    material = raw.get("material")  # after the preset: a preset may name its material
+    if material is not None and not isinstance(material, str):
+        problems.append(FieldError(f"{dot}material", "must be a material id (a string)"))
+        material = None
+    elif template is not None:
+        try:
+            material = template.check_material(material, preset)
+        except ValidationError as error:
+            problems.extend(FieldError(f"{dot}material", e.message) for e in error.errors)
     if problems or template is None or canonical is None or not isinstance(material, str):
         return None, problems
     return ItemRequest(template, canonical, quantity, material), []

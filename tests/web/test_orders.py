@@ -139,6 +139,14 @@ def test_a_preset_with_overrides_is_stored_canonical(client):
     assert item["params"] == expected and item["params"]["width"] == pytest.approx(762)
 
 
+def test_a_preset_is_ordered_in_its_own_material(client):
+    body = order_body({"template": "cabinet_door", "preset": "tall-pantry"},
+                      {"template": "gridfinity_bin", "preset": "pen-cup-1x1"},
+                      {"template": "cabinet_door", "preset": "tall-pantry", "material": "mdf"})
+    items = place(client, body).get_json()["items"]
+    assert [item["material"] for item in items] == ["oak", "petg", "mdf"]  # a material asked for wins
+
+
 def test_an_idempotent_retry_returns_the_same_order(app, client):
     body = order_body({"template": "wall_shelf", "params": {"width": unique_width()}})
     first = place(client, body, **{"Idempotency-Key": "order-7f3a"})
