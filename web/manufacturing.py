@@ -39,6 +39,7 @@ from parametric.machines import (
     router_specs,
 )
 from parametric.materials import materials
+from parametric.units import format_number
 
 from . import jobs, json_errors, machines
 from .api import errors_response, services
@@ -336,11 +337,6 @@ SPEC_LISTS = ("tools", "stock", "feeds")
 ERROR_PATH = re.compile(r"^(?P<head>[a-z_]+)(?:\[(?P<index>\d+)\])?(?:\.(?P<rest>.+))?$")
 
 
-def _number(value: float) -> str:
-    """A number as a form shows it: ``6`` rather than ``6.0``, and never rounded."""
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
-
-
 def _blank(kind: str) -> dict[str, Any]:
     """An empty form, with the record's defaults."""
     if kind == "printer":
@@ -353,15 +349,15 @@ def _blank(kind: str) -> dict[str, Any]:
 def _shown(machine: Machine) -> dict[str, Any]:
     """A stored machine as its form shows it, to edit; never its API key."""
     if isinstance(machine, Printer):
-        return {"name": machine.name, "build_volume": "x".join(_number(v) for v in machine.build_volume_mm),
-                "nozzle": _number(machine.nozzle_diameter_mm), "materials": list(machine.materials),
-                "filament": _number(machine.filament_diameter_mm), "flavor": machine.gcode_flavor,
+        return {"name": machine.name, "build_volume": "x".join(format_number(v) for v in machine.build_volume_mm),
+                "nozzle": format_number(machine.nozzle_diameter_mm), "materials": list(machine.materials),
+                "filament": format_number(machine.filament_diameter_mm), "flavor": machine.gcode_flavor,
                 "octoprint_url": machine.host.url if machine.host else ""}
     specs = router_specs(machine)
-    return {"name": machine.name, "bed": "x".join(_number(v) for v in machine.bed_mm), "dialect": machine.dialect,
+    return {"name": machine.name, "bed": "x".join(format_number(v) for v in machine.bed_mm), "dialect": machine.dialect,
             **{key: "\n".join(specs[key]) for key in SPEC_LISTS}, "delivery": machine.delivery.method,
-            "hot_folder": machine.delivery.path or "", "safe_height": _number(machine.safe_height_mm),
-            "rapid": _number(machine.rapid_mm_min)}
+            "hot_folder": machine.delivery.path or "", "safe_height": format_number(machine.safe_height_mm),
+            "rapid": format_number(machine.rapid_mm_min)}
 
 
 def _submitted(kind: str) -> dict[str, Any]:

@@ -40,7 +40,7 @@ def test_price_is_material_plus_machine_time_plus_setup(app, client, cache_folde
     assert quote["lead_time"]["production_days"] == config["PRODUCTION_DAYS"]["fdm"]
     [part] = quote["parts"]
     assert part["estimate"] == {"source": "volume rate",
-                                "reason": "no printer is set up; add one with `parametric machines add printer`"}
+                                "reason": "no printer is set up in the shop"}
 
 
 def test_a_mixed_product_prices_each_part_in_its_own_material_and_process(app, client, cache_folder):
