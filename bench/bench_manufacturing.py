@@ -79,11 +79,11 @@ def timed(module: Any, name: str, key: str, slicer: bool = False) -> None:
 
 def install_timers() -> None:
     import parametric.cam
-    import parametric.fdm
+    import parametric.fdm.plates
     import parametric.jobsheet
     import web.jobs
 
-    timed(parametric.fdm, "slice_copies", "slice_copies", slicer=True)
+    timed(parametric.fdm.plates, "slice_copies", "slice_copies", slicer=True)  # what slice_manifest calls
     timed(parametric.cam, "cam_manifest", "cam")
     timed(parametric.jobsheet, "write_job_sheet", "sheet")
     if hasattr(web.jobs, "add_drawing"):  # a drawing view rendered for the sheet, in newer versions of the app
