@@ -82,19 +82,36 @@ class Database:
         with Session(bind, expire_on_commit=False) as session, session.begin():
             yield session
 
-    def upgrade(self) -> None:
-        """Apply the migrations up to the newest; concurrent callers wait for one another."""
+    def upgrade(self, revision: str = "head") -> None:
+        """Apply the migrations up to ``revision`` (the newest by default); concurrent callers wait for one another.
+
+        On SQLite, foreign keys are off while migrating: a migration in batch mode rebuilds a table (copies
+        it and drops the original), and with them on, the drop would delete every row referring to it
+        (``ON DELETE CASCADE``). They are checked before the migration commits, and on again afterwards.
+        """
         from alembic import command
         from alembic.config import Config
 
         config = Config()
         config.set_main_option("script_location", "web:migrations")
         engine = self.engine.execution_options(sqlite_begin="IMMEDIATE") if self.is_sqlite else self.engine
-        with engine.begin() as connection:
-            if connection.dialect.name == "postgresql":
-                connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+        with engine.connect() as connection:
+            if self.is_sqlite:  # outside a transaction: SQLite ignores this pragma inside one
+                connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+            try:
+                with connection.begin():
+                    if connection.dialect.name == "postgresql":
+                        connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
+                    config.attributes["connection"] = connection
+                    command.upgrade(config, revision)
+                    if self.is_sqlite:
+                        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                        if broken:
+                            raise RuntimeError(f"the migration to {revision} left rows whose foreign key points "
+                                               f"nowhere (table, row, parent): {broken[:5]}")
+            finally:
+                if self.is_sqlite:
+                    connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
 
     def dispose(self) -> None:
         if self._engine is not None and self._pid == os.getpid():
