@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import math
 import os
 import tomllib
 from collections.abc import Iterator, Mapping, Sequence
@@ -394,15 +395,21 @@ def cutting_data() -> dict[str, dict[str, float]]:
     return tomllib.loads(resources.files("parametric.data").joinpath("cutting.toml").read_text("utf-8"))
 
 
+MAX_PECK_MM = 10.0
+"""The deepest a drill goes in one peck, whatever its diameter (chips must clear)."""
+
+
 def default_feeds(material: str, diameter_mm: float, flutes: int, tool_type: str = "endmill") -> Feeds:
-    """Conservative feeds and speeds for a tool in a material: chip load scaled by diameter, stepdown by diameter."""
+    """Conservative feeds and speeds for a tool in a material (``data/cutting.toml``): the spindle speed limited
+    by the material's surface speed (a 35 mm bit turns slower than a 6 mm one), the chip load per tooth scaled
+    by the diameter, the depth per pass a share of the diameter (drill pecks at most :data:`MAX_PECK_MM`)."""
     row = cutting_data()[material]
     chip_load = row["chip_load_6mm"] * min(max(diameter_mm / 6.0, 0.35), 2.0)
-    rpm = row["spindle_rpm"]
+    rpm = round(min(row["spindle_rpm"], row["surface_speed_m_min"] * 1000 / (math.pi * diameter_mm)))
     feed = rpm * flutes * chip_load
     if tool_type == "drill":
         return Feeds(feed_mm_min=round(feed / 3), plunge_mm_min=round(feed / 3), spindle_rpm=rpm,
-                     stepdown_mm=round(diameter_mm * row["peck_factor"], 2))
+                     stepdown_mm=round(min(diameter_mm * row["peck_factor"], MAX_PECK_MM), 2))
     return Feeds(feed_mm_min=round(feed), plunge_mm_min=round(feed * row["plunge_factor"]), spindle_rpm=rpm,
                  stepdown_mm=round(diameter_mm * row["stepdown_factor"], 2))
 

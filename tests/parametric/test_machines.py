@@ -306,3 +306,20 @@ def test_printer_record_reads_typed_numbers_and_leaves_the_checking_to_machine_f
     fields = {e.field: e.message for e in caught.value.errors}
     assert fields["nozzle_diameter_mm"] == "must be a number in mm"
     assert {"build_volume_mm", "gcode_flavor", "host.url", "host.api_key"} <= set(fields)
+
+
+def test_default_feeds_turn_a_large_bit_slower_and_peck_it(make_router):
+    hinge_cup = default_feeds("mdf", 35, 2, "drill")
+    assert hinge_cup.spindle_rpm <= 3200  # 340 m/min at the edge of a 35 mm bit, not the 6 mm cutter's 18000 rpm
+    assert hinge_cup.stepdown_mm <= 10 and hinge_cup.plunge_mm_min < 400  # a 12 mm cup in two pecks, slowly
+    assert default_feeds("mdf", 6, 2) == default_feeds("mdf", 6, 2) and default_feeds("mdf", 6, 2).spindle_rpm == 18000
+
+
+@pytest.mark.parametrize("tool_type", ["endmill", "drill", "ballnose", "vbit"])
+def test_every_default_tool_record_passes_the_validator(tool_type):
+    from parametric.machines import cutting_data, router_record
+
+    for diameter in (1, 2, 3, 5, 6, 8, 12, 20, 35, 40):
+        record = router_record("shop", bed="2500x1250", tools=[f"1:{diameter}:{tool_type}"],
+                               stock=[f"{material}:18:2500x1250" for material in cutting_data()])
+        machine_from_dict(record)  # raises ValidationError naming the field if a default is out of range
