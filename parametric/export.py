@@ -93,11 +93,17 @@ def export_stl(product: Product, folder: Path) -> list[Written]:
 
 
 def export_3mf(product: Product, folder: Path) -> list[Written]:
-    """3MF of each part from its welded mesh, so slicers see shared vertices and a manifold."""
+    """3MF of each part from its welded mesh, so slicers see shared vertices and a manifold; the object is
+    named by product and part (``wall_shelf bracket``), as a slicer's object list shows it."""
+    import trimesh
+
     written = []
     for geometry in product.parts:
         name = f"{geometry.part.name}.3mf"
-        atomic_write(folder / name, geometry.mesh.export(file_type="3mf"))
+        label = f"{product.template_id} {geometry.part.name}"
+        scene = trimesh.Scene()
+        scene.add_geometry(geometry.mesh, geom_name=label, node_name=label)
+        atomic_write(folder / name, scene.export(file_type="3mf"))
         written.append(Written("3mf", geometry.part.name, name))
     return written
 

@@ -37,6 +37,16 @@ def test_stl_and_3mf_load_watertight(rendered):
             assert loaded.volume == pytest.approx(part["volume_mm3"], rel=0.02)
 
 
+def test_3mf_objects_are_named_by_product_and_part(rendered):
+    import re
+    import zipfile
+
+    for part in rendered.parts:
+        with zipfile.ZipFile(rendered.file("3mf", part["name"])) as archive:
+            model = archive.read("3D/3dmodel.model").decode()
+        assert re.findall(r'<object [^>]*name="([^"]*)"', model) == [f"{rendered.template} {part['name']}"]
+
+
 def test_stl_is_binary_and_readable_by_numpy_stl(rendered):
     for part in rendered.parts:
         path = rendered.file("stl", part["name"])
