@@ -39,7 +39,7 @@ class SheetRequest:
 
     order_ref: str | None
     item_ref: str
-    job_url: str
+    job_url: str | None  # None: the sheet says it has no link rather than point at a local file
     notes: Sequence[str] = ()
     pdf: bool = True
     stem: str = "jobsheet"

@@ -98,7 +98,7 @@ def cmd_jobsheet(args: argparse.Namespace) -> int:
         raise ValidationError(problems)
     out = Path(args.out).resolve()
     sheet = SheetRequest(order_ref=args.order, item_ref=args.item or "1",
-                         job_url=args.url or (out / "jobsheet.html").as_uri())
+                         job_url=args.url)
     try:
         made = produce(template.id, request.values, machine, out, preset=args.preset, material=material,
                        quantity=args.quantity, sheet=sheet)
@@ -140,6 +140,6 @@ def add_command(commands: Any) -> None:
                           "material (default: the template's first for the machine's process)")
     sheet.add_argument("--order", help="order reference printed on the sheet (default LOCAL-<key>)")
     sheet.add_argument("--item", help="item reference within the order (default 1)")
-    sheet.add_argument("--url", help="the job's dashboard URL for the QR code (default: the sheet's own file)")
+    sheet.add_argument("--url", help="the job's dashboard URL for the QR code (default: no QR code)")
     sheet.add_argument("--out", type=Path, required=True, help="output folder")
     sheet.set_defaults(handler=cmd_jobsheet)

@@ -152,7 +152,7 @@ def _cutting(cam: Mapping[str, Any]) -> tuple[list[dict[str, str]], list[str], s
     return facts, steps, format_duration(cam["machining_time_s"]), f"{_number(area, 2)} m² {material.name} {sheet}"
 
 
-def build_context(manifest: Manifest, *, order_ref: str, item_ref: str, job_url: str, quantity: int = 1,
+def build_context(manifest: Manifest, *, order_ref: str, item_ref: str, job_url: str | None, quantity: int = 1,
                   machine: Mapping[str, Any] | None = None, notes: Sequence[str] = (),
                   created: dt.datetime | None = None) -> dict[str, Any]:
     """Everything the job sheet template shows, from a manifest (with its ``slicing`` or ``cam`` section)."""
@@ -176,7 +176,8 @@ def build_context(manifest: Manifest, *, order_ref: str, item_ref: str, job_url:
              for p in manifest.parts]
     created = created or dt.datetime.now(dt.UTC)
     return {
-        "order_ref": order_ref, "item_ref": item_ref, "job_url": job_url, "qr": qr_data_uri(job_url),
+        "order_ref": order_ref, "item_ref": item_ref, "job_url": job_url,
+        "qr": qr_data_uri(job_url) if job_url else None,
         "product": template.name, "template_id": template.id, "version": manifest.version,
         "quantity": quantity, "material": manifest.material["name"], "machine": _machine_text(machine),
         "estimated_time": time_text, "estimated_material": material_text, "facts": facts,
@@ -230,7 +231,7 @@ def write_pdf(html: str, target: str | Path) -> Path:
     return Path(target)
 
 
-def write_job_sheet(manifest: Manifest, out_dir: str | Path, *, order_ref: str, item_ref: str, job_url: str,
+def write_job_sheet(manifest: Manifest, out_dir: str | Path, *, order_ref: str, item_ref: str, job_url: str | None,
                     quantity: int = 1, machine: Mapping[str, Any] | None = None, notes: Sequence[str] = (),
                     pdf: bool = True, stem: str = "jobsheet") -> JobSheet:
     """Write ``<stem>.html`` and ``<stem>.pdf`` for one item into ``out_dir``."""
