@@ -152,6 +152,17 @@ def _cutting(cam: Mapping[str, Any]) -> tuple[list[dict[str, str]], list[str], s
     return facts, steps, format_duration(cam["machining_time_s"]), f"{_number(area, 2)} m² {material.name} {sheet}"
 
 
+def _printed_grams(slicing: Mapping[str, Any]) -> dict[str, float]:
+    """The filament one printed copy of each part takes, from PrusaSlicer's estimates of its plates (infill and
+    walls, not the solid's mass)."""
+    grams: dict[str, float] = {}
+    copies: dict[str, int] = {}
+    for plate in slicing.get("plates", []):
+        grams[plate["part"]] = grams.get(plate["part"], 0.0) + plate["estimates"]["filament_g"]
+        copies[plate["part"]] = copies.get(plate["part"], 0) + plate["copies"]
+    return {part: grams[part] / copies[part] for part in grams if copies[part]}
+
+
 def build_context(manifest: Manifest, *, order_ref: str, item_ref: str, job_url: str | None, quantity: int = 1,
                   machine: Mapping[str, Any] | None = None, notes: Sequence[str] = (),
                   created: dt.datetime | None = None) -> dict[str, Any]:
@@ -170,8 +181,11 @@ def build_context(manifest: Manifest, *, order_ref: str, item_ref: str, job_url:
         facts, steps, time_text, material_text = [], [], "not estimated", manifest.material["name"]
     checks = [{"label": c.label, "nominal": f"{_number(c.nominal_mm, 2)} mm",
                "tolerance": f"± {_number(c.tolerance_mm, 2)} mm"} for c in template.quality_checks(params)]
+    printed = _printed_grams(manifest.extra.get("slicing") or {})
     parts = [{"name": p["name"], "quantity": p["quantity"] * quantity,
-              "size": " x ".join(_number(v) for v in p["size_mm"]) + " mm", "mass": f"{_number(p['mass_g'])} g",
+              "size": " x ".join(_number(v) for v in p["size_mm"]) + " mm",
+              "mass": (f"{_number(printed[p['name']])} g printed ({_number(p['mass_g'])} g solid)"
+                       if p["name"] in printed else f"{_number(p['mass_g'])} g"),
               "process": p.get("process") or "+".join(template.process), "notes": p.get("notes", "")}
              for p in manifest.parts]
     created = created or dt.datetime.now(dt.UTC)
