@@ -78,13 +78,13 @@ def timed(module: Any, name: str, key: str, slicer: bool = False) -> None:
 
 
 def install_timers() -> None:
-    import parametric.cam
+    import parametric.cnc
     import parametric.fdm.plates
     import parametric.jobsheet
     import web.jobs
 
     timed(parametric.fdm.plates, "slice_copies", "slice_copies", slicer=True)  # what slice_manifest calls
-    timed(parametric.cam, "cam_manifest", "cam")
+    timed(parametric.cnc, "cam_manifest", "cam")  # production imports it from the package when called
     timed(parametric.jobsheet, "write_job_sheet", "sheet")
     if hasattr(web.jobs, "add_drawing"):  # a drawing view rendered for the sheet, in newer versions of the app
         timed(web.jobs, "add_drawing", "drawing")

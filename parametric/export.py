@@ -144,7 +144,7 @@ def export_svg(product: Product, folder: Path) -> list[Written]:
 def export_dxf(product: Product, folder: Path) -> list[Written]:
     """A 1:1 mm DXF of each flat sheet part, one layer per feature kind (outline, cut-outs, pockets
     with their depth, holes), read from the B-rep so blind pockets never show as through-cuts."""
-    from .cam import extract_features, feature_dxf
+    from .cnc import extract_features, feature_dxf
 
     written = []
     for geometry in product.parts:

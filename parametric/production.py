@@ -146,8 +146,8 @@ def make(manifest: Manifest, machine: Machine, out_dir: str | os.PathLike[str] |
 
     ``parts`` names the parts to make (default: every part of the machine's process). Raises
     :class:`ValidationError` when a part cannot be made on ``machine`` (naming the part and why),
-    :class:`~parametric.fdm.SlicerError`, :class:`~parametric.cam.CamError`,
-    :class:`~parametric.cnc_check.InterpreterError` or :class:`~parametric.jobsheet.JobSheetError`
+    :class:`~parametric.fdm.SlicerError`, :class:`~parametric.cnc.CamError`,
+    :class:`~parametric.cnc.InterpreterError` or :class:`~parametric.jobsheet.JobSheetError`
     when a tool fails on accepted input.
     """
     from .registry import get_template
@@ -242,7 +242,7 @@ def _slice(production: Production, template: Any, settings: Any) -> None:
 
 
 def _toolpath(production: Production, template: Any, settings: Any, verify: bool) -> None:
-    from .cam import CamSettings, cam_manifest, cam_record
+    from .cnc import CamSettings, cam_manifest, cam_record
 
     router = production.machine
     assert isinstance(router, Router)
@@ -252,7 +252,7 @@ def _toolpath(production: Production, template: Any, settings: Any, verify: bool
                            settings=settings, process=template.process[0] if len(template.process) == 1 else None)
     production.cam = results
     if verify:
-        from .cnc_check import check_programs
+        from .cnc import check_programs
 
         for result in results:
             canon = check_programs([folder / p.filename for p in result.programs], result.tool_table)

@@ -521,7 +521,7 @@ def _record_delivery(database: Database, job_id: int, delivery: dict[str, Any]) 
 def _send_to_router(database: Database, job: Job) -> str:
     """Deliver a CNC job's programs into its router's hot folder, each at most once, and see whether the
     router's sender has taken them (then the job is in progress); a download router's job is handed over."""
-    from parametric.cam import deliver
+    from parametric.cnc.delivery import deliver
     from parametric.machines import Router
 
     from . import machines

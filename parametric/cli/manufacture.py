@@ -46,8 +46,8 @@ def cmd_slice(args: argparse.Namespace) -> int:
 
 
 def cmd_cam(args: argparse.Namespace) -> int:
-    from ..cam import CamError, CamSettings, deliver
-    from ..cnc_check import InterpreterError
+    from ..cnc import CamError, CamSettings, InterpreterError
+    from ..cnc.delivery import deliver
     from ..production import material_for, produce
 
     request = machine_request(args, "router")
@@ -80,7 +80,7 @@ def cmd_cam(args: argparse.Namespace) -> int:
 
 
 def cmd_jobsheet(args: argparse.Namespace) -> int:
-    from ..cam import CamError
+    from ..cnc import CamError
     from ..fdm import SlicerError
     from ..jobsheet import JobSheetError
     from ..production import SheetRequest, material_for, produce

@@ -31,7 +31,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     if problems or machine is None:
         raise ValidationError(problems)
     if isinstance(machine, Router):
-        from ..cam import deliver
+        from ..cnc.delivery import deliver
 
         delivered = deliver([gcode], machine, args.job or "")
         print(json.dumps({"job": args.job, "state": "delivered", "file": str(delivered[0])}))

@@ -236,8 +236,8 @@ def test_the_manufacturing_core_imports_no_web_queue_or_database():
     import subprocess
     import sys
 
-    code = ("import sys, parametric.machines, parametric.routing, parametric.fdm, parametric.cam, "
-            "parametric.cnc_check, parametric.jobsheet, parametric.printers\n"
+    code = ("import sys, parametric.machines, parametric.routing, parametric.fdm, parametric.cnc, "
+            "parametric.jobsheet, parametric.printers\n"
             "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('flask', 'web', 'huey', 'sqlalchemy'))\n"
             "print(','.join(loaded))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -15,7 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from parametric.cnc_check import check_programs, run_rs274
+from parametric.cnc import check_programs, run_rs274
 from tests.parametric import conftest as tools
 from web import jobs
 from web.models import Job, OrderItem

@@ -15,8 +15,16 @@ import sys
 import pytest
 from shapely.geometry import Point
 
-from parametric.cam import CamError, CamSettings, cam_part, extract_features
-from parametric.cnc_check import InterpreterError, check_programs, final_pass_tabs, run_rs274
+from parametric.cnc import (
+    CamError,
+    CamSettings,
+    InterpreterError,
+    cam_part,
+    check_programs,
+    extract_features,
+    final_pass_tabs,
+    run_rs274,
+)
 from parametric.machines import MachineStore, machine_from_dict
 
 T = 18.0
@@ -315,7 +323,7 @@ def test_cli_cam_exit_codes(tmp_path, make_router):
 
 
 def test_delivery_puts_whole_files_into_the_hot_folder(tmp_path, make_router):
-    from parametric.cam import deliver
+    from parametric.cnc.delivery import deliver
     from parametric.errors import ValidationError
 
     program = tmp_path / "side.nc"

@@ -29,10 +29,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import FieldError, ParametricError, ValidationError
-from .files import atomic_target, atomic_write
-from .machines import Feeds, Router, Tool
-from .routing import SHEET_MARGIN_MM, THROUGH_CUT_OVERCUT_MM
+from ..errors import FieldError, ParametricError, ValidationError
+from ..files import atomic_target, atomic_write
+from ..machines import Feeds, Router, Tool
+from ..routing import SHEET_MARGIN_MM, THROUGH_CUT_OVERCUT_MM
 
 EPS = 0.01
 """Height above a face at which a section is taken (mm)."""
@@ -1060,33 +1060,6 @@ def cam_part(shape: Any, name: str, router: Router, material: str, out_dir: str 
                       "write_s": written - planned})
 
 
-def deliver(programs: Sequence[str | Path], router: Router, prefix: str = "") -> list[Path]:
-    """Put G-code where the router's sender picks it up: its hot folder.
-
-    Each file lands whole: it is written under a ``.partial`` name the sender's pattern does
-    not match, then renamed. ``prefix`` (a job id) keeps files of different jobs apart.
-    """
-    import os
-    import shutil
-
-    if router.delivery.method != "hot_folder" or not router.delivery.path:
-        raise ValidationError([FieldError("machine", f"{router.name} gets its G-code by download, not from a hot "
-                                                     "folder; add it again with --hot-folder PATH --replace")])
-    folder = Path(router.delivery.path)
-    folder.mkdir(parents=True, exist_ok=True)
-    delivered = []
-    for program in programs:
-        source = Path(program)
-        target = folder / (f"{prefix}-{source.name}" if prefix else source.name)
-        partial = folder / f".{target.name}.partial"
-        shutil.copyfile(source, partial)
-        with open(partial, "rb") as written:
-            os.fsync(written.fileno())
-        os.replace(partial, target)
-        delivered.append(target)
-    return delivered
-
-
 def load_step(path: str | Path) -> Any:
     """The B-rep shape in a STEP file."""
     import cadquery as cq
@@ -1097,7 +1070,7 @@ def load_step(path: str | Path) -> Any:
 def cam_manifest(manifest: Any, router: Router, material: str, out_dir: str | Path, *, quantity: int = 1,
                  settings: CamSettings | None = None, process: str | None = None) -> list[CamResult]:
     """CAM for every CNC part of a rendered manifest (rendered with STEP files) on ``router``."""
-    from .routing import route
+    from ..routing import route
 
     parts = [part for part in manifest.parts if (part.get("process") or process) == "cnc"]
     verdicts = [route(part, material, [router], process=process) for part in parts]
@@ -1118,7 +1091,7 @@ def cam_manifest(manifest: Any, router: Router, material: str, out_dir: str | Pa
 def cam_record(results: Sequence[CamResult], router: Router, material: str, quantity: int,
                settings: CamSettings) -> dict[str, Any]:
     """What a manifest (and a job) records of CAM: machine, material, settings, parts, total machining time."""
-    from .machines import public_record
+    from ..machines import public_record
 
     return {"machine": public_record(router), "material": material, "quantity": quantity,
             "settings": settings.as_dict(), "parts": [r.to_dict() for r in results],
