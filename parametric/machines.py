@@ -33,13 +33,25 @@ from .files import atomic_write_json
 from .materials import materials
 from .units import format_number
 
-DIALECTS = ("grbl", "linuxcnc")
 TOOL_TYPES = ("endmill", "drill", "ballnose", "vbit")
 DELIVERIES = ("download", "hot_folder")
 HOSTS = ("octoprint",)
 GCODE_FLAVORS = ("marlin2", "marlin", "reprap", "klipper", "repetier", "smoothie", "sailfish", "makerware",
                  "teacup", "mach3", "machinekit", "no-extrusion")
 """PrusaSlicer's ``gcode_flavor`` values."""
+
+
+def dialects() -> tuple[str, ...]:
+    """The G-code dialects a router can speak: one per post-processor in ``parametric.cnc.post``."""
+    from .cnc.post import POST_PROCESSORS  # when asked, not at import: the CNC package imports this module
+
+    return tuple(POST_PROCESSORS)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "DIALECTS":  # for callers that import the names as a constant: read from the post-processor table
+        return dialects()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -377,7 +389,7 @@ def _router(read: _Reader, data: Mapping[str, Any]) -> Router:
     return Router(
         name=_name(read, data),
         bed_mm=read.sizes(data, "bed_mm", "", 2),  # type: ignore[arg-type]
-        dialect=read.text(data, "dialect", "", default="grbl", choices=DIALECTS),
+        dialect=read.text(data, "dialect", "", default="grbl", choices=dialects()),
         tools=tools,
         stock=stock,
         delivery=Delivery(method=method, path=folder),

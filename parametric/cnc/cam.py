@@ -1,0 +1,126 @@
+"""Whole parts: a flat part's B-rep, or every CNC part of a rendered manifest, to DXF and G-code on one router.
+
+:func:`cam_part` reads the features (:mod:`.features`), plans the operations (:mod:`.planner`),
+draws the DXF (:mod:`.dxf`) and writes the programs through the router's post-processor
+(:mod:`.gcode`, :mod:`.post`); :func:`cam_manifest` does it for every CNC part of a render and
+:func:`cam_record` says what the manifest records of it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import FieldError, ValidationError
+from ..machines import Router
+from .dxf import write_dxf
+from .features import PartFeatures, extract_features, load_step
+from .gcode import Program, write_gcode
+from .planner import CamSettings, Operation, plan
+from .post import post_processor
+
+
+@dataclass
+class CamResult:
+    """What CAM made for one part: its features, operations, DXF, G-code programs and machining time."""
+
+    part: str
+    copies: int
+    features: PartFeatures
+    operations: list[Operation]
+    programs: list[Program]
+    dxf: Path
+    tool_table: Path | None
+    quarter_turn: bool
+    offset_mm: tuple[float, float]
+    tool_change_s: float = 60.0
+    timings: dict[str, float] = field(default_factory=dict)
+    verified_moves: int | None = None
+    """Canonical moves rs274 made of the programs, when they were checked."""
+
+    @property
+    def time_s(self) -> float:
+        """Machining time of one copy, tool changes between GRBL programs included."""
+        return sum(p.time_s for p in self.programs) + max(0, len(self.programs) - 1) * self.tool_change_s
+
+    def checklist(self) -> list[str]:
+        """The operations in order, then what this setup leaves to do, for the job sheet."""
+        lines = [f"{op.tool.describe()}: {op.description} ({op.layer}"
+                 + (f", {op.passes} passes" if op.passes > 1 else "")
+                 + (f", {op.dogbones} dogbones" if op.dogbones else "")
+                 + (f", {op.tabs} tabs" if op.tabs else "") + ")" for op in self.operations]
+        if any(op.tabs for op in self.operations):
+            lines.append("cut the tabs and sand them flush")
+        return lines + self.features.notes
+
+    def to_dict(self) -> dict[str, Any]:
+        width, height = self.features.size
+        return {"part": self.part, "copies": self.copies, "size_mm": [round(width, 3), round(height, 3)],
+                "thickness_mm": self.features.thickness, "quarter_turn": self.quarter_turn,
+                "offset_mm": list(self.offset_mm), "dxf": self.dxf.name,
+                "tool_table": self.tool_table.name if self.tool_table else None,
+                "programs": [p.to_dict() for p in self.programs],
+                "operations": [op.to_dict() for op in self.operations], "notes": self.features.notes,
+                "checklist": self.checklist(), "time_s": round(self.time_s, 1),
+                "holes": len(self.features.holes), "pockets": len(self.features.pockets),
+                "cutouts": len(self.features.cutouts), "verified_moves": self.verified_moves,
+                "timings": {k: round(v, 4) for k, v in self.timings.items()}}
+
+
+def cam_part(shape: Any, name: str, router: Router, material: str, out_dir: str | Path, *,
+             thickness: float | None = None, copies: int = 1, quarter_turn: bool = False,
+             settings: CamSettings | None = None, header: Sequence[str] = ()) -> CamResult:
+    """Features, operations, DXF and G-code for one flat part's B-rep ``shape`` on ``router``."""
+    settings = settings or CamSettings()
+    started = time.perf_counter()
+    features = extract_features(shape, name, thickness)
+    if quarter_turn:
+        features = features.turned()
+    extracted = time.perf_counter()
+    operations = plan(features, router, material, settings)
+    planned = time.perf_counter()
+    out_dir = Path(out_dir)
+    dxf = write_dxf(features, operations, out_dir / f"{name}.dxf")
+    programs = write_gcode(operations, router, out_dir, name, material=material, thickness=features.thickness,
+                           settings=settings, header=header)
+    written = time.perf_counter()
+    post = post_processor(router.dialect)
+    return CamResult(name, copies, features, operations, programs, dxf,
+                     out_dir / post.tool_table if post.tool_table else None, quarter_turn,
+                     (settings.margin_mm, settings.margin_mm), settings.tool_change_s,
+                     {"features_s": extracted - started, "toolpaths_s": planned - extracted,
+                      "write_s": written - planned})
+
+
+def cam_manifest(manifest: Any, router: Router, material: str, out_dir: str | Path, *, quantity: int = 1,
+                 settings: CamSettings | None = None, process: str | None = None) -> list[CamResult]:
+    """CAM for every CNC part of a rendered manifest (rendered with STEP files) on ``router``."""
+    from ..routing import route
+
+    parts = [part for part in manifest.parts if (part.get("process") or process) == "cnc"]
+    verdicts = [route(part, material, [router], process=process) for part in parts]
+    refused = [FieldError("machine", f"{v.part}: {v.reason}") for v in verdicts if not v.ok]
+    if refused:
+        raise ValidationError(refused)
+    results = []
+    for part, verdict in zip(parts, verdicts, strict=True):
+        record = next(r for r in manifest.files if r["format"] == "step" and r["part"] == part["name"])
+        shape = load_step(manifest.directory / record["filename"])
+        header = [f"{manifest.template} {manifest.version}, part {part['name']} x{part['quantity'] * quantity}"]
+        results.append(cam_part(shape, part["name"], router, material, out_dir, thickness=part.get("thickness_mm"),
+                                copies=part["quantity"] * quantity, quarter_turn=verdict.quarter_turn,
+                                settings=settings, header=header))
+    return results
+
+
+def cam_record(results: Sequence[CamResult], router: Router, material: str, quantity: int,
+               settings: CamSettings) -> dict[str, Any]:
+    """What a manifest (and a job) records of CAM: machine, material, settings, parts, total machining time."""
+    from ..machines import public_record
+
+    return {"machine": public_record(router), "material": material, "quantity": quantity,
+            "settings": settings.as_dict(), "parts": [r.to_dict() for r in results],
+            "machining_time_s": round(sum(r.time_s * r.copies for r in results), 1)}
