@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup run gallery test test-fast bench bench-api bench-manufacturing lint clean
+.PHONY: setup run gallery test test-fast bench bench-api bench-manufacturing bench-batching lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ bench-api: setup
 ## From an order to G-code (real PrusaSlicer) and a job sheet, per template: our time against the slicer's.
 bench-manufacturing: setup
 	$(BIN)/python bench/bench_manufacturing.py
+
+## True-shape nesting against rectpack on bounding boxes (sheets), ESICUP strip density, part-in-part, 200 parts.
+bench-batching: setup
+	$(BIN)/python bench/bench_batching.py
 
 lint: setup
 	$(BIN)/ruff check parametric templates_models web tests bench

@@ -253,50 +253,62 @@ def _counts(placed: list[tuple[_Item, Transform]]) -> list[tuple[_Item, int]]:
     return [(item, count) for item, count in counts.values()]
 
 
+def _shifted(entries: list[tuple[_Item, Transform]], dx: float) -> list[tuple[_Item, Transform]]:
+    return [(item, (rotation, x - dx, y)) for item, (rotation, x, y) in entries]
+
+
 def _strip_sheets(items: list[_Item], length: float, width: float, spacing: float, seconds: float,
                   seed: int) -> _Candidate:
-    """Fill sheets one after the other: each a strip of the usable width cut at the usable length."""
-    remaining = {item.key: item.demand for item in items}
-    by_key = {item.key: item for item in items}
+    """Fill sheets one after the other from one long strip of the usable width.
+
+    spyrrow nests everything as one strip (most of the time budget); the strip is then cut into
+    windows of the usable length: a sheet takes the parts wholly inside its window, and the next
+    window starts at the first part left. At each cut, short re-nests of the sheet's parts plus
+    the next few try to take those onto the sheet too. The last window is re-nested to shorten it.
+    """
+    started = time.monotonic()
     area = sum(item.shape.engine.area * item.demand for item in items)
-    expected = max(1, math.ceil(area / (length * width * 0.8)))
-    per_sheet = seconds / expected
+    cuts = max(0, math.ceil(area / (length * width * 0.75)) - 1)
+    main = int(seconds) if cuts == 0 else max(0, int(seconds * 0.6))
+    _, rest = _strip([(item, item.demand) for item in items], width, main, spacing, seed)
+    probe = max(0, int(seconds * 0.3 / max(1, cuts) / MAX_PROBES))
     sheets: list[list[tuple[_Item, Transform]]] = []
     unplaced: list[tuple[int, int, str]] = []
-    deadline = time.monotonic() + seconds
-    while any(remaining.values()):
-        left = [(by_key[key], count) for key, count in remaining.items() if count]
-        late = time.monotonic() > deadline
-        first = 0 if late else max(1, round(per_sheet * 0.4)) if per_sheet >= 2 else 0
-        probe = 0 if late else max(0, int(per_sheet * 0.6 / MAX_PROBES))
-        strip_length, placed = _strip(left, width, first, spacing, seed)
-        if strip_length <= length + 1e-6:
-            sheets.append(placed)
+    while rest:
+        start = min(_bounds(*entry)[0] for entry in rest)
+        rest = sorted(_shifted(rest, start), key=lambda entry: _bounds(*entry)[0])
+        if max(_bounds(*entry)[2] for entry in rest) <= length + 1e-6:
+            left = max(0, int(seconds - (time.monotonic() - started)))
+            if left and len(sheets) > 0:
+                shorter_length, shorter = _strip(_counts(rest), width, left, spacing, seed)
+                if len(shorter) == len(rest) and shorter_length < max(_bounds(*entry)[2] for entry in rest):
+                    rest = shorter
+            sheets.append(rest)
             break
-        ordered = sorted(placed, key=lambda entry: _bounds(*entry)[2])
-        inside = sum(1 for entry in ordered if _bounds(*entry)[2] <= length)
-        across = sum(1 for entry in ordered if _bounds(*entry)[0] < length)
-        low, high, best = inside, across, ordered[:inside]
+        inside = [entry for entry in rest if _bounds(*entry)[2] <= length + 1e-6]
+        outside = [entry for entry in rest if _bounds(*entry)[2] > length + 1e-6]
+        across = sum(1 for entry in outside if _bounds(*entry)[0] < length)
+        low, high, best, taken = 0, across, inside, 0
         for _ in range(MAX_PROBES):
-            if low >= high:
+            if low >= high or time.monotonic() - started > seconds:
                 break
             middle = (low + high + 1) // 2
-            probe_length, probe_placed = _strip(_counts(ordered[:middle]), width, probe, spacing, seed)
-            if probe_length <= length + 1e-6:
-                low, best = middle, probe_placed
+            probe_length, probe_placed = _strip(_counts(inside + outside[:middle]), width, probe, spacing, seed)
+            if probe_length <= length + 1e-6 and len(probe_placed) == len(inside) + middle:
+                low, best, taken = middle, probe_placed, middle
             else:
                 high = middle - 1
-        if not best:
-            item = ordered[0][0]
-            alone_length, alone = _strip([(item, 1)], width, 0, spacing, seed)
+        if not best:  # nothing wholly inside the window: nest the first part alone
+            alone_length, alone = _strip([(outside[0][0], 1)], width, 0, spacing, seed)
             if alone_length > length + 1e-6:
-                remaining[item.key] -= 1
-                unplaced.append((item.shape.part, 1, "the nesting engine found no room for it on an empty sheet"))
-                continue
-            best = alone
-        for item, _ in best:
-            remaining[item.key] -= 1
+                unplaced.append((outside[0][0].shape.part, 1, "the nesting engine found no room for it on an "
+                                                              "empty sheet"))
+            else:
+                sheets.append(alone)
+            rest = outside[1:]
+            continue
         sheets.append(best)
+        rest = outside[taken:]
     return _Candidate("spyrrow", sheets, unplaced)
 
 
@@ -318,29 +330,33 @@ def _box_sheets(items: list[_Item], length: float, width: float, spacing: float)
                      for _ in range(item.demand))
     bin_w, bin_h = math.floor((length + spacing) * scale), math.floor((width + spacing) * scale)
     best: tuple[tuple[int, float], list[list[tuple[_Item, Transform]]]] | None = None
-    for algorithm in (rectpack.MaxRectsBssf, rectpack.MaxRectsBaf, rectpack.MaxRectsBlsf, rectpack.MaxRectsBl,
-                      rectpack.SkylineMwf, rectpack.GuillotineBssfSas):
-        for sort in (rectpack.SORT_AREA, rectpack.SORT_LSIDE):
-            packer = rectpack.newPacker(pack_algo=algorithm, sort_algo=sort, rotation=quarter,
-                                        bin_algo=rectpack.PackingBin.BFF)
-            for index, (_, _, w, h) in enumerate(rects):
-                packer.add_rect(w, h, index)
-            packer.add_bin(bin_w, bin_h, count=len(rects))
-            packer.pack()
-            found = packer.rect_list()
-            if len(found) < len(rects):
-                continue
-            sheets: dict[int, list[tuple[_Item, Transform]]] = {}
-            for bin_index, x, y, w, _, index in found:
-                item, turn, rect_w, _ = rects[index]
-                if w != rect_w:
-                    turn = (turn + 90.0) % 360.0
-                minx, miny, _, _ = _turned(item.shape.engine, turn).bounds
-                sheets.setdefault(bin_index, []).append((item, (turn, x / scale - minx, y / scale - miny)))
-            ordered = sorted(sheets.values(), key=lambda sheet: -max(_bounds(*entry)[2] for entry in sheet))
-            score = (len(ordered), max(_bounds(*entry)[2] for entry in ordered[-1]))
-            if best is None or score < best[0]:
-                best = (score, ordered)
+    small = len(rects) <= 100  # rectpack is pure Python: the wider search only for small jobs
+    algorithms = [rectpack.MaxRectsBssf, rectpack.MaxRectsBaf, rectpack.MaxRectsBlsf, rectpack.MaxRectsBl,
+                  rectpack.SkylineMwf, rectpack.GuillotineBssfSas]
+    if small:
+        algorithms += [rectpack.SkylineBl, rectpack.SkylineMwfl, rectpack.GuillotineBafSas, rectpack.GuillotineBlsfSas]
+    sorts = [rectpack.SORT_AREA, rectpack.SORT_LSIDE] + ([rectpack.SORT_PERI, rectpack.SORT_SSIDE] if small else [])
+    bins = [rectpack.PackingBin.BFF] + ([rectpack.PackingBin.BBF] if small else [])
+    for algorithm, sort, bin_algo in ((a, s, b) for a in algorithms for s in sorts for b in bins):
+        packer = rectpack.newPacker(pack_algo=algorithm, sort_algo=sort, rotation=quarter, bin_algo=bin_algo)
+        for index, (_, _, w, h) in enumerate(rects):
+            packer.add_rect(w, h, index)
+        packer.add_bin(bin_w, bin_h, count=len(rects))
+        packer.pack()
+        found = packer.rect_list()
+        if len(found) < len(rects):
+            continue
+        sheets: dict[int, list[tuple[_Item, Transform]]] = {}
+        for bin_index, x, y, w, _, index in found:
+            item, turn, rect_w, _ = rects[index]
+            if w != rect_w:
+                turn = (turn + 90.0) % 360.0
+            minx, miny, _, _ = _turned(item.shape.engine, turn).bounds
+            sheets.setdefault(bin_index, []).append((item, (turn, x / scale - minx, y / scale - miny)))
+        ordered = sorted(sheets.values(), key=lambda sheet: -max(_bounds(*entry)[2] for entry in sheet))
+        score = (len(ordered), max(_bounds(*entry)[2] for entry in ordered[-1]))
+        if best is None or score < best[0]:
+            best = (score, ordered)
     return None if best is None else _Candidate("rectpack", best[1], [])
 
 
