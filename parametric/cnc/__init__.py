@@ -14,10 +14,10 @@
 Importing this package loads no CAD kernel or geometry library: those are imported where used.
 """
 
-from .cam import CamResult, cam_manifest, cam_part, cam_record
+from .cam import CamResult, cam_manifest, cam_part, cam_record, job_tool_table
 from .dxf import LAYER_COLOURS, feature_dxf, write_dxf
 from .features import CamError, Hole, PartFeatures, Pocket, circle_of, extract_features, load_step
-from .gcode import Program, write_gcode
+from .gcode import Program, write_gcode, write_tool_table
 from .planner import CamSettings, Operation, Toolpath, pass_depths, plan
 from .post import POST_PROCESSORS, PostProcessor, post_processor
 from .verify import (
@@ -37,6 +37,6 @@ __all__ = [
     "Canon", "CamError", "CamResult", "CamSettings", "Hole", "InterpreterError", "Move", "Operation", "PartFeatures",
     "Pocket", "PostProcessor", "Program", "Tab", "Toolpath",
     "cam_manifest", "cam_part", "cam_record", "check_programs", "circle_of", "extract_features", "feature_dxf",
-    "final_pass_tabs", "interpreter_path", "load_step", "parse_canon", "pass_depths", "plan", "post_processor",
-    "run_rs274", "write_dxf", "write_gcode",
+    "final_pass_tabs", "interpreter_path", "job_tool_table", "load_step", "parse_canon", "pass_depths", "plan",
+    "post_processor", "run_rs274", "write_dxf", "write_gcode", "write_tool_table",
 ]

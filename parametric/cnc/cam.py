@@ -18,9 +18,8 @@ from ..errors import FieldError, ValidationError
 from ..machines import Router
 from .dxf import write_dxf
 from .features import PartFeatures, extract_features, load_step
-from .gcode import Program, write_gcode
+from .gcode import Program, write_gcode, write_tool_table
 from .planner import CamSettings, Operation, plan
-from .post import post_processor
 
 
 @dataclass
@@ -34,6 +33,7 @@ class CamResult:
     programs: list[Program]
     dxf: Path
     tool_table: Path | None
+    """The controller's tool table beside the programs (one for every part of the job), if it reads one."""
     quarter_turn: bool
     offset_mm: tuple[float, float]
     tool_change_s: float = 60.0
@@ -72,8 +72,12 @@ class CamResult:
 
 def cam_part(shape: Any, name: str, router: Router, material: str, out_dir: str | Path, *,
              thickness: float | None = None, copies: int = 1, quarter_turn: bool = False,
-             settings: CamSettings | None = None, header: Sequence[str] = ()) -> CamResult:
-    """Features, operations, DXF and G-code for one flat part's B-rep ``shape`` on ``router``."""
+             settings: CamSettings | None = None, header: Sequence[str] = (), tool_table: bool = True) -> CamResult:
+    """Features, operations, DXF and G-code for one flat part's B-rep ``shape`` on ``router``.
+
+    With ``tool_table`` the controller's tool table for this part's programs is written beside them; a
+    job of several parts in one folder writes one table for all of them instead (:func:`cam_manifest`).
+    """
     settings = settings or CamSettings()
     started = time.perf_counter()
     features = extract_features(shape, name, thickness)
@@ -87,17 +91,28 @@ def cam_part(shape: Any, name: str, router: Router, material: str, out_dir: str 
     programs = write_gcode(operations, router, out_dir, name, material=material, thickness=features.thickness,
                            settings=settings, header=header)
     written = time.perf_counter()
-    post = post_processor(router.dialect)
-    return CamResult(name, copies, features, operations, programs, dxf,
-                     out_dir / post.tool_table if post.tool_table else None, quarter_turn,
-                     (settings.margin_mm, settings.margin_mm), settings.tool_change_s,
-                     {"features_s": extracted - started, "toolpaths_s": planned - extracted,
-                      "write_s": written - planned})
+    result = CamResult(name, copies, features, operations, programs, dxf, None, quarter_turn,
+                       (settings.margin_mm, settings.margin_mm), settings.tool_change_s,
+                       {"features_s": extracted - started, "toolpaths_s": planned - extracted,
+                        "write_s": written - planned})
+    if tool_table:
+        job_tool_table([result], router, out_dir)
+    return result
+
+
+def job_tool_table(results: Sequence[CamResult], router: Router, out_dir: str | Path) -> Path | None:
+    """Write the one tool table of a job's programs (every part's, all in ``out_dir``) and point each
+    result at it; None for a dialect that reads no tool table."""
+    table = write_tool_table([program for result in results for program in result.programs], router, out_dir)
+    for result in results:
+        result.tool_table = table
+    return table
 
 
 def cam_manifest(manifest: Any, router: Router, material: str, out_dir: str | Path, *, quantity: int = 1,
                  settings: CamSettings | None = None, process: str | None = None) -> list[CamResult]:
-    """CAM for every CNC part of a rendered manifest (rendered with STEP files) on ``router``."""
+    """CAM for every CNC part of a rendered manifest (rendered with STEP files) on ``router``, into
+    ``out_dir``, with one tool table there for all the parts' programs."""
     from ..routing import route
 
     parts = [part for part in manifest.parts if (part.get("process") or process) == "cnc"]
@@ -112,7 +127,8 @@ def cam_manifest(manifest: Any, router: Router, material: str, out_dir: str | Pa
         header = [f"{manifest.template} {manifest.version}, part {part['name']} x{part['quantity'] * quantity}"]
         results.append(cam_part(shape, part["name"], router, material, out_dir, thickness=part.get("thickness_mm"),
                                 copies=part["quantity"] * quantity, quarter_turn=verdict.quarter_turn,
-                                settings=settings, header=header))
+                                settings=settings, header=header, tool_table=False))
+    job_tool_table(results, router, out_dir)
     return results
 
 

@@ -96,9 +96,10 @@ def write_gcode(operations: Sequence[Operation], router: Router, out_dir: str | 
     """G-code for the operations in the router's dialect, written atomically into ``out_dir``.
 
     A dialect without tool changes (GRBL) gets one file per tool, ``<part>.<ext>`` when one tool
-    does everything; one with tool changes (LinuxCNC) gets one ``<part>.<ext>`` changing tools,
-    and the tool table beside it when the dialect reads one. Coordinates: X0 Y0 at the sheet's
-    lower-left corner with the part ``margin_mm`` in from it; Z0 at the top of the sheet.
+    does everything; one with tool changes (LinuxCNC) gets one ``<part>.<ext>`` changing tools.
+    The tool table a dialect reads is not written here: there is one per folder, listing the tools
+    of every program in it (:func:`write_tool_table`). Coordinates: X0 Y0 at the sheet's lower-left
+    corner with the part ``margin_mm`` in from it; Z0 at the top of the sheet.
     """
     settings = settings or CamSettings()
     post = post_processor(router.dialect)
@@ -148,7 +149,17 @@ def write_gcode(operations: Sequence[Operation], router: Router, out_dir: str | 
         text = "\n".join(writer.lines) + "\n"
         atomic_write(out_dir / filename, text)
         programs.append(Program(filename, tools, list(batch), text, writer.seconds, writer.cut_length))
-    if post.tool_table:
-        used = {op.tool.number: op.tool for op in operations}
-        atomic_write(out_dir / post.tool_table, post.tool_table_text(list(used.values())))
     return programs
+
+
+def write_tool_table(programs: Sequence[Program], router: Router, out_dir: str | Path) -> Path | None:
+    """The tool table the router's controller reads beside its programs, written atomically into ``out_dir``
+    and listing every tool any of ``programs`` loads (all the programs of a job, not one part's: the
+    controller reads one table for the folder); None for a dialect that reads no tool table."""
+    post = post_processor(router.dialect)
+    if not post.tool_table:
+        return None
+    tools = {tool.number: tool for program in programs for tool in program.tools}
+    target = Path(out_dir) / post.tool_table
+    atomic_write(target, post.tool_table_text(list(tools.values())))
+    return target

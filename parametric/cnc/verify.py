@@ -74,6 +74,7 @@ class Canon:
 
     moves: list[Move] = field(default_factory=list)
     tools: list[int] = field(default_factory=list)
+    """The tool numbers loaded (``M6``), in order."""
     spindle_rpm: list[float] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
 
@@ -133,6 +134,7 @@ def parse_canon(text: str) -> Canon:
     canon = Canon()
     position: Point3 = (0.0, 0.0, 0.0)
     feed = 0.0
+    selected: int | None = None
     for line in text.splitlines():
         match = _CALL.match(line)
         if not match:
@@ -152,8 +154,10 @@ def parse_canon(text: str) -> Canon:
             position = end
         elif name == "SET_FEED_RATE":
             feed = float(arguments[0])
-        elif name == "CHANGE_TOOL":
-            canon.tools.append(int(float(arguments[0])))
+        elif name == "SELECT_TOOL":  # the T word: the tool's number
+            selected = int(float(arguments[0]))
+        elif name == "CHANGE_TOOL":  # M6 names the tool's slot in the tool table, not its number
+            canon.tools.append(selected if selected is not None else int(float(arguments[0])))
         elif name == "SET_SPINDLE_SPEED":
             canon.spindle_rpm.append(float(arguments[-1]))
     return canon

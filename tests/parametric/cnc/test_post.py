@@ -15,7 +15,17 @@ from pathlib import Path
 import pytest
 from shapely.geometry import box
 
-from parametric.cnc import POST_PROCESSORS, CamSettings, Hole, PartFeatures, Pocket, plan, run_rs274, write_gcode
+from parametric.cnc import (
+    POST_PROCESSORS,
+    CamSettings,
+    Hole,
+    PartFeatures,
+    Pocket,
+    plan,
+    run_rs274,
+    write_gcode,
+    write_tool_table,
+)
 from parametric.machines import DIALECTS, machine_from_dict
 
 WIDTH, HEIGHT, THICKNESS = 200.0, 120.0, 12.0
@@ -39,6 +49,8 @@ def written(request, tmp_path_factory, make_router):
     folder = tmp_path_factory.mktemp(post.name)
     operations = plan(plate(), router, "birch_plywood")
     programs = write_gcode(operations, router, folder, "plate", material="birch_plywood", thickness=THICKNESS)
+    table = write_tool_table(programs, router, folder)
+    assert table == (folder / post.tool_table if post.tool_table else None)
     return post, router, programs, folder
 
 
