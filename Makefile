@@ -29,9 +29,10 @@ gallery: setup
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## The suite without the slow property-based runs.
+## The suite without the slow property-based runs, the integration tests (PrusaSlicer, rs274, OctoPrint,
+## PostgreSQL, Redis, live servers, PDF job sheets) and the browser tests: `make test` runs them all.
 test-fast: setup
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not slow and not integration and not browser" $(PYTEST_ARGS)
 
 bench: setup
 	$(BIN)/python bench/bench_render.py

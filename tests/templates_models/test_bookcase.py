@@ -11,7 +11,9 @@ import parametric
 from parametric import ValidationError
 from parametric.part import solid_of
 
-cq = pytest.importorskip("cadquery")
+from ..conftest import require_module
+
+cq = require_module("cadquery")
 
 TEMPLATE = parametric.get_template("bookcase")
 TOL = 1e-3

@@ -16,8 +16,10 @@ from parametric.part import as_parts, solid_of
 from templates_models.footwear.outline import area, foot_outline, polygon
 from templates_models.footwear.sizing import FootParams, foot_length_from_size, size_ranges, size_table
 
-cq = pytest.importorskip("cadquery")
-trimesh = pytest.importorskip("trimesh")
+from ..conftest import require_module
+
+cq = require_module("cadquery")
+trimesh = require_module("trimesh")
 
 INSOLE = parametric.get_template("insole")
 OUTSOLE = parametric.get_template("outsole")

@@ -10,8 +10,10 @@ import parametric
 from parametric import ValidationError
 from parametric.part import solid_of
 
-pytest.importorskip("cadquery")
-trimesh = pytest.importorskip("trimesh")
+from ..conftest import require_module
+
+require_module("cadquery")
+trimesh = require_module("trimesh")
 
 BIN = parametric.get_template("gridfinity_bin")
 PLATE = parametric.get_template("name_plate")

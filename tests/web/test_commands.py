@@ -154,6 +154,7 @@ def test_worker_refuses_nonsense_counts(tmp_path):
     assert result.returncode == 2 and "at least 1" in result.stderr
 
 
+@pytest.mark.integration  # the warm-up's job sheet is a PDF (WeasyPrint, pango)
 def test_a_worker_process_warms_up_the_kernel_and_the_job_sheet_then_freezes_its_startup_objects(tmp_path):
     """What each worker process runs before its first task: a render and a job sheet (first-use costs paid
     there, not by a customer's order), then gc.freeze() so full collections skip the startup objects."""

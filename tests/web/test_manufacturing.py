@@ -177,6 +177,7 @@ def test_the_queue_page_lists_each_machines_jobs_escaped(app, client):
 # -- from an order to jobs, with a real render and real PrusaSlicer --------------------------------------
 
 
+@pytest.mark.integration
 def test_a_ready_item_becomes_routed_jobs_sliced_with_a_job_sheet(app, client, staff, prusa_slicer):
     database, output = services(app).database, services(app).generation.output_folder
     body = order_body({"template": "wall_shelf", "params": {"width": unique_width()}, "quantity": 1,

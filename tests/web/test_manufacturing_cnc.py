@@ -154,6 +154,7 @@ def test_a_cnc_job_goes_into_the_hot_folder_once_and_is_followed_to_done(app, cl
     assert sorted(os.listdir(taken)) == sorted(expected)  # the first job was handed to the sender exactly once
 
 
+@pytest.mark.integration  # the job sheet's PDF (WeasyPrint, pango)
 def test_cancelling_after_the_sender_took_a_program_says_to_stop_the_router(app, client, staff, tmp_path):
     database = services(app).database
     hot = tmp_path / "hot"
@@ -173,6 +174,7 @@ def test_cancelling_after_the_sender_took_a_program_says_to_stop_the_router(app,
 # -- a hot folder that cannot be written -------------------------------------------------------------------
 
 
+@pytest.mark.integration  # the job sheet's PDF (WeasyPrint, pango)
 def test_an_unwritable_hot_folder_backs_off_and_delivers_once_it_is_fixed(app, client, staff, tmp_path):
     database = services(app).database
     blocker = tmp_path / "share"

@@ -21,6 +21,8 @@ from parametric.jobsheet import drawing as sheet_drawings
 from parametric.machines import MachineStore, Printer, machine_from_dict
 from parametric.registry import get_template
 
+from ...conftest import require_module
+
 URL = "https://shop.example/dashboard/jobs/ORD-2024-0042/items/3"
 
 
@@ -133,7 +135,7 @@ def test_a_render_without_a_drawing_has_no_drawing_section(heel_lift_manifest):
 
 
 def test_the_font_configuration_is_kept_per_thread():
-    pytest.importorskip("weasyprint")
+    require_module("weasyprint")
     mine = jobsheet._font_configuration()
     other = []
     worker = threading.Thread(target=lambda: other.append(jobsheet._font_configuration()))
