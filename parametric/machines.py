@@ -10,6 +10,11 @@ their store through :func:`open_store`: the web app's database (the one the staf
 shows) when the web app is installed, else ``machines.json`` under the output folder (or
 ``$PARAMETRIC_MACHINES``) for makers without it. The core never imports the web app: the
 database store reaches it through the ``parametric.machine_stores`` entry point group.
+
+A printer's ``host`` and a router's ``delivery`` name the protocol of a host connector
+(:mod:`parametric.hosts`) and hold the settings that connector declares, checked against its
+declared fields; stored records keep the shape they always had (``{"kind": ..., "url": ...}``,
+``{"method": "hot_folder", "path": ...}``).
 """
 
 from __future__ import annotations
@@ -34,8 +39,8 @@ from .materials import materials
 from .units import format_number
 
 TOOL_TYPES = ("endmill", "drill", "ballnose", "vbit")
-DELIVERIES = ("download", "hot_folder")
-HOSTS = ("octoprint",)
+DOWNLOAD = "download"
+"""A router's delivery when staff download its G-code (no connector)."""
 GCODE_FLAVORS = ("marlin2", "marlin", "reprap", "klipper", "repetier", "smoothie", "sailfish", "makerware",
                  "teacup", "mach3", "machinekit", "no-extrusion")
 """PrusaSlicer's ``gcode_flavor`` values."""
@@ -95,20 +100,35 @@ class StockSheet:
 
 
 @dataclass(frozen=True)
-class Delivery:
-    """How G-code reaches a router: written to a hot folder its sender watches, or downloaded by staff."""
+class Host:
+    """The host that drives a machine: a connector's ``protocol`` (see :mod:`parametric.hosts`) and the
+    ``settings`` that connector declares (a URL, an API key, a folder)."""
 
-    method: str = "download"
-    path: str | None = None
+    protocol: str
+    settings: Mapping[str, str] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        """The host in a few words, never its secrets."""
+        from .hosts import HostError, connector_class
+
+        try:
+            return connector_class(self.protocol).describe_settings(self.settings)
+        except HostError:
+            return self.protocol
 
 
 @dataclass(frozen=True)
-class Host:
-    """The print host that drives a printer (OctoPrint: its base URL and an application API key)."""
+class Delivery:
+    """How G-code reaches a router: ``download`` (staff fetch it), or through a connector (``method`` is its
+    protocol: ``hot_folder``, written into the folder the router's sender watches) with its ``settings``."""
 
-    kind: str
-    url: str
-    api_key: str
+    method: str = DOWNLOAD
+    settings: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def path(self) -> str | None:
+        """The folder of a hot folder delivery."""
+        return self.settings.get("path")
 
 
 @dataclass
@@ -126,11 +146,15 @@ class Printer:
     gcode_flavor: str = "marlin2"
     host: Host | None = None
 
+    def connection(self) -> Host | None:
+        """The host jobs are sent through, or None (staff download the G-code)."""
+        return self.host
+
     def describe(self) -> str:
         x, y, z = self.build_volume_mm
         return (f"printer {self.name}: {x:g} x {y:g} x {z:g} mm, {self.nozzle_diameter_mm:g} mm nozzle, "
                 f"loaded {', '.join(self.materials) or 'nothing'}"
-                + (f", {self.host.kind} at {self.host.url}" if self.host else ""))
+                + (f", {self.host.describe()}" if self.host else ""))
 
 
 @dataclass
@@ -148,6 +172,12 @@ class Router:
     delivery: Delivery = field(default_factory=Delivery)
     safe_height_mm: float = 5.0
     rapid_mm_min: float = 5000.0
+
+    def connection(self) -> Host | None:
+        """The host its G-code is sent through (a hot folder), or None when staff download it."""
+        if self.delivery.method == DOWNLOAD:
+            return None
+        return Host(self.delivery.method, self.delivery.settings)
 
     def tool(self, number: int) -> Tool:
         for tool in self.tools:
@@ -176,8 +206,7 @@ def machine_to_dict(machine: Machine) -> dict[str, Any]:
             "kind": "printer", "name": machine.name, "build_volume_mm": list(machine.build_volume_mm),
             "nozzle_diameter_mm": machine.nozzle_diameter_mm, "materials": list(machine.materials),
             "filament_diameter_mm": machine.filament_diameter_mm, "gcode_flavor": machine.gcode_flavor,
-            "host": ({"kind": machine.host.kind, "url": machine.host.url, "api_key": machine.host.api_key}
-                     if machine.host else None),
+            "host": {"kind": machine.host.protocol, **machine.host.settings} if machine.host else None,
         }
     return {
         "kind": "router", "name": machine.name, "bed_mm": list(machine.bed_mm), "dialect": machine.dialect,
@@ -189,7 +218,8 @@ def machine_to_dict(machine: Machine) -> dict[str, Any]:
                   for t in machine.tools],
         "stock": [{"material": s.material, "thickness_mm": s.thickness_mm, "size_mm": list(s.size_mm)}
                   for s in machine.stock],
-        "delivery": {"method": machine.delivery.method, "path": machine.delivery.path},
+        "delivery": {"method": machine.delivery.method, **({"path": None} if machine.delivery.method == DOWNLOAD
+                                                           else {}), **machine.delivery.settings},
         "safe_height_mm": machine.safe_height_mm, "rapid_mm_min": machine.rapid_mm_min,
     }
 
@@ -270,10 +300,19 @@ class _Reader:
 
 
 def public_record(machine: Machine) -> dict[str, Any]:
-    """A machine as manifests, job sheets and the staff API show it: its record without host secrets."""
+    """A machine as manifests, job sheets and the staff API show it: its record without the settings its
+    host's connector declares secret (all of them when no installed connector says which)."""
+    from .hosts import HostError, connector_class
+
     record = machine_to_dict(machine)
-    if record.get("host"):
-        record["host"] = {k: v for k, v in record["host"].items() if k != "api_key"}
+    connection = machine.connection()
+    if connection is not None:
+        key, protocol_key = ("host", "kind") if isinstance(machine, Printer) else ("delivery", "method")
+        try:
+            secrets: Sequence[str] = connector_class(connection.protocol).secrets()
+        except HostError:
+            secrets = list(connection.settings)
+        record[key] = {k: v for k, v in record[key].items() if k == protocol_key or k not in secrets}
     return record
 
 
@@ -311,13 +350,7 @@ def _printer(read: _Reader, data: Mapping[str, Any]) -> Printer:
             read.fail(f"materials[{index}]", f"{material!r} is not a printing material; allowed: {', '.join(fdm)}")
     host = None
     if data.get("host") is not None:
-        raw = read.mapping(data["host"], "host")
-        read.unknown(raw, ("kind", "url", "api_key"), "host")
-        url = read.text(raw, "url", "host")
-        if url and not url.startswith(("http://", "https://")):
-            read.fail("host.url", "must start with http:// or https://")
-        host = Host(kind=read.text(raw, "kind", "host", default="octoprint", choices=HOSTS), url=url.rstrip("/"),
-                    api_key=read.text(raw, "api_key", "host"))
+        host = _connection(read, read.mapping(data["host"], "host"), "host", "kind", "printer")
     return Printer(
         name=_name(read, data),
         build_volume_mm=read.sizes(data, "build_volume_mm", "", 3),  # type: ignore[arg-type]
@@ -327,6 +360,28 @@ def _printer(read: _Reader, data: Mapping[str, Any]) -> Printer:
         gcode_flavor=read.text(data, "gcode_flavor", "", default="marlin2", choices=GCODE_FLAVORS),
         host=host,
     )
+
+
+def _connection(read: _Reader, raw: Mapping[str, Any], where: str, protocol_key: str,
+                machine_kind: str) -> Host | None:
+    """A host from its record: the protocol under ``protocol_key`` (a printer's ``host.kind``, a router's
+    ``delivery.method``), then the settings its connector declares, each problem named by its field."""
+    from .hosts import connector_class, implied_protocol, protocols
+
+    choices = protocols(machine_kind) + ((DOWNLOAD,) if machine_kind == "router" else ())
+    protocol = read.text(raw, protocol_key, where, default=implied_protocol(machine_kind))
+    if not protocol:
+        if protocol_key not in raw:
+            read.fail(f"{where}.{protocol_key}", f"required; allowed: {', '.join(choices)}")
+        return None
+    if protocol not in choices:
+        read.fail(f"{where}.{protocol_key}", f"{protocol!r} is not allowed; allowed: {', '.join(choices)}")
+        return None
+    connector = connector_class(protocol, machine_kind)
+    settings, problems = connector.read_settings({k: v for k, v in raw.items() if k != protocol_key})
+    for problem in problems:
+        read.fail(f"{where}.{problem.field}", problem.message)
+    return Host(protocol, settings)
 
 
 def _router(read: _Reader, data: Mapping[str, Any]) -> Router:
@@ -381,18 +436,22 @@ def _router(read: _Reader, data: Mapping[str, Any]) -> Router:
                                 thickness_mm=read.number(raw, "thickness_mm", path, high=200),
                                 size_mm=read.sizes(raw, "size_mm", path, 2)))  # type: ignore[arg-type]
     raw_delivery = read.mapping(data.get("delivery") or {}, "delivery")
-    read.unknown(raw_delivery, ("method", "path"), "delivery")
-    method = read.text(raw_delivery, "method", "delivery", default="download", choices=DELIVERIES)
-    folder = read.text(raw_delivery, "path", "delivery", default=None)
-    if method == "hot_folder" and not folder:
-        read.fail("delivery.path", "a hot folder delivery needs the folder's path")
+    delivery = Delivery()
+    if raw_delivery.get("method", DOWNLOAD) == DOWNLOAD:
+        read.unknown(raw_delivery, ("method", "path"), "delivery")
+        folder = read.text(raw_delivery, "path", "delivery", default=None)  # kept from a delivery switched off
+        delivery = Delivery(DOWNLOAD, {"path": folder} if folder else {})
+    else:
+        connection = _connection(read, raw_delivery, "delivery", "method", "router")
+        if connection is not None:
+            delivery = Delivery(connection.protocol, connection.settings)
     return Router(
         name=_name(read, data),
         bed_mm=read.sizes(data, "bed_mm", "", 2),  # type: ignore[arg-type]
         dialect=read.text(data, "dialect", "", default="grbl", choices=dialects()),
         tools=tools,
         stock=stock,
-        delivery=Delivery(method=method, path=folder),
+        delivery=delivery,
         safe_height_mm=read.number(data, "safe_height_mm", "", default=5.0, high=100),
         rapid_mm_min=read.number(data, "rapid_mm_min", "", default=5000.0, high=100000, unit="mm/min"),
     )
@@ -452,7 +511,8 @@ def no_such_machine(name: str, known: Sequence[str]) -> ValidationError:
 
 def name_taken(name: str) -> ValidationError:
     """The error every store raises when adding a machine under a name already stored."""
-    return ValidationError([FieldError("name", f"a machine called {name!r} exists already; choose another name, or replace it")])
+    return ValidationError([FieldError("name", f"a machine called {name!r} exists already; choose another name, "
+                                               "or replace it")])
 
 
 STORE_ENTRY_POINTS = "parametric.machine_stores"
@@ -650,28 +710,34 @@ def _feeds_spec(text: str, index: int, tools: list[dict[str, Any]] | None) -> No
 
 def printer_record(name: str, *, build_volume: str | Sequence[float], nozzle_mm: float | str | None = 0.4,
                    materials: Sequence[str] = (), filament_mm: float | str | None = 1.75,
-                   gcode_flavor: str | None = "marlin2", octoprint_url: str | None = None,
-                   api_key: str | None = None) -> dict[str, Any]:
+                   gcode_flavor: str | None = "marlin2", host: str | None = None,
+                   host_settings: Mapping[str, str | None] | None = None) -> dict[str, Any]:
     """A printer's record (for :func:`machine_from_dict`) from what a person types: sizes like ``250x210x210``,
-    numbers as text or numbers; an OctoPrint URL or API key makes a host."""
+    numbers as text or numbers; ``host`` is its host's protocol and ``host_settings`` the settings that
+    connector declares. Settings typed without a protocol are for the host a record without one means; no
+    setting typed at all is no host."""
     record: dict[str, Any] = {
         "kind": "printer", "name": name, "build_volume_mm": build_volume,
         "nozzle_diameter_mm": _number_or_text(nozzle_mm), "materials": list(materials),
         "filament_diameter_mm": _number_or_text(filament_mm), "gcode_flavor": gcode_flavor or None}
-    if octoprint_url or api_key:
-        record["host"] = {"kind": "octoprint", "url": octoprint_url or None, "api_key": api_key or None}
+    typed = {key: (value.strip() if isinstance(value, str) else value) or None
+             for key, value in (host_settings or {}).items()}
+    if host or any(typed.values()):
+        record["host"] = {**({"kind": host} if host else {}), **typed}
     return record
 
 
 def router_record(name: str, *, bed: str | Sequence[float], dialect: str | None = "grbl",
                   tools: Sequence[str] = (), stock: Sequence[str] = (), feeds: Sequence[str] = (),
                   hot_folder: str | None = None, delivery: str | None = None,
+                  delivery_settings: Mapping[str, str | None] | None = None,
                   safe_height_mm: float | str | None = 5.0,
                   rapid_mm_min: float | str | None = 5000.0) -> dict[str, Any]:
     """A router's record (for :func:`machine_from_dict`) from compact specs: ``tools`` (:data:`TOOL_SPEC`) get
     default feeds for each stocked material (``data/cutting.toml``), which ``feeds`` (:data:`FEEDS_SPEC`)
-    override; ``stock`` is :data:`STOCK_SPEC`. ``delivery`` is ``hot_folder`` when a ``hot_folder`` is given
-    unless said otherwise.
+    override; ``stock`` is :data:`STOCK_SPEC`. ``delivery`` is the protocol of the connector its G-code goes
+    through, with ``delivery_settings`` (the settings that connector declares), or ``download``; it is
+    ``hot_folder`` when a ``hot_folder`` (the folder's path) is given unless said otherwise.
 
     A spec that cannot be read raises :class:`ValidationError` naming it (``tools[1]``, ``feeds[0]``) together
     with what :func:`machine_from_dict` finds wrong in the rest of the record, so a form shows every problem.
@@ -696,12 +762,13 @@ def router_record(name: str, *, bed: str | Sequence[float], dialect: str | None 
             _feeds_spec(text, index, cutters if tools_read else None)
         except ValidationError as error:
             problems.extend(error.errors)
-    method = delivery or ("hot_folder" if hot_folder else "download")
+    method = delivery or ("hot_folder" if hot_folder else DOWNLOAD)
+    settings = {key: (value.strip() if isinstance(value, str) else value) or None
+                for key, value in {**({"path": hot_folder} if hot_folder else {}), **(delivery_settings or {})}.items()}
     record = {"kind": "router", "name": name, "bed_mm": bed, "dialect": dialect or None, "tools": cutters,
               "stock": sheets, "safe_height_mm": _number_or_text(safe_height_mm),
               "rapid_mm_min": _number_or_text(rapid_mm_min),
-              "delivery": {"method": method, "path": hot_folder or None} if method == "hot_folder"
-              else {"method": method}}
+              "delivery": {"method": method} if method == DOWNLOAD else {"method": method, **settings}}
     if problems:
         # the lists that could be read are checked too; a list with an unreadable spec is left out (its
         # positions would no longer match the lines they came from)

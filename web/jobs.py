@@ -3,25 +3,22 @@
 A job's ``state`` goes queued → slicing → ready → sent → printing → done, or ends failed or
 cancelled; it changes only through :func:`transition`, which refuses any other move. The
 work itself is the core's (``routing.route``, ``slicing.slice_copies``, ``cam.cam_manifest``,
-``jobsheet.write_job_sheet``, the printer connectors); the queue tasks in ``web.tasks`` call
-the functions here. Sending is safe to repeat: the connector finds an upload by its tag
-(``job-<id>``) before uploading or starting anything, so a retry never prints twice.
+``jobsheet.write_job_sheet``); the queue tasks in ``web.tasks`` call the functions here.
 
-CNC jobs go to a router's hot folder, the folder its sender watches: each program is written
-there once, as ``job-<id>-<program>`` (whole, under a ``.partial`` name first), and a resend
-finds what is already there by name and content hash. When the sender has taken the programs
-out of the folder the job is in progress (``printing``, shown as cutting) until staff mark it
-done; a router fed by download has its files fetched by staff from the dashboard. A folder
-that cannot be written is retried with backoff like an unreachable print host, never lost.
+Sending goes through the machine's connector (:mod:`parametric.hosts`: a printer's print host,
+a router's hot folder), and this module keeps only the job's bookkeeping: its state, backoff,
+and what the connector must remember (``Job.files["delivered"]``). Sending is safe to repeat:
+the connector finds what it sent by the job's tag (``job-<id>``) before sending or starting
+anything, so a retry never prints or cuts twice. When a hot folder's sender has taken the
+programs the job is in progress (``printing``, shown as cutting) until staff mark it done; a
+machine whose files staff download has them fetched from the dashboard. A host that cannot be
+reached or written is retried with backoff, never lost.
 """
 
 from __future__ import annotations
 
-import errno
-import hashlib
 import json
 import logging
-import os
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -391,63 +388,143 @@ def _apply(database: Database, job_id: int, host_job: Any) -> str:
     """Record what the host says of a sent or printing job."""
     job = get(database, job_id)
     assert job is not None
+    clear = {"next_attempt_at": None, "last_error": None, "updated_at": utcnow()}
     if host_job.state in ("printing", "paused"):
         if job.state == "sent":
             transition(database, job_id, "printing", expect=("sent",))
         with database.transaction() as session:
             session.execute(update(Job).where(Job.id == job_id).values(
-                progress=float(host_job.progress or 0.0), next_attempt_at=None, last_error=None, updated_at=utcnow()))
+                progress=float(host_job.progress or 0.0), **clear))
         return "printing"
+    if host_job.state == "taken":  # the machine's sender has the files: in progress; the host sees no further
+        if job.state == "sent":
+            transition(database, job_id, "printing", expect=("sent",), **clear)
+        return _state(database, job_id)
     if host_job.state == "done":
         transition(database, job_id, "done", expect=("sent", "printing"))
         return "done"
     if host_job.state == "failed":
         transition(database, job_id, "failed", expect=("sent", "printing"),
-                   last_error="the print stopped on the printer (cancelled there or a printer error)")
+                   last_error="the job stopped on the machine (cancelled there or a machine error)")
         return "failed"
     if host_job.state == "absent" and job.state == "printing":
         transition(database, job_id, "failed", expect=("printing",),
-                   last_error="the printer's host no longer has this job's file")
+                   last_error="the machine's host no longer has this job's files")
         return "failed"
-    return job.state
+    if host_job.state == "uploaded" and job.state == "sent":  # on the host, waiting for the machine
+        with database.transaction() as session:
+            session.execute(update(Job).where(Job.id == job_id, Job.state == "sent").values(**clear))
+    return _state(database, job_id)
+
+
+def programs(job: Job) -> list[Path]:
+    """The G-code files of a job, in the order they run (one for a print, one per tool on GRBL)."""
+    gcode = (job.files or {}).get("gcode") or []
+    return [Path(p) for p in ([gcode] if isinstance(gcode, str) else gcode)]
+
+
+class _JobRecords:
+    """What a job's host cannot tell (a hot folder: the files written, their hashes, the folder's file system),
+    kept with the job in ``Job.files["delivered"]``: the connectors' records (:class:`parametric.hosts.Records`)."""
+
+    def __init__(self, database: Database, job_id: int):
+        self.database, self.job_id = database, job_id
+
+    def get(self, tag: str) -> dict[str, Any] | None:
+        job = get(self.database, self.job_id) if tag == host_job_id(self.job_id) else None
+        record = (job.files or {}).get("delivered") if job is not None else None
+        return dict(record) if record else None
+
+    def put(self, tag: str, record: dict[str, Any]) -> None:
+        if tag != host_job_id(self.job_id):
+            raise KeyError(f"job {self.job_id} keeps no record of {tag}")
+        with self.database.transaction() as session:
+            job = session.get(Job, self.job_id)
+            if job is not None:
+                job.files = {**(job.files or {}), "delivered": record}
+
+
+def _machine(database: Database, job: Job) -> Any:
+    """The job's machine if it is still set up and of the job's kind (a printer for fdm, a router for cnc)."""
+    from . import machines
+
+    machine = machines.get(database, job.machine or "")
+    return machine if machine is not None and machine.process == job.kind else None
+
+
+def _connector(database: Database, job: Job, machine: Any, timeout_s: float) -> Any:
+    """The connector of the job's machine, keeping its records with the job; None when staff download its files."""
+    from parametric.hosts import connector_for
+
+    if machine.connection() is None:
+        return None
+    return connector_for(machine, timeout_s=timeout_s, records=_JobRecords(database, job.id))
+
+
+def _active_on(database: Database, job: Job) -> int | None:
+    """The lowest id of another job sent to (or running on) the job's machine, if there is one."""
+    with database.session() as session:
+        return session.scalar(select(Job.id).where(Job.machine == job.machine, Job.id != job.id,
+                                                   Job.state.in_(("sent", "printing"))).order_by(Job.id).limit(1))
+
+
+def _state(database: Database, job_id: int) -> str:
+    job = get(database, job_id)
+    return job.state if job else "missing"
 
 
 def send(database: Database, job_id: int, *, timeout_s: float = 10.0) -> str:
-    """Send a ready (or already sent) job to its machine: a print job to its printer's host, a CNC job into its
-    router's hot folder (or, for a router fed by download, handed over to staff). Safe to repeat.
+    """Send a ready (or already sent) job to its machine through the machine's connector (a printer's print host,
+    a router's hot folder), or hand it over to staff when they download its files. Safe to repeat: the connector
+    finds what it sent before by the job's tag and never sends or starts it twice.
+
+    A machine that takes what it is given by itself (a hot folder's sender: its connector does not start jobs)
+    gets one job at a time from this queue; a print host says itself when its printer is busy.
 
     Returns the job's state afterwards, or ``busy`` (the machine has a job; this one stays ready) or
-    ``deferred`` (the host or hot folder could not be reached; tried again with backoff).
+    ``deferred`` (the host could not be reached or written; tried again with backoff).
     """
+    from parametric.hosts import Capability, HostError, PrinterBusy
+
     job = get(database, job_id)
     if job is None or job.state not in ("ready", "sent"):
         return job.state if job else "missing"
-    if job.kind == "cnc":
-        return _send_to_router(database, job)
-    return _send_to_printer(database, job, timeout_s=timeout_s)
-
-
-def _send_to_printer(database: Database, job: Job, *, timeout_s: float) -> str:
-    from parametric.machines import Printer
-    from parametric.printers import HostError, PrinterBusy, connector_for
-
-    from . import machines
-
-    job_id = job.id
-    printer = machines.get(database, job.machine or "")
-    if not isinstance(printer, Printer):
-        transition(database, job_id, "failed", last_error=f"the printer {job.machine!r} is no longer set up")
+    machine = _machine(database, job)
+    if machine is None:
+        what = "router" if job.kind == "cnc" else "printer"
+        transition(database, job_id, "failed", last_error=f"the {what} {job.machine!r} is no longer set up")
         return "failed"
-    if printer.host is None:  # no print host: staff download the G-code (an SD card, USB); sending hands it over
+    try:
+        connector = _connector(database, job, machine, timeout_s)
+    except HostError as error:  # its connector is not installed (any more)
+        transition(database, job_id, "failed", last_error=str(error))
+        return "failed"
+    if connector is None:  # staff download the files (an SD card, USB, a router's own sender): sending hands over
         if job.state == "ready":
             transition(database, job_id, "sent", expect=("ready",), sent_at=utcnow(), last_error=None)
         return _state(database, job_id)
+    one_at_a_time = not connector.can(Capability.STARTS)
     if job.state == "ready":
-        # the intent is recorded before the upload: a crash after it leaves a "sent" job that is resent safely
-        transition(database, job_id, "sent", expect=("ready",), sent_at=utcnow())
+        if one_at_a_time and _active_on(database, job) is not None:
+            return "busy"
+        # the intent is recorded before sending: a crash after it leaves a "sent" job that is resent safely
+        if not transition(database, job_id, "sent", expect=("ready",), sent_at=utcnow()):
+            return _state(database, job_id)
+        other = _active_on(database, job) if one_at_a_time else None
+        if other is not None and other < job_id:  # sent at the same moment by someone else: the older one goes
+            transition(database, job_id, "ready", expect=("sent",))
+            return "busy"
+    files = programs(job)
+    if not files:
+        transition(database, job_id, "failed", expect=("sent",),
+                   last_error="the job has no G-code; retry the job to prepare it again")
+        return "failed"
     try:
-        connector = connector_for(printer, timeout_s=timeout_s)
-        host_job = connector.submit(job.files["gcode"], host_job_id(job_id))
+        host_job = connector.submit(files, host_job_id(job_id))
+    except FileNotFoundError as missing:
+        transition(database, job_id, "failed", expect=("sent",),
+                   last_error=f"the job's G-code {missing.filename} is missing; retry the job to prepare it again")
+        return "failed"
     except PrinterBusy:
         if job.state == "ready":
             transition(database, job_id, "ready", expect=("sent",))  # not started: it waits its turn again
@@ -461,194 +538,42 @@ def _send_to_printer(database: Database, job: Job, *, timeout_s: float) -> str:
     return _apply(database, job_id, host_job)
 
 
-# -- CNC jobs: a router's hot folder, or files staff download ------------------------------------------
+def _withdraw(database: Database, job: Job, *, timeout_s: float = 10.0) -> tuple[Any, list[str], list[str]]:
+    """Take a job's files still waiting on a machine that takes them by itself (a hot folder's sender) back:
+    (the machine, names taken back, names the machine had already taken). Raises :class:`TransitionError`
+    when the host cannot be reached and something was sent there, because a file left there would still run."""
+    from parametric.hosts import Capability, HostError
 
-
-class HotFolderError(Exception):
-    """A hot folder that cannot be read or written now (a missing mount, permissions): tried again later."""
-
-    def __init__(self, folder: Path, error: OSError | str):
-        if isinstance(error, OSError):
-            code = errno.errorcode.get(error.errno or 0)
-            error = f"{error.strerror or error}" + (f" ({code})" if code else "")
-        self.folder, self.reason = folder, error
-        super().__init__(f"hot folder {folder}: {error}; will retry")
-
-
-def delivered_name(job_id: int, program: str | Path) -> str:
-    """The name of a job's program in a hot folder: the job's tag, then the program's own name
-    (what ``parametric.cam.deliver`` writes with the tag as prefix)."""
-    return f"{host_job_id(job_id)}-{Path(program).name}"
-
-
-def programs(job: Job) -> list[Path]:
-    """The G-code files of a job, in the order they run (one for a print, one per tool on GRBL)."""
-    gcode = (job.files or {}).get("gcode") or []
-    return [Path(p) for p in ([gcode] if isinstance(gcode, str) else gcode)]
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _listing(folder: Path) -> tuple[set[str], int]:
-    """The names in a hot folder and the id of its file system. A folder that cannot be read is an error,
-    never "empty": a name gone from the folder means the sender took it, so a missing mount must not look so."""
+    machine = _machine(database, job)
+    connector = _connector(database, job, machine, timeout_s) if machine is not None else None
+    if connector is None or connector.can(Capability.STARTS) or not connector.can(Capability.WITHDRAWS):
+        return machine, [], []
     try:
-        return set(os.listdir(folder)), os.stat(folder).st_dev
-    except OSError as error:
-        raise HotFolderError(folder, error) from None
-
-
-def _active_on(database: Database, job: Job) -> int | None:
-    """The lowest id of another job sent to (or running on) the job's machine, if there is one."""
-    with database.session() as session:
-        return session.scalar(select(Job.id).where(Job.machine == job.machine, Job.id != job.id,
-                                                   Job.state.in_(("sent", "printing"))).order_by(Job.id).limit(1))
-
-
-def _record_delivery(database: Database, job_id: int, delivery: dict[str, Any]) -> None:
-    with database.transaction() as session:
-        job = session.get(Job, job_id)
-        if job is not None:
-            job.files = {**(job.files or {}), "delivered": delivery}
-
-
-def _send_to_router(database: Database, job: Job) -> str:
-    """Deliver a CNC job's programs into its router's hot folder, each at most once, and see whether the
-    router's sender has taken them (then the job is in progress); a download router's job is handed over."""
-    from parametric.cnc.delivery import deliver
-    from parametric.machines import Router
-
-    from . import machines
-
-    router = machines.get(database, job.machine or "")
-    if not isinstance(router, Router):
-        transition(database, job.id, "failed", last_error=f"the router {job.machine!r} is no longer set up")
-        return "failed"
-    delivery = dict((job.files or {}).get("delivered") or {})
-    hot_folder = delivery.get("folder") or (router.delivery.path if router.delivery.method == "hot_folder" else None)
-    if not hot_folder:  # staff download the files: sending records that they were handed over
-        if job.state == "ready":
-            transition(database, job.id, "sent", expect=("ready",), sent_at=utcnow(), last_error=None)
-        return _state(database, job.id)
-    if job.state == "ready":  # one job at a time per router: the next goes when this one has ended
-        if _active_on(database, job) is not None:
-            return "busy"
-        # the intent is recorded before writing: a crash after it leaves a "sent" job that is resent safely
-        if not transition(database, job.id, "sent", expect=("ready",), sent_at=utcnow()):
-            return _state(database, job.id)
-        other = _active_on(database, job)
-        if other is not None and other < job.id:  # sent at the same moment by someone else: the older one goes
-            transition(database, job.id, "ready", expect=("sent",))
-            return "busy"
-    folder = Path(hot_folder)
-    written: dict[str, str] = dict(delivery.get("programs") or {})  # name in the folder -> sha256 delivered
-    try:
-        present, device = _listing(folder)
-        if delivery.get("device") is not None and device != delivery["device"]:
-            raise HotFolderError(folder, "not the file system the job was delivered to (is the share mounted?)")
-        for source in programs(job):
-            name = delivered_name(job.id, source)
-            if name in written:
-                continue  # delivered before: waiting there or taken by the sender, never written twice
-            if not source.is_file():
-                transition(database, job.id, "failed", expect=("sent",),
-                           last_error=f"the job's G-code {source} is missing; retry the job to prepare it again")
-                return "failed"
-            digest = _sha256(source)
-            try:
-                already = name in present and _sha256(folder / name) == digest
-            except FileNotFoundError:
-                already = True  # it was there (a delivery not yet recorded) and the sender has just taken it
-            if not already:
-                try:
-                    deliver([source], router, prefix=host_job_id(job.id))  # a .partial file, then renamed
-                except OSError as error:
-                    raise HotFolderError(folder, error) from None
-            written[name] = digest
-            _record_delivery(database, job.id, {"folder": str(folder), "device": device, "programs": written})
-        taken = [name for name in written if name not in _listing(folder)[0]]
-    except HotFolderError as error:
-        _defer(database, job.id, error)
-        return "deferred"
-    clear = {"last_error": None, "next_attempt_at": None, "updated_at": utcnow()}
-    if taken:  # the sender has started on the job
-        transition(database, job.id, "printing", expect=("sent",), **clear)
-    else:
-        with database.transaction() as session:
-            session.execute(update(Job).where(Job.id == job.id, Job.state == "sent").values(**clear))
-    return _state(database, job.id)
-
-
-def _state(database: Database, job_id: int) -> str:
-    job = get(database, job_id)
-    return job.state if job else "missing"
-
-
-def _withdraw(database: Database, job: Job) -> tuple[list[str], list[str]]:
-    """Take a CNC job's programs still waiting in its hot folder back out of it: (names taken back, names
-    the sender had already taken). Raises :class:`TransitionError` when a folder the job was delivered
-    into cannot be reached, because a program left there would still be cut."""
-    from parametric.machines import Router
-
-    from . import machines
-
-    delivery = (job.files or {}).get("delivered") or {}
-    router = machines.get(database, job.machine or "")
-    hot_folder = delivery.get("folder") or (router.delivery.path if isinstance(router, Router)
-                                            and router.delivery.method == "hot_folder" else None)
-    if not hot_folder:
-        return [], []
-    folder = Path(hot_folder)
-    ours = {delivered_name(job.id, p) for p in programs(job)} | set(delivery.get("programs") or {})
-    withdrawn: list[str] = []
-    try:
-        try:
-            present, _ = _listing(folder)
-        except HotFolderError:
-            if not delivery.get("programs"):
-                return [], []  # nothing was ever written there (a wrong path, a share never mounted)
-            raise
-        for name in sorted(ours):
-            for candidate in (f".{name}.partial", name):
-                if candidate in present:
-                    try:
-                        (folder / candidate).unlink()
-                    except FileNotFoundError:
-                        continue  # the sender took it just now
-                    except OSError as error:
-                        raise HotFolderError(folder, error) from None
-                    if candidate == name:
-                        withdrawn.append(name)
-    except HotFolderError as error:
-        raise TransitionError(f"the job's programs could not be taken back out of the hot folder {error.folder} "
-                              f"({error.reason}); try again when it can be reached") from None
-    taken = [name for name in delivery.get("programs") or {} if name not in withdrawn]
-    return withdrawn, taken
+        withdrawal = connector.withdraw(host_job_id(job.id))
+    except HostError as error:
+        raise TransitionError(f"the job's files could not be taken back from {error.host} ({error.reason}); try "
+                              "again when it can be reached") from None
+    return machine, list(withdrawal.withdrawn), list(withdrawal.taken)
 
 
 def finish(database: Database, job_id: int) -> str:
-    """Staff mark a job done. A CNC job's programs still waiting in the hot folder are taken back first, so
-    the sender does not cut the work a second time."""
+    """Staff mark a job done. Files still waiting on a machine that takes them by itself (a hot folder) are taken
+    back first, so the work is not done a second time."""
     job = get(database, job_id)
     if job is None:
         return "missing"
     if "done" not in TRANSITIONS[job.state]:
         raise TransitionError(f"a {job.state} job cannot become done")
     withdrawn: list[str] = []
+    machine: Any = None
     expect: tuple[str, ...] = (job.state,)
-    if job.kind == "cnc" and job.state in ("sent", "printing"):
-        withdrawn, _ = _withdraw(database, job)
-        expect = ("sent", "printing")  # the dispatcher may have seen the sender take it meanwhile
+    if job.state in ("sent", "printing"):
+        machine, withdrawn, _ = _withdraw(database, job)
+        expect = ("sent", "printing")  # the dispatcher may have seen the machine take it meanwhile
     if not transition(database, job_id, "done", expect=expect, last_error=None):
         raise TransitionError("the job changed meanwhile; look again")
-    if withdrawn:
-        return f"done; took {', '.join(withdrawn)} back out of the hot folder"
+    if withdrawn and machine is not None:
+        return f"done; took {', '.join(withdrawn)} back ({machine.connection().describe()})"
     return "done"
 
 
@@ -703,29 +628,23 @@ def download(job: Job, output_folder: str | Path, name: str) -> Download | None:
 
 
 def dispatch(database: Database, *, timeout_s: float = 10.0) -> dict[str, str]:
-    """Per printer and per hot-folder router, one job at a time: resend its due ``sent`` job (idempotent: the
-    print host finds the upload by its tag, the hot folder keeps what is already there, and seeing the
-    router's sender take the programs moves the job on), else start its oldest ready job when the machine
-    has none sent or in progress. Printers without a host and routers fed by download wait for staff."""
-    from parametric.machines import Printer, Router
-
+    """Per machine with a host, one job at a time: resend its due ``sent`` job (idempotent: the connector finds
+    what it sent by the job's tag, and seeing the machine take or start it moves the job on), else start its
+    oldest ready job when the machine has none sent or in progress. Machines whose files staff download wait
+    for staff."""
     from . import machines
 
     now = utcnow()
     outcomes: dict[str, str] = {}
     for machine in machines.all_machines(database):
-        if isinstance(machine, Printer) and machine.host is not None:
-            kind = "fdm"
-        elif isinstance(machine, Router) and machine.delivery.method == "hot_folder":
-            kind = "cnc"
-        else:
+        if machine.connection() is None:
             continue
         with database.session() as session:
             active = session.scalars(select(Job).where(Job.machine == machine.name,
                                                        Job.state.in_(("sent", "printing")))
                                      .order_by(Job.id)).all()
             oldest_ready = session.scalar(select(Job.id).where(Job.machine == machine.name, Job.state == "ready",
-                                                               Job.kind == kind)
+                                                               Job.kind == machine.process)
                                           .order_by(Job.created_at, Job.id).limit(1))
         pending = [j for j in active if j.state == "sent"]
         if pending:
@@ -740,26 +659,26 @@ def dispatch(database: Database, *, timeout_s: float = 10.0) -> dict[str, str]:
 
 
 def poll(database: Database, *, timeout_s: float = 10.0) -> dict[int, str]:
-    """Read progress of every job printing on a printer from its host; done when the host counts the file
-    printed. (A router reports nothing back: staff mark a cutting job done.)"""
-    from parametric.machines import Printer
-    from parametric.printers import HostError, connector_for
-
-    from . import machines
+    """Read the progress of every job in progress from its machine's host, where the host reports it; done when
+    the host counts it finished. (A hot folder reports nothing once its sender took the files: staff mark a
+    cutting job done.)"""
+    from parametric.hosts import Capability, HostError
 
     now = utcnow()
     with database.session() as session:
-        printing = session.scalars(select(Job).where(Job.state == "printing", Job.kind == "fdm")
-                                   .order_by(Job.id)).all()
+        running = session.scalars(select(Job).where(Job.state == "printing").order_by(Job.id)).all()
     outcomes: dict[int, str] = {}
-    for job in printing:
+    for job in running:
         if job.next_attempt_at is not None and job.next_attempt_at > now:
             continue
-        printer = machines.get(database, job.machine or "")
-        if not isinstance(printer, Printer):
+        machine = _machine(database, job)
+        if machine is None:
             continue
         try:
-            host_job = connector_for(printer, timeout_s=timeout_s).job(host_job_id(job.id))
+            connector = _connector(database, job, machine, timeout_s)
+            if connector is None or not (connector.can(Capability.PROGRESS) or connector.can(Capability.REPORTS_END)):
+                continue
+            host_job = connector.job(host_job_id(job.id))
         except HostError as error:
             _defer(database, job.id, error)
             outcomes[job.id] = "deferred"
@@ -769,13 +688,10 @@ def poll(database: Database, *, timeout_s: float = 10.0) -> dict[int, str]:
 
 
 def cancel(database: Database, job_id: int, *, timeout_s: float = 10.0) -> str:
-    """Cancel a job: a job printing on its printer is cancelled there first; a CNC job's programs still
-    waiting in the hot folder are taken back (a program the sender already took is named in ``last_error``:
-    the router may be cutting it and must be stopped by hand)."""
-    from parametric.machines import Printer
-    from parametric.printers import HostError, connector_for
-
-    from . import machines
+    """Cancel a job: a job running on a host that cancels (a print host) is cancelled there first; files still
+    waiting on a machine that takes them by itself (a hot folder) are taken back, and a file the machine had
+    already taken is named in ``last_error``: the machine may be running it and must be stopped by hand."""
+    from parametric.hosts import Capability, HostError
 
     job = get(database, job_id)
     if job is None:
@@ -784,21 +700,22 @@ def cancel(database: Database, job_id: int, *, timeout_s: float = 10.0) -> str:
         raise TransitionError(f"a {job.state} job cannot be cancelled")
     values: dict[str, Any] = {}
     expect: tuple[str, ...] = (job.state,)
-    if job.state in ("sent", "printing") and job.kind == "cnc":
-        expect = ("sent", "printing")  # the dispatcher may have seen the sender take it meanwhile
-        _, taken = _withdraw(database, job)
-        values["last_error"] = (f"cancelled after the router's sender took {', '.join(taken)}: stop the router "
-                                "by hand if it is still cutting") if taken else None
-    elif job.state in ("sent", "printing"):
-        printer = machines.get(database, job.machine or "")
-        if isinstance(printer, Printer):
-            connector = connector_for(printer, timeout_s=timeout_s)
+    if job.state in ("sent", "printing"):
+        expect = ("sent", "printing")  # the dispatcher may have seen the machine take or start it meanwhile
+        machine = _machine(database, job)
+        connector = _connector(database, job, machine, timeout_s) if machine is not None else None
+        if connector is not None and connector.can(Capability.CANCELS):
             try:
                 current = connector.job(host_job_id(job_id))
                 if current.state in ("printing", "paused"):
                     connector.cancel()
             except HostError as error:
-                raise TransitionError(f"the printer's host did not take the cancel: {error}") from None
+                raise TransitionError(f"the {machine.kind}'s host did not take the cancel: {error}") from None
+        elif connector is not None:
+            machine, _, taken = _withdraw(database, job, timeout_s=timeout_s)
+            running = "cutting" if job.kind == "cnc" else "printing"
+            values["last_error"] = (f"cancelled after the {machine.kind}'s sender took {', '.join(taken)}: stop the "
+                                    f"{machine.kind} by hand if it is still {running}") if taken else None
     if not transition(database, job_id, "cancelled", expect=expect, **values):
         raise TransitionError("the job changed meanwhile; look again")
     return "cancelled"

@@ -16,6 +16,7 @@ import json
 import logging
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -324,52 +325,113 @@ def job_form_action(job_id: int, action: str) -> Any:
 
 FORM_FIELDS: dict[str, dict[str, str]] = {
     "printer": {"name": "name", "build_volume_mm": "build_volume", "nozzle_diameter_mm": "nozzle",
-                "materials": "materials", "filament_diameter_mm": "filament", "gcode_flavor": "flavor",
-                "host": "octoprint_url", "host.api_key": "api_key"},
+                "materials": "materials", "filament_diameter_mm": "filament", "gcode_flavor": "flavor"},
     "router": {"name": "name", "bed_mm": "bed", "dialect": "dialect", "tools": "tools", "stock": "stock",
-               "feeds": "feeds", "delivery": "hot_folder", "delivery.method": "delivery",
-               "safe_height_mm": "safe_height", "rapid_mm_min": "rapid"},
+               "feeds": "feeds", "delivery.method": "delivery", "safe_height_mm": "safe_height",
+               "rapid_mm_min": "rapid"},
 }
-"""Where each field of the core's record is typed on the form (an error on ``host.url`` goes next to
-``octoprint_url``); a field not named here is shown above the form."""
+"""Where each field of the core's record is typed on the form; the host's settings are placed from its
+connector's declared fields (:func:`_host_form_fields`); a field not named is shown above the form."""
+HOST_KEYS = {"printer": ("host", "kind"), "router": ("delivery", "method")}
+"""Where a machine's record keeps its host, and its protocol within it."""
 SPEC_LISTS = ("tools", "stock", "feeds")
 """The router's textareas: one spec a line."""
 ERROR_PATH = re.compile(r"^(?P<head>[a-z_]+)(?:\[(?P<index>\d+)\])?(?:\.(?P<rest>.+))?$")
+
+
+@dataclass(frozen=True)
+class HostSetting:
+    """One connection setting of a host on the form: its input's name, label, help, input type."""
+
+    name: str
+    setting: str
+    label: str
+    help: str
+    input_type: str
+    secret: bool
+
+
+@dataclass(frozen=True)
+class HostChoice:
+    """A connector as the machine form offers it: its protocol, label, description and settings."""
+
+    protocol: str
+    label: str
+    description: str
+    settings: tuple[HostSetting, ...]
+
+
+def _sentence(text: str) -> str:
+    return (text[:1].upper() + text[1:]).rstrip(".") + "." if text else ""
+
+
+def host_choices(kind: str, stored: Machine | None = None) -> list[HostChoice]:
+    """The connectors a machine of ``kind`` may be driven by, each with the settings it declares, for the form.
+    A secret's help says whether ``stored`` has one (kept when its field is left empty, never shown)."""
+    from parametric.hosts import connectors
+
+    connection = stored.connection() if stored is not None else None
+    choices = []
+    for protocol, cls in connectors(kind).items():
+        settings = []
+        for index, setting in enumerate(cls.FIELDS):
+            help_text = _sentence(setting.help)
+            if setting.secret:
+                kept = (connection is not None and connection.protocol == protocol
+                        and setting.name in connection.settings)
+                help_text = ("A key is stored: leave this empty to keep it, or type a new one. It is never shown."
+                             if kept else f"{help_text} It is stored, and never shown again.")
+            elif index == 0 and kind == "printer":
+                help_text += " Leave empty for a printer without a host (its G-code is downloaded)."
+            input_type = "password" if setting.secret else "url" if setting.kind == "url" else "text"
+            settings.append(HostSetting(cls.form_name(setting), setting.name, setting.label, help_text.strip(),
+                                        input_type, setting.secret))
+        choices.append(HostChoice(protocol, cls.label, cls.description, tuple(settings)))
+    return choices
+
+
+def _host_values(kind: str, machine: Machine | None) -> dict[str, str]:
+    """The host settings' inputs, filled in from ``machine``'s host: never its secrets."""
+    connection = machine.connection() if machine is not None else None
+    return {setting.name: (connection.settings.get(setting.setting, "")
+                           if connection is not None and connection.protocol == choice.protocol else "")
+            for choice in host_choices(kind) for setting in choice.settings if not setting.secret}
 
 
 def _blank(kind: str) -> dict[str, Any]:
     """An empty form, with the record's defaults."""
     if kind == "printer":
         return {"name": "", "build_volume": "", "nozzle": "0.4", "materials": [], "filament": "1.75",
-                "flavor": "marlin2", "octoprint_url": ""}
+                "flavor": "marlin2", **_host_values(kind, None)}
     return {"name": "", "bed": "", "dialect": "grbl", "tools": "", "stock": "", "feeds": "", "delivery": "download",
-            "hot_folder": "", "safe_height": "5", "rapid": "5000"}
+            "safe_height": "5", "rapid": "5000", **_host_values(kind, None)}
 
 
 def _shown(machine: Machine) -> dict[str, Any]:
-    """A stored machine as its form shows it, to edit; never its API key."""
+    """A stored machine as its form shows it, to edit; never its host's secrets."""
     if isinstance(machine, Printer):
         return {"name": machine.name, "build_volume": "x".join(format_number(v) for v in machine.build_volume_mm),
                 "nozzle": format_number(machine.nozzle_diameter_mm), "materials": list(machine.materials),
                 "filament": format_number(machine.filament_diameter_mm), "flavor": machine.gcode_flavor,
-                "octoprint_url": machine.host.url if machine.host else ""}
+                **_host_values("printer", machine)}
     specs = router_specs(machine)
     return {"name": machine.name, "bed": "x".join(format_number(v) for v in machine.bed_mm), "dialect": machine.dialect,
             **{key: "\n".join(specs[key]) for key in SPEC_LISTS}, "delivery": machine.delivery.method,
-            "hot_folder": machine.delivery.path or "", "safe_height": format_number(machine.safe_height_mm),
-            "rapid": format_number(machine.rapid_mm_min)}
+            "safe_height": format_number(machine.safe_height_mm), "rapid": format_number(machine.rapid_mm_min),
+            **_host_values("router", machine)}
 
 
 def _submitted(kind: str) -> dict[str, Any]:
-    """The form's values as sent (the API key is read apart: it is never shown again)."""
+    """The form's values as sent (secrets are read apart: they are never shown again)."""
     form = request.form
+    hosted = [name for name in _host_values(kind, None)]
     if kind == "printer":
         values: dict[str, Any] = {key: form.get(key, "").strip()
-                                  for key in ("name", "build_volume", "nozzle", "filament", "flavor", "octoprint_url")}
+                                  for key in ("name", "build_volume", "nozzle", "filament", "flavor", *hosted)}
         values["materials"] = form.getlist("materials")
         return values
     values = {key: form.get(key, "").strip()
-              for key in ("name", "bed", "dialect", "delivery", "hot_folder", "safe_height", "rapid")}
+              for key in ("name", "bed", "dialect", "delivery", "safe_height", "rapid", *hosted)}
     values.update({key: form.get(key, "") for key in SPEC_LISTS})
     return values
 
@@ -379,25 +441,66 @@ def _lines(text: str) -> list[tuple[int, str]]:
     return [(number, line.strip()) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
 
 
-def _record(kind: str, values: dict[str, Any], api_key: str, stored: Machine | None) -> dict[str, Any]:
+def _host_settings(kind: str, protocol: str, values: dict[str, Any], stored: Machine | None) -> dict[str, str]:
+    """The settings of the ``protocol`` host typed on the form; a secret left empty keeps the stored one."""
+    connection = stored.connection() if stored is not None else None
+    settings = {}
+    for choice in host_choices(kind):
+        if choice.protocol != protocol:
+            continue
+        for setting in choice.settings:
+            value = request.form.get(setting.name, "").strip() if setting.secret else values.get(setting.name, "")
+            if (setting.secret and not value and connection is not None and connection.protocol == protocol):
+                value = connection.settings.get(setting.setting, "")
+            settings[setting.setting] = value
+    return settings
+
+
+def _typed_host(kind: str, values: dict[str, Any]) -> str | None:
+    """The printer host whose settings are typed in (any of them, secrets too); none typed: no host. Settings of
+    several hosts typed at once are refused."""
+    typed = [choice.protocol for choice in host_choices(kind)
+             if any((request.form.get(s.name, "") if s.secret else values.get(s.name, "")).strip()
+                    for s in choice.settings)]
+    if len(typed) > 1:
+        raise ValidationError([FieldError("host", f"settings of {len(typed)} print hosts are filled in "
+                                                  f"({', '.join(typed)}); fill in one")])
+    return typed[0] if typed else None
+
+
+def _record(kind: str, values: dict[str, Any], stored: Machine | None) -> dict[str, Any]:
     """The core's record from the form, built by the same functions as ``parametric machines add``."""
     if kind == "printer":
-        url = values["octoprint_url"]
-        if url and not api_key and isinstance(stored, Printer) and stored.host is not None:
-            api_key = stored.host.api_key  # an empty key field keeps the stored key
+        protocol = _typed_host(kind, values)
+        values["host"] = protocol or ""
         return printer_record(values["name"], build_volume=values["build_volume"] or None, nozzle_mm=values["nozzle"],
                               materials=values["materials"], filament_mm=values["filament"],
-                              gcode_flavor=values["flavor"], octoprint_url=url, api_key=api_key)
+                              gcode_flavor=values["flavor"], host=protocol,
+                              host_settings=_host_settings(kind, protocol, values, stored) if protocol else None)
     specs = {key: [spec for _, spec in _lines(values[key])] for key in SPEC_LISTS}
-    return router_record(values["name"], bed=values["bed"] or None, dialect=values["dialect"],
-                         hot_folder=values["hot_folder"] or None, delivery=values["delivery"] or None,
+    protocol = values["delivery"] or None
+    values["host"] = protocol or ""
+    return router_record(values["name"], bed=values["bed"] or None, dialect=values["dialect"], delivery=protocol,
+                         delivery_settings=_host_settings(kind, protocol, values, stored) if protocol else None,
                          safe_height_mm=values["safe_height"], rapid_mm_min=values["rapid"], **specs)
+
+
+def _host_form_fields(kind: str, protocol: str) -> dict[str, str]:
+    """Where each setting of the ``protocol`` host is typed (``host.url`` → the input its connector names), and
+    ``host`` itself at its first setting."""
+    key, _ = HOST_KEYS[kind]
+    placed: dict[str, str] = {}
+    for choice in host_choices(kind):
+        if choice.protocol == protocol and choice.settings:
+            placed[key] = placed.get(key, choice.settings[0].name)
+            placed.update({f"{key}.{s.setting}": s.name for s in choice.settings})
+    return placed
 
 
 def _placed(kind: str, problems: list[FieldError], values: dict[str, Any]) -> dict[str, list[str]]:
     """Each problem under the form field it belongs to (``""``: the form as a whole); a problem with one spec
     of a textarea names its line."""
-    fields = FORM_FIELDS[kind]
+    fields = {**_host_form_fields(kind, values.get("host", "")), **FORM_FIELDS[kind]}
     placed: dict[str, list[str]] = {}
     for problem in problems:
         path = ERROR_PATH.match(problem.field)
@@ -416,9 +519,9 @@ def _placed(kind: str, problems: list[FieldError], values: dict[str, Any]) -> di
 
 def _machine_form(kind: str, values: dict[str, Any], *, stored: Machine | None = None,
                   errors: dict[str, list[str]] | None = None, status: int = 200) -> Any:
-    has_key = isinstance(stored, Printer) and stored.host is not None and bool(stored.host.api_key)
     return render_template(
-        "staff/machine_form.html", kind=kind, values=values, errors=errors or {}, stored=stored, has_key=has_key,
+        "staff/machine_form.html", kind=kind, values=values, errors=errors or {}, stored=stored,
+        hosts=host_choices(kind, stored),
         fdm=[m for m in materials().values() if m.process == "fdm"],
         cnc=[m for m in materials().values() if m.process == "cnc"], flavors=GCODE_FLAVORS, dialects=DIALECTS,
         tool_types=TOOL_TYPES, specs={"tools": TOOL_SPEC, "stock": STOCK_SPEC, "feeds": FEEDS_SPEC}), status
@@ -431,7 +534,7 @@ def _save(kind: str, stored: Machine | None) -> Any:
         values["name"] = stored.name  # its jobs name it: a machine keeps its name (add a new one to rename)
     database = services().database
     try:
-        machine = machines.parse(_record(kind, values, request.form.get("api_key", "").strip(), stored))
+        machine = machines.parse(_record(kind, values, stored))
         machines.add(database, machine, replace=stored is not None)
     except machines.MachineExists as error:
         return _machine_form(kind, values, stored=stored, errors=_placed(kind, error.errors, values), status=409)

@@ -32,7 +32,28 @@ def _load_record(path: Path) -> Any:
         raise ValidationError([FieldError("file", f"{path} is not valid {path.suffix[1:].upper()}: {error}")]) from None
 
 
+def _host_options(args: argparse.Namespace) -> tuple[str | None, dict[str, str]]:
+    """The printer's host from ``--host PROTOCOL --host-setting NAME=VALUE ...``, or from ``--octoprint URL
+    --api-key KEY`` (the options from before hosts had protocols)."""
+    settings: dict[str, str] = {}
+    for index, text in enumerate(args.host_setting or []):
+        name, equals, value = text.partition("=")
+        if not equals or not name.strip():
+            raise ValidationError([FieldError(f"host_setting[{index}]", f"{text!r}: write NAME=VALUE, "
+                                                                        "e.g. url=http://octopi.local")])
+        settings[name.strip()] = value
+    if args.octoprint or args.api_key:
+        if args.host not in (None, "octoprint") or settings:
+            raise ValidationError([FieldError("host", "give either --octoprint URL --api-key KEY or --host PROTOCOL "
+                                                      "--host-setting NAME=VALUE, not both")])
+        return "octoprint", {"url": args.octoprint or "", "api_key": args.api_key or ""}
+    return args.host, settings
+
+
 def cmd_machines(args: argparse.Namespace) -> int:
+    if args.action == "hosts":
+        _list_hosts()
+        return 0
     store = open_store(args.store)
     if args.action == "list":
         machines = store.all()
@@ -54,9 +75,10 @@ def cmd_machines(args: argparse.Namespace) -> int:
     if args.kind == "file":
         record = _load_record(Path(args.path))
     elif args.kind == "printer":
+        host, settings = _host_options(args)
         record = printer_record(args.name, build_volume=args.volume, nozzle_mm=args.nozzle,
                                 materials=args.material or [], filament_mm=args.filament, gcode_flavor=args.flavor,
-                                octoprint_url=args.octoprint, api_key=args.api_key)
+                                host=host, host_settings=settings)
     else:
         record = router_record(args.name, bed=args.bed, dialect=args.dialect, tools=args.tool or [],
                                stock=args.stock or [], feeds=args.feeds or [], hot_folder=args.hot_folder,
@@ -65,6 +87,19 @@ def cmd_machines(args: argparse.Namespace) -> int:
     store.add(machine, replace=args.replace)
     print(machine.describe())
     return 0
+
+
+def _list_hosts() -> None:
+    """Each installed host connector: its protocol, what it drives, its settings and what it can do."""
+    from ..hosts import CAPABILITY_TEXT, connectors
+
+    for protocol, cls in connectors().items():
+        print(f"{protocol}: {cls.label} ({', '.join(cls.machine_kinds)}) - {cls.description}")
+        for setting in cls.FIELDS:
+            flags = ", ".join(word for word, on in (("required", setting.required), ("secret", setting.secret)) if on)
+            print(f"  {setting.name} ({setting.kind}{f', {flags}' if flags else ''}): {setting.help}")
+        can = [text for capability, text in CAPABILITY_TEXT.items() if capability in cls.CAPABILITIES]
+        print(f"  can: {', '.join(can) or 'nothing more'}")
 
 
 def add_command(commands: Any) -> None:
@@ -78,6 +113,7 @@ def add_command(commands: Any) -> None:
     listing.add_argument("--json", action="store_true", help="full records as JSON")
     show = actions.add_parser("show", help="one machine's full record as JSON")
     show.add_argument("name")
+    actions.add_parser("hosts", help="the installed host connectors, their settings and what they can do")
     remove = actions.add_parser("remove", help="remove a machine")
     remove.add_argument("name")
 
@@ -92,6 +128,10 @@ def add_command(commands: Any) -> None:
     printer.add_argument("--flavor", default="marlin2", help="G-code flavor (default marlin2)")
     printer.add_argument("--octoprint", metavar="URL", help="OctoPrint base URL, e.g. http://octopi.local")
     printer.add_argument("--api-key", help="OctoPrint application key")
+    printer.add_argument("--host", metavar="PROTOCOL",
+                         help="its print host's protocol (`parametric machines hosts` lists them and their settings)")
+    printer.add_argument("--host-setting", action="append", metavar="NAME=VALUE",
+                         help="a setting of its print host's connector, e.g. url=http://octopi.local (repeatable)")
     router = kinds.add_parser("router", help="a CNC router")
     router.add_argument("name")
     router.add_argument("--bed", required=True, help="bed size X x Y, e.g. 2500x1250")

@@ -47,7 +47,6 @@ def cmd_slice(args: argparse.Namespace) -> int:
 
 def cmd_cam(args: argparse.Namespace) -> int:
     from ..cnc import CamError, CamSettings, InterpreterError
-    from ..cnc.delivery import deliver
     from ..production import material_for, produce
 
     request = machine_request(args, "router")
@@ -55,7 +54,7 @@ def cmd_cam(args: argparse.Namespace) -> int:
     material = None
     if router is not None:
         material = problems.check(material_for, template, router, args.material, args.preset)
-        if args.deliver and router.delivery.method != "hot_folder":
+        if args.deliver and router.connection() is None:
             problems.append(FieldError("deliver", f"{router.name} gets its G-code by download; it has no hot folder"))
     if problems or router is None or material is None:
         raise ValidationError(problems)
@@ -71,8 +70,17 @@ def cmd_cam(args: argparse.Namespace) -> int:
         print(f"error: LinuxCNC's interpreter refused the G-code of {template.id}: {error}", file=sys.stderr)
         return EXIT_GEOMETRY
     if args.deliver:
-        delivered = deliver(made.programs(), router, args.job or "")
-        print(f"delivered {len(delivered)} file(s) to {router.delivery.path}", file=sys.stderr)
+        from ..hosts import FileRecords, HostError, connector_for, default_records_path
+
+        job_id = args.job or f"cam-{made.manifest.cache_key[:16]}"
+        try:
+            sent = connector_for(router, records=FileRecords(default_records_path(), router.name)).submit(
+                made.programs(), job_id)
+        except HostError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return EXIT_GEOMETRY
+        print(f"{job_id}: {len(sent.upload.files) if sent.upload else 0} file(s) {sent.state} "
+              f"({router.connection().describe()})", file=sys.stderr)
     print(made.manifest.path)
     print(f"{len(made.cam)} part(s) on {router.name}: machining {format_duration(made.machine_time_s)} "
           f"({sum(r.copies for r in made.cam)} pieces)", file=sys.stderr)
@@ -130,7 +138,8 @@ def add_command(commands: Any) -> None:
     cam.add_argument("--no-dogbones", action="store_true", help="leave inside corners rounded")
     cam.add_argument("--verify", action="store_true", help="run every program through LinuxCNC's rs274 first")
     cam.add_argument("--deliver", action="store_true", help="also put the G-code into the router's hot folder")
-    cam.add_argument("--job", help="job id to prefix delivered files with")
+    cam.add_argument("--job", help="job id the delivered files are tagged with "
+                                          "(default: from the item's cache key)")
     cam.add_argument("--out", type=Path, required=True, help="output folder (G-code and DXF under cnc/)")
     cam.set_defaults(handler=cmd_cam)
 

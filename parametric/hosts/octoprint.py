@@ -1,219 +1,68 @@
-"""Print hosts: one small connector class per protocol behind one interface.
+"""The OctoPrint connector: OctoPrint's REST API (1.x), standard library only.
 
-A connector uploads G-code tagged with our job id, starts it, reports the printer's state
-and the job's progress, and cancels. Print hosts keep no queue of their own (OctoPrint
-uploading with ``print=true`` to a busy printer just does not print), so the queue is the
-caller's; a connector's part is to make sending idempotent: :meth:`PrinterConnector.submit`
-first looks the job up by its tag on the host and never uploads or prints a job twice.
-
-Errors say whether to retry: :class:`HostUnreachable` and :class:`PrinterBusy` are
-``retryable`` (try again later, with backoff), :class:`HostRefused` is not (a wrong API key,
-a file the host rejects). The connectors use only the standard library.
+Uploads go to ``local`` storage as ``job-<id>.gcode`` with the job id kept in the file's
+``userdata`` (:data:`~parametric.hosts.base.JOB_TAG`), so a job is found again by its tag after a
+restart of either side. OctoPrint keeps no queue of its own (uploading with ``print=true`` to a busy
+printer just does not print), so the queue is the caller's.
 """
 
 from __future__ import annotations
 
 import http.client
 import json
-import re
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from abc import ABC, abstractmethod
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-from .errors import ParametricError
-from .machines import Host, Printer
-
-JOB_TAG = "parametric_job"
-"""The key our job id is kept under in an upload's metadata on the host."""
-
-
-class HostError(ParametricError):
-    """Talking to a print host failed; ``retryable`` says whether trying again later can help."""
-
-    retryable: ClassVar[bool] = False
-
-    def __init__(self, host: str, reason: str):
-        self.host = host
-        self.reason = reason
-        super().__init__(f"{host}: {reason}" + ("; will retry" if self.retryable else ""))
-
-
-class HostUnreachable(HostError):
-    """The host did not answer (down, restarting, network): retry later."""
-
-    retryable = True
-
-
-class PrinterBusy(HostError):
-    """The printer is printing, paused, offline or in error: retry when it is ready."""
-
-    retryable = True
-
-
-class HostRefused(HostError):
-    """The host answered no (bad API key, rejected file or command): a person must look."""
-
-    retryable = False
-
-
-@dataclass(frozen=True)
-class Upload:
-    """A G-code file on the host, tagged with our job id, and how often it was printed to the end or not."""
-
-    path: str
-    job_id: str | None
-    successes: int = 0
-    failures: int = 0
-    uploaded_at: float | None = None
-
-
-@dataclass(frozen=True)
-class PrinterStatus:
-    """The printer as its host sees it: ``state`` text, flags, the selected file and progress (0-100)."""
-
-    state: str
-    operational: bool
-    printing: bool
-    paused: bool
-    error: bool
-    file: str | None
-    progress: float | None
-    print_time_s: float | None
-    print_time_left_s: float | None
-
-    @property
-    def ready(self) -> bool:
-        """Operational and idle: a new job may start."""
-        return self.operational and not (self.printing or self.paused or self.error)
-
-
-@dataclass(frozen=True)
-class HostJob:
-    """One of our jobs as the host knows it.
-
-    ``state``: ``absent`` (never uploaded), ``uploaded`` (on the host, not started), ``printing``,
-    ``paused``, ``done`` (printed to the end), ``failed`` (stopped: cancelled or an error).
-    """
-
-    job_id: str
-    state: str
-    upload: Upload | None = None
-    progress: float | None = None
-    print_time_s: float | None = None
-    print_time_left_s: float | None = None
-
-
-class PrinterConnector(ABC):
-    """What the queue needs from any print host."""
-
-    protocol: ClassVar[str]
-
-    def __init__(self, host: Host, name: str = "printer", timeout_s: float = 10.0):
-        self.host = host
-        self.name = name
-        self.timeout_s = timeout_s
-
-    @abstractmethod
-    def status(self) -> PrinterStatus:
-        """The printer's state and the current job's progress."""
-
-    @abstractmethod
-    def find_upload(self, job_id: str) -> Upload | None:
-        """The file uploaded for ``job_id``, found by its tag, or None."""
-
-    @abstractmethod
-    def upload(self, gcode: str | Path, job_id: str) -> Upload:
-        """Upload ``gcode`` tagged with ``job_id`` without starting it."""
-
-    @abstractmethod
-    def start(self, upload: Upload) -> None:
-        """Select and print an uploaded file (the printer must be ready)."""
-
-    @abstractmethod
-    def cancel(self) -> None:
-        """Cancel the running print."""
-
-    @abstractmethod
-    def connect(self, port: str = "AUTO", baudrate: int | None = None) -> None:
-        """Have the host open its connection to the printer."""
-
-    # -- protocol-independent: what the queue calls -------------------------------------
-
-    def job(self, job_id: str) -> HostJob:
-        """Where ``job_id`` stands on the host."""
-        upload = self.find_upload(job_id)
-        if upload is None:
-            return HostJob(job_id, "absent")
-        status = self.status()
-        if status.file == upload.path and (status.printing or status.paused):
-            return HostJob(job_id, "paused" if status.paused else "printing", upload, status.progress,
-                           status.print_time_s, status.print_time_left_s)
-        if upload.successes:
-            return HostJob(job_id, "done", upload, 100.0)
-        if upload.failures:
-            return HostJob(job_id, "failed", upload)
-        return HostJob(job_id, "uploaded", upload)
-
-    def submit(self, gcode: str | Path, job_id: str, *, reprint: bool = False) -> HostJob:
-        """Send ``job_id`` and start it, at most once.
-
-        The job is looked up by its tag first: a job printing, paused or done is returned
-        as it is, never uploaded or started again; an earlier upload is reused; a failed
-        job is only started again with ``reprint=True``. Raises PrinterBusy when the printer
-        is not ready, HostUnreachable when the host does not answer (both retryable).
-        """
-        current = self.job(job_id)
-        if current.state in ("printing", "paused", "done") or (current.state == "failed" and not reprint):
-            return current
-        status = self.status()
-        if not status.ready:
-            raise PrinterBusy(self._where(), f"{self.name} is {status.state.lower()}"
-                                             + (f" ({status.file})" if status.file and status.printing else ""))
-        upload = current.upload or self.upload(gcode, job_id)
-        self.start(upload)
-        return self.job(job_id)
-
-    def follow(self, job_id: str, *, on_progress: Callable[[HostJob], None] | None = None, poll_s: float = 2.0,
-               timeout_s: float | None = None) -> HostJob:
-        """Poll until ``job_id`` is done or failed (or ``timeout_s`` passes), telling ``on_progress`` each reading."""
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        while True:
-            current = self.job(job_id)
-            if on_progress is not None:
-                on_progress(current)
-            if current.state in ("done", "failed", "absent"):
-                return current
-            if deadline is not None and time.monotonic() > deadline:
-                return current
-            time.sleep(poll_s)
-
-    def _where(self) -> str:
-        return f"{self.protocol} at {self.host.url}"
+from .base import (
+    JOB_TAG,
+    Capability,
+    ConnectionField,
+    Connector,
+    HostRefused,
+    HostUnreachable,
+    PrinterBusy,
+    PrinterStatus,
+    Upload,
+    Withdrawal,
+    as_paths,
+    safe_tag,
+)
 
 
 def upload_name(job_id: str) -> str:
-    """The file name a job's G-code gets on a host: ``job-<id>.gcode``, safe characters only."""
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", job_id).strip("._") or "job"
-    return f"job-{safe[:80]}.gcode"
+    """The file name a job's G-code gets on OctoPrint: ``job-<id>.gcode``, safe characters only."""
+    return f"job-{safe_tag(job_id)}.gcode"
 
 
-class OctoPrintConnector(PrinterConnector):
+class OctoPrintConnector(Connector):
     """OctoPrint's REST API (1.x): ``X-Api-Key`` header, files on ``local`` storage, ``/api/job`` for progress."""
 
     protocol = "octoprint"
+    label = "OctoPrint"
+    description = "a printer driven by OctoPrint: jobs are uploaded, started and followed through its API"
+    machine_kinds = ("printer",)
+    implied = True  # printer hosts were all OctoPrint before records named their protocol
+    FIELDS = (
+        ConnectionField("url", "OctoPrint URL", "the host's base URL, e.g. http://octopi.local", kind="url"),
+        # the staff form called it api_key before hosts had protocols
+        ConnectionField("api_key", "API key", "an application key from OctoPrint's settings", secret=True,
+                        form_name="api_key"),
+    )
+    CAPABILITIES = frozenset({Capability.TAGGED_UPLOADS, Capability.STARTS, Capability.PROGRESS,
+                              Capability.REPORTS_END, Capability.CANCELS, Capability.WITHDRAWS,
+                              Capability.CONNECTS})
 
     def _request(self, method: str, path: str, *, body: bytes | None = None, content_type: str | None = None,
                  expect: tuple[int, ...] = (200, 201, 204), missing_ok: bool = False) -> Any:
-        url = self.host.url.rstrip("/") + path
+        url = self.settings["url"] + path
         request = urllib.request.Request(url, data=body, method=method)
-        request.add_header("X-Api-Key", self.host.api_key)
+        request.add_header("X-Api-Key", self.settings["api_key"])
         if content_type:
             request.add_header("Content-Type", content_type)
         try:
@@ -276,7 +125,10 @@ class OctoPrintConnector(PrinterConnector):
                 return self._upload_of(found)
         return None
 
-    def upload(self, gcode: str | Path, job_id: str) -> Upload:
+    def upload(self, gcode: str | Path | Sequence[str | Path], job_id: str) -> Upload:
+        files = as_paths(gcode)
+        if len(files) != 1:
+            raise HostRefused(self._where(), f"a print job is one G-code file, not {len(files)}")
         name = upload_name(job_id)
         boundary = f"----parametric{uuid.uuid4().hex}"
         fields = [("userdata", json.dumps({JOB_TAG: job_id})), ("select", "false"), ("print", "false")]
@@ -285,7 +137,7 @@ class OctoPrintConnector(PrinterConnector):
             body += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{key}\"\r\n\r\n{value}\r\n").encode()
         body += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n"
                  "Content-Type: application/octet-stream\r\n\r\n").encode()
-        body += Path(gcode).read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+        body += files[0].read_bytes() + f"\r\n--{boundary}--\r\n".encode()
         answer = self._request("POST", "/api/files/local", body=bytes(body),
                                content_type=f"multipart/form-data; boundary={boundary}")
         local = (answer or {}).get("files", {}).get("local", {})
@@ -297,6 +149,17 @@ class OctoPrintConnector(PrinterConnector):
 
     def cancel(self) -> None:
         self._json("POST", "/api/job", {"command": "cancel"})
+
+    def withdraw(self, job_id: str) -> Withdrawal:
+        """Delete the job's upload unless it is printing or was printed (then it counts as taken)."""
+        upload = self.find_upload(job_id)
+        if upload is None:
+            return Withdrawal()
+        status = self.status()
+        if upload.successes or upload.failures or (status.file == upload.path and (status.printing or status.paused)):
+            return Withdrawal(taken=(upload.path,))
+        self._request("DELETE", f"/api/files/local/{urllib.parse.quote(upload.path)}", missing_ok=True)
+        return Withdrawal(withdrawn=(upload.path,))
 
     def connect(self, port: str = "AUTO", baudrate: int | None = None) -> None:
         command: dict[str, Any] = {"command": "connect", "port": port, "printerProfile": "_default"}
@@ -321,20 +184,3 @@ def _error_text(error: urllib.error.HTTPError) -> str:
         return str(payload.get("error") or payload)
     except (ValueError, OSError):
         return error.reason if isinstance(error.reason, str) else str(error.code)
-
-
-CONNECTORS: dict[str, type[PrinterConnector]] = {"octoprint": OctoPrintConnector}
-"""Connector class per host protocol; a new host type is one class and one entry."""
-
-
-def connector_for(printer: Printer, timeout_s: float = 10.0) -> PrinterConnector:
-    """The connector that drives ``printer``'s host."""
-    if printer.host is None:
-        raise HostRefused(printer.name, "this printer has no host to send jobs to; add one with --octoprint URL "
-                                        "--api-key KEY")
-    try:
-        connector = CONNECTORS[printer.host.kind]
-    except KeyError:
-        raise HostRefused(printer.name, f"no connector for hosts of kind {printer.host.kind!r}; known: "
-                                        f"{', '.join(CONNECTORS)}") from None
-    return connector(printer.host, printer.name, timeout_s)

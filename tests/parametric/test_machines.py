@@ -32,7 +32,8 @@ def test_router_round_trips_through_json(make_router):
 
 
 def test_printer_round_trips_with_its_host():
-    printer = Printer("mk4", (250, 210, 220), 0.4, ["pla", "petg"], host=Host("octoprint", "http://octopi.local", "K"))
+    printer = Printer("mk4", (250, 210, 220), 0.4, ["pla", "petg"],
+                      host=Host("octoprint", {"url": "http://octopi.local", "api_key": "K"}))
     assert machine_from_dict(json.loads(json.dumps(machine_to_dict(printer)))) == printer
 
 
@@ -237,7 +238,7 @@ def test_the_manufacturing_core_imports_no_web_queue_or_database():
     import sys
 
     code = ("import sys, parametric.machines, parametric.routing, parametric.fdm, parametric.cnc, "
-            "parametric.jobsheet, parametric.printers\n"
+            "parametric.jobsheet, parametric.hosts.octoprint, parametric.hosts.hot_folder\n"
             "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('flask', 'web', 'huey', 'sqlalchemy'))\n"
             "print(','.join(loaded))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -295,14 +296,14 @@ def test_printer_record_reads_typed_numbers_and_leaves_the_checking_to_machine_f
     from parametric.machines import printer_record
 
     printer = machine_from_dict(printer_record("mk4", build_volume="250x210x220", nozzle_mm=" 0.6 ", filament_mm="",
-                                               materials=["pla"], octoprint_url="http://octopi.local",
-                                               api_key="K"))
+                                               materials=["pla"], host="octoprint",
+                                               host_settings={"url": "http://octopi.local", "api_key": "K"}))
     assert (printer.nozzle_diameter_mm, printer.filament_diameter_mm) == (0.6, 1.75)
-    assert printer.host == Host("octoprint", "http://octopi.local", "K")
+    assert printer.host == Host("octoprint", {"url": "http://octopi.local", "api_key": "K"})
     assert machine_from_dict(printer_record("bare", build_volume=[180, 180, 180])).host is None
     with pytest.raises(ValidationError) as caught:
         machine_from_dict(printer_record("mk4", build_volume="250x210", nozzle_mm="wide", gcode_flavor="gcode",
-                                         octoprint_url="octopi.local"))
+                                         host_settings={"url": "octopi.local"}))
     fields = {e.field: e.message for e in caught.value.errors}
     assert fields["nozzle_diameter_mm"] == "must be a number in mm"
     assert {"build_volume_mm", "gcode_flavor", "host.url", "host.api_key"} <= set(fields)

@@ -66,7 +66,7 @@ def test_machines_are_added_listed_and_removed_by_staff(client, staff):
     listed = client.get("/api/v1/staff/machines", headers=staff).get_json()["machines"]
     assert [m["name"] for m in listed] == ["mk3"] and "api_key" not in listed[0]["host"]
     stored = machines.get(services(client.application).database, "mk3")
-    assert stored is not None and stored.host is not None and stored.host.api_key == "secret-key"
+    assert stored is not None and stored.host is not None and stored.host.settings["api_key"] == "secret-key"
     again = add_printer(client, staff)
     assert again.status_code == 409 and again.get_json()["errors"][0]["field"] == "name"
     changed = {**PRINTER, "materials": ["tpu"]}
@@ -221,8 +221,8 @@ def test_an_order_is_sliced_sent_printed_once_and_survives_the_host_going_away(a
                                                                              octoprint):
     """ready → slicing → ready → (host down: sent, retried with backoff) → printing → done, through the
     queue's own tasks; OctoPrint counts exactly one successful print of the job's one tagged file."""
-    from parametric.machines import Host
-    from parametric.printers import JOB_TAG, OctoPrintConnector
+    from parametric.hosts import JOB_TAG
+    from parametric.hosts.octoprint import OctoPrintConnector
 
     database = services(app).database
     queue = services(app).queue
@@ -250,7 +250,7 @@ def test_an_order_is_sliced_sent_printed_once_and_survives_the_host_going_away(a
         assert "will retry" in job.last_error
     finally:
         octoprint.start()
-    connector = OctoPrintConnector(Host("octoprint", octoprint.url, octoprint.api_key), "virtual", timeout_s=5)
+    connector = OctoPrintConnector({"url": octoprint.url, "api_key": octoprint.api_key}, "virtual", timeout_s=5)
     time.sleep(max(0.0, (job.next_attempt_at - utcnow()).total_seconds()) + 0.1)
     seen: list[tuple[str, float]] = []
     deadline = time.monotonic() + 200

@@ -68,7 +68,7 @@ def test_a_printer_added_and_edited_through_the_form_keeps_its_api_key_secret(ap
     assert (stored.build_volume_mm, stored.nozzle_diameter_mm, stored.materials, stored.gcode_flavor) == \
         ((250, 210, 220), 0.6, ["pla", "petg"], "klipper")
     assert stored.filament_diameter_mm == 1.75  # the form's default
-    assert (stored.host.url, stored.host.api_key) == ("http://octopi.local", SECRET)
+    assert (stored.host.settings["url"], stored.host.settings["api_key"]) == ("http://octopi.local", SECRET)
     listed = client.get("/api/v1/staff/machines", headers=staff_headers()).get_json()["machines"]
     assert [m["name"] for m in listed] == ["mk4"] and listed[0]["host"] == {"kind": "octoprint",
                                                                              "url": "http://octopi.local"}
@@ -88,9 +88,9 @@ def test_a_printer_added_and_edited_through_the_form_keeps_its_api_key_secret(ap
     assert [m.name for m in machines.all_machines(database(app))] == ["mk4"]
     stored = machines.get(database(app), "mk4")
     assert stored.materials == ["tpu"] and stored.build_volume_mm == (300, 300, 300)
-    assert stored.host.api_key == SECRET
+    assert stored.host.settings["api_key"] == SECRET
     assert submit(client, edit_url, {"api_key": "a-new-key"}).status_code == 303
-    assert machines.get(database(app), "mk4").host.api_key == "a-new-key"
+    assert machines.get(database(app), "mk4").host.settings["api_key"] == "a-new-key"
     assert submit(client, edit_url, {"octoprint_url": ""}).status_code == 303  # no URL: no host (key gone too)
     assert machines.get(database(app), "mk4").host is None
     assert client.get(f"{MACHINES}/nothing/edit").status_code == 404
@@ -109,7 +109,7 @@ def test_the_api_key_never_reaches_a_page(app, staff_client):
     for response in pages:
         assert SECRET not in response.get_data(as_text=True)
     assert f'id="job-{job_id}"' in pages[0].get_data(as_text=True)
-    assert machines.get(database(app), "mk3").host.api_key == SECRET  # the refused edit changed nothing
+    assert machines.get(database(app), "mk3").host.settings["api_key"] == SECRET  # the refused edit changed nothing
 
 
 def test_bad_printer_input_is_shown_next_to_each_field_with_the_values_kept(app, staff_client):

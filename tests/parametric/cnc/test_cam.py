@@ -320,24 +320,3 @@ def test_cli_cam_exit_codes(tmp_path, make_router):
     assert unstocked.returncode == 2
     assert "machine: board: needs 30 mm Solid oak sheet; Solid oak is stocked in 12, 15, 18, 19, 22 mm only" \
         in unstocked.stderr
-
-
-def test_delivery_puts_whole_files_into_the_hot_folder(tmp_path, make_router):
-    from parametric.cnc.delivery import deliver
-    from parametric.errors import ValidationError
-
-    program = tmp_path / "side.nc"
-    program.write_text("G21 G90\nM30\n")
-    record = make_router()
-    record["delivery"] = {"method": "hot_folder", "path": str(tmp_path / "hot")}
-    delivered = deliver([program], machine_from_dict(record), "ORD-5-1")
-    assert delivered == [tmp_path / "hot" / "ORD-5-1-side.nc"]
-    assert delivered[0].read_text() == program.read_text()
-    assert sorted(p.name for p in (tmp_path / "hot").iterdir()) == ["ORD-5-1-side.nc"]  # no partial left
-    with pytest.raises(ValidationError, match="by download"):
-        deliver([program], machine_from_dict(make_router()))
-    store = tmp_path / "machines.json"
-    MachineStore(store).add(machine_from_dict(record))
-    sent = cli("send", str(program), "--machine", "shop-router", "--job", "ORD-6-1", "--store", str(store))
-    assert sent.returncode == 0, sent.stderr
-    assert json.loads(sent.stdout)["state"] == "delivered" and (tmp_path / "hot" / "ORD-6-1-side.nc").is_file()
