@@ -2,8 +2,8 @@
 
 A job's ``state`` goes queued → slicing → ready → sent → printing → done, or ends failed or
 cancelled; it changes only through :func:`transition`, which refuses any other move. The
-work itself is the core's (``routing.route``, ``slicing.slice_copies``, ``cam.cam_manifest``,
-``jobsheet.write_job_sheet``); the queue tasks in ``web.tasks`` call the functions here.
+work itself is the core's (``routing.route`` to plan, ``production.make`` to slice or toolpath a job's
+own part and write its job sheet); the queue tasks in ``web.tasks`` call the functions here.
 
 Sending goes through the machine's connector (:mod:`parametric.hosts`: a printer's print host,
 a router's hot folder), and this module keeps only the job's bookkeeping: its state, backoff,

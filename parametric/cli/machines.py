@@ -135,7 +135,10 @@ def add_command(commands: Any) -> None:
     router = kinds.add_parser("router", help="a CNC router")
     router.add_argument("name")
     router.add_argument("--bed", required=True, help="bed size X x Y, e.g. 2500x1250")
-    router.add_argument("--dialect", default="grbl", help="G-code dialect: grbl (default) or linuxcnc")
+    from ..machines import dialects
+
+    router.add_argument("--dialect", default="grbl",
+                        help=f"G-code dialect: {', '.join(dialects())} (default grbl)")
     router.add_argument("--tool", action="append", metavar="SPEC",
                         help=f"{TOOL_SPEC}, e.g. 1:6:endmill:2:22; feeds start from the cutting data of each "
                              "stocked material (repeatable)")
