@@ -19,7 +19,7 @@ from sqlalchemy.orm import selectinload
 import parametric
 from parametric import FieldError, GeometryError, ValidationError
 
-from . import Services, json_errors
+from .errors import errors_response, json_errors
 from .models import Job, Order, OrderItem
 from .openapi import openapi_document
 from .orders import (
@@ -33,6 +33,7 @@ from .orders import (
     request_hash,
 )
 from .quotes import quote_line
+from .services import services
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -42,16 +43,6 @@ MIMETYPES = {"step": "application/step", "stl": "model/stl", "3mf": "model/3mf",
 
 class BadJson(Exception):
     """The request body is not JSON."""
-
-
-def services() -> Services:
-    return current_app.extensions["parametric"]
-
-
-def errors_response(problems: list[FieldError], status: int = 422) -> Response:
-    response = jsonify(errors=[problem.to_dict() for problem in problems])
-    response.status_code = status
-    return response
 
 
 def _refuse_constant(name: str) -> Any:

@@ -23,12 +23,13 @@ from sqlalchemy.orm import selectinload
 
 import parametric
 
-from .api import describe_order, services
+from .api import describe_order
 from .auth import verify
 from .db import Database
 from .forms import parameter_rows
 from .models import ITEM_STATES, Order, OrderItem, User, utcnow
 from .orders import order_status
+from .services import services
 from .staff import retry
 
 log = logging.getLogger(__name__)

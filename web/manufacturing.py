@@ -42,11 +42,12 @@ from parametric.machines import (
 from parametric.materials import materials
 from parametric.units import format_number
 
-from . import jobs, json_errors, machines
-from .api import errors_response, services
+from . import jobs, machines
 from .auth import staff_required
 from .dashboard import login_required
+from .errors import errors_response, json_errors
 from .models import Job
+from .services import services
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +57,11 @@ MAX_ID = 2**31 - 1
 
 
 def init_app(app: Flask) -> None:
-    """Register the API (CSRF-exempt like the other staff endpoints: HTTP basic auth) and the page."""
+    """Exempt the API from CSRF, like the other staff endpoints (HTTP basic auth), and document it in
+    the OpenAPI document (``create_app`` registers both blueprints)."""
     from .openapi import add_to_openapi
     from .pages import csrf
 
-    app.register_blueprint(api_bp)
-    app.register_blueprint(bp)
     csrf.exempt(api_bp)
     add_to_openapi(app, openapi_paths())
 

@@ -58,7 +58,9 @@ def _content_security_policy() -> str:
 
 
 def init_app(app: Flask) -> None:
-    from . import api, dashboard, shop, staff
+    """Sessions, CSRF (the REST API exempt), the pages' security headers and template globals; the
+    blueprints themselves are registered by ``create_app``."""
+    from . import api, staff
 
     app.secret_key = _secret_key(app)
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # a form stays valid as long as the session
@@ -66,8 +68,6 @@ def init_app(app: Flask) -> None:
     csrf.init_app(app)
     csrf.exempt(api.bp)
     csrf.exempt(staff.bp)
-    app.register_blueprint(shop.bp)
-    app.register_blueprint(dashboard.bp)
     app.jinja_env.globals["import_map"] = import_map
 
     @app.errorhandler(CSRFError)

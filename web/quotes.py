@@ -30,7 +30,7 @@ from .generation import Generation
 from .orders import ItemRequest
 
 if TYPE_CHECKING:
-    from . import Services
+    from .services import Services
 
 QUOTE_FORMATS = ("stl",)
 _kernel = threading.Lock()  # the CAD kernel is not thread-safe: one build at a time in this process

@@ -31,7 +31,6 @@ from parametric import FieldError, GeometryError, Template, ValidationError
 from parametric.materials import materials as material_table
 from parametric.units import format_duration
 
-from . import Services
 from .api import _authorized_order, _load_order, describe_order
 from .catalog import Catalog, templates_by_family
 from .forms import PREFIX, display_values, field_errors, form_groups, parameter_rows, params_from_form, units_from
@@ -47,15 +46,12 @@ from .orders import (
 )
 from .preview import preview_file, render_preview
 from .quotes import quote_line
+from .services import services
 
 bp = Blueprint("shop", __name__)
 FINAL_JOB_STATES = ("done", "failed", "cancelled")
 
 SIZE_SYSTEMS = (("EU", "EU"), ("US-M", "US M"), ("US-W", "US W"), ("UK", "UK"))
-
-
-def services() -> Services:
-    return current_app.extensions["parametric"]
 
 
 def catalog() -> Catalog:

@@ -13,10 +13,11 @@ from sqlalchemy.orm import selectinload
 
 from parametric import FieldError
 
-from . import json_errors
-from .api import describe_item, describe_order, errors_response, services
+from .api import describe_item, describe_order
 from .auth import staff_required
+from .errors import errors_response, json_errors
 from .models import ITEM_STATES, Order, OrderItem, utcnow
+from .services import services
 
 bp = Blueprint("staff", __name__, url_prefix="/api/v1/staff")
 
