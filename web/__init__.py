@@ -23,12 +23,15 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """The WSGI application. It does not touch the database: ``serve``, ``worker`` and tests migrate it."""
     from flask import Flask
 
-    from . import api, dashboard, manufacturing, pages, shop, staff
+    from . import api, manufacturing, pages
     from .config import load_config
     from .db import Database
     from .errors import register_error_handlers
-    from .generation import Generation
+    from .orders.generation import Generation
     from .services import Services
+    from .shop import views as shop
+    from .staff import api as staff_api
+    from .staff import dashboard
     from .tasks import create_queue
 
     config = load_config(test_config)
@@ -42,7 +45,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["parametric"] = Services(config, database, generation, create_queue(config, generation))
 
     app.register_blueprint(api.bp)  # /api/v1: templates, quotes, orders, the OpenAPI document
-    app.register_blueprint(staff.bp)  # /api/v1/staff: orders and items
+    app.register_blueprint(staff_api.bp)  # /api/v1/staff: orders and items
     app.register_blueprint(shop.bp)  # /: the shop's pages
     app.register_blueprint(dashboard.bp)  # /staff: the staff dashboard
     app.register_blueprint(manufacturing.api_bp)  # /api/v1/staff: machines and jobs

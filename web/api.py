@@ -22,7 +22,7 @@ from parametric import FieldError, GeometryError, ValidationError
 from .errors import errors_response, json_errors
 from .models import Job, Order, OrderItem
 from .openapi import openapi_document
-from .orders import (
+from .orders.placing import (
     IdempotencyConflict,
     check_idempotency_key,
     item_ids,
@@ -32,7 +32,7 @@ from .orders import (
     place_order,
     request_hash,
 )
-from .quotes import quote_line
+from .orders.quotes import quote_line
 from .services import services
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")

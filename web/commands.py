@@ -54,7 +54,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     services.database.upgrade()
     reaped = services.generation.reap(services.queue.enqueue)  # what a dead worker held while we were down
     with app.app_context():  # the catalog's from-prices are worked out in the background from the start
-        from .shop import catalog
+        from .shop.views import catalog
 
         catalog().warm_up()
     log.info("database %s, queue %s; re-queued at start: %s", _safe_url(services.config["DATABASE_URL"]),
@@ -201,9 +201,9 @@ def _read_password() -> str:
 
 
 def cmd_users_add(args: argparse.Namespace) -> int:
-    from .auth import UserError, add_user
     from .config import load_config
     from .db import Database
+    from .staff.auth import UserError, add_user
 
     try:
         password = args.password if args.password is not None else _read_password()

@@ -43,11 +43,11 @@ from parametric.materials import materials
 from parametric.units import format_number
 
 from . import jobs, machines
-from .auth import staff_required
-from .dashboard import login_required
 from .errors import errors_response, json_errors
 from .models import Job
 from .services import services
+from .staff.auth import staff_required
+from .staff.dashboard import login_required
 
 log = logging.getLogger(__name__)
 

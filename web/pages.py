@@ -60,14 +60,15 @@ def _content_security_policy() -> str:
 def init_app(app: Flask) -> None:
     """Sessions, CSRF (the REST API exempt), the pages' security headers and template globals; the
     blueprints themselves are registered by ``create_app``."""
-    from . import api, staff
+    from . import api
+    from .staff import api as staff_api
 
     app.secret_key = _secret_key(app)
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # a form stays valid as long as the session
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     csrf.init_app(app)
     csrf.exempt(api.bp)
-    csrf.exempt(staff.bp)
+    csrf.exempt(staff_api.bp)
     app.jinja_env.globals["import_map"] = import_map
 
     @app.errorhandler(CSRFError)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .db import Database
-    from .generation import Generation
+    from .orders.generation import Generation
     from .tasks import Queue
 
 

@@ -2,7 +2,7 @@
 
 SQLite storage in the instance folder by default (one machine, zero setup); Redis when
 ``REDIS_URL`` is set (workers on several machines). Tasks are thin wrappers around
-:class:`web.generation.Generation`, which calls ``parametric.render``. Nothing here builds
+:class:`web.orders.generation.Generation`, which calls ``parametric.render``. Nothing here builds
 the Flask app: ``web.tasks.huey`` (for ``huey_consumer web.tasks.huey -k process``) is
 built from the environment on first use, and ``parametric worker`` runs :func:`create_consumer`.
 """
@@ -22,7 +22,7 @@ from huey.consumer import Consumer as HueyConsumer
 from huey.exceptions import RetryTask
 
 from .config import load_config
-from .generation import Generation
+from .orders.generation import Generation
 
 
 @dataclass

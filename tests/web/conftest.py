@@ -20,8 +20,8 @@ from flask.testing import FlaskClient
 from parametric.registry import _REGISTRY, Preset, Template, register
 from parametric.schema import Mm, TemplateParams, length
 from web import create_app
-from web.auth import add_user
 from web.services import Services
+from web.staff.auth import add_user
 
 STAFF = ("ada", "correct horse battery")
 _unique = itertools.count(1)

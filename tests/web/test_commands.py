@@ -16,10 +16,10 @@ import pytest
 from sqlalchemy import update
 
 from parametric.cli import build_parser
-from web.auth import verify
 from web.config import load_config
 from web.db import Database
 from web.models import OrderItem, utcnow
+from web.staff.auth import verify
 
 from .conftest import order_body
 from .live import Stack

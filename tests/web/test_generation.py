@@ -7,8 +7,8 @@ from datetime import timedelta
 
 from sqlalchemy import func, select, update
 
-from web.generation import Generation
 from web.models import Artifact, OrderItem, utcnow
+from web.orders.generation import Generation
 
 from .conftest import order_body, services, test_config, unique_width
 
@@ -57,7 +57,7 @@ def test_the_heartbeat_keeps_a_long_render_leased(tmp_path, cache_folder, client
     generation = Generation(config, services(app).database)
     item_id = new_item(client, app)
     claim = generation.claim(item_id)
-    from web.generation import Heartbeat
+    from web.orders.generation import Heartbeat
 
     with Heartbeat(generation, claim):
         time.sleep(2.5)  # longer than the lease: only the heartbeat keeps it

@@ -16,8 +16,8 @@ from flask import Flask
 
 from tests.parametric import conftest as tools
 from web import create_app
-from web.auth import add_user
 from web.machines import all_machines
+from web.staff.auth import add_user
 
 from .conftest import STAFF, services, test_config
 from .live import postgres_database

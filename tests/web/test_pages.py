@@ -21,8 +21,8 @@ from sqlalchemy import select
 
 import parametric
 from web import create_app
-from web.forms import form_fields
 from web.models import Order, OrderItem
+from web.shop.forms import form_fields
 
 from .conftest import STAFF, order_body, run_queue, services, test_config
 
@@ -351,7 +351,7 @@ def test_forms_are_refused_without_the_csrf_token(tmp_path, cache_folder):
 
 
 def login(client: FlaskClient, app: Flask, next_url: str = "") -> Any:
-    from web.auth import add_user
+    from web.staff.auth import add_user
 
     add_user(services(app).database, *STAFF)
     form = page(client.get("/staff/login" + (f"?next={next_url}" if next_url else "")))

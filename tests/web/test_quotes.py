@@ -177,7 +177,7 @@ def test_a_configuration_the_kernel_cannot_build_is_422_with_its_reason(client, 
 
 def test_a_quote_does_not_wait_long_for_a_busy_slicer(app, client, staff):
     """Other quotes hold PrusaSlicer: after QUOTE_SLICER_WAIT_SECONDS the part is priced by volume, saying why."""
-    from web import quotes
+    from web.orders import quotes
 
     from .test_manufacturing import add_printer
 

@@ -7,8 +7,8 @@ import base64
 import pytest
 from sqlalchemy import select
 
-from web.auth import UserError, add_user, verify
 from web.models import User
+from web.staff.auth import UserError, add_user, verify
 
 from .conftest import STAFF, order_body, run_queue, services, unique_width
 

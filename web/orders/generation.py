@@ -32,8 +32,8 @@ import parametric
 from parametric.cache import Cache, cache_key
 from parametric.export import ExportSettings
 
-from .db import Database
-from .models import Artifact, OrderItem, utcnow
+from ..db import Database
+from ..models import Artifact, OrderItem, utcnow
 
 log = logging.getLogger(__name__)
 

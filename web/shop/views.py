@@ -1,7 +1,7 @@
 """The customer's pages: catalog, configurator, checkout, confirmation and order tracking.
 
 Every page works without JavaScript: the configurator is a plain form whose values the
-server validates with the template's own model (``web.orders.parse_item``) and re-renders
+server validates with the template's own model (``web.orders.placing.parse_item``) and re-renders
 with the messages next to their fields; checkout places the order through the same
 functions as the REST API. The live preview (``/configure/<id>/preview``), the live quote
 (``POST /api/v1/quotes``) and the tracking page's polling are progressive enhancement.
@@ -31,10 +31,8 @@ from parametric import FieldError, GeometryError, Template, ValidationError
 from parametric.materials import materials as material_table
 from parametric.units import format_duration
 
-from .api import _authorized_order, _load_order, describe_order
-from .catalog import Catalog, templates_by_family
-from .forms import PREFIX, display_values, field_errors, form_groups, parameter_rows, params_from_form, units_from
-from .orders import (
+from ..api import _authorized_order, _load_order, describe_order
+from ..orders.placing import (
     IdempotencyConflict,
     ItemRequest,
     check_idempotency_key,
@@ -44,9 +42,11 @@ from .orders import (
     place_order,
     request_hash,
 )
+from ..orders.quotes import quote_line
+from ..services import services
+from .catalog import Catalog, templates_by_family
+from .forms import PREFIX, display_values, field_errors, form_groups, parameter_rows, params_from_form, units_from
 from .preview import preview_file, render_preview
-from .quotes import quote_line
-from .services import services
 
 bp = Blueprint("shop", __name__)
 FINAL_JOB_STATES = ("done", "failed", "cancelled")

@@ -21,8 +21,8 @@ from sqlalchemy.exc import IntegrityError
 import parametric
 from parametric import FieldError, Template, ValidationError
 
-from .db import Database
-from .models import IdempotencyKey, Order, OrderItem
+from ..db import Database
+from ..models import IdempotencyKey, Order, OrderItem
 
 ITEM_FIELDS = ("template", "preset", "params", "quantity", "material")
 ORDER_FIELDS = ("customer", "items")

@@ -13,11 +13,11 @@ from sqlalchemy.orm import selectinload
 
 from parametric import FieldError
 
-from .api import describe_item, describe_order
+from ..api import describe_item, describe_order
+from ..errors import errors_response, json_errors
+from ..models import ITEM_STATES, Order, OrderItem, utcnow
+from ..services import services
 from .auth import staff_required
-from .errors import errors_response, json_errors
-from .models import ITEM_STATES, Order, OrderItem, utcnow
-from .services import services
 
 bp = Blueprint("staff", __name__, url_prefix="/api/v1/staff")
 

@@ -1,6 +1,6 @@
 """The catalog: every template with its picture and from-price, computed once and kept.
 
-The from-price is the quote (``web.quotes``) of the cheapest of the template's default
+The from-price is the quote (``web.orders.quotes``) of the cheapest of the template's default
 configuration and its presets, each in its own material, quantity one, priced as the
 configurator prices it: from PrusaSlicer's estimates where a printer in the shop can make the
 part. Prices are worked out by one background thread (started when ``serve`` starts, or by the
@@ -26,10 +26,10 @@ import parametric
 from parametric import GeometryError, Template
 from parametric.machines import machine_to_dict
 
-from .generation import Generation
-from .orders import ItemRequest, parse_item
+from ..orders.generation import Generation
+from ..orders.placing import ItemRequest, parse_item
+from ..orders.quotes import quote
 from .preview import render_preview
-from .quotes import quote
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ class Catalog:
 
     def _fleet(self) -> tuple[list[Any], str]:
         """The shop's machines and a fingerprint of them: prices are kept per fleet."""
-        from . import machines
+        from .. import machines
 
         fleet = machines.all_machines(self.generation.database)
         records = json.dumps([machine_to_dict(m) for m in fleet], sort_keys=True, default=str)

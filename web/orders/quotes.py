@@ -27,10 +27,10 @@ from parametric.machines import Machine
 from parametric.materials import get_material
 
 from .generation import Generation
-from .orders import ItemRequest
+from .placing import ItemRequest
 
 if TYPE_CHECKING:
-    from .services import Services
+    from ..services import Services
 
 QUOTE_FORMATS = ("stl",)
 _kernel = threading.Lock()  # the CAD kernel is not thread-safe: one build at a time in this process
@@ -88,7 +88,7 @@ def _sliced(part: dict[str, Any], manifest: parametric.Manifest, material: str, 
 
 def quote_line(item: ItemRequest, services: Services) -> dict[str, Any]:
     """The quote of ``item`` with the app's services: its rates, render queue and the shop's machines."""
-    from . import machines
+    from .. import machines
 
     return quote(item, services.generation, services.config, machines.all_machines(services.database))
 

@@ -23,14 +23,14 @@ from sqlalchemy.orm import selectinload
 
 import parametric
 
-from .api import describe_order
+from ..api import describe_order
+from ..db import Database
+from ..models import ITEM_STATES, Order, OrderItem, User, utcnow
+from ..orders.placing import order_status
+from ..services import services
+from ..shop.forms import parameter_rows
+from .api import retry
 from .auth import verify
-from .db import Database
-from .forms import parameter_rows
-from .models import ITEM_STATES, Order, OrderItem, User, utcnow
-from .orders import order_status
-from .services import services
-from .staff import retry
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .db import Database
-from .models import User
+from ..db import Database
+from ..models import User
 
 USER_NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,80}$")
 MIN_PASSWORD = 8

@@ -1,7 +1,7 @@
 """Previews: a configuration's GLB (and STL) through the core's cache, built in the web process.
 
 The preview is rendered with the order's export settings and with STL beside the GLB, in
-one build: the quote that follows (``web.quotes``, STL) is then a cache hit, and the mesh
+one build: the quote that follows (``web.orders.quotes``, STL) is then a cache hit, and the mesh
 the customer turns in the browser is the one that will be made. A configuration seen
 before is answered from the cache without loading the CAD kernel. Builds in this process
 share the quotes' lock, because the kernel is not thread-safe.
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import parametric
 
-from .generation import Generation
-from .orders import ItemRequest
-from .quotes import _kernel as kernel_lock  # one lock for every kernel build in this process
+from ..orders.generation import Generation
+from ..orders.placing import ItemRequest
+from ..orders.quotes import _kernel as kernel_lock  # one lock for every kernel build in this process
 
 PREVIEW_FORMATS = ("glb", "stl")
 CACHE_KEY = re.compile(r"^[0-9a-f]{64}$")

@@ -1,0 +1,2 @@
+"""The shop: its pages (``views``, the ``shop`` blueprint), the catalog with from-prices, the configurator's
+forms built from each template's parameter model, and the live preview."""
