@@ -10,7 +10,6 @@ CAD kernel. Writers of one key take a file lock, so two processes never build it
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -18,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .files import atomic_write_json
+from .files import atomic_write_json, file_lock
 
 EXPORTER_GENERATION = 2
 """Bump when an exporter changes the bytes it writes, so old entries are not served."""
@@ -65,12 +64,8 @@ class Cache:
         """Hold the key's lock while building; yields the entry folder."""
         folder = self.folder(key)
         folder.mkdir(parents=True, exist_ok=True)
-        with open(folder.parent / f".{key}.lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield folder
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        with file_lock(folder.parent / f".{key}.lock"):
+            yield folder
 
     def commit(self, key: str, entry: dict[str, Any]) -> None:
         """Publish an entry (call while holding the lock, after its files are written)."""

@@ -20,7 +20,6 @@ declared fields; stored records keep the shape they always had (``{"kind": ..., 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import math
 import os
@@ -34,7 +33,7 @@ from typing import Any, ClassVar, Protocol
 from urllib.parse import urlsplit
 
 from .errors import FieldError, ValidationError
-from .files import atomic_write_json
+from .files import atomic_write_json, file_lock
 from .materials import materials
 from .units import format_number
 
@@ -598,13 +597,8 @@ class MachineStore:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path.with_name(f".{self.path.name}.lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        with file_lock(self.path.with_name(f".{self.path.name}.lock")):
+            yield
 
     def all(self) -> list[Machine]:
         return [machine_from_dict(row) for row in self._read()]

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import json
 import os
 import re
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from ..errors import FieldError, ParametricError, ValidationError
+from ..files import file_lock
 
 JOB_TAG = "parametric_job"
 """The key a job id is kept under in an upload's metadata on hosts that keep metadata."""
@@ -255,13 +255,8 @@ class FileRecords:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path.with_name(f".{self.path.name}.lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        with file_lock(self.path.with_name(f".{self.path.name}.lock")):
+            yield
 
     def get(self, job_id: str) -> dict[str, Any] | None:
         return self._read().get(self.section, {}).get(job_id)
