@@ -20,6 +20,7 @@ from parametric.jobsheet import DRAWING_BOX_MM, build_context, format_duration, 
 from parametric.jobsheet import drawing as sheet_drawings
 from parametric.machines import MachineStore, Printer, machine_from_dict
 from parametric.registry import get_template
+from parametric.units import format_number
 
 from ...conftest import require_module
 
@@ -183,6 +184,26 @@ def test_the_qr_code_decodes_to_the_job_url(heel_lift_manifest, pdftotext, zbari
 
 def cli(*args):
     return subprocess.run([sys.executable, "-m", "parametric.cli", *args], capture_output=True, text=True)
+
+
+def test_a_printed_part_shows_the_filament_it_takes_beside_its_solid_mass(heel_lift_manifest):
+    slicing = {"material": "pla", "machine": {"name": "mk3", "kind": "printer", "build_volume_mm": [250, 210, 210],
+                                              "nozzle_diameter_mm": 0.4, "filament_diameter_mm": 1.75},
+               "settings": {"layer_height_mm": 0.2, "infill_percent": 15, "perimeters": 2},
+               "estimates": {"print_time_s": 3600, "filament_g": 25.0, "filament_mm": 8000, "cost": 0.5},
+               "plates": [{"part": "lift", "copies": 2, "gcode": "lift.gcode",
+                           "estimates": {"print_time_s": 3600, "filament_g": 25.0}}]}
+    part = heel_lift_manifest.parts[0]
+    manifest = replace(heel_lift_manifest, parts=[{**part, "name": "lift"}],
+                       extra={**heel_lift_manifest.extra, "slicing": slicing})
+    [row] = build_context(manifest, order_ref="ORD-1", item_ref="1", job_url=URL)["parts"]
+    assert row["mass"] == f"12.5 g printed ({format_number(part['mass_g'], 1)} g solid)"
+
+
+def test_a_sheet_without_a_job_link_says_so_instead_of_linking_a_file(heel_lift_manifest):
+    html = render_html(build_context(heel_lift_manifest, order_ref="ORD-1", item_ref="1", job_url=None))
+    assert "No QR code: this sheet was made without a link to the job" in html
+    assert "file://" not in html and "QR code linking" not in html
 
 
 @pytest.mark.integration
