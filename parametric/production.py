@@ -177,7 +177,7 @@ def make(manifest: Manifest, machine: Machine, out_dir: str | os.PathLike[str] |
 
 
 def _select(manifest: Manifest, template: Any, process: str, names: Sequence[str] | None) -> list[dict[str, Any]]:
-    default = template.process[0] if len(template.process) == 1 else None
+    default = _single_process(template)
     of_process = [p for p in manifest.parts if (p.get("process") or default) == process]
     if names is not None:
         known = {p["name"] for p in of_process}
@@ -190,6 +190,11 @@ def _select(manifest: Manifest, template: Any, process: str, names: Sequence[str
     if not of_process:
         raise ValidationError([FieldError("template", f"{template.id} has no {NOUNS[process]} parts")])
     return of_process
+
+
+def _single_process(template: Any) -> str | None:
+    """The process of a single-process template: its parts' process when the manifest names none."""
+    return template.process[0] if len(template.process) == 1 else None
 
 
 def _part_material(template: Any, part: Mapping[str, Any], process: str) -> str:
@@ -233,7 +238,7 @@ def _slice(production: Production, template: Any, settings: Any) -> None:
         raise ValidationError(problems)
     results = slice_manifest(production.manifest, printer, production.material, production.out_dir,
                              quantity=production.quantity, settings=settings,
-                             process=template.process[0] if len(template.process) == 1 else None)
+                             process=_single_process(template))
     production.slices = results
     for result in results:
         _record(production, "gcode", result.part, result.gcode)
@@ -249,7 +254,7 @@ def _toolpath(production: Production, template: Any, settings: Any, verify: bool
     settings = settings or CamSettings()
     folder = production.out_dir / CNC_FOLDER
     results = cam_manifest(production.manifest, router, production.material, folder, quantity=production.quantity,
-                           settings=settings, process=template.process[0] if len(template.process) == 1 else None)
+                           settings=settings, process=_single_process(template))
     production.cam = results
     if verify:
         from .cnc import check_programs
