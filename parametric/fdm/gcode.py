@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 _WORD = re.compile(rb"([XYEZ])(-?\d*\.?\d+)")
 
@@ -29,16 +30,16 @@ class Bounds:
                 and self.y_max <= depth + tolerance)
 
 
-def extrusion_bounds(gcode: str | os.PathLike[str], layers: int | None = None) -> Bounds | None:
-    """The extent of every move that extrudes (``G1`` with the filament going forward), start points
-    included, in the whole file or its first ``layers`` layers (PrusaSlicer's ``;LAYER_CHANGE``
-    marks: the skirt and brim are on the first); ``None`` when nothing is extruded. Follows absolute
-    and relative extrusion (M82/M83), ``G92`` resets and absolute or relative positioning (G90/G91)."""
+def _extrusions(gcode: str | os.PathLike[str], layers: int | None = None
+                ) -> Iterator[tuple[str | None, float, float, float, float, float]]:
+    """Every extruding move (``G1`` with the filament going forward and the nozzle moving) in the file or its
+    first ``layers`` layers: (the object being printed per PrusaSlicer's ``; printing object NAME`` label, or
+    None, start x, start y, end x, end y, filament mm). Follows absolute and relative extrusion (M82/M83),
+    ``G92`` resets and absolute or relative positioning (G90/G91)."""
     x = y = e = 0.0
     relative_e = relative_xy = False
-    x_min = y_min = float("inf")
-    x_max = y_max = float("-inf")
     changes = 0
+    current: str | None = None
     with open(gcode, "rb") as stream:  # read lazily: a first-layer check stops early
         for raw in stream:
             line = raw.rstrip()
@@ -46,8 +47,12 @@ def extrusion_bounds(gcode: str | os.PathLike[str], layers: int | None = None) -
                 changes += 1
                 if layers is not None and changes > layers:
                     break
+            elif line.startswith(b"; printing object "):
+                current = _label(line[len(b"; printing object "):])
+            elif line.startswith(b"; stop printing object"):
+                current = None
             elif line[:3] in (b"G1 ", b"G0 "):
-                new_x, new_y, extruding = x, y, False
+                new_x, new_y, pushed = x, y, 0.0
                 for word in line.split(b";", 1)[0].split()[1:]:
                     letter = word[:1]
                     if letter == b"X":
@@ -56,11 +61,10 @@ def extrusion_bounds(gcode: str | os.PathLike[str], layers: int | None = None) -
                         new_y = float(word[1:]) + (y if relative_xy else 0.0)
                     elif letter == b"E":
                         value = float(word[1:])
-                        extruding = value > 1e-9 if relative_e else value > e + 1e-9
+                        pushed = value if relative_e else value - e
                         e = e + value if relative_e else value
-                if extruding and line[1:2] == b"1" and (new_x != x or new_y != y):
-                    x_min, x_max = min(x_min, x, new_x), max(x_max, x, new_x)
-                    y_min, y_max = min(y_min, y, new_y), max(y_max, y, new_y)
+                if pushed > 1e-9 and line[1:2] == b"1" and (new_x != x or new_y != y):
+                    yield current, x, y, new_x, new_y, pushed
                 x, y = new_x, new_y
             elif line.startswith(b"G92"):
                 words = dict(_WORD.findall(line))
@@ -71,6 +75,60 @@ def extrusion_bounds(gcode: str | os.PathLike[str], layers: int | None = None) -
                 relative_e = line[:3] == b"M83"
             elif line[:3] in (b"G90", b"G91"):
                 relative_xy = line[:3] == b"G91"
+
+
+def _label(text: bytes) -> str:
+    """The object's name in ``NAME id:N copy M`` (PrusaSlicer 2.5's label comment)."""
+    words = text.decode("utf-8", "replace").strip()
+    match = re.match(r"^(.*?) id:\d+ copy \d+$", words)
+    return match.group(1) if match else words
+
+
+def extrusion_bounds(gcode: str | os.PathLike[str], layers: int | None = None) -> Bounds | None:
+    """The extent of every move that extrudes (``G1`` with the filament going forward), start points
+    included, in the whole file or its first ``layers`` layers (PrusaSlicer's ``;LAYER_CHANGE``
+    marks: the skirt and brim are on the first); ``None`` when nothing is extruded. Follows absolute
+    and relative extrusion (M82/M83), ``G92`` resets and absolute or relative positioning (G90/G91)."""
+    x_min = y_min = float("inf")
+    x_max = y_max = float("-inf")
+    for _, x0, y0, x1, y1, _ in _extrusions(gcode, layers):
+        x_min, x_max = min(x_min, x0, x1), max(x_max, x0, x1)
+        y_min, y_max = min(y_min, y0, y1), max(y_max, y0, y1)
     if x_min == float("inf"):
         return None
     return Bounds(x_min, y_min, x_max, y_max)
+
+
+@dataclass
+class ObjectExtrusion:
+    """What a labelled G-code extrudes per object (filament mm and extent), and outside every object (the skirt,
+    the brim, a purge line), with the extent of all of it."""
+
+    objects: dict[str, tuple[float, Bounds]] = field(default_factory=dict)
+    other_mm: float = 0.0
+    overall: Bounds | None = None
+
+    @property
+    def objects_mm(self) -> float:
+        return sum(filament for filament, _ in self.objects.values())
+
+
+def object_extrusion(gcode: str | os.PathLike[str]) -> ObjectExtrusion:
+    """Filament and extent per labelled object (``gcode_label_objects``) over the whole file, so a plate can be
+    checked object by object and its estimates shared out by what each object really takes."""
+    boxes: dict[str | None, list[float]] = {}
+    for name, x0, y0, x1, y1, pushed in _extrusions(gcode):
+        entry = boxes.setdefault(name, [float("inf"), float("inf"), float("-inf"), float("-inf"), 0.0])
+        entry[0], entry[2] = min(entry[0], x0, x1), max(entry[2], x0, x1)
+        entry[1], entry[3] = min(entry[1], y0, y1), max(entry[3], y0, y1)
+        entry[4] += pushed
+    found = ObjectExtrusion()
+    for name, (x_min, y_min, x_max, y_max, filament) in boxes.items():
+        if name is None:
+            found.other_mm = filament
+        else:
+            found.objects[name] = (filament, Bounds(x_min, y_min, x_max, y_max))
+    if boxes:
+        found.overall = Bounds(min(b[0] for b in boxes.values()), min(b[1] for b in boxes.values()),
+                               max(b[2] for b in boxes.values()), max(b[3] for b in boxes.values()))
+    return found

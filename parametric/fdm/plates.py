@@ -1,16 +1,28 @@
-"""Plates: how many copies of a part go on one plate, and a rendered product's printed parts sliced onto plates."""
+"""Plates: how many copies of a part go on one plate, a rendered product's printed parts sliced onto plates, and
+packed plates: parts of many orders and files packed by us (:mod:`.packing`), sliced once per plate keeping our
+positions, checked and reported (:func:`make_plates`)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import FieldError, ValidationError
 from ..machines import Printer, public_record
 from .profile import PLATE_SPACING_MM, PrintSettings, border_mm
-from .prusaslicer import PlateTooFull, SliceResult, fits_printer, slice_part, total_estimates
+from .prusaslicer import (
+    Estimates,
+    PlateTooFull,
+    SlicerError,
+    SliceResult,
+    fits_printer,
+    slice_part,
+    slice_placed,
+    total_estimates,
+)
 
 PLATE_FILL = 0.6
 """Share of the bed area a plate is planned to fill; PrusaSlicer's arrangement needs slack."""
@@ -86,3 +98,213 @@ def slicing_record(results: Sequence[SliceResult], printer: Printer, material_id
             "estimates": total_estimates(results).to_dict(),
             "timings": {"slicer_s": round(sum(r.slicer_s for r in results), 4),
                         "ours_s": round(sum(r.ours_s for r in results), 4)}}
+
+
+# -- packed plates: parts of many orders on shared plates, sliced once each ---------------------------------------
+
+OBJECT_TOLERANCE_MM = 0.5
+"""How far an object's extrusion may reach beyond its placed footprint's bounding box (rounding, extrusion width)."""
+PICTURE_PX_PER_MM = 4.0
+
+
+@dataclass(frozen=True)
+class PlateSource:
+    """Copies of one printed part to put on plates: ``file`` names it in the report (an STL as given, or
+    ``TEMPLATE:PART``), ``name`` on the plate's picture; ``mesh`` is its triangle mesh as it prints (trimesh)."""
+
+    file: str
+    name: str
+    mesh: Any
+    count: int
+    material: str
+
+
+@dataclass
+class PackedPlate:
+    """One sliced plate: its layout (bed coordinates), its sources' indices, the slicer's result and every
+    object's share of the plate's estimates."""
+
+    index: int
+    material: str
+    layout: Any  # SheetLayout
+    sources: list[int]
+    parts: list[Any]  # PrintPart per source of the plate's material group, in ``sources`` order
+    result: SliceResult
+    picture: Path
+    shares: list[float]
+
+
+@dataclass
+class PlateRun:
+    """Everything :func:`make_plates` made: the plates, the copies left off with their reasons, ``report.json``."""
+
+    plates: list[PackedPlate]
+    unplaced: list[dict[str, Any]]
+    report: dict[str, Any]
+    report_path: Path
+    notes: list[str]
+
+
+def _placed_mesh(mesh: Any, rotation_deg: float, x_mm: float, y_mm: float) -> Any:
+    """A copy of ``mesh`` turned about Z through its origin, moved by (x, y) and set down on the bed."""
+    import numpy
+    import trimesh
+
+    placed = mesh.copy()
+    placed.apply_transform(trimesh.transformations.rotation_matrix(numpy.radians(rotation_deg), (0.0, 0.0, 1.0)))
+    placed.apply_translation((x_mm, y_mm, -float(placed.bounds[0][2])))
+    return placed
+
+
+def _verifier(objects: dict[str, tuple[str, Any]], printer: Printer) -> Any:
+    """A check of a sliced plate's G-code: every object printed, where it was placed, and nothing off the bed."""
+    from .gcode import object_extrusion
+
+    def verify(gcode: Path) -> None:
+        found = object_extrusion(gcode)
+        problems = []
+        for label, (what, polygon) in objects.items():
+            entry = found.objects.get(label)
+            if entry is None or entry[0] <= 0:
+                problems.append(f"{what} is not in the G-code")
+                continue
+            minx, miny, maxx, maxy = polygon.bounds
+            bounds = entry[1]
+            if (bounds.x_min < minx - OBJECT_TOLERANCE_MM or bounds.y_min < miny - OBJECT_TOLERANCE_MM
+                    or bounds.x_max > maxx + OBJECT_TOLERANCE_MM or bounds.y_max > maxy + OBJECT_TOLERANCE_MM):
+                problems.append(f"{what} is printed at X {bounds.x_min:.1f} to {bounds.x_max:.1f}, "
+                                f"Y {bounds.y_min:.1f} to {bounds.y_max:.1f} mm, not where it was placed "
+                                f"(X {minx:.1f} to {maxx:.1f}, Y {miny:.1f} to {maxy:.1f} mm)")
+        strays = sorted(set(found.objects) - set(objects))
+        if strays:
+            problems.append(f"the G-code prints objects that were not placed: {', '.join(strays)}")
+        x, y = printer.build_volume_mm[:2]
+        if found.overall is not None and not found.overall.inside(x, y):
+            b = found.overall
+            problems.append(f"it extrudes beyond the bed of {printer.name} (X {b.x_min:.1f} to {b.x_max:.1f}, "
+                            f"Y {b.y_min:.1f} to {b.y_max:.1f} mm on a {x:g} x {y:g} mm bed)")
+        if problems:
+            raise SlicerError("the sliced plate failed its check: " + "; ".join(problems))
+        verify.found = found  # type: ignore[attr-defined]
+
+    return verify
+
+
+def _shares(found: Any, labels: Sequence[str]) -> list[float]:
+    """Each object's share of the plate: its extruded filament over all the objects' (the skirt, the brim and the
+    time between objects are shared out in the same proportion)."""
+    total = sum(found.objects[label][0] for label in labels)
+    return [found.objects[label][0] / total if total > 0 else 1.0 / len(labels) for label in labels]
+
+
+def make_plates(sources: Sequence[PlateSource], printer: Printer, out_dir: str | os.PathLike[str], *,
+                spacing_mm: float = PLATE_SPACING_MM, settings: PrintSettings | None = None, skirt: bool = True,
+                seconds: float = 5.0) -> PlateRun:
+    """Pack every copy of ``sources`` onto as few plates of ``printer`` as the packer manages (one material per
+    plate), check each plate's layout, slice each once with PrusaSlicer keeping the positions, check its G-code
+    (every object printed where it was placed, nothing beyond the bed), and write into ``out_dir`` per plate
+    ``plate-N.gcode`` and ``plate-N.png`` plus ``report.json``.
+
+    Copies that cannot go on this printer (too tall, wider than the bed, a filament not loaded) are listed in
+    the report's ``unplaced`` with the reason; the rest are still plated. Raises
+    :class:`~parametric.ValidationError` on bad input, :class:`~parametric.batching.LayoutError` when a layout
+    fails its check and :class:`SlicerError` when PrusaSlicer fails or its G-code fails the check.
+    """
+    import tempfile
+
+    from ..batching.output import write_sheet_png
+    from ..files import atomic_write_json
+    from .footprint import footprint
+    from .packing import PrintPart, check_plates, pack_plates
+
+    settings = settings or PrintSettings()
+    problems = settings.problems(printer)
+    if not sources:
+        problems.append(FieldError("parts", "give at least one part to plate"))
+    problems.extend(FieldError(source.file, f"{source.count} copies is out of range; allowed: 1 or more")
+                    for source in sources if source.count < 1)
+    if problems:
+        raise ValidationError(problems)
+    from ..batching.validate import LayoutError
+
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    border = border_mm(printer, settings, skirt=skirt)
+    groups: dict[str, list[int]] = {}
+    for index, source in enumerate(sources):
+        groups.setdefault(source.material, []).append(index)
+    unplaced: list[dict[str, Any]] = []
+    plates: list[PackedPlate] = []
+    notes: list[str] = []
+    for material, members in groups.items():
+        if material not in printer.materials:
+            loaded = ", ".join(printer.materials) or "nothing"
+            unplaced.extend({"file": sources[i].file, "copy": copy, "reason": f"{printer.name} has {loaded} loaded, "
+                             f"not {material}"} for i in members for copy in range(1, sources[i].count + 1))
+            continue
+        parts = [PrintPart(sources[i].name, footprint(sources[i].mesh), sources[i].count,
+                           float(sources[i].mesh.extents[2])) for i in members]
+        layout = pack_plates(parts, printer, spacing_mm=spacing_mm, border_mm=border, seconds=seconds)
+        notes.extend(layout.notes)
+        found = check_plates(layout, parts, printer, spacing_mm=spacing_mm, border_mm=border)
+        if found:  # checked again here, by itself, right before anything is sliced
+            raise LayoutError(found)
+        unplaced.extend({"file": sources[members[entry.part]].file, "copy": entry.copy, "reason": entry.reason}
+                        for entry in layout.unplaced)
+        for sheet in layout.sheets:
+            number = len(plates) + 1
+            objects: dict[str, tuple[str, Any]] = {}
+            with tempfile.TemporaryDirectory(prefix=f".plate-{number}-", dir=folder) as scratch:
+                files = []
+                for order, entry in enumerate(sheet.placements, start=1):
+                    source = sources[members[entry.part]]
+                    label = f"o{order:03d}.stl"
+                    _placed_mesh(source.mesh, entry.rotation_deg, entry.x_mm, entry.y_mm).export(
+                        Path(scratch) / label, file_type="stl")
+                    files.append(Path(scratch) / label)
+                    objects[label] = (f"{source.file} copy {entry.copy}", entry.polygon(parts[entry.part].footprint))
+                verify = _verifier(objects, printer)
+                result = slice_placed(files, printer, material, folder / f"plate-{number}.gcode", settings=settings,
+                                      skirt=skirt, name=f"plate {number}", verify=verify)
+            shares = _shares(verify.found, list(objects))  # type: ignore[attr-defined]
+            picture = write_sheet_png(folder / f"plate-{number}.png", replace(sheet, index=number),
+                                      [part.as_part() for part in parts], px_per_mm=PICTURE_PX_PER_MM)
+            plates.append(PackedPlate(number, material, replace(sheet, index=number), members, parts, result,
+                                      picture, shares))
+    for stale in folder.glob("plate-*.*"):
+        number = stale.stem[6:]
+        if stale.suffix in (".gcode", ".png", ".ini") and number.isdigit() and int(number) > len(plates):
+            stale.unlink()
+    report = plate_report(plates, sources, unplaced, printer)
+    path = atomic_write_json(folder / "report.json", report)
+    return PlateRun(plates, unplaced, report, path, notes)
+
+
+def plate_report(plates: Sequence[PackedPlate], sources: Sequence[PlateSource], unplaced: Sequence[dict[str, Any]],
+                 printer: Printer) -> dict[str, Any]:
+    """The run as ``report.json`` holds it: per plate its G-code, picture, material, objects (file, copy, where,
+    turned how, and its share of the estimates) and PrusaSlicer's estimates; then the copies left off."""
+    def rounded(estimates: Estimates, share: float = 1.0) -> dict[str, float]:
+        return {key: round(value * share, 4) for key, value in estimates.to_dict().items()}
+
+    return {
+        "printer": printer.name,
+        "bed_mm": [float(v) for v in printer.build_volume_mm[:2]],
+        "shares_by": "each object's extruded filament, read from its object labels in the G-code; the skirt, brim "
+                     "and travel are shared out in the same proportion",
+        "plates": [{
+            "index": plate.index,
+            "gcode": plate.result.gcode.name,
+            "picture": plate.picture.name,
+            "material": plate.material,
+            "objects": [{"file": sources[plate.sources[entry.part]].file, "copy": entry.copy,
+                         "x_mm": round(entry.x_mm, 4), "y_mm": round(entry.y_mm, 4),
+                         "rotation_deg": round(entry.rotation_deg, 6), "label": f"o{order:03d}.stl",
+                         "share": round(share, 6), "estimates": rounded(plate.result.estimates, share)}
+                        for order, (entry, share) in enumerate(zip(plate.layout.placements, plate.shares,
+                                                                   strict=True), start=1)],
+            "utilisation": round(plate.layout.utilisation, 4),
+            "estimates": rounded(plate.result.estimates),
+        } for plate in plates],
+        "unplaced": list(unplaced),
+    }

@@ -17,7 +17,7 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, astuple, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -281,6 +281,45 @@ def slice_plate(items: Sequence[PlateItem], printer: Printer, material_id: str, 
             atomic_write_json(entry / "estimates.json", estimates.to_dict())
     ours_s = time.perf_counter() - started - slicer_s
     return SliceResult(out, profile_path, name, copies, estimates, slicer_s, ours_s, False, full)
+
+
+def slice_placed(objects: Sequence[str | os.PathLike[str]], printer: Printer, material_id: str,
+                 out: str | os.PathLike[str], *, settings: PrintSettings | None = None, skirt: bool = True,
+                 name: str = "plate", verify: Callable[[Path], None] | None = None) -> SliceResult:
+    """Slice STLs already placed on the bed (in bed coordinates) as one plate, keeping their positions
+    (``--dont-arrange --merge``), into ``out`` atomically; each object is labelled in the G-code by its file name.
+
+    PrusaSlicer checks neither the bed nor overlaps in this mode, so the layout must have been checked before
+    (:func:`~parametric.fdm.packing.check_plates`); ``verify`` is called on the sliced G-code before it replaces
+    ``out`` and refuses it by raising. Raises :class:`SlicerError` when PrusaSlicer fails.
+    """
+    started = time.perf_counter()
+    settings = settings or PrintSettings()
+    problems = settings.problems(printer)
+    if not objects:
+        problems.append(FieldError("plate", "a plate needs at least one object"))
+    if problems:
+        raise ValidationError(problems)
+    out = Path(out)
+    ini = profile_text(build_profile(printer, material_id, settings, skirt=skirt))
+    profile_path = atomic_write(out.with_suffix(".ini"), ini)
+    arguments = ["--loglevel", "1", "--export-gcode", "--dont-arrange"] + (["--merge"] if len(objects) > 1 else [])
+    command = [slicer_path(), "--load", str(profile_path), *arguments]
+    with atomic_target(out) as target:
+        full = [*command, "-o", str(target), *(str(path) for path in objects)]
+        slicer_started = time.perf_counter()
+        completed = subprocess.run(full, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        slicer_s = time.perf_counter() - slicer_started
+        if completed.returncode != 0:
+            output = (completed.stdout + completed.stderr).strip()
+            tail = "; ".join(line for line in output.splitlines()[-4:] if "[trace]" not in line)
+            raise SlicerError(f"PrusaSlicer failed on {name} (exit {completed.returncode}): {tail}",
+                              completed.returncode, output)
+        estimates = read_estimates(target)
+        if verify is not None:
+            verify(target)
+    ours_s = time.perf_counter() - started - slicer_s
+    return SliceResult(out, profile_path, name, len(objects), estimates, slicer_s, ours_s, False, full)
 
 
 FIRST_LAYERS_CHECKED = 2
