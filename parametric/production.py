@@ -127,14 +127,32 @@ def produce(template_id: str, params: Mapping[str, Any] | None, machine: Machine
             *, preset: str | None = None, material: str | None = None, **options: Any) -> Production:
     """Render ``template_id`` with ``params`` into ``out_dir``, then :func:`make` it on ``machine``
     (``options`` are :func:`make`'s)."""
+    manifest, chosen = render_for(template_id, params, machine, out_dir, preset=preset, material=material,
+                                  sheet=options.get("sheet") is not None)
+    return make(manifest, machine, material=chosen, **options)
+
+
+def render_for(template_id: str, params: Mapping[str, Any] | None, machine: Machine,
+               out_dir: str | os.PathLike[str], *, preset: str | None = None, material: str | None = None,
+               sheet: bool = False) -> tuple[Manifest, str]:
+    """Render ``template_id`` into ``out_dir`` with the files ``machine`` needs, in the material it makes the
+    parts in (:func:`material_for`): the manifest and that material."""
     from .registry import get_template
     from .render import render
 
     template = get_template(template_id)
     chosen = material_for(template, machine, material, preset)
     manifest = render(template.id, params, out_dir=out_dir, preset=preset, material=chosen,
-                      formats=formats_for(machine, sheet=options.get("sheet") is not None))
-    return make(manifest, machine, material=chosen, **options)
+                      formats=formats_for(machine, sheet=sheet))
+    return manifest, chosen
+
+
+def parts_for(manifest: Manifest, machine: Machine) -> list[dict[str, Any]]:
+    """The parts of a rendered product that ``machine``'s process makes (the manifest's part records)."""
+    from .registry import get_template
+
+    template = get_template(manifest.template)
+    return _select(manifest, template, PROCESS_OF[machine.kind], None)
 
 
 def make(manifest: Manifest, machine: Machine, out_dir: str | os.PathLike[str] | None = None, *,

@@ -21,7 +21,7 @@ from .common import EXIT_GEOMETRY, EXIT_INVALID
 
 COMMANDS = {"templates": "render", "schema": "render", "render": "render", "gallery": "gallery",
             "machines": "machines", "slice": "manufacture", "cam": "manufacture", "jobsheet": "manufacture",
-            "send": "send", "nest": "batching"}
+            "send": "send", "nest": "batching", "plate": "plating"}
 """The core's sub-commands by name, and the module of this package that adds each (its ``add_command``)."""
 
 

@@ -43,6 +43,8 @@ class PrintPart:
     count: int = 1
     height_mm: float = 0.0
     rotations: tuple[float, ...] | None = FOUR_WAY
+    size_mm: tuple[float, float] | None = None
+    """The part's own size on the bed (mm) for messages; default: the footprint's bounding box."""
 
     def as_part(self, count: int | None = None) -> Part:
         return Part(self.name, self.footprint, self.count if count is None else count, self.rotations)
@@ -75,7 +77,7 @@ def _why_not(part: PrintPart, printer: Printer, border_mm: float) -> str | None:
     if any(w <= usable[0] + 1e-6 and h <= usable[1] + 1e-6
            for w, h in (_extent(_turned(part.footprint, turn)) for turn in _turns(part))):
         return None
-    w, h = _extent(part.footprint)
+    w, h = part.size_mm or _extent(part.footprint)
     turns = "any angle" if part.rotations is None else "/".join(f"{turn:g}" for turn in part.rotations) + "°"
     return (f"{max(w, h):.1f} x {min(w, h):.1f} mm does not fit the {usable[0]:g} x {usable[1]:g} mm of the bed of "
             f"{printer.name} inside its {border_mm:g} mm skirt and brim border, turned {turns}")

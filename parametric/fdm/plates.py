@@ -243,7 +243,9 @@ def make_plates(sources: Sequence[PlateSource], printer: Printer, out_dir: str |
                              f"not {material}"} for i in members for copy in range(1, sources[i].count + 1))
             continue
         parts = [PrintPart(sources[i].name, footprint(sources[i].mesh), sources[i].count,
-                           float(sources[i].mesh.extents[2])) for i in members]
+                           float(sources[i].mesh.extents[2]),
+                           size_mm=(float(sources[i].mesh.extents[0]), float(sources[i].mesh.extents[1])))
+                 for i in members]
         layout = pack_plates(parts, printer, spacing_mm=spacing_mm, border_mm=border, seconds=seconds)
         notes.extend(layout.notes)
         found = check_plates(layout, parts, printer, spacing_mm=spacing_mm, border_mm=border)
