@@ -45,9 +45,11 @@ bench-api: setup
 bench-manufacturing: setup
 	$(BIN)/python bench/bench_manufacturing.py
 
-## True-shape nesting against rectpack on bounding boxes (sheets), ESICUP strip density, part-in-part, 200 parts.
+## True-shape nesting against rectpack on bounding boxes (sheets), ESICUP strip density, part-in-part, 200 parts;
+## copies per print plate against PrusaSlicer's own --duplicate maximum, and a plate of mixed orders.
 bench-batching: setup
 	$(BIN)/python bench/bench_batching.py
+	$(BIN)/python bench/bench_plates.py
 
 lint: setup
 	$(BIN)/ruff check parametric templates_models web tests bench
