@@ -17,8 +17,8 @@ from shapely.geometry import MultiPoint, Polygon
 from ..errors import FieldError, ValidationError
 
 SIMPLIFY_MM = 0.05
-"""Tolerance the traced outline is simplified by (its vertices stay on the outline: the true outline grows by at
-most this much, which the packing spacing absorbs)."""
+"""Tolerance the traced outline is simplified by; a simplified outline that would cut into the part is grown by
+this much first (the true outline is then at most this much inside the footprint)."""
 
 
 def read_mesh(path: str | os.PathLike[str], label: str | None = None) -> Any:
@@ -62,6 +62,9 @@ def footprint(mesh: Any) -> Polygon:
     if shadow.geom_type == "MultiPolygon":  # separate islands: one part all the same, packed by their hull
         return Polygon(hull.exterior)
     outline = Polygon(shadow.exterior)
+    simpler = outline.simplify(SIMPLIFY_MM)
+    if simpler.is_valid and simpler.geom_type == "Polygon" and simpler.buffer(1e-6).covers(outline):
+        return Polygon(simpler.exterior)  # a box or another outline with straight sides stays exact
     grown = outline.buffer(SIMPLIFY_MM, join_style="mitre", mitre_limit=2.0).simplify(SIMPLIFY_MM)
     if not grown.is_valid or grown.geom_type != "Polygon" or not grown.covers(outline):
         grown = outline.buffer(SIMPLIFY_MM, join_style="mitre", mitre_limit=2.0)
