@@ -156,12 +156,21 @@ def _placed_mesh(mesh: Any, rotation_deg: float, x_mm: float, y_mm: float) -> An
     return placed
 
 
-def _verifier(objects: dict[str, tuple[str, Any]], printer: Printer) -> Any:
-    """A check of a sliced plate's G-code: every object printed, where it was placed, and nothing off the bed."""
-    from .gcode import object_extrusion
+class PlateCheck:
+    """The check of a sliced plate's G-code against its layout: every object printed, where it was placed, and
+    nothing off the bed. ``objects`` maps each G-code label to (what to call it, its placed footprint); after a
+    call, ``found`` holds what the G-code extrudes per object."""
 
-    def verify(gcode: Path) -> None:
+    def __init__(self, objects: dict[str, tuple[str, Any]], printer: Printer):
+        self.objects = objects
+        self.printer = printer
+        self.found: Any = None
+
+    def __call__(self, gcode: Path) -> None:
+        from .gcode import object_extrusion
+
         found = object_extrusion(gcode)
+        objects, printer = self.objects, self.printer
         problems = []
         for label, (what, polygon) in objects.items():
             entry = found.objects.get(label)
@@ -185,9 +194,7 @@ def _verifier(objects: dict[str, tuple[str, Any]], printer: Printer) -> Any:
                             f"Y {b.y_min:.1f} to {b.y_max:.1f} mm on a {x:g} x {y:g} mm bed)")
         if problems:
             raise SlicerError("the sliced plate failed its check: " + "; ".join(problems))
-        verify.found = found  # type: ignore[attr-defined]
-
-    return verify
+        self.found = found
 
 
 def _shares(found: Any, labels: Sequence[str]) -> list[float]:
@@ -265,10 +272,10 @@ def make_plates(sources: Sequence[PlateSource], printer: Printer, out_dir: str |
                         Path(scratch) / label, file_type="stl")
                     files.append(Path(scratch) / label)
                     objects[label] = (f"{source.file} copy {entry.copy}", entry.polygon(parts[entry.part].footprint))
-                verify = _verifier(objects, printer)
+                verify = PlateCheck(objects, printer)
                 result = slice_placed(files, printer, material, folder / f"plate-{number}.gcode", settings=settings,
                                       skirt=skirt, name=f"plate {number}", verify=verify)
-            shares = _shares(verify.found, list(objects))  # type: ignore[attr-defined]
+            shares = _shares(verify.found, list(objects))
             picture = write_sheet_png(folder / f"plate-{number}.png", replace(sheet, index=number),
                                       [part.as_part() for part in parts], px_per_mm=PICTURE_PX_PER_MM)
             plates.append(PackedPlate(number, material, replace(sheet, index=number), members, parts, result,

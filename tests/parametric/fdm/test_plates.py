@@ -18,7 +18,7 @@ from parametric.fdm import PlateSource, SlicerError, copies_per_plate, make_plat
 from parametric.fdm.footprint import footprint, read_mesh
 from parametric.fdm.gcode import object_extrusion
 from parametric.fdm.packing import PrintPart, bed_sheet, check_plates, pack_plates
-from parametric.fdm.plates import _verifier
+from parametric.fdm.plates import PlateCheck
 from parametric.fdm.prusaslicer import read_estimates
 from parametric.machines import MachineStore, Printer
 
@@ -223,18 +223,18 @@ def test_the_gcode_check_refuses_a_plate_missing_an_object(mixed_run):
     plate = run.plates[0]
     objects = {f"o{order:03d}.stl": (f"object {order}", entry.polygon(plate.parts[entry.part].footprint))
                for order, entry in enumerate(plate.layout.placements, start=1)}
-    _verifier(objects, printer)(out / "plate-1.gcode")  # the plate as sliced passes
+    PlateCheck(objects, printer)(out / "plate-1.gcode")  # the plate as sliced passes
     objects["o099.stl"] = ("bracket.stl copy 9", box(10, 10, 20, 20))
     with pytest.raises(SlicerError, match="bracket.stl copy 9 is not in the G-code"):
-        _verifier(objects, printer)(out / "plate-1.gcode")
+        PlateCheck(objects, printer)(out / "plate-1.gcode")
     moved = dict(objects)
     moved.pop("o099.stl")
     moved["o001.stl"] = ("object 1", box(200, 150, 210, 160))
     with pytest.raises(SlicerError, match="object 1 is printed at .* not where it was placed"):
-        _verifier(moved, printer)(out / "plate-1.gcode")
+        PlateCheck(moved, printer)(out / "plate-1.gcode")
     small = Printer(name="tiny", build_volume_mm=(120, 120, 100), materials=["pla"])
     with pytest.raises(SlicerError, match="extrudes beyond the bed of tiny"):
-        _verifier(dict(list(objects.items())[:-1]), small)(out / "plate-1.gcode")
+        PlateCheck(dict(list(objects.items())[:-1]), small)(out / "plate-1.gcode")
 
 
 def cli(*args):
