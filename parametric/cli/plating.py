@@ -117,12 +117,7 @@ def cmd_plate(args: argparse.Namespace) -> int:
         print("error: nothing to plate: no input could be read", file=sys.stderr)
         return EXIT_INVALID
     run = make_plates(sources, printer, args.out, spacing_mm=args.spacing, settings=settings,
-                      skirt=not args.no_skirt, seconds=args.seconds)
-    if unreadable:  # the unreadable files' copies are in the report too
-        run.report["unplaced"][:0] = unreadable
-        from ..files import atomic_write_json
-
-        atomic_write_json(run.report_path, run.report)
+                      skirt=not args.no_skirt, seconds=args.seconds, left_off=unreadable)
     print(run.report_path)
     for plate in run.plates:
         estimates = plate.result.estimates

@@ -206,14 +206,15 @@ def _shares(found: Any, labels: Sequence[str]) -> list[float]:
 
 def make_plates(sources: Sequence[PlateSource], printer: Printer, out_dir: str | os.PathLike[str], *,
                 spacing_mm: float = PLATE_SPACING_MM, settings: PrintSettings | None = None, skirt: bool = True,
-                seconds: float = 5.0) -> PlateRun:
+                seconds: float = 5.0, left_off: Sequence[dict[str, Any]] = ()) -> PlateRun:
     """Pack every copy of ``sources`` onto as few plates of ``printer`` as the packer manages (one material per
     plate), check each plate's layout, slice each once with PrusaSlicer keeping the positions, check its G-code
     (every object printed where it was placed, nothing beyond the bed), and write into ``out_dir`` per plate
     ``plate-N.gcode`` and ``plate-N.png`` plus ``report.json``.
 
     Copies that cannot go on this printer (too tall, wider than the bed, a filament not loaded) are listed in
-    the report's ``unplaced`` with the reason; the rest are still plated. Raises
+    the report's ``unplaced`` with the reason, after ``left_off`` (copies the caller could not even read, as
+    ``{"file", "copy", "reason"}``); the rest are still plated. Raises
     :class:`~parametric.ValidationError` on bad input, :class:`~parametric.batching.LayoutError` when a layout
     fails its check and :class:`SlicerError` when PrusaSlicer fails or its G-code fails the check.
     """
@@ -240,7 +241,7 @@ def make_plates(sources: Sequence[PlateSource], printer: Printer, out_dir: str |
     groups: dict[str, list[int]] = {}
     for index, source in enumerate(sources):
         groups.setdefault(source.material, []).append(index)
-    unplaced: list[dict[str, Any]] = []
+    unplaced: list[dict[str, Any]] = [dict(entry) for entry in left_off]
     plates: list[PackedPlate] = []
     notes: list[str] = []
     for material, members in groups.items():

@@ -282,3 +282,15 @@ def test_cli_plate_refuses_bad_options_before_making_anything(tmp_path):
     assert "spacing: -2 mm is out of range" in result.stderr and "nope" in result.stderr
     assert "leg_cap: not one of the templates given" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.integration
+def test_parts_in_different_filaments_go_on_plates_of_their_own(prusa_slicer, printer, tmp_path):
+    sources = [PlateSource("a.stl", "a", block(20, 20, 1), 2, "pla"),
+               PlateSource("b.stl", "b", block(20, 20, 1), 1, "tpu"),
+               PlateSource("c.stl", "c", block(10, 30, 1), 1, "pla")]
+    run = make_plates(sources, printer, tmp_path, seconds=1)
+    assert [(plate.material, len(plate.layout.placements)) for plate in run.plates] == [("pla", 3), ("tpu", 1)]
+    assert "filament_type = FLEX" in (tmp_path / "plate-2.ini").read_text()  # the TPU plate is sliced for TPU
+    assert "filament_type = PLA" in (tmp_path / "plate-1.ini").read_text()
+    assert not run.unplaced
