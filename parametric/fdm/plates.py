@@ -14,6 +14,7 @@ from ..errors import FieldError, ValidationError
 from ..machines import Printer, public_record
 from .profile import PLATE_SPACING_MM, PrintSettings, border_mm
 from .prusaslicer import (
+    NO_ESTIMATES,
     Estimates,
     PlateTooFull,
     SlicerError,
@@ -293,10 +294,20 @@ def make_plates(sources: Sequence[PlateSource], printer: Printer, out_dir: str |
 def plate_report(plates: Sequence[PackedPlate], sources: Sequence[PlateSource], unplaced: Sequence[dict[str, Any]],
                  printer: Printer) -> dict[str, Any]:
     """The run as ``report.json`` holds it: per plate its G-code, picture, material, objects (file, copy, where,
-    turned how, and its share of the estimates) and PrusaSlicer's estimates; then the copies left off."""
+    turned how, and its share of the estimates) and PrusaSlicer's estimates; per part (file) its copies, plates
+    and share of the estimates summed over them; then the copies left off."""
     def rounded(estimates: Estimates, share: float = 1.0) -> dict[str, float]:
         return {key: round(value * share, 4) for key, value in estimates.to_dict().items()}
 
+    by_file: dict[str, dict[str, Any]] = {}
+    for plate in plates:
+        for entry, share in zip(plate.layout.placements, plate.shares, strict=True):
+            file = sources[plate.sources[entry.part]].file
+            summary = by_file.setdefault(file, {"file": file, "copies": 0, "plates": [], "estimates": NO_ESTIMATES})
+            summary["copies"] += 1
+            if plate.index not in summary["plates"]:
+                summary["plates"].append(plate.index)
+            summary["estimates"] = summary["estimates"] + _scaled(plate.result.estimates, share)
     return {
         "printer": printer.name,
         "bed_mm": [float(v) for v in printer.build_volume_mm[:2]],
@@ -316,5 +327,10 @@ def plate_report(plates: Sequence[PackedPlate], sources: Sequence[PlateSource], 
             "utilisation": round(plate.layout.utilisation, 4),
             "estimates": rounded(plate.result.estimates),
         } for plate in plates],
+        "parts": [{**summary, "estimates": rounded(summary["estimates"])} for summary in by_file.values()],
         "unplaced": list(unplaced),
     }
+
+
+def _scaled(estimates: Estimates, share: float) -> Estimates:
+    return Estimates(*(value * share for value in estimates.to_dict().values()))

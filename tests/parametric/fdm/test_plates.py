@@ -211,6 +211,14 @@ def test_report_json_gives_plates_objects_estimates_and_unplaced(mixed_run):
     blocks = [entry["share"] for entry in plate["objects"] if entry["file"] == "block.stl"]
     discs = [entry["share"] for entry in plate["objects"] if entry["file"] == "disc.stl"]
     assert min(blocks) > max(discs)  # a 40 x 30 block takes more filament than a 24 mm disc
+    parts = {entry["file"]: entry for entry in report["parts"]}
+    assert {name: entry["copies"] for name, entry in parts.items()} == {"block.stl": 6, "bracket.stl": 4,
+                                                                        "disc.stl": 5}
+    assert parts["block.stl"]["plates"] == [1]
+    assert parts["block.stl"]["estimates"]["filament_g"] == pytest.approx(
+        sum(entry["estimates"]["filament_g"] for entry in plate["objects"] if entry["file"] == "block.stl"), abs=1e-2)
+    assert sum(entry["estimates"]["print_time_s"] for entry in parts.values()) == pytest.approx(
+        plate["estimates"]["print_time_s"], rel=1e-3)
     unplaced = {(entry["file"], entry["copy"]): entry["reason"] for entry in report["unplaced"]}
     assert set(unplaced) == {("plank.stl", 1), ("petg.stl", 1), ("petg.stl", 2)}
     assert "does not fit" in unplaced[("plank.stl", 1)] and "mk3 has pla, tpu loaded, not petg" in unplaced[
