@@ -19,8 +19,9 @@ from typing import Any
 
 from .files import atomic_write_json, file_lock
 
-EXPORTER_GENERATION = 2
-"""Bump when an exporter changes the bytes it writes, so old entries are not served."""
+EXPORTER_GENERATION = 3
+"""Bump when an exporter changes the bytes it writes or an entry records more (3: each part's grain),
+so old entries are not served."""
 
 
 def output_root() -> Path:

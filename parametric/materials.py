@@ -15,6 +15,9 @@ class Material:
     process: str
     density_g_cm3: float
     cost_per_kg: float
+    grained: bool = False
+    """Sheets of it have a grain along their length (plywood, solid wood): parts that declare a grain
+    are nested along it. MDF, plastics and metal have none, so every part may turn."""
 
     def mass_g(self, volume_mm3: float) -> float:
         """Mass in grams of a solid of ``volume_mm3`` cubic millimetres."""

@@ -14,6 +14,9 @@ class Part:
     part lies on XY with its thickness along +Z, ready for CNC). ``placement`` is a
     ``cadquery.Location`` putting it in the assembly; ``None`` means where it stands.
     ``quantity`` counts identical copies; ``placements`` may list one location per copy.
+    ``grain`` is the axis of the part's own coordinates (``"x"`` or ``"y"``) the wood grain must
+    run along, for a part whose look or strength depends on it (a door face, a bookcase side);
+    ``None`` when it may lie any way. Nesting keeps it along the sheet's grain (its length).
     """
 
     name: str
@@ -24,6 +27,15 @@ class Part:
     thickness: float | None = None
     process: str | None = None
     notes: str = ""
+    grain: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.grain not in GRAIN_AXES:
+            raise ValueError(f"part {self.name}: grain must be one of {GRAIN_AXES}, not {self.grain!r}")
+
+
+GRAIN_AXES = (None, "x", "y")
+"""The grain a part may declare: none, along its own X, or along its own Y."""
 
 
 def as_parts(template_id: str, built: Any) -> list[Part]:

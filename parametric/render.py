@@ -99,6 +99,7 @@ def _build(template: Template, params: Any, canonical: dict[str, Any], formats: 
         "export_settings": settings.as_dict(), "formats": [f for f in FORMATS if f in done], "files": files,
         "parts": [{"name": g.part.name, "quantity": len(g.placements), "flat": g.part.flat,
                    "thickness_mm": g.part.thickness, "process": g.part.process, "notes": g.part.notes,
+                   "grain": g.part.grain,
                    "size_mm": list(g.size_mm), "volume_mm3": round(g.volume_mm3, 3), "checks": g.checks}
                   for g in geometries],
         "bbox_mm": [round(float(v), 4) for v in bounds[1] - bounds[0]],

@@ -92,19 +92,22 @@ def _batches(operations: Sequence[Operation], post: PostProcessor) -> list[list[
 
 def write_gcode(operations: Sequence[Operation], router: Router, out_dir: str | Path, part: str, *,
                 material: str, thickness: float, settings: CamSettings | None = None,
-                header: Sequence[str] = ()) -> list[Program]:
+                header: Sequence[str] = (), offset_mm: tuple[float, float] | None = None,
+                origin: str | None = None) -> list[Program]:
     """G-code for the operations in the router's dialect, written atomically into ``out_dir``.
 
     A dialect without tool changes (GRBL) gets one file per tool, ``<part>.<ext>`` when one tool
     does everything; one with tool changes (LinuxCNC) gets one ``<part>.<ext>`` changing tools.
     The tool table a dialect reads is not written here: there is one per folder, listing the tools
     of every program in it (:func:`write_tool_table`). Coordinates: X0 Y0 at the sheet's lower-left
-    corner with the part ``margin_mm`` in from it; Z0 at the top of the sheet.
+    corner with the part ``margin_mm`` in from it; Z0 at the top of the sheet. A nested sheet's
+    operations are in sheet coordinates already: ``offset_mm=(0, 0)``, with ``origin`` saying so.
     """
     settings = settings or CamSettings()
     post = post_processor(router.dialect)
     out_dir = Path(out_dir)
-    offset = (settings.margin_mm, settings.margin_mm)
+    offset = offset_mm if offset_mm is not None else (settings.margin_mm, settings.margin_mm)
+    origin = origin or f"X0 Y0 = sheet lower-left corner, part {number(settings.margin_mm)} mm in; Z0 = sheet top"
     batches = _batches(operations, post)
     programs = []
     for index, batch in enumerate(batches):
@@ -117,7 +120,7 @@ def write_gcode(operations: Sequence[Operation], router: Router, out_dir: str | 
         writer.emit(f"(parametric CAM: {part}, {material} {number(thickness)} mm, {router.name} {post.name})")
         for line in header:
             writer.emit(f"({comment(line)})")
-        writer.emit(f"(X0 Y0 = sheet lower-left corner, part {number(settings.margin_mm)} mm in; Z0 = sheet top)")
+        writer.emit(f"({comment(origin)})")
         if len(batches) > 1:
             writer.emit(f"(program {index + 1} of {len(batches)}: load {comment(tools[0].describe())})")
         writer.emit(post.modal_reset())

@@ -201,18 +201,21 @@ class Bookcase(Template):
         bottom = board(p.panel_length, depth, t, end_pockets)
         shelf = board(p.panel_length, p.shelf_depth, t, [])
 
+        # The grain runs along each panel's length (its X): up the sides, across the top, bottom and
+        # shelves, where it also carries the books. The hidden back may lie any way.
         y_axis, x_axis = cq.Vector(0, 1, 0), cq.Vector(1, 0, 0)
         panel_x = t - dado
         parts = [
-            Part("side", side, quantity=2, flat=True, thickness=t, process="cnc",
+            Part("side", side, quantity=2, flat=True, thickness=t, process="cnc", grain="x",
                  notes="Cut two; dados face inwards.",
                  placements=[cq.Location(cq.Vector(0, 0, height), y_axis, 90),
                              cq.Location(cq.Vector(p.width, 0, 0), y_axis, -90)]),
-            Part("top", top, flat=True, thickness=t, process="cnc", notes="Rebate faces down, at the back.",
+            Part("top", top, flat=True, thickness=t, process="cnc", grain="x", notes="Rebate faces down, at the back.",
                  placements=[cq.Location(cq.Vector(p.width - panel_x, 0, height - inset), y_axis, 180)]),
-            Part("bottom", bottom, flat=True, thickness=t, process="cnc", notes="Rebate faces up, at the back.",
+            Part("bottom", bottom, flat=True, thickness=t, process="cnc", grain="x",
+                 notes="Rebate faces up, at the back.",
                  placements=[cq.Location(cq.Vector(panel_x, 0, inset))]),
-            Part("shelf", shelf, quantity=p.shelf_count, flat=True, thickness=t, process="cnc",
+            Part("shelf", shelf, quantity=p.shelf_count, flat=True, thickness=t, process="cnc", grain="x",
                  placements=[cq.Location(cq.Vector(panel_x, 0, z)) for z in p.shelf_positions()]),
         ]
         if p.back_panel:

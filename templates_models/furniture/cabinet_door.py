@@ -294,7 +294,9 @@ class CabinetDoor(Template):
         if p.edge_profile != "square":
             notes += (f" The {p.edge_size:g} mm {p.edge_profile} on the front edges is on the bottom edges: rout it "
                       "with the door turned over.")
-        return [Part("door", door, flat=True, thickness=t, process="cnc", notes=notes)]
+        # The grain runs the long way, as a cabinet maker lays it: up a door, across a drawer front or a flap.
+        grain = "y" if p.height >= p.width else "x"
+        return [Part("door", door, flat=True, thickness=t, process="cnc", notes=notes, grain=grain)]
 
     def expected_size(self, p: CabinetDoorParams) -> tuple[float, float, float]:
         return (p.width, p.height, float(p.thickness))
