@@ -157,7 +157,7 @@ def _plan(items: Sequence[SheetItem], router: Router, settings: Any,
                              _rotations(record, material, rotations))
             planned.append(entry)
             verdict = route(record, material, [router], process="cnc")
-            if not verdict.ok and not verdict.reason.endswith("margins)"):  # too large: the nesting says so
+            if not verdict.ok:
                 entry.reason = verdict.reason
                 continue
             key = (manifest.cache_key, record["name"], material)
@@ -215,7 +215,11 @@ def cut_sheets(items: Sequence[SheetItem], router: Router, out_dir: str | os.Pat
     margin = settings.margin_mm if margin_mm is None else float(margin_mm)
     if not items:
         raise ValidationError([FieldError("items", "nothing to nest: give at least one product")])
-    planned = _plan(items, router, settings, rotations)
+    if sheet_mm is not None:  # parts are routed against the sheets they will be nested on
+        sized = [replace(stock, size_mm=tuple(sheet_mm)) for stock in router.stock]
+        planned = _plan(items, replace(router, stock=sized), settings, rotations)
+    else:
+        planned = _plan(items, router, settings, rotations)
     if not planned:
         raise ValidationError([FieldError("items", "none of these products has CNC parts")])
     groups: dict[tuple[str, float], list[int]] = {}
