@@ -2,7 +2,9 @@
 
 - Sheets (2440 x 1220 mm, 8 mm spacing = Ø6 end mill + 2 mm, 10 mm margin, grain respected):
   (a) a flat-pack panel set, (b) a shaped-parts set, and (c) the reference's cabinet job A
-  (panels with a few shaped parts; held to the panel target).
+  (panels with a few shaped parts; held to the panel target), and (d) the project's own bookcases,
+  kitchen doors and drawer fronts, their outlines and holes read from the B-rep by CAM (held to
+  the panel target), then the whole sheet flow on them (nesting, sheet CAM, rs274) timed.
   Sheet-equivalents = full sheets + the used length share of the last one.
   Targets: (a) never more sheets and at most 1 % more sheet-equivalents than rectpack;
   (b) at least 15 % fewer sheet-equivalents and never more sheets.
@@ -13,7 +15,7 @@
 
 Every layout, ours and rectpack's, is re-checked by parametric.batching.validate.
 
-    python bench/bench_batching.py [--seconds 60] [--sheet-seconds 20] [--skip-esicup]
+    python bench/bench_batching.py [--seconds 60] [--sheet-seconds 20] [--skip-esicup] [--skip-templates]
 """
 
 from __future__ import annotations
@@ -102,6 +104,56 @@ def cabinet_job_a() -> list[Part]:
             Part("frame door", frame_door(), 2, GRAIN), Part("gusset", gusset(), 8, FOUR_WAY),
             Part("name plate", name_plate(), 10, FOUR_WAY), Part("disc 80", disc(), 12, FOUR_WAY),
             Part("arch", arch(), 6, FOUR_WAY)]
+
+
+def bench_router():
+    """A shop router for the templates case: 2440 x 1220 birch plywood, a Ø6 end mill and a 5 mm drill."""
+    from parametric.machines import machine_from_dict, router_record
+
+    return machine_from_dict(router_record("bench", bed="2500x1250", dialect="linuxcnc",
+                                           tools=["1:6:endmill:2:25", "2:5:drill:2:40"],
+                                           stock=["birch_plywood:18:2440x1220"]))
+
+
+def own_items():
+    """(d) three Billy-depth bookcases, six 60 cm kitchen doors and four 80 cm drawer fronts, birch plywood."""
+    import parametric
+    from parametric.batching.sheets import SheetItem
+
+    def rendered(template, preset):
+        return parametric.render(template, {}, preset=preset, material="birch_plywood", formats=["step"])
+
+    return [SheetItem(rendered("bookcase", "billy-depth"), 3, "BENCH", "1"),
+            SheetItem(rendered("cabinet_door", "ikea-60-kitchen"), 6, "BENCH", "2"),
+            SheetItem(rendered("cabinet_door", "drawer-front-80"), 4, "BENCH", "3")]
+
+
+def own_templates() -> list[Part]:
+    from parametric.batching.sheets import parts_by_stock
+
+    return parts_by_stock(own_items(), bench_router())[("birch_plywood", 18.0)]
+
+
+def sheet_flow(seconds: float) -> dict:
+    """The whole flow on (d): render (cached), features, nesting, sheet CAM and rs274, timed."""
+    import tempfile
+
+    from parametric.batching.sheets import cut_sheets
+    from parametric.cnc import interpreter_path
+
+    items = own_items()
+    with tempfile.TemporaryDirectory(prefix="bench-sheets-") as folder:
+        started = time.perf_counter()
+        job = cut_sheets(items, bench_router(), folder, seconds=seconds, verify=interpreter_path() is not None,
+                         png=False)
+        elapsed = time.perf_counter() - started
+    parts = sum(len(sheet.placed) for sheet in job.sheets)
+    print(f"(d) sheet flow: {parts} parts on {len(job.sheets)} sheets, {elapsed:.1f} s with a {seconds:g} s nesting "
+          f"budget per stock (features, nesting, sheet CAM{', rs274' if interpreter_path() else ''}); machining "
+          f"{job.machining_time_s / 3600:.2f} h; {len(job.unplaced)} unplaced (backs: 6 mm sheet not stocked)",
+          flush=True)
+    return {"parts": parts, "sheets": len(job.sheets), "seconds": round(elapsed, 1),
+            "machining_time_s": round(job.machining_time_s, 1), "unplaced": len(job.unplaced)}
 
 
 # ---- the baseline: rectpack on bounding boxes ----------------------------------------------------------------
@@ -254,12 +306,17 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="time per ESICUP instance (default 60)")
     parser.add_argument("--sheet-seconds", type=float, default=20.0, help="time per sheet job (default 20)")
     parser.add_argument("--skip-esicup", action="store_true")
+    parser.add_argument("--skip-templates", action="store_true", help="skip (d), which renders the templates")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     figures: dict = {"sheets": [], "esicup": []}
     figures["sheets"].append(sheets_case("(a) flat-pack panels", flat_pack(), args.sheet_seconds, "panels"))
     figures["sheets"].append(sheets_case("(b) shaped parts", shaped(), args.sheet_seconds, "shaped"))
     figures["sheets"].append(sheets_case("(c) cabinet job A (mixed)", cabinet_job_a(), args.sheet_seconds, "panels"))
+    if not args.skip_templates:
+        figures["sheets"].append(sheets_case("(d) own templates (B-rep)", own_templates(), args.sheet_seconds,
+                                             "panels"))
+        figures["sheet_flow"] = sheet_flow(args.sheet_seconds)
     windows = figures["sheets"][1]["ours"]["in_windows"]
     print(f"part-in-part: {windows} part(s) inside frame door windows in (b) (target >= 1)", flush=True)
     shaped_row = figures["sheets"][1]

@@ -181,6 +181,21 @@ def _plan(items: Sequence[SheetItem], router: Router, settings: Any,
     return planned
 
 
+def parts_by_stock(items: Sequence[SheetItem], router: Router, *, settings: Any = None,
+                   rotations: tuple[float, ...] | None = FOUR_WAY) -> dict[tuple[str, float], list[Part]]:
+    """The parts :func:`cut_sheets` nests, by stock (material, thickness): each CNC part with its true
+    outline from CAM's features, its copies and its allowed turns (grain locks applied)."""
+    from ..cnc import CamSettings
+
+    stocks: dict[tuple[str, float], list[Part]] = {}
+    labels = [item.label(index) for index, item in enumerate(items)]
+    for entry in _plan(items, router, settings or CamSettings(), rotations):
+        if not entry.reason:
+            stocks.setdefault((entry.material, entry.thickness), []).append(
+                Part(f"{labels[entry.item]} {entry.part}", _outline(entry.features), entry.copies, entry.rotations))
+    return stocks
+
+
 def _single_process(manifest: Manifest) -> str | None:
     from ..registry import get_template
 

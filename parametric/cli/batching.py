@@ -65,7 +65,8 @@ def parse_file(text: str) -> tuple[str, int]:
 
 def is_drawing(text: str) -> bool:
     """Whether an input names a DXF drawing (``FILE.dxf[:COUNT]``) rather than a template."""
-    name = parse_file(text)[0] if text.rpartition(":")[2].strip().isdigit() else text
+    name, colon, count = text.rpartition(":")
+    name = name if colon and count.strip().isdigit() else text
     return name.lower().endswith(".dxf")
 
 
