@@ -38,6 +38,10 @@ short chords and the engines' float32 arithmetic never bring two parts under the
 SIMPLIFY_MM = 0.08
 MAX_PROBES = 3
 """Re-nests per sheet that try to bring parts from across the cut onto the sheet."""
+MAIN_SHARE = 0.6
+PROBE_SHARE = 0.3
+"""Shares of the strip's time: the one long strip (its density decides the sheets most), the re-nests
+at the cuts (skipped when they would get under a second each); the rest shortens the last sheet."""
 FREE_ANGLES = tuple(float(angle) for angle in range(0, 180))
 """Angles tried to decide whether a freely turning part fits a sheet at all."""
 
@@ -269,9 +273,10 @@ def _strip_sheets(items: list[_Item], length: float, width: float, spacing: floa
     started = time.monotonic()
     area = sum(item.shape.engine.area * item.demand for item in items)
     cuts = max(0, math.ceil(area / (length * width * 0.75)) - 1)
-    main = int(seconds) if cuts == 0 else max(0, int(seconds * 0.6))
+    main = int(seconds) if cuts == 0 else max(0, int(seconds * MAIN_SHARE))
     _, rest = _strip([(item, item.demand) for item in items], width, main, spacing, seed)
-    probe = max(0, int(seconds * 0.3 / max(1, cuts) / MAX_PROBES))
+    probe = max(0, int(seconds * PROBE_SHARE / max(1, cuts) / MAX_PROBES))
+    probes = MAX_PROBES if probe >= 1 else 0  # spyrrow with no time to search fails them all: skip them
     sheets: list[list[tuple[_Item, Transform]]] = []
     unplaced: list[tuple[int, int, str]] = []
     while rest:
@@ -289,7 +294,7 @@ def _strip_sheets(items: list[_Item], length: float, width: float, spacing: floa
         outside = [entry for entry in rest if _bounds(*entry)[2] > length + 1e-6]
         across = sum(1 for entry in outside if _bounds(*entry)[0] < length)
         low, high, best, taken = 0, across, inside, 0
-        for _ in range(MAX_PROBES):
+        for _ in range(probes):
             if low >= high or time.monotonic() - started > seconds:
                 break
             middle = (low + high + 1) // 2

@@ -38,7 +38,8 @@ def read_layer(path, layer):
 
 def labels(path):
     space = ezdxf.readfile(path).modelspace()
-    return [(entity.dxf.text, Point(entity.dxf.align_point.x, entity.dxf.align_point.y)) for entity in space.query('TEXT[layer=="LABELS"]')]
+    return [(entity.dxf.text, Point(entity.dxf.align_point.x, entity.dxf.align_point.y))
+            for entity in space.query('TEXT[layer=="LABELS"]')]
 
 
 @pytest.fixture(scope="module", params=["linuxcnc", "grbl"])
