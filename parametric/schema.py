@@ -15,9 +15,10 @@ from collections.abc import Callable, Iterable
 from typing import Annotated, Any, ClassVar
 
 import pydantic
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
 from .errors import FieldError, ValidationError
+from .text import refused_character
 from .units import UnitError, to_degrees, to_mm
 
 Mm = Annotated[float, BeforeValidator(to_mm)]
@@ -91,11 +92,13 @@ def switch(default: bool, *, description: str, group: str = "Options", order: in
     return Field(default, description=description, json_schema_extra=_extra("", None, group, order))
 
 
-def text(default: str, *, min_length: int = 0, max_length: int, description: str, group: str = "Options",
-         order: int | None = None) -> Any:
-    """Free text with a length limit (e.g. a name to emboss)."""
+def text(default: str | None, *, min_length: int = 0, max_length: int, description: str, group: str = "Options",
+         order: int | None = None, multiline: bool = False) -> Any:
+    """Free text with a length limit (e.g. a name to emboss). Control characters are refused (tabs and line
+    breaks too, unless ``multiline``), and so are bidirectional controls and zero-width characters, which
+    would make the text read differently from what is made (:func:`parametric.text.refused_character`)."""
     return Field(default, min_length=min_length, max_length=max_length, description=description,
-                 json_schema_extra=_extra("", None, group, order))
+                 json_schema_extra=_extra("", None, group, order, multiline=multiline or None))
 
 
 RuleFunction = Callable[["TemplateParams"], str | None]
@@ -122,6 +125,18 @@ class TemplateParams(BaseModel):
         super().__init_subclass__(**kwargs)
         cls._rules = [member for member in (getattr(cls, name, None) for name in dir(cls))
                       if callable(member) and hasattr(member, "__rule_fields__")]
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _printable_text(cls, value: Any, info: ValidationInfo) -> Any:
+        """Every text field refuses control, bidirectional and zero-width characters, before its own checks."""
+        if isinstance(value, str) and info.field_name in cls.model_fields:
+            meta = cls.field_help(info.field_name)
+            if meta["max_length"] is not None:
+                reason = refused_character(value, multiline=bool(meta.get("multiline")))
+                if reason:
+                    raise ValueError(f"the text {reason}")
+        return value
 
     def rule_violations(self) -> list[FieldError]:
         """Every cross-field rule this parameter set breaks, with its reason."""

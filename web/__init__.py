@@ -23,7 +23,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """The WSGI application. It does not touch the database: ``serve``, ``worker`` and tests migrate it."""
     from flask import Flask
 
-    from . import api, manufacturing, pages
+    from . import api, inputs, manufacturing, pages
     from .config import load_config
     from .db import Database
     from .errors import register_error_handlers
@@ -50,6 +50,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(dashboard.bp)  # /staff: the staff dashboard
     app.register_blueprint(manufacturing.api_bp)  # /api/v1/staff: machines and jobs
     app.register_blueprint(manufacturing.bp)  # /staff/manufacturing: the queue page and machine forms
+    inputs.init_app(app)  # every request's inputs cleaned before its view: control characters, non-JSON bodies
     pages.init_app(app)  # sessions, CSRF, security headers
     manufacturing.init_app(app)  # its API's CSRF exemption and OpenAPI paths
     register_error_handlers(app)

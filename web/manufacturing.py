@@ -59,10 +59,12 @@ MAX_ID = 2**31 - 1
 def init_app(app: Flask) -> None:
     """Exempt the API from CSRF, like the other staff endpoints (HTTP basic auth), and document it in
     the OpenAPI document (``create_app`` registers both blueprints)."""
+    from .inputs import MULTILINE_FORM_FIELDS
     from .openapi import add_to_openapi
     from .pages import csrf
 
     csrf.exempt(api_bp)
+    MULTILINE_FORM_FIELDS.update(SPEC_LISTS)
     add_to_openapi(app, openapi_paths())
 
 

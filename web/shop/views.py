@@ -32,6 +32,7 @@ from parametric.materials import materials as material_table
 from parametric.units import format_duration
 
 from ..api import _authorized_order, _load_order, describe_order
+from ..inputs import whole_number
 from ..orders.placing import (
     IdempotencyConflict,
     ItemRequest,
@@ -99,10 +100,10 @@ def picture(template_id: str) -> Any:
 
 def _item_request(template: Template, values: Any) -> tuple[ItemRequest | None, list[FieldError]]:
     """The configured order line from form values (or a preview's query string)."""
-    quantity: Any = (values.get("quantity") or "1").strip()
-    quantity = int(quantity) if quantity.isdigit() else quantity
+    typed = (values.get("quantity") or "1").strip()
+    quantity = whole_number(typed)
     raw = {"template": template.id, "params": params_from_form(template, values, units_from(values)),
-           "quantity": quantity, "material": values.get("material") or None}
+           "quantity": typed if quantity is None else quantity, "material": values.get("material") or None}
     return parse_item(raw, "", int(services().config["MAX_QUANTITY"]))
 
 

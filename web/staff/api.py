@@ -15,6 +15,7 @@ from parametric import FieldError
 
 from ..api import describe_item, describe_order
 from ..errors import errors_response, json_errors
+from ..inputs import whole_number
 from ..models import ITEM_STATES, Order, OrderItem, utcnow
 from ..services import services
 from .auth import staff_required
@@ -28,13 +29,10 @@ def _whole_number(name: str, default: int, low: int, high: int, problems: list[F
     raw = request.args.get(name)
     if raw is None:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = low - 1
-    if not low <= value <= high:
+    value = whole_number(raw)
+    if value is None or not low <= value <= high:
         problems.append(FieldError(name, f"a whole number from {low} to {high}"))
-    return value
+    return default if value is None else value
 
 
 @bp.get("/orders")

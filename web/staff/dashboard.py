@@ -25,6 +25,7 @@ import parametric
 
 from ..api import describe_order
 from ..db import Database
+from ..inputs import whole_number
 from ..models import ITEM_STATES, Order, OrderItem, User, utcnow
 from ..orders.placing import order_status
 from ..services import services
@@ -112,9 +113,9 @@ def orders() -> Any:
     query_text = (args.get("q") or "").strip()
     since = _date(args.get("from"), problems, "From")
     until = _date(args.get("to"), problems, "To")
-    try:
-        offset = max(0, int(args.get("offset") or 0))
-    except ValueError:
+    offset = whole_number(args.get("offset") or "0")
+    if offset is None or offset > 10**9:
+        problems.append("Offset: a whole number from 0 to 1000000000")
         offset = 0
     if state is not None and state not in ITEM_STATES:
         problems.append(f"State: one of {', '.join(ITEM_STATES)}")
