@@ -7,8 +7,8 @@ a body that is not JSON is a 400.
 
 from __future__ import annotations
 
-import hmac
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +19,17 @@ from sqlalchemy.orm import selectinload
 import parametric
 from parametric import FieldError, GeometryError, ValidationError
 
+from . import limits
 from .errors import errors_response, json_errors
 from .models import Job, Order, OrderItem
 from .openapi import openapi_document
+from .orders import tokens
 from .orders.placing import (
+    Client,
     IdempotencyConflict,
+    IdempotencyForeign,
+    OrderRequest,
+    TooManyOrders,
     check_idempotency_key,
     item_ids,
     order_status,
@@ -133,13 +139,22 @@ def describe_production(jobs: list[Any], staff: bool = False) -> list[dict[str, 
     return described
 
 
-def describe_item(order: Order, item: OrderItem, staff: bool = False, jobs: list[Any] | None = None
-                  ) -> dict[str, Any]:
+def file_url(order: Order, item: OrderItem, filename: str, token: str | None, staff: bool) -> str | None:
+    """Where a file of the order is downloaded: the customer's link carries the token (which only the customer
+    has: the database keeps its hash), staff download it through the staff API."""
+    if token is not None:
+        return url_for("api.download", order_id=order.id, position=item.position, filename=filename, token=token)
+    if staff:
+        return url_for("staff.download", order_id=order.id, position=item.position, filename=filename)
+    return None
+
+
+def describe_item(order: Order, item: OrderItem, staff: bool = False, jobs: list[Any] | None = None,
+                  token: str | None = None) -> dict[str, Any]:
     files, manifest = [], None
     if item.state == "ready":
         for artifact in item.artifacts:
-            url = url_for("api.download", order_id=order.id, position=item.position, filename=artifact.filename,
-                          token=order.token)
+            url = file_url(order, item, artifact.filename, token, staff)
             if artifact.format == "manifest":
                 manifest = url
                 continue
@@ -161,13 +176,16 @@ def _time(value: Any) -> str | None:
     return value.isoformat(timespec="milliseconds") + "Z" if value is not None else None
 
 
-def describe_order(order: Order, token: bool = False, staff: bool = False) -> dict[str, Any]:
+def describe_order(order: Order, token: str | None = None, staff: bool = False, show_token: bool = False
+                   ) -> dict[str, Any]:
+    """The order as the API shows it; ``token`` (the request's) goes into its file links, and into the answer
+    itself with ``show_token`` (when the order is placed: the only time the customer is given it)."""
     described: dict[str, Any] = {
         "id": order.id, "status": order_status([item.state for item in order.items]),
         "created_at": _time(order.created_at), "customer": {"name": order.customer_name, "email": order.customer_email},
     }
-    if token:
-        described["token"] = order.token
+    if show_token:
+        described["token"] = token
     described["links"] = {"self": url_for("api.show_order", order_id=order.id)}
     with services().database.session() as session:
         found = session.scalars(select(Job).where(Job.item_id.in_([item.id for item in order.items]))
@@ -175,49 +193,88 @@ def describe_order(order: Order, token: bool = False, staff: bool = False) -> di
     by_item: dict[int, list[Any]] = {}
     for job in found:
         by_item.setdefault(job.item_id, []).append(job)
-    described["items"] = [describe_item(order, item, staff, by_item.get(item.id, [])) for item in order.items]
+    described["items"] = [describe_item(order, item, staff, by_item.get(item.id, []), token) for item in order.items]
     return described
+
+
+def order_client() -> Client:
+    """The placing client (its address) with the app's secret and the idempotency keys' lifetime."""
+    config = services().config
+    return Client(limits.client_address(), str(current_app.secret_key).encode(), float(config["IDEMPOTENCY_HOURS"]))
+
+
+def order_admission(client: Client) -> Callable[[], float | None]:
+    """The orders-per-client limit, counted only when a new order is about to be made."""
+    config = services().config
+    return lambda: limits.hit(services().database, "orders", client.address, int(config["ORDERS_PER_CLIENT"]),
+                              float(config["ORDERS_WINDOW_SECONDS"]))
+
+
+def parse_order_body(body: Any) -> OrderRequest:
+    """The order request under this app's limits (items, quantity, pieces in all), or a ValidationError."""
+    config = services().config
+    return parse_order(body, int(config["MAX_ITEMS_PER_ORDER"]), int(config["MAX_QUANTITY"]),
+                       int(config["MAX_UNITS_PER_ORDER"]))
+
+
+def too_many_orders(retry_after: float) -> Response:
+    return limits.too_many(retry_after, f"too many orders from this address; you can place another in "
+                                        f"{limits.in_words(retry_after)}")
+
+
+FOREIGN_KEY_MESSAGE = ("this Idempotency-Key was already used by another client; use a new, unique key for "
+                       "each order (e.g. a UUID)")
 
 
 @bp.post("/orders")
 def create_order() -> Any:
     key = request.headers.get("Idempotency-Key")
     body = json_body()
-    config = services().config
     problems = check_idempotency_key(key)
     try:
-        order_request = parse_order(body, int(config["MAX_ITEMS_PER_ORDER"]), int(config["MAX_QUANTITY"]))
+        order_request = parse_order_body(body)
     except ValidationError as error:
         problems = error.errors + problems
     if problems:
         return errors_response(problems)
     generation = services().generation
     keys = [generation.key(item.template, item.params) for item in order_request.items]
+    client = order_client()
     try:
-        order_id, created = place_order(services().database, order_request, keys, key, request_hash(body))
+        placed = place_order(services().database, order_request, keys, key, request_hash(body), client,
+                             order_admission(client))
     except IdempotencyConflict:
         return errors_response([FieldError("Idempotency-Key", "this key was already used for a different order "
                                            "request; the first order stands. Send a new key for a new order.")])
-    if created:
-        generation.start(item_ids(services().database, order_id), services().queue.enqueue)
-    order = _load_order(order_id)
+    except IdempotencyForeign:
+        return json_errors(409, FOREIGN_KEY_MESSAGE, "Idempotency-Key")
+    except TooManyOrders as error:
+        return too_many_orders(error.retry_after)
+    if placed.created:
+        generation.start(item_ids(services().database, placed.order_id), services().queue.enqueue)
+    order = _load_order(placed.order_id)
     assert order is not None
-    response = jsonify(describe_order(order, token=True))
+    response = jsonify(describe_order(order, token=placed.token, show_token=True))
     response.status_code = 201
-    response.headers["Location"] = url_for("api.show_order", order_id=order_id)
-    if not created:
+    response.headers["Location"] = url_for("api.show_order", order_id=placed.order_id)
+    if not placed.created:
         response.headers["Idempotent-Replayed"] = "true"
     return response
 
 
+def request_token() -> str | None:
+    """The order token the request carries: header ``X-Order-Token`` or ``?token=``."""
+    return request.headers.get("X-Order-Token") or request.args.get("token")
+
+
 def _authorized_order(order_id: str) -> Order | Response:
     """The order if the request carries its token (header ``X-Order-Token`` or ``?token=``), else an error."""
-    token = request.headers.get("X-Order-Token") or request.args.get("token")
+    token = request_token()
     if not token:
         return json_errors(403, "this order can only be read with its token: send the X-Order-Token header or "
                                 "?token= (the token came with the order)", "token")
     order = _load_order(order_id) if len(order_id) <= 64 else None
-    if order is None or not hmac.compare_digest(order.token.encode(), token.encode("utf-8", "replace")):
+    if order is None or not tokens.matches(order.token_hash, token):
         return json_errors(404, "no order with this id and token")
     return order
 
@@ -227,15 +284,11 @@ def show_order(order_id: str) -> Any:
     order = _authorized_order(order_id)
     if isinstance(order, Response):
         return order
-    return describe_order(order)
+    return describe_order(order, token=request_token())
 
 
-@bp.get("/orders/<order_id>/items/<int:position>/files/<path:filename>")
-def download(order_id: str, position: int, filename: str) -> Any:
-    """One generated file; only files recorded for the item, and only inside the output folder."""
-    order = _authorized_order(order_id)
-    if isinstance(order, Response):
-        return order
+def send_artifact(order: Order, position: int, filename: str) -> Response:
+    """One generated file of the order; only files recorded for the item, and only inside the output folder."""
     artifact = next((a for item in order.items if item.position == position and item.state == "ready"
                      for a in item.artifacts if a.filename == filename), None)
     root = Path(services().config["OUTPUT_FOLDER"]).resolve()
@@ -244,6 +297,15 @@ def download(order_id: str, position: int, filename: str) -> Any:
         return json_errors(404, "no such file for this order item")
     return send_file(path, mimetype=MIMETYPES.get(artifact.format, "application/octet-stream"), as_attachment=True,
                      download_name=artifact.filename, etag=artifact.sha256, max_age=0)
+
+
+@bp.get("/orders/<order_id>/items/<int:position>/files/<path:filename>")
+def download(order_id: str, position: int, filename: str) -> Any:
+    """One generated file, for the holder of the order's token."""
+    order = _authorized_order(order_id)
+    if isinstance(order, Response):
+        return order
+    return send_artifact(order, position, filename)
 
 
 @bp.get("/openapi.json")

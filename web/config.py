@@ -58,6 +58,21 @@ DEFAULTS: dict[str, Any] = {
     "QUOTE_SLICER_WAIT_SECONDS": 20.0,  # a quote waits this long for PrusaSlicer, then prices by volume
     # Manufacturing.
     "PUBLIC_URL": "http://127.0.0.1:8000",  # where staff reach the app: job sheets' QR codes link there
+    # Abuse limits (counted in the database, per client address: web.limits).
+    "LOGIN_FAILURES_PER_ACCOUNT": 5,    # wrong staff passwords for one account within the window, then locked
+    "LOGIN_FAILURES_PER_CLIENT": 20,    # wrong staff passwords from one client address within the window
+    "LOGIN_WINDOW_SECONDS": 900,
+    "LOGIN_LOCKOUT_SECONDS": 900,       # how long a locked-out account or client waits (429, Retry-After)
+    "ORDERS_PER_CLIENT": 30,            # new orders from one client address per window (replays not counted)
+    "ORDERS_WINDOW_SECONDS": 3600,
+    "MAX_UNITS_PER_ORDER": 1000,        # pieces in all (each item's quantity, added up)
+    "IDEMPOTENCY_HOURS": 24,            # an Idempotency-Key is remembered this long, for the client that sent it
+    # Sessions and proxies.
+    "PROXY_COUNT": 0,                   # proxies in front of the app trusted for X-Forwarded-For/-Proto/-Host
+    "PREFERRED_URL_SCHEME": "http",     # "https" behind TLS: session cookies are then Secure
+    "SESSION_COOKIE_SECURE": None,      # None: Secure when the scheme is https (PREFERRED_URL_SCHEME or the proxy)
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "ALLOWED_ORIGINS": [],              # other origins (https://shop.example) whose pages may post to the staff API
 }
 
 

@@ -626,24 +626,28 @@ def openapi_paths() -> dict[str, Any]:
         return {"description": description, "content": {"application/json": {"schema": {"type": "object"}}}}
 
     unauthorized = errors("staff login required")
+    refusals = {"401": unauthorized, "403": errors("sent from another site's page (Origin or Referer)"),
+                "429": {**errors("too many wrong staff passwords: locked out for a while"),
+                        "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}}}}
+    not_json = {"415": errors("a body that is not declared JSON (Content-Type: application/json)")}
     job_id = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1,
                                                                                   "maximum": MAX_ID}}
     paths: dict[str, Any] = {
         "/api/v1/staff/machines": {
             "get": {"operationId": "staffListMachines", "summary": "Every printer and router (no API keys)",
-                    "security": staff, "responses": {"200": ok(), "401": unauthorized}},
+                    "security": staff, "responses": {"200": ok(), **refusals}},
             "post": {"operationId": "staffAddMachine", "summary": "Add a machine given as the core's record",
                      "security": staff,
                      "parameters": [{"name": "replace", "in": "query", "required": False,
                                      "schema": {"type": "string", "enum": ["1", "true"]}}],
                      "requestBody": {"required": True, "content": {"application/json": {"schema": {
                          "type": "object"}}}},
-                     "responses": {"201": ok("the machine"), "401": unauthorized,
+                     "responses": {"201": ok("the machine"), **refusals, **not_json,
                                    "409": errors("the name is taken"), "422": errors("invalid record")}}},
         "/api/v1/staff/machines/{name}": {"delete": {
             "operationId": "staffRemoveMachine", "summary": "Remove a machine", "security": staff,
             "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "responses": {"204": {"description": "removed"}, "401": unauthorized,
+            "responses": {"204": {"description": "removed"}, **refusals,
                           "404": errors("no such machine"),
                           "409": errors("it has jobs sent to it or in progress on it")}}},
         "/api/v1/staff/jobs": {"get": {
@@ -651,11 +655,11 @@ def openapi_paths() -> dict[str, Any]:
             "parameters": [{"name": "state", "in": "query", "required": False,
                             "schema": {"type": "string", "enum": list(jobs.JOB_STATES)}},
                            {"name": "machine", "in": "query", "required": False, "schema": {"type": "string"}}],
-            "responses": {"200": ok(), "401": unauthorized, "422": errors("bad query parameters")}}},
+            "responses": {"200": ok(), **refusals, "422": errors("bad query parameters")}}},
         "/api/v1/staff/jobs/{job_id}": {"get": {
             "operationId": "staffShowJob", "summary": "One job: state, progress, estimates, files",
             "security": staff, "parameters": [job_id],
-            "responses": {"200": ok(), "401": unauthorized, "404": errors("no such job")}}},
+            "responses": {"200": ok(), **refusals, "404": errors("no such job")}}},
         "/api/v1/staff/jobs/{job_id}/files": {"get": {
             "operationId": "staffListJobFiles", "summary": "A job's files to download: G-code, DXF, job sheet",
             "security": staff, "parameters": [job_id],
@@ -667,7 +671,7 @@ def openapi_paths() -> dict[str, Any]:
                                        "kind": {"type": "string", "enum": [k for k, _ in jobs.DOWNLOAD_KINDS]},
                                        "size_bytes": {"type": "integer", "minimum": 0},
                                        "content_type": {"type": "string"}, "url": {"type": "string"}}}}}}}}},
-                          "401": unauthorized, "404": errors("no such job")}}},
+                          **refusals, "404": errors("no such job")}}},
         "/api/v1/staff/jobs/{job_id}/files/{name}": {"get": {
             "operationId": "staffDownloadJobFile",
             "summary": "One file of a job (only files recorded for it, inside the output folder)", "security": staff,
@@ -675,7 +679,7 @@ def openapi_paths() -> dict[str, Any]:
             "responses": {"200": {"description": "the file, as an attachment", "content": {
                 mimetype: {"schema": {"type": "string", "format": "binary"}}
                 for mimetype in sorted({*jobs.MIMETYPES.values(), "application/octet-stream"})}},
-                "401": unauthorized, "404": errors("no such job or file")}}},
+                **refusals, "404": errors("no such job or file")}}},
     }
     for action, summary in (("send", "Send a ready job now: to its printer, into its router's hot folder, or "
                                      "handed over (a router fed by download)"),
@@ -686,6 +690,6 @@ def openapi_paths() -> dict[str, Any]:
         paths[f"/api/v1/staff/jobs/{{job_id}}/{action}"] = {"post": {
             "operationId": f"staff{action.title()}Job", "summary": summary, "security": staff,
             "parameters": [job_id],
-            "responses": {"200": ok("the job"), "401": unauthorized, "404": errors("no such job"),
+            "responses": {"200": ok("the job"), **refusals, **not_json, "404": errors("no such job"),
                           "409": errors("not allowed in the job's state")}}}
     return paths

@@ -1,5 +1,5 @@
 """Every table of the web app, in one place: orders, their items, generated artifacts, idempotency
-keys, staff users, machines and manufacturing jobs.
+keys, rate limits, staff users, machines and manufacturing jobs.
 
 The migrations in ``web/migrations`` compare against :data:`Base.metadata`, so a model defined
 here is one the autogenerate comparison sees. Times are naive UTC (:func:`utcnow`).
@@ -43,12 +43,13 @@ class Base(DeclarativeBase):
 
 
 class Order(Base):
-    """A customer's order: who ordered, and the secret token that lets them read it."""
+    """A customer's order: who ordered, and the SHA-256 of the secret token that lets them read it (the token
+    itself is given to the customer once and never stored: ``web.orders.tokens``)."""
 
     __tablename__ = "orders"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    token: Mapped[str] = mapped_column(String(64))
+    token_hash: Mapped[str] = mapped_column(String(64))
     customer_name: Mapped[str] = mapped_column(String(200))
     customer_email: Mapped[str] = mapped_column(String(254))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
@@ -116,14 +117,31 @@ class Artifact(Base):
 
 
 class IdempotencyKey(Base):
-    """An ``Idempotency-Key`` header already answered: the request it came with and the order it made."""
+    """An ``Idempotency-Key`` header already answered: the client that sent it, the request it came with, the
+    order it made and that order's token sealed for a replay by the same client (``web.orders.placing``).
+    A key expires ``IDEMPOTENCY_HOURS`` after it was first used."""
 
     __tablename__ = "idempotency_keys"
 
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    client: Mapped[str] = mapped_column(String(64))
     request_hash: Mapped[str] = mapped_column(String(64))
     order_id: Mapped[str] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    sealed_token: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
+class RateLimit(Base):
+    """One counter of a rate limit (``web.limits``): hits in the current window per scope and subject (the
+    SHA-256 of a client's address or an account's name), and how long the subject is locked out."""
+
+    __tablename__ = "rate_limits"
+
+    scope: Mapped[str] = mapped_column(String(32), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(64), primary_key=True)
+    hits: Mapped[int] = mapped_column(Integer)
+    window_started_at: Mapped[datetime] = mapped_column(DateTime)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class User(Base):
@@ -134,6 +152,7 @@ class User(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(80), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
+    session_version: Mapped[int] = mapped_column(Integer, default=1)  # bumped at logout: older sessions end
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 

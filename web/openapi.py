@@ -195,9 +195,16 @@ def _paths() -> dict[str, Any]:
     no_token = _errors("no token sent")
     not_found = _errors("no such order, or a wrong token")
     body_errors = {"400": _errors("the body is not JSON"), "413": _errors("the body is too large"),
-                   "422": _errors("invalid input: every problem listed")}
+                   "415": _errors("the body is not declared JSON (Content-Type: application/json)"),
+                   "422": _errors("invalid input (control characters included): every problem listed")}
     staff = [{"staff": []}]
     unauthorized = _errors("staff login required")
+    retry_after = {"Retry-After": {"schema": {"type": "integer", "minimum": 1},
+                                   "description": "seconds until the client may try again"}}
+    login_locked = {**_errors("too many wrong staff passwords from this client or for this account: locked out for "
+                              "a while"), "headers": retry_after}
+    staff_errors = {"401": unauthorized, "403": _errors("sent from another site's page (Origin or Referer)"),
+                    "429": login_locked}
     return {
         "/api/v1/templates": {"get": {
             "operationId": "listTemplates", "summary": "Every template: id, version, process, materials, presets",
@@ -215,10 +222,14 @@ def _paths() -> dict[str, Any]:
             "operationId": "createOrder", "summary": "Place an order; its files are generated in the background",
             "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
                             "schema": {"type": "string", "minLength": 1, "maxLength": 255},
-                            "description": "a retried request with the same key returns the same order"}],
+                            "description": "a retried request with the same key from the same client (its "
+                                           "address) within IDEMPOTENCY_HOURS returns the same order"}],
             "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("OrderRequest")}}},
             "responses": {"201": {**_json(_ref("Order"), "the order (also for a replayed Idempotency-Key)"),
-                                  "headers": {"Location": {"schema": {"type": "string"}}}}, **body_errors}}},
+                                  "headers": {"Location": {"schema": {"type": "string"}}}}, **body_errors,
+                          "409": _errors("the Idempotency-Key was used by another client"),
+                          "429": {**_errors("too many orders from this client for now"),
+                                  "headers": retry_after}}}},
         "/api/v1/orders/{order_id}": {"get": {
             "operationId": "showOrder", "summary": "An order's items: state, failure reason, file links",
             "parameters": [order_id, token_header, token_query],
@@ -244,21 +255,31 @@ def _paths() -> dict[str, Any]:
                 {"name": "limit", "in": "query", "required": False,
                  "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
                 {"name": "offset", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0}}],
-            "responses": {"200": _json(_ref("OrderPage")), "401": unauthorized,
+            "responses": {"200": _json(_ref("OrderPage")), **staff_errors,
                           "422": _errors("bad query parameters")}}},
         "/api/v1/staff/orders/{order_id}": {"get": {
             "operationId": "staffShowOrder", "summary": "One order, without its token", "security": staff,
             "parameters": [order_id],
-            "responses": {"200": _json(_ref("Order")), "401": unauthorized, "404": _errors("no such order")}}},
+            "responses": {"200": _json(_ref("Order")), **staff_errors, "404": _errors("no such order")}}},
+        "/api/v1/staff/orders/{order_id}/items/{position}/files/{filename}": {"get": {
+            "operationId": "staffDownloadFile", "summary": "A generated file of any order", "security": staff,
+            "parameters": [order_id,
+                           {"name": "position", "in": "path", "required": True,
+                            "schema": {"type": "integer", "minimum": 1}},
+                           {"name": "filename", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "the file", "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+                **staff_errors, "404": _errors("no such order or file")}}},
         "/api/v1/staff/items/{item_id}/retry": {"post": {
             "operationId": "staffRetryItem", "summary": "Queue a failed item again", "security": staff,
             "parameters": [{"name": "item_id", "in": "path", "required": True,
                             "schema": {"type": "integer", "minimum": 1, "maximum": 2147483647}}],
-            "responses": {"200": _json(_ref("OrderItemState")), "401": unauthorized,
+            "responses": {"200": _json(_ref("OrderItemState")), **staff_errors,
+                          "415": _errors("a body that is not declared JSON"),
                           "404": _errors("no such item"), "409": _errors("the item has not failed")}}},
         "/api/v1/staff/queue": {"get": {
             "operationId": "staffQueue", "summary": "Items per state, render time, expired leases", "security": staff,
-            "responses": {"200": _json(_ref("QueueState")), "401": unauthorized}}},
+            "responses": {"200": _json(_ref("QueueState")), **staff_errors}}},
     }
 
 

@@ -2,7 +2,9 @@
 
 ``init_app`` sets the session's secret key (``SECRET_KEY`` in the configuration, else
 ``$PARAMETRIC_SECRET_KEY``, else a random key kept in the instance folder: give every
-server of one shop the same key), protects every form with Flask-WTF's CSRF token
+server of one shop the same key), makes the session cookie SameSite=Lax and, behind HTTPS,
+Secure (:class:`SessionInterface`), trusts ``PROXY_COUNT`` proxies for the client's address
+and scheme, protects every form with Flask-WTF's CSRF token
 (the REST API, which uses tokens and HTTP auth instead of cookies, is exempt), and adds
 security headers to the HTML pages.
 """
@@ -18,11 +20,24 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, render_template, request, url_for
+from flask import Flask, Response, has_request_context, render_template, request, url_for
+from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from markupsafe import Markup
 
 csrf = CSRFProtect()
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed cookie session, Secure whenever the app is reached over HTTPS: ``SESSION_COOKIE_SECURE``
+    when it is set, else when ``PREFERRED_URL_SCHEME`` is https or the request came over HTTPS (a trusted
+    proxy's ``X-Forwarded-Proto`` included, see ``PROXY_COUNT``)."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        configured = app.config.get("SESSION_COOKIE_SECURE")
+        if configured is not None:
+            return bool(configured)
+        return app.config.get("PREFERRED_URL_SCHEME") == "https" or (has_request_context() and request.is_secure)
 
 
 def _secret_key(app: Flask) -> str:
@@ -65,7 +80,12 @@ def init_app(app: Flask) -> None:
 
     app.secret_key = _secret_key(app)
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # a form stays valid as long as the session
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    app.session_interface = SessionInterface()
+    proxies = int(app.config.get("PROXY_COUNT") or 0)
+    if proxies > 0:  # the client's address and scheme as the trusted proxies saw them
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)  # type: ignore[method-assign]
     csrf.init_app(app)
     csrf.exempt(api.bp)
     csrf.exempt(staff_api.bp)

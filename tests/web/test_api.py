@@ -49,9 +49,11 @@ def test_unknown_route_and_wrong_method_are_json_under_api(client):
 
 def test_body_that_is_not_json_is_400(client):
     for path in ("/api/v1/orders", "/api/v1/quotes"):
-        response = client.post(path, data="customer=ada", content_type="application/x-www-form-urlencoded")
+        response = client.post(path, data="customer=ada", content_type="application/json")
         assert response.status_code == 400, path
         assert "must be JSON" in response.get_json()["errors"][0]["message"]
+        undeclared = client.post(path, data="customer=ada", content_type="application/x-www-form-urlencoded")
+        assert undeclared.status_code == 415, path  # not even declared JSON (tests/web/test_hostile_inputs.py)
     nan = client.post("/api/v1/quotes", data='{"template": "wall_shelf", "params": {"width": NaN}}',
                       content_type="application/json")
     assert nan.status_code == 400

@@ -36,7 +36,7 @@ def add_printer(client: FlaskClient, staff: dict[str, str], record: dict[str, An
 def stored_job(database: Any, *, template: str = "wall_shelf", material: str = "pla", **values: Any) -> int:
     """A job on a stored order item of ``template`` (no render: for state-machine and page tests)."""
     with database.transaction() as session:
-        order = Order(id=uuid.uuid4().hex, token="t", customer_name="A", customer_email="a@example.com")
+        order = Order(id=uuid.uuid4().hex, token_hash="t", customer_name="A", customer_email="a@example.com")
         session.add(order)
         session.flush()
         item = OrderItem(order_id=order.id, position=1, template=template, template_version="1.0.0",

@@ -15,9 +15,12 @@ from sqlalchemy import CheckConstraint, func, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 from web.db import Database
-from web.models import Artifact, Base, IdempotencyKey, Job, MachineRow, Order, OrderItem, User
+from web.models import Artifact, Base, IdempotencyKey, Job, MachineRow, Order, OrderItem, RateLimit, User, utcnow
+from web.orders import tokens
 
 from .live import postgres_database
+
+PLAIN_TOKEN = "t" * 43
 
 
 def proposed_changes(database: Database) -> list[Any]:
@@ -68,21 +71,27 @@ def test_autogenerate_proposes_no_change_after_the_migrations(database):
 def test_the_models_hold_every_table():
     """The migrations see every model: web.models alone registers them all (none left in another module)."""
     assert set(Base.metadata.tables) == {"orders", "order_items", "artifacts", "idempotency_keys", "users",
-                                         "machines", "jobs"}
+                                         "machines", "jobs", "rate_limits"}
 
 
 def _fill(database: Database) -> None:
-    """One row in every table, as a shop running migration 0002 would have them."""
+    """One row in every table, as a shop running migration 0002 would have them (written as that schema's
+    rows: the models are today's)."""
     with database.transaction() as session:
-        order = Order(id="o1", token="t" * 43, customer_name="Ada", customer_email="ada@example.com")
-        item = OrderItem(order=order, position=0, template="wall_shelf", template_version="1.0.0",
+        session.execute(text("INSERT INTO orders (id, token, customer_name, customer_email, created_at) "
+                             "VALUES ('o1', :token, 'Ada', 'ada@example.com', :now)"),
+                        {"token": PLAIN_TOKEN, "now": utcnow()})
+        session.execute(text("INSERT INTO users (name, password_hash, created_at) VALUES ('ada', 'x', :now)"),
+                        {"now": utcnow()})
+        session.execute(text("INSERT INTO idempotency_keys (key, request_hash, order_id, created_at) "
+                             "VALUES ('k1', :digest, 'o1', :now)"), {"digest": "1" * 64, "now": utcnow()})
+    with database.transaction() as session:
+        item = OrderItem(order_id="o1", position=0, template="wall_shelf", template_version="1.0.0",
                          params={"width": 600.0}, quantity=2, material="pla", state="ready")
         item.artifacts.append(Artifact(format="stl", part="shelf", filename="shelf.stl", path="orders/o1/0/shelf.stl",
                                        bytes=1234, sha256="0" * 64))
-        session.add_all([order, User(name="ada", password_hash="x"),
-                         MachineRow(name="mk3", kind="printer", record={"kind": "printer", "name": "mk3"})])
+        session.add_all([item, MachineRow(name="mk3", kind="printer", record={"kind": "printer", "name": "mk3"})])
         session.flush()
-        session.add(IdempotencyKey(key="k1", request_hash="1" * 64, order_id="o1"))
         session.add(Job(item_id=item.id, part="shelf", kind="fdm", machine="mk3", state="sent", progress=12.5,
                         estimates={"print_time_s": 60}, files={"gcode": "/x.gcode"}))
 
@@ -107,6 +116,13 @@ def test_a_database_from_older_migrations_keeps_its_rows(database):
     with database.session() as session:
         job = session.scalars(select(Job)).one()
         assert (job.state, job.progress, job.estimates) == ("sent", 12.5, {"print_time_s": 60})
+        order = session.get(Order, "o1")  # 0004: the plain token is now only its hash, and still opens the order
+        assert order.token_hash == tokens.token_hash(PLAIN_TOKEN) and tokens.matches(order.token_hash, PLAIN_TOKEN)
+        assert PLAIN_TOKEN not in repr(session.execute(text("SELECT * FROM orders")).all())
+        key = session.get(IdempotencyKey, "k1")
+        assert (key.client, key.sealed_token) == ("", None)  # a key of no client: its replays are refused
+        assert session.scalars(select(User.session_version)).one() == 1
+        assert session.scalar(select(func.count()).select_from(RateLimit)) == 0
     with database.engine.connect() as connection:
         if database.is_sqlite:  # foreign keys are back on for the app after migrating with them off
             assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
@@ -119,6 +135,6 @@ def test_a_database_from_older_migrations_keeps_its_rows(database):
 def test_the_check_constraints_hold_after_the_rename(database):
     database.upgrade()
     with pytest.raises(IntegrityError), database.transaction() as session:
-        order = Order(id="o2", token="t", customer_name="Ada", customer_email="ada@example.com")
+        order = Order(id="o2", token_hash="t", customer_name="Ada", customer_email="ada@example.com")
         session.add(OrderItem(order=order, position=0, template="wall_shelf", template_version="1.0.0", params={},
                               quantity=0, material="pla"))

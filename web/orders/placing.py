@@ -1,5 +1,10 @@
 """Orders: reading an order request (every problem at once), creating it once per idempotency key.
 
+An ``Idempotency-Key`` belongs to the client that first sent it (its address, ``web.limits``) for
+``IDEMPOTENCY_HOURS``: a retry from that client returns the first order with its token, the same key
+from another client is refused (409) and learns nothing of the order; after the hours the key is
+forgotten. Replays are not counted against the client's orders per hour.
+
 An order line is validated by its template's own parameter model; the stored parameters are
 the canonical ones (mm, degrees) with the template version they were made with.
 """
@@ -7,22 +12,24 @@ the canonical ones (mm, degrees) with the template version they were made with.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import re
-import secrets
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 import parametric
 from parametric import FieldError, Template, ValidationError
 
 from ..db import Database
-from ..models import IdempotencyKey, Order, OrderItem
+from ..models import IdempotencyKey, Order, OrderItem, utcnow
+from . import tokens
 
 ITEM_FIELDS = ("template", "preset", "params", "quantity", "material")
 ORDER_FIELDS = ("customer", "items")
@@ -48,8 +55,40 @@ class OrderRequest:
     items: list[ItemRequest]
 
 
+@dataclass(frozen=True)
+class Placed:
+    """The order a request placed or replayed: its id, its token (``None`` when a replay cannot give it back)
+    and whether this request created it."""
+
+    order_id: str
+    token: str | None
+    created: bool
+
+
+@dataclass(frozen=True)
+class Client:
+    """Who places an order, for its idempotency key and the orders-per-client limit: the client's address
+    (``web.limits.client_address``), and the app's secret key that seals the token for replays."""
+
+    address: str
+    secret: bytes
+    expiry_hours: float = 24.0
+
+
 class IdempotencyConflict(Exception):
     """The idempotency key was already used with a different request body."""
+
+
+class IdempotencyForeign(Exception):
+    """The idempotency key was already used by another client: its order is not this client's to see."""
+
+
+class TooManyOrders(Exception):
+    """The client placed as many orders as it may for now; ``retry_after`` seconds until it may place another."""
+
+    def __init__(self, retry_after: float):
+        super().__init__(retry_after)
+        self.retry_after = retry_after
 
 
 def _unknown(value: Mapping[str, Any], allowed: tuple[str, ...], prefix: str) -> list[FieldError]:
@@ -129,7 +168,7 @@ def parse_item(raw: Any, prefix: str, max_quantity: int) -> tuple[ItemRequest | 
     return ItemRequest(template, canonical, quantity, material), []
 
 
-def parse_order(body: Any, max_items: int, max_quantity: int) -> OrderRequest:
+def parse_order(body: Any, max_items: int, max_quantity: int, max_units: int | None = None) -> OrderRequest:
     """A validated order request, or a :class:`ValidationError` listing every problem."""
     if not isinstance(body, dict):
         raise ValidationError([FieldError("", "must be a JSON object with customer and items")])
@@ -162,6 +201,10 @@ def parse_order(body: Any, max_items: int, max_quantity: int) -> OrderRequest:
             problems.extend(item_problems)
             if item is not None:
                 items.append(item)
+        units = sum(item.quantity for item in items)
+        if max_units is not None and units > max_units:
+            problems.append(FieldError("items", f"{units} pieces in all (the items' quantities added up); at most "
+                                                f"{max_units} per order"))
     if problems:
         raise ValidationError(problems)
     return OrderRequest(name.strip(), email.strip(), items)
@@ -182,31 +225,56 @@ def check_idempotency_key(key: str | None) -> list[FieldError]:
     return []
 
 
-def _replayed(database: Database, key: str, digest: str) -> str | None:
+def _replayed(database: Database, key: str, digest: str, client: Client) -> Placed | None:
+    """The order an earlier request with ``key`` placed, or ``None`` (never used, or expired and forgotten now)."""
     with database.session() as session:
         existing = session.get(IdempotencyKey, key)
         if existing is None:
             return None
+        if existing.created_at < utcnow() - timedelta(hours=client.expiry_hours):
+            session.close()
+            with database.transaction() as writing:
+                writing.execute(delete(IdempotencyKey).where(IdempotencyKey.key == key,
+                                                             IdempotencyKey.created_at == existing.created_at))
+            return None
+        if not hmac.compare_digest(existing.client.encode("utf-8", "replace"),
+                                   client.address.encode("utf-8", "replace")):
+            raise IdempotencyForeign(key)
         if existing.request_hash != digest:
             raise IdempotencyConflict(key)
-        return existing.order_id
+        order = session.get(Order, existing.order_id)
+        token = None
+        if existing.sealed_token and order is not None:
+            token = tokens.unseal(existing.sealed_token, client.secret, key, client.address, order.id,
+                                  order.token_hash)
+        return Placed(existing.order_id, token, False)
 
 
 def place_order(database: Database, request: OrderRequest, cache_keys: list[str], key: str | None = None,
-                digest: str | None = None) -> tuple[str, bool]:
-    """Create the order (once per idempotency key). Returns ``(order id, created)``.
+                digest: str | None = None, client: Client | None = None,
+                admit: Callable[[], float | None] | None = None) -> Placed:
+    """Create the order (once per idempotency key and client); a replay by the same client within the key's
+    lifetime returns the first order (with its token), one by another client raises :class:`IdempotencyForeign`.
+    ``admit``, called only before a new order is made, returns the seconds to wait when the client may not
+    place one now (:class:`TooManyOrders`).
 
     Two requests with one key racing in two processes: the key's primary key lets one
     transaction commit; the other fails on it, rolls back, and returns the winner's order.
     """
+    client = client or Client("", b"")
     if key is not None:
-        existing = _replayed(database, key, digest or "")
+        existing = _replayed(database, key, digest or "", client)
         if existing is not None:
-            return existing, False
+            return existing
+    if admit is not None:
+        wait = admit()
+        if wait is not None:
+            raise TooManyOrders(wait)
     order_id = uuid.uuid4().hex
+    token = tokens.new_token()
     try:
         with database.transaction() as session:
-            order = Order(id=order_id, token=secrets.token_urlsafe(32), customer_name=request.customer_name,
+            order = Order(id=order_id, token_hash=tokens.token_hash(token), customer_name=request.customer_name,
                           customer_email=request.customer_email)
             order.items = [OrderItem(position=index + 1, template=item.template.id,
                                      template_version=item.template.version, params=item.params,
@@ -216,15 +284,17 @@ def place_order(database: Database, request: OrderRequest, cache_keys: list[str]
             session.add(order)
             if key is not None:
                 session.flush()  # the order row first: the key refers to it
-                session.add(IdempotencyKey(key=key, request_hash=digest, order_id=order_id))
+                session.add(IdempotencyKey(key=key, client=client.address, request_hash=digest, order_id=order_id,
+                                           sealed_token=tokens.seal(token, client.secret, key, client.address,
+                                                                    order_id)))
     except IntegrityError:
         if key is None:
             raise
-        existing = _replayed(database, key, digest or "")
+        existing = _replayed(database, key, digest or "", client)
         if existing is None:
             raise
-        return existing, False
-    return order_id, True
+        return existing
+    return Placed(order_id, token, True)
 
 
 def item_ids(database: Database, order_id: str) -> list[int]:

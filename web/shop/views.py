@@ -31,15 +31,24 @@ from parametric import FieldError, GeometryError, Template, ValidationError
 from parametric.materials import materials as material_table
 from parametric.units import format_duration
 
-from ..api import _authorized_order, _load_order, describe_order
+from .. import limits
+from ..api import (
+    _authorized_order,
+    describe_order,
+    order_admission,
+    order_client,
+    parse_order_body,
+    request_token,
+)
 from ..inputs import whole_number
 from ..orders.placing import (
     IdempotencyConflict,
+    IdempotencyForeign,
     ItemRequest,
+    TooManyOrders,
     check_idempotency_key,
     item_ids,
     parse_item,
-    parse_order,
     place_order,
     request_hash,
 )
@@ -251,7 +260,7 @@ def checkout() -> Any:
     config = services().config
     problems = check_idempotency_key(order_key)
     try:
-        order_request = parse_order(body, int(config["MAX_ITEMS_PER_ORDER"]), int(config["MAX_QUANTITY"]))
+        order_request = parse_order_body(body)
     except ValidationError as error:
         problems = error.errors + problems
     item, item_problems = parse_item(line, "", int(config["MAX_QUANTITY"]))
@@ -263,18 +272,26 @@ def checkout() -> Any:
         return _checkout(template, line, quoted, customer, field_errors(problems), order_key, 422)
     generation = services().generation
     keys = [generation.key(i.template, i.params) for i in order_request.items]
+    client = order_client()
     try:
-        order_id, created = place_order(services().database, order_request, keys, order_key, request_hash(body))
-    except IdempotencyConflict:
+        placed = place_order(services().database, order_request, keys, order_key, request_hash(body), client,
+                             order_admission(client))
+    except (IdempotencyConflict, IdempotencyForeign):
         quoted = quote_line(item, services())
         problem = FieldError("", "this checkout form was already used for a different order; "
                                  "please configure the product again")
         return _checkout(template, line, quoted, customer, field_errors([problem]), uuid.uuid4().hex, 409)
-    if created:
-        generation.start(item_ids(services().database, order_id), services().queue.enqueue)
-    order = _load_order(order_id)
-    assert order is not None
-    return redirect(url_for("shop.confirmation", order_id=order_id, token=order.token), code=303)
+    except TooManyOrders as error:
+        quoted = quote_line(item, services())
+        problem = FieldError("", f"too many orders from this address for now; please try again in "
+                                 f"{limits.in_words(error.retry_after)}")
+        page, status = _checkout(template, line, quoted, customer, field_errors([problem]), order_key, 429)
+        return page, status, {"Retry-After": limits.retry_after(error.retry_after)}
+    if placed.created:
+        generation.start(item_ids(services().database, placed.order_id), services().queue.enqueue)
+    if placed.token is None:  # a replay whose token can no longer be unsealed (the secret key changed)
+        abort(409, description="This order was already placed; please use the link from your confirmation.")
+    return redirect(url_for("shop.confirmation", order_id=placed.order_id, token=placed.token), code=303)
 
 
 def _authorized(order_id: str) -> Any:
@@ -289,8 +306,9 @@ def _authorized(order_id: str) -> Any:
 @bp.get("/orders/<order_id>/confirmation")
 def confirmation(order_id: str) -> Any:
     order = _authorized(order_id)
-    described = describe_order(order)
-    tracking = url_for("shop.track", order_id=order.id, token=order.token, _external=True)
+    token = request_token()
+    described = describe_order(order, token=token)
+    tracking = url_for("shop.track", order_id=order.id, token=token, _external=True)
     return _private(render_template("shop/confirmation.html", order=described, tracking=tracking,
                                     lines=_lines(described)))
 
@@ -298,8 +316,9 @@ def confirmation(order_id: str) -> Any:
 @bp.get("/track/<order_id>")
 def track(order_id: str) -> Any:
     order = _authorized(order_id)
-    described = describe_order(order)
-    api_url = url_for("api.show_order", order_id=order.id, token=order.token)
+    token = request_token()
+    described = describe_order(order, token=token)
+    api_url = url_for("api.show_order", order_id=order.id, token=token)
     making = any(job["state"] not in FINAL_JOB_STATES for item in described["items"] for job in item["production"])
     return _private(render_template("shop/track.html", order=described, api_url=api_url, lines=_lines(described),
                                     duration=format_duration, making=making))

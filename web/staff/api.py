@@ -1,4 +1,5 @@
-"""Staff endpoints, ``/api/v1/staff``: every order without its token, the queue, retrying a failed item.
+"""Staff endpoints, ``/api/v1/staff``: every order (never its token, which only the customer has), its files,
+the queue, retrying a failed item.
 
 Each needs a staff account's HTTP basic credentials (``parametric users add NAME``).
 """
@@ -13,7 +14,7 @@ from sqlalchemy.orm import selectinload
 
 from parametric import FieldError
 
-from ..api import describe_item, describe_order
+from ..api import describe_item, describe_order, send_artifact
 from ..errors import errors_response, json_errors
 from ..inputs import whole_number
 from ..models import ITEM_STATES, Order, OrderItem, utcnow
@@ -54,7 +55,7 @@ def list_orders() -> Any:
         total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
         orders = session.scalars(query.order_by(Order.created_at.desc(), Order.id).limit(limit).offset(offset)
                                  .options(selectinload(Order.items).selectinload(OrderItem.artifacts))).all()
-    return {"orders": [describe_order(order, token=True, staff=True) for order in orders], "total": total,
+    return {"orders": [describe_order(order, staff=True) for order in orders], "total": total,
             "limit": limit, "offset": offset}
 
 
@@ -66,7 +67,19 @@ def show_order(order_id: str) -> Any:
                                .options(selectinload(Order.items).selectinload(OrderItem.artifacts)))
     if order is None:
         return json_errors(404, "no order with this id")
-    return describe_order(order, token=True, staff=True)
+    return describe_order(order, staff=True)
+
+
+@bp.get("/orders/<order_id>/items/<int:position>/files/<path:filename>")
+@staff_required
+def download(order_id: str, position: int, filename: str) -> Any:
+    """One generated file of any order, for staff (customers use the link with the order's token)."""
+    with services().database.session() as session:
+        order = session.scalar(select(Order).where(Order.id == order_id)
+                               .options(selectinload(Order.items).selectinload(OrderItem.artifacts)))
+    if order is None:
+        return json_errors(404, "no order with this id")
+    return send_artifact(order, position, filename)
 
 
 def retry(item_id: int) -> str:

@@ -1,19 +1,35 @@
-"""Staff accounts: werkzeug password hashes in the users table, HTTP basic auth on staff endpoints."""
+"""Staff accounts: werkzeug password hashes in the users table, HTTP basic auth on staff endpoints.
+
+Both ways of logging in (basic auth on the staff API, the dashboard's form) go through
+:func:`log_in`: a client or an account with too many wrong passwords in a row is locked out for a
+while (``LOGIN_*`` settings; the counters are in the database, ``web.limits``), every failure and
+lockout is logged, and a locked-out login is a 429 with ``Retry-After`` even with the right password.
+A state-changing request to the staff API from another site's page (its ``Origin`` or ``Referer``
+is not this app's) is refused before the credentials are looked at.
+"""
 
 from __future__ import annotations
 
 import functools
+import logging
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import current_app, g, jsonify, request
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from .. import limits
 from ..db import Database
+from ..errors import json_errors
 from ..models import User
+
+log = logging.getLogger(__name__)
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 USER_NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,80}$")
 MIN_PASSWORD = 8
@@ -51,15 +67,92 @@ def verify(database: Database, name: str, password: str) -> bool:
     return check_password_hash(stored, password)
 
 
+@dataclass(frozen=True)
+class Login:
+    """The outcome of a login attempt: ``ok``, or locked out for ``retry_after`` seconds, or neither (wrong)."""
+
+    ok: bool
+    retry_after: float | None = None
+
+
+def log_in(database: Database, config: dict[str, Any], name: str, password: str, client: str, how: str) -> Login:
+    """Check a staff login from ``client`` (its address), counting failures per account and per client."""
+    window, lockout = float(config["LOGIN_WINDOW_SECONDS"]), float(config["LOGIN_LOCKOUT_SECONDS"])
+    waits = [limits.locked(database, "login-account", name), limits.locked(database, "login-client", client)]
+    wait = max((w for w in waits if w is not None), default=None)
+    if wait is not None:
+        log.warning("staff login (%s) for %r from %s refused: locked out for %.0f s more", how, name, client, wait)
+        return Login(False, wait)
+    if verify(database, name, password):
+        limits.clear(database, "login-account", name)
+        log.info("staff %r logged in (%s) from %s", name, how, client)
+        return Login(True)
+    waits = [limits.hit(database, "login-account", name, int(config["LOGIN_FAILURES_PER_ACCOUNT"]), window, lockout),
+             limits.hit(database, "login-client", client, int(config["LOGIN_FAILURES_PER_CLIENT"]), window, lockout)]
+    wait = max((w for w in waits if w is not None), default=None)
+    log.warning("staff login (%s) for %r from %s failed: unknown user name or wrong password%s", how, name, client,
+                f"; locked out for {wait:.0f} s" if wait is not None else "")
+    return Login(False, wait)
+
+
+def session_version(database: Database, name: str) -> int | None:
+    """The account's current session version (``None`` for no such account): a session of another is over."""
+    with database.session() as session:
+        return session.scalar(select(User.session_version).where(User.name == name))
+
+
+def end_sessions(database: Database, name: str) -> None:
+    """End every session of the account (logout): its session version moves on."""
+    with database.transaction() as session:
+        session.execute(update(User).where(User.name == name).values(session_version=User.session_version + 1))
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower() if parts.scheme and parts.netloc else url.lower()
+
+
+def own_origins() -> set[str]:
+    """The origins this app's pages are served from: the request's own host, ``PUBLIC_URL`` and ``ALLOWED_ORIGINS``."""
+    config = current_app.config
+    return {_origin(request.host_url), _origin(str(config.get("PUBLIC_URL") or "")),
+            *(_origin(str(origin)) for origin in config.get("ALLOWED_ORIGINS") or ())}
+
+
+def cross_origin() -> str | None:
+    """The foreign origin a state-changing request came from (its ``Origin``, else its ``Referer``), or ``None``."""
+    if request.method in SAFE_METHODS:
+        return None
+    sent = request.headers.get("Origin") or request.headers.get("Referer")
+    if not sent:
+        return None  # not sent by a browser from a page: a script or curl with the credentials
+    origin = _origin(sent)
+    return None if origin in own_origins() else origin
+
+
 def staff_required(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Refuse the request with 401 unless it carries a staff account's HTTP basic credentials."""
+    """Refuse the request unless it carries a staff account's HTTP basic credentials (401), comes from no other
+    site (403), and neither the account nor the client is locked out for wrong passwords (429)."""
 
     @functools.wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
+        foreign = cross_origin()
+        if foreign is not None:
+            log.warning("staff API %s %s refused: sent from another site (%s)", request.method, request.path,
+                        foreign)
+            return json_errors(403, f"the staff API does not take requests sent from another site ({foreign}); "
+                                    "use the staff dashboard, or call the API from a script", "Origin")
         credentials = request.authorization
-        database = current_app.extensions["parametric"].database
-        if (credentials is None or credentials.type != "basic" or not credentials.username
-                or not verify(database, credentials.username, credentials.password or "")):
+        services = current_app.extensions["parametric"]
+        login = None
+        if credentials is not None and credentials.type == "basic" and credentials.username:
+            login = log_in(services.database, services.config, credentials.username, credentials.password or "",
+                           limits.client_address(), "basic auth")
+            if login.retry_after is not None:
+                return limits.too_many(login.retry_after, "too many wrong staff passwords from this client or for "
+                                       f"this account; try again in {limits.in_words(login.retry_after)}",
+                                       "Authorization")
+        if login is None or not login.ok:
             response = jsonify(errors=[{"field": "Authorization",
                                         "message": "staff only: log in with a staff account (HTTP basic auth); "
                                                    "accounts are made with `parametric users add NAME`"}])

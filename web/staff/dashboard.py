@@ -1,8 +1,10 @@
 """The staff dashboard, ``/staff``: orders with filters and search, item details, retry and cancel.
 
 Staff log in with the accounts of the users table (``parametric users add NAME``); the
-login is kept in the signed session cookie and checked against the table on every
-request, so removing an account ends its sessions. Every form carries a CSRF token
+login is kept in the signed session cookie with the account's session version, checked
+against the table on every request, so removing an account or logging out ends its
+sessions (a cookie copied before the logout opens nothing). Wrong passwords lock the
+login out for a while (``web.staff.auth.log_in``). Every form carries a CSRF token
 (``web.pages``). Items are described by the API's own :func:`web.api.describe_order`.
 """
 
@@ -23,15 +25,16 @@ from sqlalchemy.orm import selectinload
 
 import parametric
 
-from ..api import describe_order
+from .. import limits
+from ..api import describe_order, send_artifact
 from ..db import Database
 from ..inputs import whole_number
-from ..models import ITEM_STATES, Order, OrderItem, User, utcnow
+from ..models import ITEM_STATES, Order, OrderItem, utcnow
 from ..orders.placing import order_status
 from ..services import services
 from ..shop.forms import parameter_rows
 from .api import retry
-from .auth import verify
+from .auth import end_sessions, log_in, session_version
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +51,9 @@ def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         name = session.get("staff_user")
-        if name is not None:
-            with services().database.session() as db:
-                if db.scalar(select(User.id).where(User.name == name)) is None:
-                    name = None
-                    session.clear()
+        if name is not None and session_version(services().database, name) != session.get("staff_session"):
+            name = None  # the account is gone, or this session ended at a logout (a cookie copied before it)
+            session.clear()
         if name is None:
             return redirect(url_for("dashboard.login", next=request.full_path if request.method == "GET" else None))
         g.staff_user = name
@@ -72,19 +73,34 @@ def _safe_next(target: str | None) -> str:
 def login() -> Any:
     error = None
     name = ""
+    status, headers = 200, {}
     if request.method == "POST":
         name = request.form.get("name", "").strip()
-        if verify(services().database, name, request.form.get("password", "")):
+        database = services().database
+        attempt = log_in(database, services().config, name, request.form.get("password", ""),
+                         limits.client_address(), "form")
+        if attempt.ok:
             session.clear()  # a fresh session: nothing from before the login survives it
             session["staff_user"] = name
+            session["staff_session"] = session_version(database, name)
             return redirect(_safe_next(request.form.get("next")), code=303)
-        error = "Unknown user name or wrong password."
+        if attempt.retry_after is not None:
+            error = (f"Too many wrong passwords from here or for this account: logging in is locked for "
+                     f"{limits.in_words(attempt.retry_after)}. Please wait and try again.")
+            status, headers = 429, {"Retry-After": limits.retry_after(attempt.retry_after)}
+        else:
+            error, status = "Unknown user name or wrong password.", 401
     return render_template("staff/login.html", error=error, name=name, next=request.values.get("next", "")), \
-        (401 if error else 200)
+        status, headers
 
 
 @bp.post("/logout")
 def logout() -> Any:
+    """End this staff member's sessions everywhere: a copy of the cookie no longer opens the dashboard."""
+    name = session.get("staff_user")
+    if name is not None and session_version(services().database, name) == session.get("staff_session"):
+        end_sessions(services().database, name)
+        log.info("staff %s logged out", name)
     session.clear()
     return redirect(url_for("dashboard.login"), code=303)
 
@@ -177,13 +193,23 @@ def _load(order_id: str) -> Order:
 @login_required
 def order(order_id: str) -> Any:
     found = _load(order_id)
-    described = describe_order(found, token=True, staff=True)
+    described = describe_order(found, staff=True)
     manifests = {item.position: _manifest(item) for item in found.items}
     items = [{**item, "rows": parameter_rows(item["template"], item["params"]),
               "manifest_data": manifests.get(item["position"]),
               "cancelled": item["state"] == "failed" and (item.get("last_error") or "").startswith(CANCELLED)}
              for item in described["items"]]
     return render_template("staff/order.html", order=described, items=items)
+
+
+@bp.get("/orders/<order_id>/items/<int:position>/files/<path:filename>")
+@login_required
+def download(order_id: str, position: int, filename: str) -> Any:
+    """One generated file of the order, for staff logged in to the dashboard."""
+    response = send_artifact(_load(order_id), position, filename)
+    if response.status_code == 404:
+        abort(404, description="There is no such file for this order item.")
+    return response
 
 
 # -- actions -----------------------------------------------------------------------------------------
