@@ -2,8 +2,8 @@
 the shop, on SQLite or PostgreSQL, counts the same hits.
 
 A limit counts hits per scope (``login-account``, ``login-client``, ``orders``) and subject in a fixed
-window; the hit that goes over the limit locks the subject out until the window ends or, for a login,
-for the lockout time, whichever is later. Subjects are stored as SHA-256 digests (a user name an
+window; the hit that goes over the limit locks the subject out for the lockout time (a login) or
+until the window ends (orders). Subjects are stored as SHA-256 digests (a user name an
 attacker made up can be any length). The client is identified by its address as this app sees it:
 ``request.remote_addr``, which is the address before a proxy only when ``PROXY_COUNT`` says how many
 proxies in front of the app may be trusted to tell it (``X-Forwarded-For``).
@@ -64,8 +64,8 @@ def hit(database: Database, scope: str, subject: str, limit: int, window_seconds
                     row.hits, row.window_started_at = 0, now
                 row.hits += 1
                 if row.hits > limit:
-                    until = max(row.window_started_at + timedelta(seconds=window_seconds),
-                                now + timedelta(seconds=lockout_seconds))
+                    until = (now + timedelta(seconds=lockout_seconds) if lockout_seconds > 0
+                             else row.window_started_at + timedelta(seconds=window_seconds))
                     row.locked_until = max(row.locked_until or until, until)
                 if row.locked_until is not None and row.locked_until > now:
                     return (row.locked_until - now).total_seconds()

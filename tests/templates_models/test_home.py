@@ -163,7 +163,8 @@ def test_unsupported_character_is_refused_naming_text_and_the_character():
 
 
 @pytest.mark.parametrize(("text", "words"), [("x" * 41, "at most 40"), ("   ", "only spaces"), ("a\nb", "one line"),
-                                             ("\u200b", "invisible character U+200B ZERO WIDTH SPACE"), ("שלום", "right-to-left")])
+                                             ("\u200b", "invisible character U+200B ZERO WIDTH SPACE"),
+                                             ("שלום", "right-to-left")])
 def test_bad_text_is_refused_with_a_reason(text, words):
     with pytest.raises(ValidationError) as error:
         PLATE.validate({"text": text})
