@@ -77,7 +77,10 @@ def hit(database: Database, scope: str, subject: str, limit: int, window_seconds
 
 
 def clear(database: Database, scope: str, subject: str) -> None:
-    """Forget ``subject``'s hits in ``scope`` (a staff member who logged in)."""
+    """Forget ``subject``'s hits in ``scope`` (a staff member who logged in); no write when there are none."""
+    with database.session() as session:
+        if session.get(RateLimit, (scope, _subject(subject))) is None:
+            return
     with database.transaction() as session:
         session.execute(delete(RateLimit).where(RateLimit.scope == scope, RateLimit.subject == _subject(subject)))
 

@@ -124,3 +124,18 @@ def test_pieces_per_order_are_bounded(limited):
     problem = response.get_json()["errors"][0]
     assert problem["field"] == "items" and "120 pieces" in problem["message"] and "at most 100" in problem["message"]
     assert limited.test_client().post("/api/v1/orders", json=order_body(line)).status_code == 201
+
+
+def test_the_client_is_its_address_and_a_forwarded_address_only_behind_a_trusted_proxy(tmp_path, cache_folder):
+    def placed(proxies: int, folder: str) -> list[int]:
+        app = create_app(test_config(tmp_path / folder, cache_folder, ORDERS_PER_CLIENT=1, PROXY_COUNT=proxies))
+        services(app).database.upgrade()
+        client = from_address(app, "192.0.2.1")
+        statuses = [client.post("/api/v1/orders", json=order_body(),
+                                headers={"X-Forwarded-For": forwarded}).status_code
+                    for forwarded in ("198.51.100.30", "198.51.100.31")]
+        services(app).database.dispose()
+        return statuses
+
+    assert placed(0, "direct") == [201, 429]  # X-Forwarded-For from anyone is not believed: no dodging the limit
+    assert placed(1, "proxied") == [201, 201]  # behind one trusted proxy, its X-Forwarded-For names the client
