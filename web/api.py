@@ -8,6 +8,7 @@ a body that is not JSON is a 400.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ from .orders.quotes import quote_line
 from .services import services
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+log = logging.getLogger(__name__)
 
 MIMETYPES = {"step": "application/step", "stl": "model/stl", "3mf": "model/3mf", "glb": "model/gltf-binary",
              "svg": "image/svg+xml", "dxf": "image/vnd.dxf", "manifest": "application/json"}
@@ -206,8 +208,15 @@ def order_client() -> Client:
 def order_admission(client: Client) -> Callable[[], float | None]:
     """The orders-per-client limit, counted only when a new order is about to be made."""
     config = services().config
-    return lambda: limits.hit(services().database, "orders", client.address, int(config["ORDERS_PER_CLIENT"]),
-                              float(config["ORDERS_WINDOW_SECONDS"]))
+
+    def admit() -> float | None:
+        wait = limits.hit(services().database, "orders", client.address, int(config["ORDERS_PER_CLIENT"]),
+                          float(config["ORDERS_WINDOW_SECONDS"]))
+        if wait is not None:
+            log.warning("order refused: too many orders from %s (%.0f s until the next)", client.address, wait)
+        return wait
+
+    return admit
 
 
 def parse_order_body(body: Any) -> OrderRequest:
