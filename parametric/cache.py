@@ -19,9 +19,9 @@ from typing import Any
 
 from .files import atomic_write_json, file_lock
 
-EXPORTER_GENERATION = 3
-"""Bump when an exporter changes the bytes it writes or an entry records more (3: each part's grain),
-so old entries are not served."""
+EXPORTER_GENERATION = 4
+"""Bump when an exporter changes the bytes it writes or an entry records more, so old entries are not
+served (3: each part's grain; 4: printed parts' STL and 3MF in their print pose)."""
 
 
 def output_root() -> Path:

@@ -87,7 +87,7 @@ def export_stl(product: Product, folder: Path) -> list[Written]:
     written = []
     for geometry in product.parts:
         name = f"{geometry.part.name}.stl"
-        atomic_write(folder / name, geometry.mesh.export(file_type="stl"))
+        atomic_write(folder / name, geometry.file_mesh.export(file_type="stl"))
         written.append(Written("stl", geometry.part.name, name))
     return written
 
@@ -102,7 +102,7 @@ def export_3mf(product: Product, folder: Path) -> list[Written]:
         name = f"{geometry.part.name}.3mf"
         label = f"{product.template_id} {geometry.part.name}"
         scene = trimesh.Scene()
-        scene.add_geometry(geometry.mesh, geom_name=label, node_name=label)
+        scene.add_geometry(geometry.file_mesh, geom_name=label, node_name=label)
         atomic_write(folder / name, scene.export(file_type="3mf"))
         written.append(Written("3mf", geometry.part.name, name))
     return written

@@ -12,6 +12,7 @@ import cadquery as cq
 import numpy as np
 import trimesh
 
+from .fdm.orientation import PrintPose, choose_pose
 from .part import Part, solid_of
 
 
@@ -25,10 +26,25 @@ class PartGeometry:
     checks: dict[str, Any] = field(default_factory=dict)
     volume_mm3: float = 0.0
     size_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    print_pose: PrintPose | None = None
 
     @property
     def placements(self) -> list[Any]:
         return self.part.placements or [cq.Location()] * self.part.quantity
+
+    @property
+    def file_mesh(self) -> trimesh.Trimesh:
+        """The mesh its STL and 3MF hold: a printed part in its pose on the bed, any other as built."""
+        if self.print_pose is None:
+            return self.mesh
+        return self.mesh.copy().apply_transform(self.print_pose.matrix)
+
+    def pose_for_printing(self) -> None:
+        """Choose the printed pose (the template's, else the least overhang); the part's size becomes the
+        size it prints at, as its STL and 3MF have it."""
+        self.print_pose = choose_pose(self.mesh, self.part.print_rotation)
+        extents = self.file_mesh.extents if len(self.mesh.vertices) else np.zeros(3)
+        self.size_mm = tuple(round(float(v), 4) for v in extents)
 
 
 def location_matrix(location: Any) -> np.ndarray:

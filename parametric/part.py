@@ -17,6 +17,9 @@ class Part:
     ``grain`` is the axis of the part's own coordinates (``"x"`` or ``"y"``) the wood grain must
     run along, for a part whose look or strength depends on it (a door face, a bookcase side);
     ``None`` when it may lie any way. Nesting keeps it along the sheet's grain (its length).
+    ``print_rotation`` is a printed part's pose on the bed as turns about its own axes, applied in
+    order (``(("Y", 90),)`` lays a part built standing on its side); ``None`` lets the core pick the
+    pose with the least overhang (:mod:`parametric.fdm.orientation`).
     """
 
     name: str
@@ -28,6 +31,7 @@ class Part:
     process: str | None = None
     notes: str = ""
     grain: str | None = None
+    print_rotation: tuple[tuple[str, float], ...] | None = None
 
     def __post_init__(self) -> None:
         if self.grain not in GRAIN_AXES:

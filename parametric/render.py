@@ -73,6 +73,12 @@ def _build(template: Template, params: Any, canonical: dict[str, Any], formats: 
     except Exception as error:
         raise GeometryError(template.id, canonical, f"tessellation failed: {error}") from error
     timings["tessellate_s"] = time.perf_counter() - started
+    started = time.perf_counter()
+    single = template.process[0] if len(template.process) == 1 else None
+    for geometry in geometries:
+        if (geometry.part.process or single) == "fdm":
+            geometry.pose_for_printing()
+    timings["orient_s"] = time.perf_counter() - started
     problems = [reason for geometry in geometries for reason in failed_checks(geometry)]
     if problems:
         raise GeometryError(template.id, canonical, "; ".join(problems))
@@ -100,7 +106,8 @@ def _build(template: Template, params: Any, canonical: dict[str, Any], formats: 
         "parts": [{"name": g.part.name, "quantity": len(g.placements), "flat": g.part.flat,
                    "thickness_mm": g.part.thickness, "process": g.part.process, "notes": g.part.notes,
                    "grain": g.part.grain,
-                   "size_mm": list(g.size_mm), "volume_mm3": round(g.volume_mm3, 3), "checks": g.checks}
+                   "size_mm": list(g.size_mm), "volume_mm3": round(g.volume_mm3, 3), "checks": g.checks,
+                   **({"print": g.print_pose.as_dict()} if g.print_pose else {})}
                   for g in geometries],
         "bbox_mm": [round(float(v), 4) for v in bounds[1] - bounds[0]],
         "bounds_mm": [[round(float(v), 4) for v in row] for row in bounds],

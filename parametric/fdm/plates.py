@@ -5,7 +5,7 @@ positions, checked and reported (:func:`make_plates`)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -86,9 +86,18 @@ def slice_manifest(manifest: Any, printer: Printer, material_id: str, out_dir: s
     for part in parts:
         record = next(r for r in manifest.files if r["format"] == "stl" and r["part"] == part["name"])
         results.extend(slice_copies(manifest.directory / record["filename"], part["size_mm"], printer, material_id,
-                                    out_dir, copies=part["quantity"] * quantity, settings=settings,
+                                    out_dir, copies=part["quantity"] * quantity, settings=part_settings(part, settings),
                                     stl_sha256=record["sha256"], part=part["name"]))
     return results
+
+
+def part_settings(part: Mapping[str, Any], settings: PrintSettings | None) -> PrintSettings:
+    """The settings a printed part is sliced with: the job's, with supports turned on where the part's pose
+    still overhangs (the manifest's ``print`` record, from :mod:`.orientation`)."""
+    settings = settings or PrintSettings()
+    if (part.get("print") or {}).get("supports") and not settings.supports:
+        return replace(settings, supports=True)
+    return settings
 
 
 def slicing_record(results: Sequence[SliceResult], printer: Printer, material_id: str, quantity: int,

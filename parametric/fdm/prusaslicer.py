@@ -82,10 +82,11 @@ class SliceResult:
     ours_s: float
     cached: bool
     command: list[str] = field(default_factory=list)
+    supports: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {"part": self.part, "copies": self.copies, "gcode": self.gcode.name, "profile": self.profile.name,
-                "estimates": self.estimates.to_dict(), "cached": self.cached,
+                "estimates": self.estimates.to_dict(), "cached": self.cached, "supports": self.supports,
                 "timings": {"slicer_s": round(self.slicer_s, 4), "ours_s": round(self.ours_s, 4)}}
 
 
@@ -257,7 +258,8 @@ def slice_plate(items: Sequence[PlateItem], printer: Printer, material_id: str, 
     if use_cache and (entry / "plate.gcode").is_file() and (entry / "estimates.json").is_file():
         place(entry / "plate.gcode", out)
         estimates = Estimates(**json.loads((entry / "estimates.json").read_text("utf-8")))
-        return SliceResult(out, profile_path, name, copies, estimates, 0.0, time.perf_counter() - started, True)
+        return SliceResult(out, profile_path, name, copies, estimates, 0.0, time.perf_counter() - started, True,
+                           supports=settings.supports)
 
     command = [slicer_path(), "--load", str(profile_path), *arguments]
     with atomic_target(out) as target:
@@ -280,7 +282,8 @@ def slice_plate(items: Sequence[PlateItem], printer: Printer, material_id: str, 
             place(target, entry / "plate.gcode")
             atomic_write_json(entry / "estimates.json", estimates.to_dict())
     ours_s = time.perf_counter() - started - slicer_s
-    return SliceResult(out, profile_path, name, copies, estimates, slicer_s, ours_s, False, full)
+    return SliceResult(out, profile_path, name, copies, estimates, slicer_s, ours_s, False, full,
+                       supports=settings.supports)
 
 
 def slice_placed(objects: Sequence[str | os.PathLike[str]], printer: Printer, material_id: str,

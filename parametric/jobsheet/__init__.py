@@ -122,7 +122,8 @@ def _printing(slicing: Mapping[str, Any]) -> tuple[list[dict[str, str]], list[st
              "mm nozzle and a clean bed"]
     for plate in slicing["plates"]:
         plate_estimates = plate["estimates"]
-        steps.append(f"Print {plate['gcode']}: {plate['copies']} x {plate['part']}, "
+        supports = ", with supports" if plate.get("supports") else ""
+        steps.append(f"Print {plate['gcode']}: {plate['copies']} x {plate['part']}{supports}, "
                      f"{format_duration(plate_estimates['print_time_s'])}, {_number(plate_estimates['filament_g'])} g")
     steps.append("Remove the parts, the skirt and any support; check the first layer and the top surface")
     return facts, steps, format_duration(estimates["print_time_s"]), f"{_number(estimates['filament_g'])} g " \

@@ -149,7 +149,9 @@ class WallShelf(Template):
         return [
             Part("board", board, flat=True, thickness=p.board_thickness, process="cnc",
                  placements=[cq.Location(cq.Vector(0, 0, h), *turn)]),
-            Part("bracket", bracket, quantity=len(positions), process="fdm",
+            # Printed on its side: the L lies in every layer, so the arm is no overhang and the bend, where
+            # the load is, is never split between layers.
+            Part("bracket", bracket, quantity=len(positions), process="fdm", print_rotation=(("Y", 90),),
                  placements=[cq.Location(cq.Vector(-x, 0, 0), *turn) for x in positions]),
         ]
 
