@@ -157,12 +157,14 @@ def parts_for(manifest: Manifest, machine: Machine) -> list[dict[str, Any]]:
 
 def make(manifest: Manifest, machine: Machine, out_dir: str | os.PathLike[str] | None = None, *,
          material: str | None = None, parts: Sequence[str] | None = None, quantity: int = 1,
-         print_settings: Any = None, cam_settings: Any = None, verify: bool = False,
+         print_settings: Any = None, cam_settings: Any = None, verify: bool = True,
          sheet: SheetRequest | None = None) -> Production:
     """Make ``quantity`` of the product in ``manifest`` on ``machine`` into ``out_dir`` (default: the
     manifest's folder), and record the files and estimates in ``out_dir/manifest.json``.
 
-    ``parts`` names the parts to make (default: every part of the machine's process). Raises
+    ``parts`` names the parts to make (default: every part of the machine's process). Every CNC program
+    (and the tool table it reads) is run through LinuxCNC's rs274 before it is recorded, so nothing
+    unchecked is offered; ``verify=False`` is for timing CAM alone. Raises
     :class:`ValidationError` when a part cannot be made on ``machine`` (naming the part and why),
     :class:`~parametric.fdm.SlicerError`, :class:`~parametric.cnc.CamError`,
     :class:`~parametric.cnc.InterpreterError` or :class:`~parametric.jobsheet.JobSheetError`

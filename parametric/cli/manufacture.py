@@ -62,7 +62,7 @@ def cmd_cam(args: argparse.Namespace) -> int:
                            dogbones=not args.no_dogbones)
     try:
         made = produce(template.id, request.values, router, args.out, preset=args.preset, material=material,
-                       quantity=args.quantity, cam_settings=settings, verify=args.verify)
+                       quantity=args.quantity, cam_settings=settings)
     except CamError as error:
         print(f"error: {template.id} cannot be machined on {router.name}: {error}", file=sys.stderr)
         return EXIT_GEOMETRY
@@ -136,7 +136,8 @@ def add_command(commands: Any) -> None:
     cam.add_argument("--tab-width", type=float, default=8.0, help="tab width in mm (default 8)")
     cam.add_argument("--tab-height", type=float, default=3.0, help="tab height in mm (default 3)")
     cam.add_argument("--no-dogbones", action="store_true", help="leave inside corners rounded")
-    cam.add_argument("--verify", action="store_true", help="run every program through LinuxCNC's rs274 first")
+    cam.add_argument("--verify", action="store_true",
+                     help="run every program through LinuxCNC's rs274 first (always done; kept for scripts)")
     cam.add_argument("--deliver", action="store_true", help="also put the G-code into the router's hot folder")
     cam.add_argument("--job", help="job id the delivered files are tagged with "
                                           "(default: from the item's cache key)")

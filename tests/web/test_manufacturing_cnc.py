@@ -4,6 +4,7 @@ while the folder cannot be written; and a download router's files fetched by sta
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -88,6 +89,9 @@ def test_a_cnc_job_goes_into_the_hot_folder_once_and_is_followed_to_done(app, cl
     assert first.machine == "shop-router" and first.estimates["machining_time_s"] > 0
     programs = jobs.programs(first)
     assert [p.suffix for p in programs] == [".nc", ".nc"]  # GRBL: one program per tool
+    # nothing is offered unchecked: the job's programs went through rs274 when they were made
+    made = json.loads((programs[0].parent.parent / "manifest.json").read_text("utf-8"))
+    assert [part["verified_moves"] > 0 for part in made["cam"]["parts"]] == [True]
 
     # the periodic task delivers the oldest ready job, and only that one: one job at a time per router
     outcome = services(app).queue.manufacture.call_local()  # what the consumer runs every minute
