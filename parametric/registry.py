@@ -46,6 +46,16 @@ class Check:
     tolerance_mm: float = 0.5
 
 
+@dataclass(frozen=True)
+class Hardware:
+    """Something the product needs besides its parts, bought in: ``"35 mm cup hinge"`` x 2, with what to know
+    when picking it (``"full overlay, 110 degrees"``)."""
+
+    item: str
+    quantity: int
+    note: str = ""
+
+
 class Template:
     """Base class of a product template; subclasses set the class attributes and ``build``."""
 
@@ -74,6 +84,14 @@ class Template:
 
     def quality_checks(self, params: Any) -> list[Check]:
         """Key dimensions with tolerances for the job sheet."""
+        return []
+
+    def hardware(self, params: Any) -> list[Hardware]:
+        """What one product needs bought in (hinges, screws, wall plugs, pins), for the job sheet."""
+        return []
+
+    def assembly(self, params: Any) -> list[str]:
+        """How the parts go together, one step per line, in order, for the job sheet."""
         return []
 
     # -- derived from the declaration -------------------------------------------------

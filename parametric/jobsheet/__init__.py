@@ -164,6 +164,23 @@ def _printed_grams(slicing: Mapping[str, Any]) -> dict[str, float]:
     return {part: grams[part] / copies[part] for part in grams if copies[part]}
 
 
+def cut_list(manifest: Manifest, quantity: int = 1) -> list[dict[str, str]]:
+    """One row per sheet part: copies, finished length x width x thickness, material and grain direction."""
+    rows = []
+    for part in manifest.parts:
+        if not part.get("flat"):
+            continue
+        x, y, _ = part["size_mm"]
+        thickness = part.get("thickness_mm") or part["size_mm"][2]
+        grain = {"x": "along the length" if x >= y else "across the width",
+                 "y": "along the length" if y > x else "across the width"}.get(part.get("grain") or "", "any way")
+        material = get_material(part["material"]).name if part.get("material") else manifest.material["name"]
+        rows.append({"part": part["name"], "copies": str(part["quantity"] * quantity),
+                     "size": f"{_number(max(x, y))} x {_number(min(x, y))} x {_number(thickness)} mm",
+                     "material": material, "grain": grain})
+    return rows
+
+
 def build_context(manifest: Manifest, *, order_ref: str, item_ref: str, job_url: str | None, quantity: int = 1,
                   machine: Mapping[str, Any] | None = None, notes: Sequence[str] = (),
                   created: dt.datetime | None = None) -> dict[str, Any]:
@@ -189,6 +206,8 @@ def build_context(manifest: Manifest, *, order_ref: str, item_ref: str, job_url:
                        if p["name"] in printed else f"{_number(p['mass_g'])} g"),
               "process": p.get("process") or "+".join(template.process), "notes": p.get("notes", "")}
              for p in manifest.parts]
+    hardware = [{"item": h.item, "quantity": h.quantity * quantity, "note": h.note}
+                for h in template.hardware(params)]
     created = created or dt.datetime.now(dt.UTC)
     return {
         "order_ref": order_ref, "item_ref": item_ref, "job_url": job_url,
@@ -200,6 +219,7 @@ def build_context(manifest: Manifest, *, order_ref: str, item_ref: str, job_url:
         "mass": (f"{_number(manifest.mass_g / 1000, 3)} kg" if manifest.mass_g >= 1000
                  else f"{_number(manifest.mass_g)} g"),
         "parameters": parameter_rows(template, manifest.params), "parts": parts,
+        "cut_list": cut_list(manifest, quantity), "hardware": hardware, "assembly": template.assembly(params),
         "drawing": drawing_data_uri(manifest), "steps": steps, "checks": checks, "notes": list(notes),
         "cache_key": manifest.cache_key, "created": created.strftime("%Y-%m-%d %H:%M UTC"),
     }

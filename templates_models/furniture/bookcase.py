@@ -10,10 +10,11 @@ Assembly coordinates: x across the width (left side at x = 0), y front (0) to ba
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
 from parametric.part import Part
-from parametric.registry import Check, Preset, Template, register
+from parametric.registry import Check, Hardware, Preset, Template, register
 from parametric.schema import LengthChoice, Mm, TemplateParams, choice, count, length, rule, switch
 
 SHEET_THICKNESSES = (12, 15, 18, 19, 22)
@@ -249,6 +250,27 @@ class Bookcase(Template):
 
     def expected_size(self, p: BookcaseParams) -> tuple[float, float, float]:
         return (p.width, p.depth, p.height)
+
+    def hardware(self, p: BookcaseParams) -> list[Hardware]:
+        found = [Hardware("wood glue (PVA)", 1, f"for {2 * (p.shelf_count + 2)} dado joints")]
+        if p.back_panel:
+            perimeter = 2 * (p.panel_length + p.back_height)
+            found.append(Hardware("25 mm panel pin or 18 gauge brad", math.ceil(perimeter / 100),
+                                  f"every 100 mm round the {p.back_thickness:g} mm back, into the rebates"))
+        if p.height >= 1000:
+            found.append(Hardware("furniture anti-tip strap with wall plug and screws", 1,
+                                  f"a {p.height:g} mm bookcase must be fixed to the wall"))
+        return found
+
+    def assembly(self, p: BookcaseParams) -> list[str]:
+        steps = ["Dry-fit every shelf, the top and the bottom into one side's dados, rebates to the back",
+                 "Glue the dados and close the other side on; clamp and check the diagonals are equal (square)"]
+        if p.back_panel:
+            steps.append("Lay the case face down, drop the back into the rebates and pin it every 100 mm")
+        steps.append("Wipe off squeezed-out glue; leave clamped for an hour")
+        if p.height >= 1000:
+            steps.append("Stand it up and fix it to the wall with the anti-tip strap")
+        return steps
 
     def quality_checks(self, p: BookcaseParams) -> list[Check]:
         positions = p.dado_positions()

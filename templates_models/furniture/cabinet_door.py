@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, model_validator
 
 from parametric.part import Part
-from parametric.registry import Check, Preset, Template, register
+from parametric.registry import Check, Hardware, Preset, Template, register
 from parametric.schema import LengthChoice, Mm, TemplateParams, choice, count, length, rule
 
 SHEET_THICKNESSES = (16, 18, 19, 22)
@@ -316,3 +316,26 @@ class CabinetDoor(Template):
             checks.append(Check("Hinge cup centre from door edge", p.cup_inset(), 0.3))
             checks.append(Check("Hinge cup pitch", p.hinge_pitch(), 0.5))
         return checks
+
+    def hardware(self, p: CabinetDoorParams) -> list[Hardware]:
+        found = []
+        if p.hinges():
+            found.append(Hardware("35 mm cup concealed hinge with mounting plate", p.hinges(),
+                                  f"cup {p.hinge_cup_depth:g} mm deep, {p.cup_inset():g} mm from the edge; overlay to "
+                                  "suit the carcass"))
+            found.append(Hardware("3.5 x 15 mm chipboard screw", 4 * p.hinges(), "two for each hinge cup's arm, two "
+                                  "for each mounting plate"))
+        if p.handle_spacing:
+            found.append(Hardware(f"handle, {p.handle_spacing:g} mm hole centres", 1, "bought in or printed"))
+            found.append(Hardware(f"M4 x {float(p.thickness) + 7:g} mm machine screw", 2,
+                                  f"through the {float(p.thickness):g} mm door into the handle"))
+        return found
+
+    def assembly(self, p: CabinetDoorParams) -> list[str]:
+        steps = ["Sand the edges and faces; finish before fitting hardware"]
+        if p.hinges():
+            steps += ["Press each hinge into its cup square to the door edge and fix it with two screws",
+                      "Screw the mounting plates to the carcass side, clip the door on and adjust the gaps"]
+        if p.handle_spacing:
+            steps.append("Fix the handle from the back with the two M4 screws")
+        return steps

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import model_validator
 
-from parametric.registry import Check, Preset, Template, register
+from parametric.registry import Check, Hardware, Preset, Template, register
 from parametric.schema import LengthChoice, Mm, TemplateParams, choice, length, rule
 
 HOLE_SPACINGS = (64, 96, 128, 160, 192, 224, 256)
@@ -164,6 +164,23 @@ class DrawerPull(Template):
 
     def expected_size(self, p: DrawerPullParams) -> tuple[float, float, float]:
         return (p.length_overall(), max(p.grip_width, p.foot_diameter), p.height)
+
+    def hardware(self, p: DrawerPullParams) -> list[Hardware]:
+        found = [Hardware("M4 machine screw, pan head", 2,
+                          f"drawer front thickness + {p.hole_depth - 2:g} mm long (into {p.hole_depth:g} mm holes)")]
+        if p.screw_fitting == "m4_insert":
+            found.append(Hardware("M4 heat-set insert", 2, "set into the printed holes with a soldering iron"))
+        return found
+
+    def assembly(self, p: DrawerPullParams) -> list[str]:
+        steps = []
+        if p.screw_fitting == "m4_insert":
+            steps.append("Heat-set an M4 insert into each hole, flush with the foot")
+        else:
+            steps.append("Run an M4 screw into each hole once to form the thread, then back it out")
+        steps.append(f"Drill two holes {p.hole_spacing:g} mm apart through the drawer front and screw the pull on "
+                     "from inside")
+        return steps
 
     def quality_checks(self, p: DrawerPullParams) -> list[Check]:
         return [

@@ -7,7 +7,7 @@ import math
 from pydantic import model_validator
 
 from parametric.part import Part
-from parametric.registry import Check, Preset, Template, register
+from parametric.registry import Check, Hardware, Preset, Template, register
 from parametric.schema import Mm, TemplateParams, count, length, rule
 
 
@@ -157,6 +157,21 @@ class WallShelf(Template):
 
     def expected_size(self, p: WallShelfParams) -> tuple[float, float, float]:
         return (p.width, p.depth, p.bracket_height + p.board_thickness)
+
+    def hardware(self, p: WallShelfParams) -> list[Hardware]:
+        brackets = len(p.bracket_positions())
+        screw = f"{p.hole_diameter - 1:g} mm"
+        return [
+            Hardware(f"{screw} wood screw, countersunk, {p.board_thickness + p.bracket_thickness - 2:g} mm long",
+                     brackets, "board to bracket, through the countersunk holes from the top"),
+            Hardware(f"{screw} x 50 mm wall screw", 2 * brackets, "two per bracket, through its wall holes"),
+            Hardware(f"wall plug for {screw} screws", 2 * brackets, "for masonry walls; none into studs"),
+        ]
+
+    def assembly(self, p: WallShelfParams) -> list[str]:
+        return ["Mark the bracket positions on the wall, level, at the spacing the board's holes give",
+                "Drill, plug and screw each bracket to the wall, arm out and level",
+                "Lay the board on the arms, countersunk holes up, and screw it down into each bracket"]
 
     def quality_checks(self, p: WallShelfParams) -> list[Check]:
         return [

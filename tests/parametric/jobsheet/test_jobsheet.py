@@ -233,3 +233,33 @@ def test_cli_jobsheet_bad_input_exits_2(tmp_path):
     assert result.returncode == 2
     for field in ("lift_height: 99 mm is out of range", "machine: mk3 has pla loaded, not tpu", "quantity"):
         assert field in result.stderr
+
+
+def test_a_bookcase_sheet_carries_its_cut_list_hardware_and_assembly_steps():
+    manifest = render("bookcase", {"height": 1800, "shelf_count": 4}, formats=["step", "svg"])
+    context = build_context(manifest, order_ref="ORD-7", item_ref="ORD-7/1", job_url=None, quantity=2)
+    rows = {row["part"]: row for row in context["cut_list"]}
+    assert rows["side"] == {"part": "side", "copies": "4", "size": "1800 x 280 x 18 mm", "material": "Birch plywood",
+                            "grain": "along the length"}
+    assert rows["shelf"]["copies"] == "8" and rows["back"]["grain"] == "any way"
+    hardware = {row["item"]: row for row in context["hardware"]}
+    assert hardware["furniture anti-tip strap with wall plug and screws"]["quantity"] == 2  # one per bookcase
+    pins = hardware["25 mm panel pin or 18 gauge brad"]
+    assert pins["quantity"] > 40 and "6 mm back" in pins["note"]
+    html = render_html(context)
+    for heading in ("Cut list", "Hardware", "Assembly"):
+        assert f"<h2>{heading}</h2>" in html
+    assert html.index("Dry-fit every shelf") < html.index("pin it every 100 mm")  # numbered steps in order
+
+
+def test_every_template_with_hardware_names_quantities_people_can_buy():
+    from parametric.registry import templates
+
+    for template in templates():
+        params = template.resolve({})
+        for item in template.hardware(params):
+            assert item.item and item.quantity >= 1, (template.id, item)
+        assert all(step and step[0].isupper() for step in template.assembly(params)), template.id
+    door = get_template("cabinet_door")
+    no_hinges = door.hardware(door.resolve({"hinge_side": "none", "handle_spacing": 0}))
+    assert no_hinges == []  # a drawer front without a handle needs nothing bought in
