@@ -304,6 +304,8 @@ def _job_sheet(production: Production, request: SheetRequest) -> None:
     _record(production, "jobsheet_html", "job", sheet.html)
     if sheet.pdf is not None:
         _record(production, "jobsheet_pdf", "job", sheet.pdf)
+    if sheet.labels is not None:
+        _record(production, "labels_pdf", "job", sheet.labels)
     production.manifest.extra["jobsheet"] = {"order": order, "item": request.item_ref,
                                              "url": request.job_url,
                                              "timings": {k: round(v, 4) for k, v in sheet.timings.items()}}

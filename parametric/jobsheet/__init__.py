@@ -47,6 +47,7 @@ class JobSheet:
     html: Path
     pdf: Path | None
     timings: dict[str, float] = field(default_factory=dict)
+    labels: Path | None = None
 
 
 def _number(value: float, digits: int = 1) -> str:
@@ -266,10 +267,18 @@ def write_pdf(html: str, target: str | Path) -> Path:
     return Path(target)
 
 
+def label_context(context: Mapping[str, Any]) -> dict[str, Any]:
+    """The part labels of a job sheet's context: one per copy of every part, numbered within its part."""
+    labels = [{"part": part["name"], "number": copy, "copies": part["quantity"], "size": part["size"]}
+              for part in context["parts"] for copy in range(1, part["quantity"] + 1)]
+    return {key: context[key] for key in ("order_ref", "item_ref", "product", "qr")} | {"labels": labels}
+
+
 def write_job_sheet(manifest: Manifest, out_dir: str | Path, *, order_ref: str, item_ref: str, job_url: str | None,
                     quantity: int = 1, machine: Mapping[str, Any] | None = None, notes: Sequence[str] = (),
                     pdf: bool = True, stem: str = "jobsheet") -> JobSheet:
-    """Write ``<stem>.html`` and ``<stem>.pdf`` for one item into ``out_dir``."""
+    """Write ``<stem>.html`` and ``<stem>.pdf`` for one item into ``out_dir``, and with the PDF the part labels,
+    ``<stem>-labels.pdf`` (one per part copy, for 21-up A4 label stock, with the job's QR code)."""
     started = time.perf_counter()
     context = build_context(manifest, order_ref=order_ref, item_ref=item_ref, job_url=job_url, quantity=quantity,
                             machine=machine, notes=notes)
@@ -278,4 +287,9 @@ def write_job_sheet(manifest: Manifest, out_dir: str | Path, *, order_ref: str, 
     rendered = time.perf_counter()
     pdf_path = write_pdf(html, Path(out_dir) / f"{stem}.pdf") if pdf else None
     done = time.perf_counter()
-    return JobSheet(html_path, pdf_path, {"html_s": rendered - started, "pdf_s": done - rendered})
+    labels = None
+    if pdf:
+        labels_html = _environment().get_template("labels.html.j2").render(label_context(context))
+        labels = write_pdf(labels_html, Path(out_dir) / f"{stem}-labels.pdf")
+    return JobSheet(html_path, pdf_path, {"html_s": rendered - started, "pdf_s": done - rendered,
+                                          "labels_s": time.perf_counter() - done}, labels)

@@ -263,3 +263,21 @@ def test_every_template_with_hardware_names_quantities_people_can_buy():
     door = get_template("cabinet_door")
     no_hinges = door.hardware(door.resolve({"hinge_side": "none", "handle_spacing": 0}))
     assert no_hinges == []  # a drawer front without a handle needs nothing bought in
+
+
+@pytest.mark.integration
+def test_every_part_copy_gets_a_label_with_the_order_and_a_qr_code(pdftotext, zbarimg, tmp_path):
+    manifest = render("bookcase", {"shelf_count": 2}, formats=["step", "svg"])
+    sheet = write_job_sheet(manifest, tmp_path, order_ref="ORD-9", item_ref="ORD-9/2", job_url=URL)
+    text = subprocess.run([pdftotext, "-layout", str(sheet.labels), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    copies = sum(part["quantity"] for part in manifest.parts)  # 2 sides, top, bottom, 2 shelves, back
+    assert text.count("Order ORD-9") == copies == 7
+    assert "copy 2 of 2" in text and "shelf" in text and "side" in text and "Bookcase" in text
+    subprocess.run(["pdftoppm", "-r", "200", "-png", str(sheet.labels), str(tmp_path / "labels")], check=True)
+    decoded = subprocess.run([zbarimg, "-q", "--raw", "-Sdisable", "-Sqrcode.enable",
+                              str(next(tmp_path.glob("labels*.png")))], capture_output=True, text=True)
+    assert decoded.stdout.strip().splitlines() == [URL] * copies
+    unlinked = write_job_sheet(manifest, tmp_path / "nolink", order_ref="ORD-9", item_ref="ORD-9/2", job_url=None)
+    words = subprocess.run([pdftotext, str(unlinked.labels), "-"], capture_output=True, text=True, check=True).stdout
+    assert " ".join(words.split()).count("no dashboard address set") == copies
