@@ -89,13 +89,25 @@ class Tool:
         return f"T{self.number} {label}"
 
 
+MEASURED_SPREAD = 0.1
+"""How far a sheet's measured thickness may differ from its nominal one, as a share of it: real plywood
+is a few tenths of a millimetre off; more is a typing slip or the wrong rack."""
+
+
 @dataclass(frozen=True)
 class StockSheet:
-    """A sheet the router cuts from: material id, thickness, and size (x, y) in mm."""
+    """A sheet the router cuts from: material id, nominal thickness, size (x, y) in mm, and the thickness the
+    sheets in the rack measure, when someone measured them (dados, rebates and slots are cut to it)."""
 
     material: str
     thickness_mm: float
     size_mm: tuple[float, float]
+    measured_thickness_mm: float | None = None
+
+    def describe(self) -> str:
+        measured = (f" (measures {format_number(self.measured_thickness_mm)})"
+                    if self.measured_thickness_mm is not None else "")
+        return f"{self.material} {self.thickness_mm:g} mm{measured}"
 
 
 @dataclass(frozen=True)
@@ -187,7 +199,7 @@ class Router:
     def describe(self) -> str:
         x, y = self.bed_mm
         tools = ", ".join(t.describe() for t in self.tools) or "no tools"
-        stock = ", ".join(f"{s.material} {s.thickness_mm:g} mm" for s in self.stock) or "no stock"
+        stock = ", ".join(s.describe() for s in self.stock) or "no stock"
         return f"router {self.name}: bed {x:g} x {y:g} mm, {self.dialect}, {tools}; stock {stock}"
 
 
@@ -215,7 +227,9 @@ def machine_to_dict(machine: Machine) -> dict[str, Any]:
                                  "spindle_rpm": f.spindle_rpm, "stepdown_mm": f.stepdown_mm}
                              for m, f in t.feeds.items()}}
                   for t in machine.tools],
-        "stock": [{"material": s.material, "thickness_mm": s.thickness_mm, "size_mm": list(s.size_mm)}
+        "stock": [{"material": s.material, "thickness_mm": s.thickness_mm, "size_mm": list(s.size_mm),
+                   **({"measured_thickness_mm": s.measured_thickness_mm} if s.measured_thickness_mm is not None
+                      else {})}
                   for s in machine.stock],
         "delivery": {"method": machine.delivery.method, **({"path": None} if machine.delivery.method == DOWNLOAD
                                                            else {}), **machine.delivery.settings},
@@ -430,10 +444,17 @@ def _router(read: _Reader, data: Mapping[str, Any]) -> Router:
     for index, raw in enumerate(raw_stock):
         path = f"stock[{index}]"
         raw = read.mapping(raw, path)
-        read.unknown(raw, ("material", "thickness_mm", "size_mm"), path)
-        stock.append(StockSheet(material=read.text(raw, "material", path, choices=cnc),
-                                thickness_mm=read.number(raw, "thickness_mm", path, high=200),
-                                size_mm=read.sizes(raw, "size_mm", path, 2)))  # type: ignore[arg-type]
+        read.unknown(raw, ("material", "thickness_mm", "size_mm", "measured_thickness_mm"), path)
+        nominal = read.number(raw, "thickness_mm", path, high=200)
+        measured = read.number(raw, "measured_thickness_mm", path, default=None, high=200)
+        if measured is not None and nominal and abs(measured - nominal) > MEASURED_SPREAD * nominal + 1e-9:
+            read.fail(f"{path}.measured_thickness_mm",
+                      f"{measured:g} mm measured on {nominal:g} mm sheet is more than {MEASURED_SPREAD:.0%} off; "
+                      f"allowed: {nominal * (1 - MEASURED_SPREAD):g} to {nominal * (1 + MEASURED_SPREAD):g} mm "
+                      "(measure with calipers in several places and give the mean)")
+        stock.append(StockSheet(material=read.text(raw, "material", path, choices=cnc), thickness_mm=nominal,
+                                size_mm=read.sizes(raw, "size_mm", path, 2),  # type: ignore[arg-type]
+                                measured_thickness_mm=measured))
     raw_delivery = read.mapping(data.get("delivery") or {}, "delivery")
     delivery = Delivery()
     if raw_delivery.get("method", DOWNLOAD) == DOWNLOAD:
@@ -630,7 +651,7 @@ class MachineStore:
 # -- records from compact specs: the CLI's options, the staff dashboard's form ------------------------
 
 TOOL_SPEC = "NUMBER:DIAMETER[:TYPE[:FLUTES[:FLUTE_LENGTH[:NAME]]]]"
-STOCK_SPEC = "MATERIAL:THICKNESS:LENGTHxWIDTH"
+STOCK_SPEC = "MATERIAL:THICKNESS:LENGTHxWIDTH[:MEASURED]"
 FEEDS_SPEC = "TOOL:MATERIAL:FEED:PLUNGE:RPM:STEPDOWN"
 
 
@@ -672,12 +693,17 @@ def _tool_spec(text: str, index: int, stock_materials: Sequence[str]) -> dict[st
 
 
 def _stock_spec(text: str, index: int) -> dict[str, Any]:
-    """A sheet from its spec (:data:`STOCK_SPEC`), e.g. ``birch_plywood:18:2500x1250``."""
+    """A sheet from its spec (:data:`STOCK_SPEC`), e.g. ``birch_plywood:18:2500x1250``, or with the thickness
+    the sheets in the rack measure, ``birch_plywood:18:2500x1250:17.6``."""
     fields = [part.strip() for part in text.split(":")]
-    if len(fields) != 3:
+    if len(fields) not in (3, 4):
         raise ValidationError([FieldError(f"stock[{index}]", f"{text!r}: write {STOCK_SPEC}, "
-                                                             "e.g. birch_plywood:18:2500x1250")])
-    return {"material": fields[0], "thickness_mm": _number_or_text(fields[1]), "size_mm": fields[2]}
+                                                             "e.g. birch_plywood:18:2500x1250 or "
+                                                             "birch_plywood:18:2500x1250:17.6")])
+    record = {"material": fields[0], "thickness_mm": _number_or_text(fields[1]), "size_mm": fields[2]}
+    if len(fields) == 4 and fields[3]:
+        record["measured_thickness_mm"] = _number_or_text(fields[3])
+    return record
 
 
 def _feeds_spec(text: str, index: int, tools: list[dict[str, Any]] | None) -> None:
@@ -791,5 +817,6 @@ def router_specs(router: Router) -> dict[str, list[str]]:
                                    format_number(values.stepdown_mm)]))
     stock = [f"{sheet.material}:{format_number(sheet.thickness_mm)}:"
              f"{format_number(sheet.size_mm[0])}x{format_number(sheet.size_mm[1])}"
+             + (f":{format_number(sheet.measured_thickness_mm)}" if sheet.measured_thickness_mm is not None else "")
              for sheet in router.stock]
     return {"tools": tools, "stock": stock, "feeds": feeds}

@@ -15,9 +15,10 @@ from collections.abc import Callable, Iterable
 from typing import Annotated, Any, ClassVar
 
 import pydantic
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator
 
 from .errors import FieldError, ValidationError
+from .joinery import NOMINAL, SheetFit
 from .text import refused_character
 from .units import UnitError, to_degrees, to_mm
 
@@ -120,6 +121,20 @@ class TemplateParams(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True, validate_assignment=False)
 
     _rules: ClassVar[list[RuleFunction]] = []
+    _fit: SheetFit = PrivateAttr(default=NOMINAL)
+
+    @property
+    def fit(self) -> SheetFit:
+        """How wide housings for sheets are cut (:mod:`parametric.joinery`): the nominal thickness plus the
+        allowance, unless the parameters were :meth:`fitted` to a router's measured stock. Not a parameter:
+        it never enters the schema, the canonical values or the cache key."""
+        return self._fit
+
+    def fitted(self, fit: SheetFit) -> TemplateParams:
+        """A copy of these parameters whose housings are cut to ``fit`` (the sheets a router really has)."""
+        copy = self.model_copy()
+        copy._fit = fit
+        return copy
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -145,7 +145,9 @@ def add_command(commands: Any) -> None:
     router.add_argument("--feeds", action="append", metavar="SPEC",
                         help=f"{FEEDS_SPEC} to set a tool's feeds (repeatable)")
     router.add_argument("--stock", action="append", metavar="SPEC",
-                        help=f"{STOCK_SPEC}, e.g. birch_plywood:18:2500x1250 (repeatable)")
+                        help=f"{STOCK_SPEC}, e.g. birch_plywood:18:2500x1250, or birch_plywood:18:2500x1250:17.6 when "
+                             "the sheets in the rack measure 17.6 mm: dados, rebates and slots are cut to that "
+                             "(repeatable)")
     router.add_argument("--hot-folder", help="deliver G-code into this folder (default: download)")
     router.add_argument("--safe-height", type=float, default=5.0, help="clearance above the stock in mm")
     router.add_argument("--rapid", type=float, default=5000.0, help="rapid rate in mm/min, for time estimates")

@@ -9,7 +9,7 @@ draws the DXF (:mod:`.dxf`) and writes the programs through the router's post-pr
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,9 +110,13 @@ def job_tool_table(results: Sequence[CamResult], router: Router, out_dir: str | 
 
 
 def cam_manifest(manifest: Any, router: Router, material: str, out_dir: str | Path, *, quantity: int = 1,
-                 settings: CamSettings | None = None, process: str | None = None) -> list[CamResult]:
+                 settings: CamSettings | None = None, process: str | None = None,
+                 shapes: Mapping[str, Any] | None = None) -> list[CamResult]:
     """CAM for every CNC part of a rendered manifest (rendered with STEP files) on ``router``, into
-    ``out_dir``, with one tool table there for all the parts' programs."""
+    ``out_dir``, with one tool table there for all the parts' programs.
+
+    ``shapes`` gives a part's B-rep by name instead of its STEP file: the parts rebuilt with their housings
+    fitted to the router's measured sheets (:func:`parametric.production.make`)."""
     from ..routing import route
 
     parts = [part for part in manifest.parts if (part.get("process") or process) == "cnc"]
@@ -122,8 +126,11 @@ def cam_manifest(manifest: Any, router: Router, material: str, out_dir: str | Pa
         raise ValidationError(refused)
     results = []
     for part, verdict in zip(parts, verdicts, strict=True):
-        record = next(r for r in manifest.files if r["format"] == "step" and r["part"] == part["name"])
-        shape = load_step(manifest.directory / record["filename"])
+        if shapes is not None and part["name"] in shapes:
+            shape = shapes[part["name"]]
+        else:
+            record = next(r for r in manifest.files if r["format"] == "step" and r["part"] == part["name"])
+            shape = load_step(manifest.directory / record["filename"])
         header = [f"{manifest.template} {manifest.version}, part {part['name']} x{part['quantity'] * quantity}"]
         results.append(cam_part(shape, part["name"], router, material, out_dir, thickness=part.get("thickness_mm"),
                                 copies=part["quantity"] * quantity, quarter_turn=verdict.quarter_turn,

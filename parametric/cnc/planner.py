@@ -354,11 +354,18 @@ class _Planner:
             spans = _tab_spans(coords, tabs, self.settings.tab_width_mm + tool.diameter_mm)
             self._ring_passes(path, coords, depths, spans, tab_top)
             corners = []
-            if dogbones and not outside and self.settings.dogbones:
-                corners = self._dogbones(shape, shape.exterior.buffer(10 * radius).difference(shape), radius)
+            if dogbones and self.settings.dogbones:
+                if outside:  # notches in the outline (a halving slot, a tenon's shoulders): the air is the region
+                    corners = self._dogbones(shape.buffer(10 * radius).difference(shape), shape, radius)
+                else:
+                    corners = self._dogbones(shape, shape.exterior.buffer(10 * radius).difference(shape), radius)
             for x, y in corners:
                 self._plunge_path(path, x, y, depths, retract_each=False)
-            drawn.extend(polygons(unary_union([shape, *(_disk(c, radius) for c in corners)])))
+            disks = [_disk(c, radius) for c in corners]
+            if outside:
+                drawn.extend(polygons(shape.difference(unary_union(disks)) if disks else shape))
+            else:
+                drawn.extend(polygons(unary_union([shape, *disks])))
             tab_total += len(spans)
             corner_total += len(corners)
         return Operation("profile_outside" if outside else "profile_inside", layer, tool, feeds, depth, description,
@@ -387,7 +394,7 @@ class _Planner:
         if not endmills_through:
             raise CamError(features.name, f"no end mill with feeds for {material} reaches {_fmt(through)} mm deep "
                                           f"on {self.router.name}")
-        profile_tool = endmills_through[0]
+        profile_tool = self._outline_tool(endmills_through)
 
         # holes: a matching drill bit, else an end mill that fits (plunged if it is the hole's size)
         drills: dict[tuple[int, bool, float], list[Hole]] = {}
@@ -447,8 +454,26 @@ class _Planner:
 
         operations.append(self.profile([features.outline], profile_tool, True, through, "PROFILE_THROUGH",
                                        f"cut the outline {_fmt(features.size[0])} x {_fmt(features.size[1])} mm "
-                                       "through", dogbones=False))
+                                       "through", dogbones=True))
         return operations
+
+    def _outline_tool(self, tools: Sequence[Tool]) -> Tool:
+        """The largest of ``tools`` whose outside path still enters every notch of the outline (a halving slot,
+        the gap beside a tenon), leaving at most the corner fillets the dogbones take out; a larger cutter would
+        ride over a narrow notch and leave it uncut."""
+        outline = self.features.outline
+        vertices = list(outline.exterior.coords)
+        for tool in tools:
+            radius = tool.radius_mm
+            swept = outline.buffer(radius, quad_segs=16).buffer(-radius, quad_segs=16)
+            missed = swept.difference(outline)
+            if all(_near_a_corner(piece, vertices, 1.5 * radius) for piece in polygons(missed) if piece.area > 1e-3):
+                return tool
+        air = outline.envelope.buffer(1.0).difference(outline)
+        narrowest = min((_narrowest(piece) for piece in polygons(air) if piece.area > 1.0), default=0.0)
+        have = ", ".join(t.describe() for t in tools)
+        raise CamError(self.features.name, f"a notch in the outline about {_fmt(narrowest)} mm wide needs a smaller "
+                                           f"end mill reaching through; {self.router.name} has {have}")
 
     def _drill_for(self, hole: Hole) -> Tool | None:
         depth = self._hole_depth(hole, Tool(0, hole.diameter, "drill"))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
+from parametric.joinery import THIN_SHEET_THICKNESSES_MM
 from parametric.part import Part
 from parametric.registry import Check, Hardware, Preset, Template, register
 from parametric.schema import LengthChoice, Mm, TemplateParams, choice, count, length, rule, switch
@@ -27,6 +28,7 @@ MIN_END_INSET = 20.0
 
 
 SheetMm = Annotated[Literal[12, 15, 18, 19, 22], LengthChoice]
+BackMm = Annotated[Literal[THIN_SHEET_THICKNESSES_MM], LengthChoice]
 
 
 class BookcaseParams(TemplateParams):
@@ -50,8 +52,9 @@ class BookcaseParams(TemplateParams):
     back_panel: bool = switch(True, order=8,
                               description="Add a thin back panel in a rebate at the back; it also keeps the "
                                           "carcass square.")
-    back_thickness: Mm = length(6, ge=3, le=9, step=0.5, order=9,
-                                description="Thickness of the back panel sheet (plywood or hardboard).")
+    back_thickness: BackMm = choice(6, choices=THIN_SHEET_THICKNESSES_MM, unit="mm", group="Dimensions", order=9,
+                                    description="Thickness of the back panel sheet (plywood or hardboard), as "
+                                                "stocked.")
 
     # -- derived layout (mm, assembly coordinates) ------------------------------------
 
@@ -62,7 +65,25 @@ class BookcaseParams(TemplateParams):
     @property
     def back_depth(self) -> float:
         """Room the back panel takes at the back of the carcass (0 without a back)."""
-        return self.back_thickness if self.back_panel else 0.0
+        return float(self.back_thickness) if self.back_panel else 0.0
+
+    @property
+    def dado_width(self) -> float:
+        """Width the dados are cut: the sheet's thickness plus the fit allowance (measured sheet, on a router
+        that knows it)."""
+        return self.fit.width(self.thickness)
+
+    @property
+    def rebate_width(self) -> float:
+        """Width of the back rebate: the back panel's thickness plus the fit allowance (0 without a back)."""
+        return self.fit.width(self.back_thickness) if self.back_panel else 0.0
+
+    def dado_edges(self) -> list[tuple[float, float]]:
+        """(lower, upper) height above the floor of every dado in a side, bottom first: each panel's place
+        widened (or narrowed, for thinner sheet) by the same amount on both sides, so the layout still reads
+        the same from either end of the side."""
+        extra = (self.dado_width - self.thickness) / 2
+        return [(z - extra, z + self.thickness + extra) for z in self.dado_positions()]
 
     @property
     def panel_length(self) -> float:
@@ -140,7 +161,7 @@ class BookcaseParams(TemplateParams):
 @register
 class Bookcase(Template):
     id = "bookcase"
-    version = "1.0.0"
+    version = "1.1.0"
     name = "Bookcase"
     family = "furniture"
     process = ("cnc",)
@@ -188,16 +209,17 @@ class Bookcase(Template):
         # the dados are in the face at z = t. The layout is the same read from either end, so one
         # program cuts both sides; the left one is the right one turned end over end.
         side_pockets = []
-        for z0 in p.dado_positions():
-            low = -over if z0 <= 0 else z0
-            high = height + over if z0 + t >= height else z0 + t
+        for z0, z1 in p.dado_edges():
+            low = -over if z0 <= 1e-6 else z0
+            high = height + over if z1 >= height - 1e-6 else z1
             side_pockets.append((low, high, -over, depth + over))
         if p.back_panel:
-            side_pockets.append((inset + t - dado, height - inset - t + dado, depth - p.back_depth, depth + over))
+            side_pockets.append((inset + t - dado, height - inset - t + dado, depth - p.rebate_width, depth + over))
         side = board(height, depth, t, side_pockets)
 
         # Top and bottom are one design: the back rebate runs along the face that looks into the case.
-        end_pockets = [(-over, p.panel_length + over, depth - p.back_depth, depth + over)] if p.back_panel else []
+        end_pockets = ([(-over, p.panel_length + over, depth - p.rebate_width, depth + over)] if p.back_panel
+                       else [])
         top = board(p.panel_length, depth, t, end_pockets)
         bottom = board(p.panel_length, depth, t, end_pockets)
         shelf = board(p.panel_length, p.shelf_depth, t, [])
@@ -220,8 +242,8 @@ class Bookcase(Template):
                  placements=[cq.Location(cq.Vector(panel_x, 0, z)) for z in p.shelf_positions()]),
         ]
         if p.back_panel:
-            back = board(p.panel_length, p.back_height, p.back_thickness, [])
-            parts.append(Part("back", back, flat=True, thickness=p.back_thickness, process="cnc",
+            back = board(p.panel_length, p.back_height, p.back_depth, [])
+            parts.append(Part("back", back, flat=True, thickness=p.back_depth, process="cnc",
                               notes="Thin sheet (plywood or hardboard); glue or pin into the rebates.",
                               placements=[cq.Location(cq.Vector(panel_x, depth, inset + t - dado), x_axis, 90)]))
         return parts
@@ -231,10 +253,11 @@ class Bookcase(Template):
         t = p.thickness
         sheet = f"{t:g} mm sheet"
         dados = p.shelf_count + 2
-        rebate = f"; back rebate {p.back_depth:g} x {p.dado_depth:g} mm" if p.back_panel else ""
+        rebate = f"; back rebate {p.rebate_width:g} x {p.dado_depth:g} mm" if p.back_panel else ""
         rows = [
             {"part": "side", "quantity": 2, "length": p.height, "width": p.depth, "thickness": t,
-             "note": f"{sheet}; {dados} dados {t:g} mm wide x {p.dado_depth:g} mm deep on the inner face{rebate}"},
+             "note": f"{sheet}; {dados} dados {p.dado_width:g} mm wide x {p.dado_depth:g} mm deep on the inner "
+                     f"face{rebate}"},
             {"part": "top", "quantity": 1, "length": p.panel_length, "width": p.depth, "thickness": t,
              "note": sheet + rebate},
             {"part": "bottom", "quantity": 1, "length": p.panel_length, "width": p.depth, "thickness": t,
@@ -244,8 +267,8 @@ class Bookcase(Template):
         ]
         if p.back_panel:
             rows.append({"part": "back", "quantity": 1, "length": p.panel_length, "width": p.back_height,
-                         "thickness": p.back_thickness,
-                         "note": f"{p.back_thickness:g} mm plywood or hardboard back panel"})
+                         "thickness": p.back_depth,
+                         "note": f"{p.back_depth:g} mm plywood or hardboard back panel"})
         return rows
 
     def expected_size(self, p: BookcaseParams) -> tuple[float, float, float]:
@@ -278,7 +301,7 @@ class Bookcase(Template):
             Check("Side length (height)", p.height, 1.0),
             Check("Side width (depth)", p.depth, 1.0),
             Check("Top, bottom and shelf length", p.panel_length, 0.5),
-            Check("Dado width (fits the sheet)", p.thickness, 0.2),
+            Check("Dado width (the sheet plus the fit allowance)", p.dado_width, 0.1),
             Check("Dado depth", p.dado_depth, 0.3),
             Check("Dado pitch, lower edge to lower edge", positions[2] - positions[1], 0.5),
             Check("Clear opening between shelves", p.clear_opening, 1.0),

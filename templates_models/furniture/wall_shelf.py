@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import math
 
+from typing import Annotated, Literal
+
 from pydantic import model_validator
 
+from parametric.joinery import PANEL_THICKNESSES_MM
 from parametric.part import Part
 from parametric.registry import Check, Hardware, Preset, Template, register
-from parametric.schema import Mm, TemplateParams, count, length, rule
+from parametric.schema import LengthChoice, Mm, TemplateParams, choice, count, length, rule
+
+BoardMm = Annotated[Literal[PANEL_THICKNESSES_MM], LengthChoice]
 
 
 class WallShelfParams(TemplateParams):
@@ -16,8 +21,8 @@ class WallShelfParams(TemplateParams):
                        description="Length of the shelf along the wall.")
     depth: Mm = length(200, ge=100, le=400, step=5, order=2,
                        description="How far the shelf reaches out from the wall.")
-    board_thickness: Mm = length(18, ge=12, le=40, step=1, order=3,
-                                 description="Thickness of the shelf board.")
+    board_thickness: BoardMm = choice(18, choices=PANEL_THICKNESSES_MM, unit="mm", group="Dimensions", order=3,
+                                      description="Thickness of the shelf board, as boards are stocked.")
     corner_radius: Mm = length(10, ge=2, le=40, step=1, order=4,
                                description="Radius of the board's rounded corners, seen from above.")
     bracket_height: Mm = length(150, ge=60, le=300, step=5, order=5,
@@ -147,7 +152,7 @@ class WallShelf(Template):
         positions = p.bracket_positions()
         turn = (cq.Vector(0, 0, 1), 180)
         return [
-            Part("board", board, flat=True, thickness=p.board_thickness, process="cnc",
+            Part("board", board, flat=True, thickness=float(p.board_thickness), process="cnc",
                  placements=[cq.Location(cq.Vector(0, 0, h), *turn)]),
             # Printed on its side: the L lies in every layer, so the arm is no overhang and the bend, where
             # the load is, is never split between layers.
