@@ -324,3 +324,32 @@ def test_every_default_tool_record_passes_the_validator(tool_type):
         record = router_record("shop", bed="2500x1250", tools=[f"1:{diameter}:{tool_type}"],
                                stock=[f"{material}:18:2500x1250" for material in cutting_data()])
         machine_from_dict(record)  # raises ValidationError naming the field if a default is out of range
+
+
+def test_stock_carries_the_thickness_its_sheets_measure():
+    from parametric.machines import machine_to_dict, router_record, router_specs
+
+    record = router_record("shop", bed="2500x1250", tools=["1:6"],
+                           stock=["birch_plywood:18:2500x1250:17.6", "mdf:18:2500x1250"])
+    router = machine_from_dict(record)
+    measured, plain = router.stock
+    assert (measured.thickness_mm, measured.measured_thickness_mm) == (18, 17.6)
+    assert plain.measured_thickness_mm is None
+    assert "birch_plywood 18 mm (measures 17.6)" in router.describe()
+    # read back through the specs a form edits, and through the stored record
+    assert router_specs(router)["stock"] == ["birch_plywood:18:2500x1250:17.6", "mdf:18:2500x1250"]
+    assert machine_from_dict(machine_to_dict(router)).stock == router.stock
+    assert "measured_thickness_mm" not in machine_to_dict(router)["stock"][1]  # records without it keep their shape
+
+
+def test_a_measurement_far_from_the_nominal_thickness_is_refused():
+    from parametric.machines import router_record
+
+    with pytest.raises(ValidationError) as caught:
+        machine_from_dict(router_record("shop", bed="2500x1250", stock=["oak:18:2500x1250:8"]))
+    (problem,) = caught.value.errors
+    assert problem.field == "stock[0].measured_thickness_mm"
+    assert "16.2 to 19.8 mm" in problem.message
+    with pytest.raises(ValidationError) as caught:
+        router_record("shop", bed="2500x1250", stock=["oak:18:2500x1250:17.6:extra"])
+    assert caught.value.errors[0].field == "stock[0]" and "MEASURED" in caught.value.errors[0].message

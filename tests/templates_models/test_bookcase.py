@@ -9,6 +9,7 @@ import pytest
 
 import parametric
 from parametric import ValidationError
+from parametric.joinery import FIT_ALLOWANCE_MM
 from parametric.part import solid_of
 
 from ..conftest import require_module
@@ -42,30 +43,32 @@ def pocket_walls(side, params) -> list[float]:
 @pytest.mark.parametrize(("shelves", "inset", "back"), [(1, 0, True), (4, 0, True), (8, 0, False), (3, 40, True)])
 def test_dados_in_the_side_match_the_shelves(shelves, inset, back):
     params, parts = build(height=2200, shelf_count=shelves, end_inset=inset, back_panel=back)
-    t = params.thickness
     walls = pocket_walls(parts["side"], params)
     # Every dado has a wall at its lower and upper edge, except where it runs out of the side's end.
-    expected = sorted({round(edge, 3) for z in params.dado_positions() for edge in (z, z + t)
+    expected = sorted({round(edge, 3) for dado in params.dado_edges() for edge in dado
                        if TOL < edge < params.height - TOL})
     assert walls == pytest.approx(expected, abs=0.01)
-    shelf_dados = [z for z in walls if inset + t + TOL < z < params.height - inset - t - TOL][0::2]
-    assert len(shelf_dados) == shelves
-    # Evenly spaced: equal openings between bottom, shelves and top.
-    edges = [inset + t, *[z for z in shelf_dados for z in (z, z + t)], params.height - inset - t]
-    openings = [high - low for low, high in zip(edges[0::2], edges[1::2], strict=True)]
-    assert openings == pytest.approx([params.clear_opening] * (shelves + 1), abs=0.01)
+    # Each dado is the sheet plus the fit allowance wide, centred on its panel.
+    dados = [(max(low, 0.0), min(high, params.height)) for low, high in params.dado_edges()]
+    for (low, high), panel in zip(dados[1:-1], params.shelf_positions(), strict=True):
+        assert high - low == pytest.approx(params.thickness + FIT_ALLOWANCE_MM, abs=1e-6)
+        assert (low + high) / 2 == pytest.approx(panel + params.thickness / 2, abs=1e-6)
+    assert len(dados) - 2 == shelves
+    # Evenly spaced: equal openings between bottom, shelves and top (less the allowance in the dados).
+    openings = [b[0] - a[1] for a, b in itertools.pairwise(dados)]
+    assert openings == pytest.approx([params.clear_opening - FIT_ALLOWANCE_MM] * (shelves + 1), abs=0.01)
     assert params.clear_opening >= 100
 
 
 def test_dado_depth_and_back_rebate_are_measured_in_the_side():
-    params, parts = build(dado_depth=7, back_thickness=8)
+    params, parts = build(dado_depth=7, back_thickness=9)
     side = solid_of(parts["side"].shape)
     floors = [f for f in side.Faces() if f.geomType() == "PLANE" and f.normalAt().z > 1 - TOL
               and abs(f.BoundingBox().zmin - (params.thickness - 7)) < TOL]
     assert floors, "pocket floors 7 mm below the face"
     rebate = [f for f in side.Faces() if f.geomType() == "PLANE" and abs(abs(f.normalAt().y) - 1) < TOL
-              and abs(f.BoundingBox().ymin - (params.depth - 8)) < TOL]
-    assert rebate, "the back rebate's wall 8 mm in from the back edge"
+              and abs(f.BoundingBox().ymin - (params.depth - 9 - FIT_ALLOWANCE_MM)) < TOL]
+    assert rebate, "the back rebate's wall 9 mm (the back) plus the allowance in from the back edge"
     assert side.BoundingBox().xlen == pytest.approx(params.height)
     assert side.BoundingBox().ylen == pytest.approx(params.depth)
     assert side.BoundingBox().zlen == pytest.approx(params.thickness)
