@@ -73,7 +73,7 @@ class FlatpackStoolParams(TemplateParams):
                                        "from this to the foot span.")
     sheet_thickness: SheetMm = choice(18, choices=SHEET_THICKNESSES, unit="mm", group="Dimensions", order=7,
                                       description="Thickness of the sheet the legs and the seat are cut from.")
-    arch_height: Mm = length(120, ge=0, le=300, step=5, group="Shape", order=8,
+    arch_height: Mm = length(120, ge=0, le=250, step=5, group="Shape", order=8,
                              description="Height of the arch cut between the feet of each leg panel; 0 for a "
                                          "straight bottom edge.")
     foot_width: Mm = length(55, ge=35, le=150, step=5, group="Shape", order=9,

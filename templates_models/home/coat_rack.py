@@ -166,9 +166,9 @@ class CoatRackParams(TemplateParams):
     def _mortises_leave_board(self) -> str | None:
         least = self.tenon_height + 2 * MIN_MORTISE_EDGE_MM
         if self.board_height < least:
-            return (f"a {self.hook_arm_width:g} mm hook needs a {self.tenon_height:g} mm tenon, and the board must keep "
-                    f"{MIN_MORTISE_EDGE_MM:g} mm above and below its mortise; make the board at least {least:g} mm "
-                    "high or the hook arms narrower")
+            return (f"a {self.hook_arm_width:g} mm hook needs a {self.tenon_height:g} mm tenon, and the board must "
+                    f"keep {MIN_MORTISE_EDGE_MM:g} mm above and below its mortise; make the board at least {least:g} "
+                    "mm high or the hook arms narrower")
         return None
 
     @rule("hook_arm_width", "hook_reach")

@@ -142,6 +142,7 @@ def test_coat_rack_tenons_fit_the_mortises(preset):
         assert x1 - x0 == pytest.approx(t + FIT_ALLOWANCE_MM, abs=1e-3)  # the hook's sheet plus the allowance
         assert y1 - y0 == pytest.approx(params.tenon_height + FIT_ALLOWANCE_MM, abs=1e-3)
         assert cutout.area == pytest.approx((x1 - x0) * (y1 - y0), rel=1e-6)  # square corners for the tenon
+        assert ((x0 + x1) / 2, (y0 + y1) / 2) == pytest.approx((x, params.mortise_y), abs=1e-3)
     hook = extract_features(solid_of(parts["hook"].shape), "hook", t).outline
     # The tenon: as long as the board is thick less the gap at the wall, as high as the mortise less its allowance.
     tenon = hook.intersection(box(-1, -1, t - 1.0 - 0.01, 1000))
@@ -222,12 +223,18 @@ def test_outlines_are_shapes_not_rectangles(template_id):
         assert len(outline.exterior.coords) > 40, name  # arcs (an arched or rounded board too), many short segments
 
 
-@pytest.mark.parametrize("template_id", SHAPED)
-def test_grain_is_declared_for_every_part(template_id):
-    _, parts = built(template_id)
-    for name, part in parts.items():
-        assert part.grain in (None, "x", "y")
-    assert any(part.grain for part in parts.values())
+@pytest.mark.parametrize(("template_id", "values", "grain"), [
+    ("flatpack_stool", {}, {"leg_a": "y", "leg_b": "y", "seat": None}),
+    ("flatpack_stool", {"seat_shape": "square"}, {"leg_a": "y", "leg_b": "y", "seat": "x"}),
+    ("coat_rack", {}, {"board": "x", "hook": "x"}),
+])
+def test_grain_runs_along_the_parts_that_need_it(template_id, values, grain):
+    """Up the legs (a leg across the grain splits at its slot), along the board and the hook's arm; a round seat
+    may lie any way. The render records it for nesting."""
+    _, parts = built(template_id, values)
+    assert {name: part.grain for name, part in parts.items()} == grain
+    manifest = parametric.render(template_id, values, formats=["step"])
+    assert {part["name"]: part["grain"] for part in manifest.parts} == grain
 
 
 CAM_CASES = [(t, preset) for t in SHAPED for preset in [None, *parametric.get_template(t).presets]]
