@@ -144,6 +144,14 @@ def _cutting(cam: Mapping[str, Any]) -> tuple[list[dict[str, str]], list[str], s
                                       f"{_number(cam['settings']['tab_height_mm'])} mm, dogbones "
                                       f"{'on' if cam['settings']['dogbones'] else 'off'}"},
     ]
+    fit = cam.get("fit")
+    if fit:
+        measured = "; ".join(f"{nominal} mm sheet measures {_number(value)} mm"
+                             for nominal, value in fit["measured_mm"].items())
+        facts.append({"label": "Joints", "value": "dados, rebates, slots and mortises cut to the sheet "
+                                                  f"{'as measured' if measured else 'as nominal'} plus "
+                                                  f"{_number(fit['allowance_mm'])} mm"
+                                                  + (f" ({measured})" if measured else "")})
     steps = []
     for part in cam["parts"]:
         programs = ", ".join(p["file"] for p in part["programs"])

@@ -8,7 +8,7 @@ import pytest
 from parametric.cnc import check_programs
 from parametric.joinery import FIT_ALLOWANCE_MM
 from parametric.machines import machine_from_dict
-from parametric.production import produce
+from parametric.production import SheetRequest, produce
 from parametric.registry import get_template
 
 from ...conftest import require_module
@@ -57,7 +57,7 @@ def test_dados_are_cut_to_the_measured_sheet_plus_the_allowance(rs274, tmp_path,
         if sheet["material"] == "birch_plywood" and sheet["thickness_mm"] == 18:
             sheet["measured_thickness_mm"] = 17.6
     made = produce("bookcase", BOOKCASE, machine_from_dict(record), tmp_path / "measured", material="birch_plywood",
-                   verify=True)
+                   verify=True, sheet=SheetRequest(order_ref=None, item_ref="1", job_url=None, pdf=False))
     assert dado_widths(made, tmp_path / "measured") == pytest.approx([17.6 + FIT_ALLOWANCE_MM] * 2, abs=1e-3)
     cam = made.manifest.extra["cam"]
     assert cam["fit"] == {"allowance_mm": FIT_ALLOWANCE_MM, "measured_mm": {"18": 17.6}, "rebuilt": True}
@@ -66,6 +66,8 @@ def test_dados_are_cut_to_the_measured_sheet_plus_the_allowance(rs274, tmp_path,
     assert {part["name"]: part["thickness_mm"] for part in made.manifest.parts} == {
         "side": 18, "top": 18, "bottom": 18, "shelf": 18}
     assert all(part["thickness_mm"] == 18 for part in cam["parts"])
+    # The bench reads what the joints were cut to.
+    assert "18 mm sheet measures 17.6 mm" in made.sheet.html.read_text("utf-8")
 
     # The same order on a router that has no measurement cuts them to the nominal 18 mm plus the allowance.
     plain = produce("bookcase", BOOKCASE, machine_from_dict(make_router()), tmp_path / "nominal",
