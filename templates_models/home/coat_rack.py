@@ -250,7 +250,16 @@ class CoatRack(Template):
         top_corners = [(width, height), (0.0, height)]
         edges = [line(bottom_corners[0], bottom_corners[1]), line(bottom_corners[1], top_corners[0])]
         if p.top_edge == "arched":
-            edges.append(arc(top_corners[0], (width / 2, height + p.arch_rise), top_corners[1]))
+            # Two arcs of one circle meeting at the crown, so the crown is a vertex: a mesh of so flat an arc
+            # would otherwise cut below it.
+            radius = (width ** 2 / 4 + p.arch_rise ** 2) / (2 * p.arch_rise)
+            centre_y = height + p.arch_rise - radius
+            crown = (width / 2, height + p.arch_rise)
+            half = math.asin(width / 2 / radius) / 2
+            right = (width / 2 + radius * math.sin(half), centre_y + radius * math.cos(half))
+            left = (width / 2 - radius * math.sin(half), right[1])
+            edges.append(arc(top_corners[0], right, crown))
+            edges.append(arc(crown, left, top_corners[1]))
         else:
             edges.append(line(top_corners[0], top_corners[1]))
         edges.append(line(top_corners[1], bottom_corners[0]))
@@ -260,10 +269,10 @@ class CoatRack(Template):
         mortises = [cq.Solid.makeBox(p.mortise_width, p.mortise_length, t + 2 * over,
                                      cq.Vector(x - p.mortise_width / 2, p.mortise_y - p.mortise_length / 2, -over))
                     for x in p.hook_positions()]
-        board = board.cut(*mortises).clean()
+        board = board.cut(*mortises)  # not clean(): it would merge the two arcs of the crown again
         board = (cq.Workplane("XY").add(board).faces(">Z").workplane(origin=(0, 0, t))
                  .pushPoints(p.screw_positions())
-                 .cskHole(SCREW_HOLE_MM, cskDiameter=2 * SCREW_HOLE_MM, cskAngle=90).val())
+                 .cskHole(SCREW_HOLE_MM, cskDiameter=2 * SCREW_HOLE_MM, cskAngle=90, clean=False).val())
 
         # A hook in side view: the outer curve from the root's foot, a round tip, the inner curve back to the
         # root, then the root's back edge with the tenon standing out of it.
