@@ -147,11 +147,12 @@ def _cutting(cam: Mapping[str, Any]) -> tuple[list[dict[str, str]], list[str], s
     fit = cam.get("fit")
     if fit:
         measured = "; ".join(f"{nominal} mm sheet measures {_number(value)} mm"
-                             for nominal, value in fit["measured_mm"].items())
+                             for nominal, value in fit["measured_mm"].items()) if fit.get("rebuilt") else ""
         facts.append({"label": "Joints", "value": "dados, rebates, slots and mortises cut to the sheet "
                                                   f"{'as measured' if measured else 'as nominal'} plus "
                                                   f"{_number(fit['allowance_mm'])} mm"
-                                                  + (f" ({measured})" if measured else "")})
+                                                  + (f" ({measured})" if measured else "")
+                                                  + (f"; {fit['kept_nominal']}" if fit.get("kept_nominal") else "")})
     steps = []
     for part in cam["parts"]:
         programs = ", ".join(p["file"] for p in part["programs"])

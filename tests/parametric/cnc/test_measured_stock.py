@@ -74,3 +74,28 @@ def test_dados_are_cut_to_the_measured_sheet_plus_the_allowance(rs274, tmp_path,
                     material="birch_plywood", verify=True)
     assert dado_widths(plain, tmp_path / "nominal") == pytest.approx([18 + FIT_ALLOWANCE_MM] * 2, abs=1e-3)
     assert plain.manifest.extra["cam"]["fit"]["rebuilt"] is False
+
+
+def test_an_order_of_an_older_version_keeps_its_rendered_joints(tmp_path, make_router):
+    """The measured sheet cannot be applied to a product made with another version of its template: rebuilding
+    would change more than the joints. It is cut as rendered, and the record says so."""
+    from dataclasses import replace
+
+    from parametric import render
+    from parametric.production import make
+
+    record = make_router()
+    for sheet in record["stock"]:
+        sheet["measured_thickness_mm"] = sheet["thickness_mm"] - 0.4
+    manifest = render("bookcase", BOOKCASE, out_dir=tmp_path / "render", formats=["step", "dxf"],
+                      material="birch_plywood")
+    made = make(replace(manifest, version="1.0.0"), machine_from_dict(record), tmp_path / "old",
+                material="birch_plywood")
+    fit = made.manifest.extra["cam"]["fit"]
+    assert fit["rebuilt"] is False and "bookcase 1.0.0" in fit["kept_nominal"]
+    side = next(result for result in made.cam if result.part == "side")
+    shelf_dado = min((piece for pocket in side.features.pockets for piece in getattr(pocket.region, "geoms",
+                                                                                   [pocket.region])),
+                     key=lambda piece: abs(piece.bounds[0] - 300))
+    x0, _, x1, _ = shelf_dado.bounds
+    assert x1 - x0 == pytest.approx(18 + FIT_ALLOWANCE_MM, abs=1e-3)
