@@ -54,7 +54,8 @@ class CamResult:
                  + (f", {op.tabs} tabs" if op.tabs else "") + ")" for op in self.operations]
         if any(op.tabs for op in self.operations):
             lines.append("cut the tabs and sand them flush")
-        return lines + self.features.notes
+        return lines + self.features.notes + [f"second setup: {s.operation} ({s.tool})"
+                                              for s in self.features.second_setups]
 
     def to_dict(self) -> dict[str, Any]:
         width, height = self.features.size
@@ -64,6 +65,7 @@ class CamResult:
                 "tool_table": self.tool_table.name if self.tool_table else None,
                 "programs": [p.to_dict() for p in self.programs],
                 "operations": [op.to_dict() for op in self.operations], "notes": self.features.notes,
+                "second_setups": [s.to_dict() for s in self.features.second_setups],
                 "checklist": self.checklist(), "time_s": round(self.time_s, 1),
                 "holes": len(self.features.holes), "pockets": len(self.features.pockets),
                 "cutouts": len(self.features.cutouts), "verified_moves": self.verified_moves,

@@ -58,6 +58,18 @@ class Pocket:
     keep: Any  # shapely geometry: the material that stays above the floor
 
 
+@dataclass(frozen=True)
+class SecondSetup:
+    """An operation the sheet program leaves for a second setup (the part turned over, or a hand tool), with the
+    tool it takes: what the bench must still do before the part is finished."""
+
+    operation: str
+    tool: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"operation": self.operation, "tool": self.tool}
+
+
 @dataclass
 class PartFeatures:
     """What a flat part asks of a router, in part coordinates moved so the outline starts at (0, 0)."""
@@ -69,6 +81,7 @@ class PartFeatures:
     holes: list[Hole] = field(default_factory=list)
     pockets: list[Pocket] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    second_setups: list[SecondSetup] = field(default_factory=list)
 
     @property
     def size(self) -> tuple[float, float]:
@@ -92,7 +105,7 @@ class PartFeatures:
             cutouts=[turn(c) for c in self.cutouts],
             holes=[replace(h, center=turn_point(h.center)) for h in self.holes],
             pockets=[Pocket(turn(p.region), p.depth, turn(p.keep)) for p in self.pockets],
-            notes=list(self.notes))
+            notes=list(self.notes), second_setups=list(self.second_setups))
 
 
 def _edge_points(edge: Any) -> list[tuple[float, float]]:
@@ -177,6 +190,7 @@ def extract_features(shape: Any, name: str, thickness: float | None = None) -> P
     bottom, top = _z_extent(shape)
     thickness = float(thickness or (top - bottom))
     notes: list[str] = []
+    setups: list[SecondSetup] = []
     floors: dict[float, list[Any]] = {}
     levels = {bottom, top}
     for face in shape.Faces():
@@ -190,8 +204,8 @@ def extract_features(shape: Any, name: str, thickness: float | None = None) -> P
         if normal.z > 0 and bottom + EPS < z < top - EPS:
             floors.setdefault(round(z, 3), []).append(face)
         elif normal.z < 0 and z > bottom + EPS:
-            notes.append(f"a face looking down {z - bottom:g} mm above the underside: cut it in a second setup "
-                         "with the part turned over")
+            setups.append(SecondSetup(f"turn the part over and cut the face looking down {z - bottom:g} mm above "
+                                      "the underside", "an end mill from the first setup"))
     countersinks = [face for face in shape.Faces() if face.geomType() == "CONE"]
 
     ordered = sorted(levels)
@@ -206,8 +220,7 @@ def extract_features(shape: Any, name: str, thickness: float | None = None) -> P
     body = pieces[0]
     underside = sections[round(bottom + EPS, 4)]
     if body.area - underside.area > 1.0:
-        notes.append("the underside is smaller than the outline (an edge profile on the bottom edges): rout it with "
-                     "the part turned over")
+        setups.append(_edge_profile(shape, body, underside))
 
     dx, dy = -body.bounds[0], -body.bounds[1]
 
@@ -249,11 +262,32 @@ def extract_features(shape: Any, name: str, thickness: float | None = None) -> P
             diameter = round(max(face_box.xlen, face_box.ylen), 1)
             sizes[diameter] = sizes.get(diameter, 0) + 1
         for diameter, count in sorted(sizes.items()):
-            notes.append(f"countersink {count} hole{'s' if count > 1 else ''} to {diameter:g} mm at the top face "
-                         "(countersink bit, by hand or a second program)")
+            setups.append(SecondSetup(f"countersink {count} hole{'s' if count > 1 else ''} to {diameter:g} mm at the "
+                                      "top face", f"a 90° countersink bit of at least {diameter:g} mm, in a drill or "
+                                      "the router"))
     holes.sort(key=lambda h: (h.diameter, h.center[1], h.center[0]))
     return PartFeatures(name=name, thickness=round(thickness, 4), outline=outline, cutouts=cutouts, holes=holes,
-                        pockets=pockets, notes=list(dict.fromkeys(notes)))
+                        pockets=pockets, notes=list(dict.fromkeys(notes)),
+                        second_setups=list(dict.fromkeys(setups)))
+
+
+def _edge_profile(shape: Any, body: Any, underside: Any) -> SecondSetup:
+    """The bottom edges' profile as a second setup with its cutter: a round-over where the edges are rounded
+    (a cylindrical face lying along an edge), a 45° chamfer bit otherwise, sized by how far the underside is in."""
+    from OCP.BRepAdaptor import BRepAdaptor_Surface
+
+    cylinders = [BRepAdaptor_Surface(face.wrapped).Cylinder() for face in shape.Faces()
+                 if face.geomType() == "CYLINDER"]
+    radii = [c.Radius() for c in cylinders if abs(c.Axis().Direction().Z()) < 0.1]  # lying along an edge, not a hole
+    if radii:
+        radius = round(max(radii), 1)
+        return SecondSetup(f"turn the part over and round over the bottom edges, {radius:g} mm radius",
+                           f"a {radius:g} mm radius round-over bit with a bearing")
+    x0, y0, x1, y1 = body.bounds
+    u0, v0, u1, v1 = underside.bounds
+    width = round(max(u0 - x0, v0 - y0, x1 - u1, y1 - v1) + EPS, 1)  # the section is EPS above the bottom
+    return SecondSetup(f"turn the part over and chamfer the bottom edges, {width:g} mm",
+                       f"a 45° chamfer bit with a bearing, set {width:g} mm deep")
 
 
 def load_step(path: str | Path) -> Any:

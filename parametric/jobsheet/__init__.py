@@ -229,7 +229,9 @@ def build_context(manifest: Manifest, *, order_ref: str, item_ref: str, job_url:
         "mass": (f"{_number(manifest.mass_g / 1000, 3)} kg" if manifest.mass_g >= 1000
                  else f"{_number(manifest.mass_g)} g"),
         "parameters": parameter_rows(template, manifest.params), "parts": parts,
-        "cut_list": cut_list(manifest, quantity), "hardware": hardware, "assembly": template.assembly(params),
+        "cut_list": cut_list(manifest, quantity), "hardware": hardware,
+        "second_setups": [{"part": part["part"], **setup} for part in (manifest.extra.get("cam") or {}).get("parts", [])
+                          for setup in part.get("second_setups", [])], "assembly": template.assembly(params),
         "drawing": drawing_data_uri(manifest), "steps": steps, "checks": checks, "notes": list(notes),
         "cache_key": manifest.cache_key, "created": created.strftime("%Y-%m-%d %H:%M UTC"),
     }

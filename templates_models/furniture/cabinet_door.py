@@ -292,8 +292,7 @@ class CabinetDoor(Template):
             notes += (f" Bore {p.hinges()} x {CUP_DIAMETER:g} mm hinge cups {p.hinge_cup_depth:g} mm deep into "
                       "the top face.")
         if p.edge_profile != "square":
-            notes += (f" The {p.edge_size:g} mm {p.edge_profile} on the front edges is on the bottom edges: rout it "
-                      "with the door turned over.")
+            notes += f" The {p.edge_size:g} mm {p.edge_profile} on the front edges is on the bottom edges."
         # The grain runs the long way, as a cabinet maker lays it: up a door, across a drawer front or a flap.
         grain = "y" if p.height >= p.width else "x"
         return [Part("door", door, flat=True, thickness=t, process="cnc", notes=notes, grain=grain)]

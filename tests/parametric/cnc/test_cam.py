@@ -88,13 +88,23 @@ def test_countersinks_and_underside_profiles_are_noted():
     features = extract_features(solid_of(board.shape), "board", board.thickness)
     assert len(features.holes) == len(parameters.hole_positions())
     assert all(h.diameter == pytest.approx(parameters.hole_diameter) and h.through for h in features.holes)
-    assert any(note.startswith(f"countersink {len(features.holes)} holes") for note in features.notes)
+    [countersink] = features.second_setups
+    assert countersink.operation.startswith(f"countersink {len(features.holes)} holes to 10 mm")
+    assert countersink.tool == "a 90° countersink bit of at least 10 mm, in a drill or the router"
 
     door = get_template("cabinet_door")
     built = as_parts("cabinet_door", door.build(door.resolve({"edge_profile": "radius"})))[0]
     door_features = extract_features(solid_of(built.shape), "door", built.thickness)
     assert door_features.outline.bounds == pytest.approx((0, 0, 597, 797), abs=1e-6)
-    assert any("underside" in note for note in door_features.notes)
+    [profile] = door_features.second_setups
+    radius = door.resolve({"edge_profile": "radius"}).edge_size
+    assert profile.operation == f"turn the part over and round over the bottom edges, {radius:g} mm radius"
+    assert profile.tool == f"a {radius:g} mm radius round-over bit with a bearing"
+    chamfered = as_parts("cabinet_door", door.build(door.resolve({"edge_profile": "chamfer"})))[0]
+    [chamfer] = extract_features(solid_of(chamfered.shape), "door", chamfered.thickness).second_setups
+    width = door.resolve({"edge_profile": "chamfer"}).edge_size
+    assert chamfer.operation == f"turn the part over and chamfer the bottom edges, {width:g} mm"
+    assert chamfer.tool == f"a 45° chamfer bit with a bearing, set {width:g} mm deep"
     assert [h.diameter for h in door_features.holes if not h.through] == [35.0, 35.0]
 
 

@@ -281,3 +281,15 @@ def test_every_part_copy_gets_a_label_with_the_order_and_a_qr_code(pdftotext, zb
     unlinked = write_job_sheet(manifest, tmp_path / "nolink", order_ref="ORD-9", item_ref="ORD-9/2", job_url=None)
     words = subprocess.run([pdftotext, str(unlinked.labels), "-"], capture_output=True, text=True, check=True).stdout
     assert " ".join(words.split()).count("no dashboard address set") == copies
+
+
+@pytest.mark.integration
+def test_a_cut_job_sheet_lists_its_second_setups_with_their_tools(router, rs274, tmp_path):
+    from parametric.production import SheetRequest, produce
+
+    made = produce("cabinet_door", {"edge_profile": "radius", "edge_size": 3}, router, tmp_path,
+                   sheet=SheetRequest(order_ref="ORD-5", item_ref="ORD-5/1", job_url=None, pdf=False))
+    html = made.sheet.html.read_text("utf-8")
+    assert "<h2>Second setups</h2>" in html
+    assert "round over the bottom edges, 3 mm radius" in html and "a 3 mm radius round-over bit" in html
+    assert "<h2>Cut list</h2>" in html and "<h2>Hardware</h2>" in html and "35 mm cup concealed hinge" in html
