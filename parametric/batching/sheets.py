@@ -207,7 +207,8 @@ def cut_sheets(items: Sequence[SheetItem], router: Router, out_dir: str | os.Pat
                spacing_mm: float | None = None, margin_mm: float | None = None,
                rotations: tuple[float, ...] | None = FOUR_WAY, part_in_part: bool = True, seconds: float = 20.0,
                sheet_mm: tuple[float, float] | None = None, settings: Any = None, verify: bool = True,
-               png: bool = True) -> SheetJob:
+               png: bool = True, batch_sheet: bool = True, batch_ref: str | None = None,
+               batch_url: str | None = None) -> SheetJob:
     """Nest the CNC parts of ``items`` onto ``router``'s stock and write each sheet's files into ``out_dir``.
 
     ``spacing_mm`` defaults to the outline cutter's diameter plus :data:`SPACING_CLEARANCE_MM` and may
@@ -216,11 +217,14 @@ def cut_sheets(items: Sequence[SheetItem], router: Router, out_dir: str | os.Pat
     the stocked sheet's size. ``seconds`` is the nesting time per stock (material and thickness).
     With ``verify`` every sheet's programs are run through rs274 first. Per sheet ``sheet-N.dxf``
     (operation layers, ``SHEET``, ``LABELS``), its G-code, ``sheet-N.svg`` and ``.png``; one tool table
-    for the folder; ``report.json``.
+    for the folder; with ``batch_sheet`` the batch sheet (``batch-sheet.html`` and ``.pdf``, named
+    ``batch_ref``, default the folder's name, its QR code to ``batch_url``); ``report.json``, whose
+    ``files`` lists the batch sheet.
     """
     from ..cnc import CamSettings, check_programs, write_tool_table
     from ..cnc.sheet import PlacedPart, cam_sheet
     from ..files import atomic_write, atomic_write_json
+    from ..jobsheet.batch import write_batch_files
     from ..machines import public_record
     from ..routing import profile_tool
     from .nesting import nest
@@ -310,6 +314,8 @@ def cut_sheets(items: Sequence[SheetItem], router: Router, out_dir: str | os.Pat
     _remove_stale(out, sheets)
     job = SheetJob(sheets, unplaced, layouts, {}, table)
     job.report = _report(job, items, planned, labels, router, public_record(router), margin)
+    job.report["files"] = write_batch_files(job.report, out, batch_ref=batch_ref or out.resolve().name,
+                                            batch_url=batch_url, write=batch_sheet)
     atomic_write_json(out / "report.json", job.report)
     return job
 
@@ -326,14 +332,19 @@ def _remove_stale(out: Path, sheets: Sequence[CutSheet]) -> None:
 
 def _report(job: SheetJob, items: Sequence[SheetItem], planned: Sequence[_Planned], labels: Sequence[str],
             router: Router, machine: dict[str, Any], margin: float) -> dict[str, Any]:
+    from ..jobsheet.batch import item_record
+
     sheets = []
     for sheet in job.sheets:
         layout = sheet.layout
         placements = []
-        for (index, placed), placement in zip(sheet.placed, layout.placements, strict=True):
+        for number, ((index, placed), placement) in enumerate(zip(sheet.placed, layout.placements, strict=True),
+                                                              start=1):
             entry = planned[index]
             item = items[entry.item]
-            placements.append({"file": None, "copy": placement.copy, "x_mm": round(placement.x_mm, 4),
+            spot = placed.outline().point_on_surface()
+            placements.append({"number": number, "centre_mm": [round(spot.x, 2), round(spot.y, 2)],
+                               "file": None, "copy": placement.copy, "x_mm": round(placement.x_mm, 4),
                                "y_mm": round(placement.y_mm, 4), "rotation_deg": round(placement.rotation_deg, 6),
                                "template": item.manifest.template, "order": item.order_ref,
                                "item": item.item_ref or str(entry.item + 1), "part": entry.part,
@@ -356,4 +367,6 @@ def _report(job: SheetJob, items: Sequence[SheetItem], planned: Sequence[_Planne
     return {"machine": machine["name"], "dialect": router.dialect, "margin_mm": margin,
             "tool_table": job.tool_table.name if job.tool_table else None,
             "machining_time_s": round(job.machining_time_s, 1), "stocks": stocks, "sheets": sheets,
-            "unplaced": job.unplaced}
+            "unplaced": job.unplaced,
+            "items": [item_record(item.manifest, order_ref=item.order_ref, item_ref=item.item_ref or str(index + 1),
+                                  quantity=item.quantity) for index, item in enumerate(items)]}

@@ -106,6 +106,10 @@ def _nest_drawings(args: argparse.Namespace) -> int:
     for option in ("set", "material"):
         if getattr(args, option):
             problems.append(FieldError(option, f"--{option} is for templates; DXF parts are nested as drawn"))
+    for option in ("batch", "url"):
+        if getattr(args, option):
+            problems.append(FieldError(option, f"--{option} is for templates on a machine, whose batch sheet it "
+                                               "names; DXF drawings get no batch sheet"))
     spacing = DXF_SPACING_MM if args.spacing is None else args.spacing
     margin = DXF_MARGIN_MM if args.margin is None else args.margin
     counts: dict[str, int] = {}
@@ -226,7 +230,7 @@ def _nest_templates(args: argparse.Namespace) -> int:
     job = cut_sheets(items, router, args.out, spacing_mm=args.spacing, margin_mm=args.margin,
                      rotations=rotations,
                      part_in_part=not args.no_part_in_part, seconds=args.seconds,
-                     sheet_mm=sheet, verify=not args.no_verify)
+                     sheet_mm=sheet, verify=not args.no_verify, batch_ref=args.batch, batch_url=args.url)
     print(Path(args.out) / "report.json")
     for stock in job.layouts:
         layout = stock.layout
@@ -274,6 +278,10 @@ def add_command(commands: Any) -> None:
                          help="lock this file's parts to the grain: 0 or 180 degrees only (repeatable)")
     nesting.add_argument("--no-part-in-part", action="store_true", help="never put a part inside another's cut-out")
     nesting.add_argument("--seconds", type=float, default=20.0, help="time for the nesting engines (default 20)")
+    nesting.add_argument("--batch", metavar="NAME",
+                         help="templates: the batch's name on its batch sheet (default the folder's)")
+    nesting.add_argument("--url", help="templates: the batch's address on the dashboard, for the batch sheet's QR "
+                                       "code")
     nesting.add_argument("--out", type=Path, required=True,
                          help="output folder: sheet-N.dxf/.svg/.png (and G-code), report.json")
     nesting.set_defaults(handler=cmd_nest)

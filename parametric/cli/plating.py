@@ -105,19 +105,21 @@ def cmd_plate(args: argparse.Namespace) -> int:
             continue
         sources.append(PlateSource(name, Path(name).stem, mesh, count, args.material or printer.materials[0]))
     known = set(templates)
-    for template_id, count in templates.items():
+    for index, (template_id, count) in enumerate(templates.items(), start=1):
         manifest, material = render_for(template_id, _values_for(template_id, assignments, known), printer,
                                         Path(args.out) / "parts" / template_id, material=args.material)
         for part in parts_for(manifest, printer):
             record = next(r for r in manifest.files if r["format"] == "stl" and r["part"] == part["name"])
             label = f"{template_id}:{part['name']}"
             sources.append(PlateSource(label, part["name"], read_mesh(manifest.directory / record["filename"], label),
-                                       int(part["quantity"]) * count, material))
+                                       int(part["quantity"]) * count, material, manifest=manifest,
+                                       part=part["name"], item_ref=str(index)))
     if not sources:
         print("error: nothing to plate: no input could be read", file=sys.stderr)
         return EXIT_INVALID
     run = make_plates(sources, printer, args.out, spacing_mm=args.spacing, settings=settings,
-                      skirt=not args.no_skirt, seconds=args.seconds, left_off=unreadable)
+                      skirt=not args.no_skirt, seconds=args.seconds, left_off=unreadable, batch_ref=args.batch,
+                      batch_url=args.url)
     print(run.report_path)
     for plate in run.plates:
         estimates = plate.result.estimates
@@ -150,6 +152,8 @@ def add_command(commands: Any) -> None:
     plate.add_argument("--seconds", type=float, default=5.0,
                        help="time for the true-shape packing engine per plate (default 5)")
     plate.add_argument("--store", metavar="FILE.json|URL", help=STORE_HELP)
+    plate.add_argument("--batch", metavar="NAME", help="the batch's name on its batch sheet (default the folder's)")
+    plate.add_argument("--url", help="the batch's address on the dashboard, for the batch sheet's QR code")
     plate.add_argument("--out", type=Path, required=True,
-                       help="output folder: plate-N.gcode, plate-N.png, report.json")
+                       help="output folder: plate-N.gcode, plate-N.png, batch-sheet.html and .pdf, report.json")
     plate.set_defaults(handler=cmd_plate)

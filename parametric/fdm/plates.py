@@ -127,6 +127,12 @@ class PlateSource:
     mesh: Any
     count: int
     material: str
+    manifest: Any = None
+    """The render the part comes from (a :class:`~parametric.manifest.Manifest`), when it is a template's part:
+    the report then names its template, part, order and item, and the batch sheet its quality checks."""
+    part: str | None = None
+    order_ref: str | None = None
+    item_ref: str | None = None
 
 
 @dataclass
@@ -216,11 +222,14 @@ def _shares(found: Any, labels: Sequence[str]) -> list[float]:
 
 def make_plates(sources: Sequence[PlateSource], printer: Printer, out_dir: str | os.PathLike[str], *,
                 spacing_mm: float = PLATE_SPACING_MM, settings: PrintSettings | None = None, skirt: bool = True,
-                seconds: float = 5.0, left_off: Sequence[dict[str, Any]] = ()) -> PlateRun:
+                seconds: float = 5.0, left_off: Sequence[dict[str, Any]] = (), batch_sheet: bool = True,
+                batch_ref: str | None = None, batch_url: str | None = None) -> PlateRun:
     """Pack every copy of ``sources`` onto as few plates of ``printer`` as the packer manages (one material per
     plate), check each plate's layout, slice each once with PrusaSlicer keeping the positions, check its G-code
     (every object printed where it was placed, nothing beyond the bed), and write into ``out_dir`` per plate
-    ``plate-N.gcode`` and ``plate-N.png`` plus ``report.json``.
+    ``plate-N.gcode`` and ``plate-N.png``, with ``batch_sheet`` the batch sheet (``batch-sheet.html`` and ``.pdf``,
+    named ``batch_ref``, default the folder's name, its QR code to ``batch_url``), and ``report.json``, whose
+    ``files`` lists the batch sheet.
 
     Copies that cannot go on this printer (too tall, wider than the bed, a filament not loaded) are listed in
     the report's ``unplaced`` with the reason, after ``left_off`` (copies the caller could not even read, as
@@ -232,6 +241,7 @@ def make_plates(sources: Sequence[PlateSource], printer: Printer, out_dir: str |
 
     from ..batching.output import write_sheet_png
     from ..files import atomic_write_json
+    from ..jobsheet.batch import write_batch_files
     from .footprint import footprint
     from .packing import PrintPart, check_plates, pack_plates
 
@@ -296,6 +306,8 @@ def make_plates(sources: Sequence[PlateSource], printer: Printer, out_dir: str |
         if stale.suffix in (".gcode", ".png", ".ini") and number.isdigit() and int(number) > len(plates):
             stale.unlink()
     report = plate_report(plates, sources, unplaced, printer)
+    report["files"] = write_batch_files(report, folder, batch_ref=batch_ref or folder.resolve().name,
+                                        batch_url=batch_url, write=batch_sheet)
     path = atomic_write_json(folder / "report.json", report)
     return PlateRun(plates, unplaced, report, path, notes)
 
@@ -327,9 +339,11 @@ def plate_report(plates: Sequence[PackedPlate], sources: Sequence[PlateSource], 
             "gcode": plate.result.gcode.name,
             "picture": plate.picture.name,
             "material": plate.material,
-            "objects": [{"file": sources[plate.sources[entry.part]].file, "copy": entry.copy,
+            "objects": [{"number": order, "file": sources[plate.sources[entry.part]].file, "copy": entry.copy,
                          "x_mm": round(entry.x_mm, 4), "y_mm": round(entry.y_mm, 4),
                          "rotation_deg": round(entry.rotation_deg, 6), "label": f"o{order:03d}.stl",
+                         "centre_mm": _centre(entry, plate.parts[entry.part].footprint),
+                         **_origin(sources[plate.sources[entry.part]]),
                          "share": round(share, 6), "estimates": rounded(plate.result.estimates, share)}
                         for order, (entry, share) in enumerate(zip(plate.layout.placements, plate.shares,
                                                                    strict=True), start=1)],
@@ -338,7 +352,38 @@ def plate_report(plates: Sequence[PackedPlate], sources: Sequence[PlateSource], 
         } for plate in plates],
         "parts": [{**summary, "estimates": rounded(summary["estimates"])} for summary in by_file.values()],
         "unplaced": list(unplaced),
+        "items": _items(sources),
     }
+
+
+def _centre(entry: Any, footprint: Any) -> list[float]:
+    """A point inside the placed object's footprint (bed mm), where the batch sheet numbers it."""
+    spot = entry.polygon(footprint).point_on_surface()
+    return [round(spot.x, 2), round(spot.y, 2)]
+
+
+def _origin(source: PlateSource) -> dict[str, Any]:
+    """The template, part, order and item an object comes from, when its source is a template's part."""
+    if source.manifest is None:
+        return {}
+    return {"template": source.manifest.template, "part": source.part or source.name, "order": source.order_ref,
+            "item": source.item_ref}
+
+
+def _items(sources: Sequence[PlateSource]) -> list[dict[str, Any]]:
+    """One record per ordered item among the sources (:func:`parametric.jobsheet.batch.item_record`)."""
+    from ..jobsheet.batch import item_record
+
+    items: dict[tuple[Any, Any], dict[str, Any]] = {}
+    for source in sources:
+        if source.manifest is None or (source.order_ref, source.item_ref) in items:
+            continue
+        per_product = next((int(p["quantity"]) for p in source.manifest.parts
+                            if p["name"] == (source.part or source.name)), 1)
+        items[(source.order_ref, source.item_ref)] = item_record(
+            source.manifest, order_ref=source.order_ref, item_ref=source.item_ref,
+            quantity=max(1, source.count // max(1, per_product)))
+    return list(items.values())
 
 
 def _scaled(estimates: Estimates, share: float) -> Estimates:
