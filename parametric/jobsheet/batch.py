@@ -92,6 +92,16 @@ def _picture_uri(folder: Path, name: str | None) -> str | None:
     return f"data:{kind};base64," + base64.b64encode((folder / name).read_bytes()).decode("ascii")
 
 
+PICTURE_BOX_MM = (186.0, 110.0)
+"""The largest a sheet's or plate's picture is printed (width, height), so its table can follow on the page."""
+
+
+def _picture_box(size_mm: Sequence[float]) -> dict[str, float]:
+    """The printed width and height (mm) of a picture of a sheet or bed of ``size_mm``, as large as fits."""
+    scale = min(PICTURE_BOX_MM[0] / float(size_mm[0]), PICTURE_BOX_MM[1] / float(size_mm[1]))
+    return {"width_mm": round(float(size_mm[0]) * scale, 2), "height_mm": round(float(size_mm[1]) * scale, 2)}
+
+
 def _marker(entry: Mapping[str, Any], size_mm: Sequence[float]) -> dict[str, Any]:
     """Where a part's number goes on the picture, as shares of its width and height from the top-left corner
     (the pictures draw Y up, as the sheet's and the bed's coordinates run)."""
@@ -121,7 +131,7 @@ def _rows(entries: Sequence[Mapping[str, Any]], items: Mapping[tuple[Any, Any], 
             check += f"; {len(item['checks'])} product checks below"
         rows.append({"number": str(entry["number"]), "order": entry.get("order") or "none",
                      "item": entry.get("item") or "", "product": product or entry.get("file") or "",
-                     "part": part, "copy": str(entry["copy"]), "material": material,
+                     "part": part, "copy_number": str(entry["copy"]), "material": material,
                      "rotation": f"{_number(float(entry['rotation_deg']))}°", "check": check,
                      "inside": bool(entry.get("inside"))})
     return rows
@@ -155,7 +165,7 @@ def build_context(report: Mapping[str, Any], folder: str | os.PathLike[str], *, 
                              f"{_number(sheet['remnant_mm'][1], 0)} mm")
             layouts.append({"title": f"Sheet {sheet['index']}", "facts": facts,
                             "picture": _picture_uri(folder, sheet.get("svg") or sheet.get("png")),
-                            "aspect": 100 * sheet["size_mm"][1] / sheet["size_mm"][0],
+                            "box": _picture_box(sheet["size_mm"]),
                             "markers": [_marker(entry, sheet["size_mm"]) for entry in placements],
                             "rows": _rows(placements, items, material)})
         totals.append({"label": "Machining time (CAM estimate)", "value": format_duration(report["machining_time_s"])})
@@ -177,7 +187,7 @@ def build_context(report: Mapping[str, Any], folder: str | os.PathLike[str], *, 
                      f"{_number(estimates['filament_g'])} g {material}", f"program {plate['gcode']}"]
             layouts.append({"title": f"Plate {plate['index']}", "facts": facts,
                             "picture": _picture_uri(folder, plate.get("picture")),
-                            "aspect": 100 * report["bed_mm"][1] / report["bed_mm"][0],
+                            "box": _picture_box(report["bed_mm"]),
                             "markers": [_marker(entry, report["bed_mm"]) for entry in objects],
                             "rows": _rows(objects, items, material)})
         seconds = sum(plate["estimates"]["print_time_s"] for plate in report["plates"])

@@ -72,9 +72,11 @@ def test_a_nested_job_writes_its_batch_sheet_beside_its_report_and_lists_it(shee
             assert float(left) == pytest.approx(100 * x / sheet["size_mm"][0], abs=1e-2)
             assert float(top) == pytest.approx(100 * (1 - y / sheet["size_mm"][1]), abs=1e-2)
         rows = re.findall(r'<tr><td class="value">(\d+)</td><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td>'
-                          r'\s*<td>([^<]*)', picture)
-        assert [(int(n), order, item, part) for n, order, item, _, part in rows] == [
-            (entry["number"], entry["order"], entry["item"], entry["part"]) for entry in sheet["placements"]]
+                          r'\s*<td>([^<]*)(?:<br>.*?)?</td>\s*<td>([^<]*)</td><td class="small">([^<]*)</td>'
+                          r'<td>([^<]*)</td>', picture)
+        assert [(int(n), order, item, part, int(copy), turn) for n, order, item, _, part, copy, _, turn in rows] == [
+            (entry["number"], entry["order"], entry["item"], entry["part"], entry["copy"],
+             f"{format_number(entry['rotation_deg'], 1)}°") for entry in sheet["placements"]]
     orders = sorted(entry["order"] for sheet in report["sheets"] for entry in sheet["placements"])
     assert orders == ["ORD-101", "ORD-101", "ORD-102", "ORD-103"]
     assert "Cabinet door" in html and "Birch plywood" in unescape(html)
