@@ -240,6 +240,10 @@ def test_cli_nests_templates_on_a_machine_and_writes_gcode(tmp_path, capsys, rs2
     assert "checked by rs274" in captured.err and "remnant of the last sheet" in captured.err
     report = json.loads((out / "report.json").read_text())
     assert report["unplaced"] == []
+    assert report["files"] == {"batch_sheet_html": "batch-sheet.html", "batch_sheet_pdf": "batch-sheet.pdf"}
+    html = (out / "batch-sheet.html").read_text()
+    assert "No QR code: no dashboard address set for this batch" in html and "<h1>Batch sheet</h1>" in html
+    assert '<div class="ref">out</div>' in html  # named after the folder when no --batch is given
     for sheet in report["sheets"]:
         assert all((out / name).exists() for name in (sheet["dxf"], sheet["svg"], sheet["png"], *sheet["gcode"]))
         assert sheet["verified_moves"] > 0

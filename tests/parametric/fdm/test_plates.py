@@ -259,6 +259,7 @@ def test_cli_plate_packs_templates_and_files_and_keeps_going_past_bad_input(prus
     out = tmp_path / "out"
     result = cli("plate", "leg_cap:3", "name_plate", f"{tmp_path / 'block.stl'}:2", str(tmp_path / "junk.stl"),
                  str(tmp_path / "plank.stl"), "--set", "name_plate.text=ADA", "--material", "pla",
+                 "--batch", "B-7", "--url", "https://shop.example/batches/7",
                  "--machine", "mk3", "--store", str(store), "--seconds", "1", "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
@@ -277,6 +278,10 @@ def test_cli_plate_packs_templates_and_files_and_keeps_going_past_bad_input(prus
         assert plate["estimates"]["print_time_s"] > 0 and (out / f"plate-{plate['index']}.png").is_file()
     reasons = {entry["file"]: entry["reason"] for entry in report["unplaced"]}
     assert set(reasons) == {str(tmp_path / "junk.stl"), str(tmp_path / "plank.stl")}
+    assert report["files"] == {"batch_sheet_html": "batch-sheet.html", "batch_sheet_pdf": "batch-sheet.pdf"}
+    html = (out / "batch-sheet.html").read_text()
+    assert '<div class="ref">B-7</div>' in html and "https://shop.example/batches/7" in html
+    assert "Leg cap" in html and "Name plate" in html and "junk.stl" in html  # the left-off file is listed
 
 
 @pytest.mark.integration
