@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import units
+from ..errors import ValidationError
 from ..files import atomic_write
 from ..manifest import Manifest
 
@@ -123,7 +124,7 @@ def _rows(entries: Sequence[Mapping[str, Any]], items: Mapping[tuple[Any, Any], 
         if product is None and entry.get("template"):
             try:
                 product = get_template(entry["template"]).name
-            except Exception:  # an unknown template keeps its id
+            except ValidationError:  # a template not installed here keeps its id
                 product = entry["template"]
         size = (item.get("parts") or {}).get(part)
         check = f"size {_size(size)}" if size else "against its drawing"
@@ -200,9 +201,9 @@ def build_context(report: Mapping[str, Any], folder: str | os.PathLike[str], *, 
         totals.append({"label": "Plates", "value": str(len(report["plates"]))})
         areas = [(report["bed_mm"][0] * report["bed_mm"][1], p["utilisation"]) for p in report["plates"]]
     area = sum(a for a, _ in areas)
-    totals.append({"label": "Utilisation", "value": (f"{sum(a * u for a, u in areas) / area:.1%} of "
-                                                     f"{len(areas)} {'sheet' if kind == 'cnc' else 'plate'}"
-                                                     f"{'s' if len(areas) != 1 else ''}") if area else "nothing placed"})
+    noun = ("sheet" if kind == "cnc" else "plate") + ("s" if len(areas) != 1 else "")
+    used = f"{sum(a * u for a, u in areas) / area:.1%} of {len(areas)} {noun}" if area else "nothing placed"
+    totals.append({"label": "Utilisation", "value": used})
     unplaced = report.get("unplaced", [])
     if unplaced:
         totals.append({"label": "Not placed", "value": f"{len(unplaced)} part{'s' if len(unplaced) != 1 else ''}"})

@@ -50,7 +50,8 @@ def sheets(tmp_path_factory, make_router):
                               formats=["step"])
     door = parametric.render("cabinet_door", {"width": 400}, material="birch_plywood", formats=["step"])
     out = tmp_path_factory.mktemp("batch-sheets")
-    items = [SheetItem(front, 2, "ORD-101", "1"), SheetItem(front, 1, "ORD-102", "3"), SheetItem(door, 1, "ORD-103", "2")]
+    items = [SheetItem(front, 2, "ORD-101", "1"), SheetItem(front, 1, "ORD-102", "3"),
+             SheetItem(door, 1, "ORD-103", "2")]
     job = cut_sheets(items, router, out, seconds=1, verify=False, batch_ref="B-0012", batch_url=URL)
     return job, out
 
