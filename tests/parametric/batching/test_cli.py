@@ -51,3 +51,14 @@ def test_nest_lists_every_bad_input_and_exits_2(tmp_path, capsys):
     assert "cross.dxf: a loop that crosses itself" in err and f"LWPOLYLINE #{crossing.dxf.handle}" in err
     assert "sheet:" in err and "rotations:" in err and "0 copies is out of range" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_batch_name_or_address_for_dxf_drawings_is_refused(tmp_path, capsys):
+    """DXF drawings are nested without a machine and get no batch sheet, so naming one is a mistake to say."""
+    good = rectangle_dxf(tmp_path / "good.dxf", 100, 100)
+    code = main(["nest", str(good), "--sheet", "500x500", "--batch", "B-1", "--url", "https://shop.example/b/1",
+                 "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "batch: --batch is for templates on a machine" in err and "url: --url is for templates" in err
+    assert not (tmp_path / "out").exists()

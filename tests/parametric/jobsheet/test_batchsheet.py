@@ -161,3 +161,17 @@ def test_a_plate_batch_sheet_numbers_every_object_and_has_print_totals(plates, p
                      f"{format_number(grams, 1)} g", "Utilisation", NO_URL.split(":")[0]):
         assert expected in text, expected
     assert qr_codes(out / "batch-sheet.pdf", tmp_path) == []  # no address, no code
+
+
+def test_a_run_without_a_batch_sheet_removes_the_one_an_earlier_run_left(plates, tmp_path):
+    import shutil
+
+    from parametric.jobsheet.batch import write_batch_files
+
+    run, out = plates
+    folder = tmp_path / "again"
+    shutil.copytree(out, folder)
+    assert (folder / "batch-sheet.pdf").exists()
+    assert write_batch_files(run.report, folder, batch_ref="B-2", batch_url=None, write=False) == {}
+    assert not (folder / "batch-sheet.html").exists() and not (folder / "batch-sheet.pdf").exists()
+    assert (folder / "plate-1.png").exists()
