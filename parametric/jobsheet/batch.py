@@ -127,7 +127,7 @@ def _rows(entries: Sequence[Mapping[str, Any]], items: Mapping[tuple[Any, Any], 
             except ValidationError:  # a template not installed here keeps its id
                 product = entry["template"]
         size = (item.get("parts") or {}).get(part)
-        check = f"size {_size(size)}" if size else "against its drawing"
+        check = f"size {_size(size)}" if size else "no recorded checks (not a rendered product)"
         if item.get("checks"):
             check += f"; {len(item['checks'])} product checks below"
         rows.append({"number": str(entry["number"]), "order": entry.get("order") or "none",
