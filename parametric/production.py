@@ -14,7 +14,10 @@ by itself while the item's other parts are made.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -44,6 +47,7 @@ class SheetRequest:
     notes: Sequence[str] = ()
     pdf: bool = True
     stem: str = "jobsheet"
+    customer_units: str = "mm"  # the unit system the customer ordered in: lengths shown in it beside the mm
 
 
 @dataclass
@@ -197,6 +201,67 @@ def make(manifest: Manifest, machine: Machine, out_dir: str | os.PathLike[str] |
     return production
 
 
+CUT_ESTIMATE_GENERATION = 1
+"""Bump when CAM changes the toolpaths it plans, so cached cut estimates are not served."""
+
+
+@dataclass(frozen=True)
+class CutEstimate:
+    """CAM's figures for one copy of a flat part on a router, for a quote: the same toolpaths a job makes."""
+
+    part: str
+    machine: str
+    time_s: float
+    """Machining time of one copy (tool changes included), as :attr:`Production.machine_time_s` counts it."""
+    size_mm: tuple[float, float]
+    """The part's footprint on the sheet as CAM lays it (turned a quarter turn if the sheet needs it)."""
+    thickness_mm: float
+    cached: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"machine": self.machine, "time_s": round(self.time_s, 1),
+                "size_mm": [round(v, 3) for v in self.size_mm], "thickness_mm": self.thickness_mm,
+                "cached": self.cached}
+
+
+def estimate_cut(manifest: Manifest, router: Router, part: str, *, material: str | None = None,
+                 cam_settings: Any = None, cache_root: str | os.PathLike[str] | None = None) -> CutEstimate:
+    """CAM's machining time for one copy of ``part`` of a rendered ``manifest`` (rendered with STEP) on ``router``.
+
+    It runs :func:`make` itself, once per configuration, router, material and settings, in a scratch folder
+    and keeps only the figures (in ``cache_root``, default the core's cache folder): a quote then costs a file
+    read, and a job made later from the same render plans the same toolpaths, so its time is this one times
+    its copies.
+    """
+    from .cache import output_root
+    from .cnc import CamSettings
+    from .machines import public_record
+
+    settings = cam_settings or CamSettings()
+    root = Path(cache_root) if cache_root is not None else output_root() / "cache"
+    root = root / "cuts"
+    document = {"render": manifest.cache_key, "part": part, "material": material,
+                "router": {k: v for k, v in public_record(router).items() if k not in ("name", "delivery")},
+                "settings": settings.as_dict(), "generation": CUT_ESTIMATE_GENERATION}
+    key = hashlib.sha256(json.dumps(document, sort_keys=True, default=str).encode()).hexdigest()
+    record = root / key[:2] / f"{key}.json"
+    try:
+        known = json.loads(record.read_text("utf-8"))
+        return CutEstimate(part, router.name, float(known["time_s"]), tuple(known["size_mm"]),  # type: ignore[arg-type]
+                           float(known["thickness_mm"]), cached=True)
+    except (FileNotFoundError, json.JSONDecodeError, KeyError, TypeError, ValueError):
+        pass
+    root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".cut-", dir=root) as scratch:
+        made = make(manifest, router, scratch, material=material, parts=[part], quantity=1, cam_settings=settings)
+    [result] = made.cam
+    width, height = result.features.size
+    found = CutEstimate(part, router.name, result.time_s, (width, height), float(result.features.thickness))
+    atomic_write_json(record, {"time_s": found.time_s, "size_mm": list(found.size_mm),
+                               "thickness_mm": found.thickness_mm})
+    return found
+
+
 def _select(manifest: Manifest, template: Any, process: str, names: Sequence[str] | None) -> list[dict[str, Any]]:
     default = _single_process(template)
     of_process = [p for p in manifest.parts if (p.get("process") or default) == process]
@@ -320,7 +385,7 @@ def _job_sheet(production: Production, request: SheetRequest) -> None:
     sheet = write_job_sheet(production.manifest, production.out_dir, order_ref=order,
                             item_ref=request.item_ref, job_url=request.job_url, quantity=production.quantity,
                             machine=public_record(production.machine), notes=request.notes, pdf=request.pdf,
-                            stem=request.stem)
+                            stem=request.stem, customer_units=request.customer_units)
     production.sheet = sheet
     _record(production, "jobsheet_html", "job", sheet.html)
     if sheet.pdf is not None:

@@ -96,11 +96,13 @@ class Template:
 
     # -- derived from the declaration -------------------------------------------------
 
-    def validate(self, values: Mapping[str, Any] | None) -> TemplateParams:
-        return validate(self.Params, dict(values or {}))
+    def validate(self, values: Mapping[str, Any] | None, units: str = "mm") -> TemplateParams:
+        """Validated parameters, or a :class:`ValidationError` whose messages write lengths in ``units``."""
+        return validate(self.Params, dict(values or {}), units)
 
-    def resolve(self, values: Mapping[str, Any] | None = None, preset: str | None = None) -> TemplateParams:
-        """Validated parameters from an optional preset overlaid with ``values``."""
+    def resolve(self, values: Mapping[str, Any] | None = None, preset: str | None = None,
+                units: str = "mm") -> TemplateParams:
+        """Validated parameters from an optional preset overlaid with ``values`` (messages in ``units``)."""
         merged: dict[str, Any] = {}
         if preset is not None:
             if preset not in self.presets:
@@ -108,7 +110,7 @@ class Template:
                                                   + ", ".join(self.presets))])
             merged.update(self.presets[preset].params)
         merged.update(values or {})
-        return self.validate(merged)
+        return self.validate(merged, units)
 
     def check_material(self, material: str | None, preset: str | None = None) -> str:
         """The material id to use (the one asked for, else the preset's, else the template's first), or a

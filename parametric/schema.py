@@ -20,7 +20,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr,
 from .errors import FieldError, ValidationError
 from .joinery import NOMINAL, SheetFit
 from .text import refused_character
-from .units import UnitError, to_degrees, to_mm
+from .units import UnitError, format_length, format_number, length_range, length_units, to_degrees, to_mm
 
 Mm = Annotated[float, BeforeValidator(to_mm)]
 """A length in millimetres; accepts a number (mm) or a string with a unit."""
@@ -183,33 +183,52 @@ class TemplateParams(BaseModel):
                 **extra}
 
     @classmethod
-    def allowed(cls, name: str) -> str:
-        """What a field accepts, in words: ``"300 to 1500 mm"``, ``"one of: pla, petg"``."""
+    def label(cls, name: str) -> str:
+        """A field's name as people say it: ``shelf_count`` -> ``shelf count``."""
+        return name.replace("_", " ")
+
+    @classmethod
+    def allowed(cls, name: str, units: str = "mm") -> str:
+        """What a field accepts, in words, lengths in ``units`` (mm, cm, in or ft): ``"300 to 1500 mm"``,
+        ``"11.9 to 59 in"``, ``"one of: pla, petg"``, ``"a whole number from 1 to 8"``."""
         if name not in cls.model_fields:
             return ""
         meta = cls.field_help(name)
         unit = meta.get("unit") or ""
         if "choices" in meta:
-            return "one of: " + ", ".join(str(c) for c in meta["choices"])
+            return "one of: " + ", ".join(_choice_text(c, unit, units) for c in meta["choices"])
         if meta["max_length"] is not None:
-            return f"text of {meta['min_length'] or 0} to {meta['max_length']} characters"
+            if meta["min_length"]:
+                return f"text of {meta['min_length']} to {meta['max_length']} characters"
+            return f"text of at most {meta['max_length']} characters"
         if meta["minimum"] is not None and meta["maximum"] is not None:
-            suffix = f" {unit}" if unit else ""
-            text_ = f"{_num(meta['minimum'])} to {_num(meta['maximum'])}{suffix}"
             if unit == "mm":
-                text_ += " (a number in mm, or with a unit such as 12in, 80cm)"
-            if unit == "count":
-                text_ = "a whole number from " + text_.replace(" count", "")
+                text_ = length_range(meta["minimum"], meta["maximum"], units)
+            elif unit == "count":
+                text_ = f"a whole number from {_num(meta['minimum'])} to {_num(meta['maximum'])}"
+            elif unit == "deg":
+                text_ = f"{_num(meta['minimum'])}° to {_num(meta['maximum'])}°"
+            else:
+                suffix = f" {unit}" if unit else ""
+                text_ = f"{_num(meta['minimum'])} to {_num(meta['maximum'])}{suffix}"
             if meta["default"] is None:
-                text_ += ", or leave it out to derive it"
+                text_ += ", or leave it empty to have it worked out"
             return text_
         if unit == "" and isinstance(meta["default"], bool):
-            return "true or false"
+            return "yes or no (true or false)"
         return ""
 
 
 def _num(value: float) -> str:
-    return f"{value:g}"
+    return format_number(value, 4)
+
+
+def _choice_text(choice: Any, unit: str, units: str) -> str:
+    if isinstance(choice, str):
+        return choice.replace("_", " ")
+    if unit == "mm" and isinstance(choice, int | float):
+        return format_length(choice, units)
+    return f"{_num(choice)} {unit}".strip() if isinstance(choice, int | float) else str(choice)
 
 
 def _canonical_value(value: Any) -> Any:
@@ -225,39 +244,75 @@ def _canonical_value(value: Any) -> Any:
     return value
 
 
-def _message(model: type[TemplateParams], error: Any) -> FieldError:
+_TOO = {"greater_than_equal": "small", "greater_than": "small", "less_than_equal": "large", "less_than": "large"}
+_TOO_LENGTH = {"small": "short", "large": "long"}
+_TOO_COUNT = {"small": "few", "large": "many"}
+
+
+def _given(value: Any) -> str:
+    """What was typed, quoted for a message (never Python's repr)."""
+    text = format_number(value) if _is_number(value) else str(value).strip()
+    return f"“{text}”"
+
+
+def _message(model: type[TemplateParams], error: Any, units: str = "mm") -> FieldError:
+    """One pydantic error as a sentence a customer understands: what was wrong, then what the field takes in
+    the customer's ``units`` ("6 in is too short: the height must be 11.9 to 94.4 in")."""
     location = ".".join(str(part) for part in error["loc"])
     name = str(error["loc"][0]) if error["loc"] else ""
     kind = error["type"]
     if kind == "extra_forbidden":
         known = ", ".join(model.model_fields)
         return FieldError(location, f"unknown parameter; known parameters: {known}")
-    message = error["msg"]
+    if name not in model.model_fields:  # a model-wide validator's error
+        return FieldError(location, str(error.get("ctx", {}).get("error", error["msg"])))
+    meta = model.field_help(name)
+    unit = meta.get("unit") or ""
+    label = model.label(name)
+    must = f"the {label} must be {model.allowed(name, units)}"
+    given = error.get("input")
+    if kind in _TOO:
+        size = _TOO[kind]
+        if unit == "mm" and _is_number(given):
+            shown, size = format_length(given, units), _TOO_LENGTH[size]
+        elif unit == "count":
+            shown, size = _given(given).strip("“”"), _TOO_COUNT[size]
+        elif unit == "deg" and _is_number(given):
+            shown = f"{format_number(given, 4)}°"
+        else:
+            shown = f"{format_number(given, 4)} {unit}".strip() if _is_number(given) else _given(given)
+        return FieldError(location, f"{shown} is too {size}: {must}")
+    if kind == "missing":
+        return FieldError(location, f"the {label} is missing: it must be {model.allowed(name, units)}")
     if kind == "value_error":
-        message = str(error.get("ctx", {}).get("error", message))
-    elif kind == "literal_error":
-        message = f"{error['input']!r} is not one of the choices"
-    elif kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
-        unit = model.field_help(name).get("unit", "") if name in model.model_fields else ""
-        unit = "" if unit in ("count", "") else f" {unit}"
-        given = _num(float(error["input"])) if _is_number(error["input"]) else error["input"]
-        message = f"{given}{unit} is out of range"
-    allowed = model.allowed(name)
-    is_text = name in model.model_fields and model.field_help(name)["max_length"] is not None
-    if kind == "value_error" and is_text:
-        allowed = ""  # a text field's own validator already says what it accepts
-    if allowed:
-        message = f"{message}; allowed: {allowed}"
-    return FieldError(location, message)
+        reason = str(error.get("ctx", {}).get("error", error["msg"]))
+        if meta["max_length"] is not None or unit not in ("mm", "deg"):
+            return FieldError(location, reason)  # the field's own validator says what it accepts
+        return FieldError(location, f"{reason}. {must[0].upper()}{must[1:]}")
+    if kind == "literal_error":
+        return FieldError(location, f"{_given(given)} is not one of the choices: {must}")
+    if kind in ("string_too_long", "string_too_short"):
+        count = len(given) if isinstance(given, str) else 0
+        return FieldError(location, f"the {label} is {count} characters long: it must be {model.allowed(name)}")
+    if kind.startswith("int_"):
+        return FieldError(location, f"{_given(given)} is not a whole number: {must}")
+    if kind.startswith("float_"):
+        return FieldError(location, f"{_given(given)} is not a number: {must}")
+    if kind.startswith("bool_"):
+        return FieldError(location, f"{_given(given)} is neither yes nor no: {must}")
+    if kind.startswith("string_"):
+        return FieldError(location, f"the {label} must be text: {model.allowed(name)}")
+    return FieldError(location, f"{_given(given)} is not accepted: {must}")
 
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def validate(model: type[TemplateParams], values: dict[str, Any] | None) -> TemplateParams:
+def validate(model: type[TemplateParams], values: dict[str, Any] | None, units: str = "mm") -> TemplateParams:
     """Validate raw parameters (from a form, JSON or the CLI), or raise :class:`ValidationError` listing
-    every problem."""
+    every problem, lengths in the messages written in ``units`` (mm, cm, in or ft)."""
+    units = length_units(units)
     if values is None:
         values = {}
     if not isinstance(values, dict):
@@ -265,7 +320,7 @@ def validate(model: type[TemplateParams], values: dict[str, Any] | None) -> Temp
     try:
         params = model.model_validate(values)
     except pydantic.ValidationError as error:
-        raise ValidationError([_message(model, e) for e in error.errors(include_url=False)]) from None
+        raise ValidationError([_message(model, e, units) for e in error.errors(include_url=False)]) from None
     except (ValueError, TypeError, ArithmeticError) as error:  # raised by a derivation in a model validator
         raise ValidationError([FieldError("params", str(error))]) from None
     problems = params.rule_violations()

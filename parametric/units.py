@@ -1,7 +1,9 @@
 """Units at the edge: customer-facing lengths and angles become millimetres and degrees.
 
 A length is a plain number (millimetres) or a string with a unit: ``"32in"``, ``"80cm"``,
-``"12.5 mm"``, ``'3/4"'``. Inside the library every length is a float in millimetres.
+``"12.5 mm"``, ``'3/4"'``, feet and inches ``"6ft"``, ``"5 ft 10 in"``, ``5'10"``. Inside the library every
+length is a float in millimetres; :func:`format_length` and :func:`length_range` write one for people in the
+unit system they chose (:data:`LENGTH_UNITS`).
 """
 
 from __future__ import annotations
@@ -37,6 +39,22 @@ _QUANTITY = re.compile(
 )
 
 
+_FEET_AND_INCHES = re.compile(
+    r"""^\s*(?P<feet>\d+(?:\.\d*)?)\s*(?:ft|feet|foot|')\s*
+        (?:(?P<inches>\d+\s+\d+/\d+|\d+/\d+|\d+(?:\.\d*)?|\.\d+)\s*(?:in|inch|inches|"|'')?)?\s*$""",
+    re.VERBOSE | re.IGNORECASE,
+)
+UNIT_NAMES = "mm, cm, m, in or ft"
+"""The length units a person may write, in words."""
+
+LENGTH_UNITS: dict[str, str] = {"mm": "millimetres", "cm": "centimetres", "in": "inches", "ft": "feet and inches"}
+"""The unit systems a customer may choose to read and write lengths in."""
+LENGTH_DECIMALS = {"mm": 1, "cm": 1, "in": 2, "ft": 2}
+"""Decimals a length is written with, per unit system (``ft``: the inches after the feet)."""
+LIMIT_DECIMALS = {"mm": 1, "cm": 1, "in": 1, "ft": 1}
+"""Decimals a limit is written with: rounded inward, so that every value shown as allowed is allowed."""
+
+
 class UnitError(ValueError):
     """A value that is not a number with a known unit."""
 
@@ -53,28 +71,32 @@ def _parse_number(text: str) -> float:
 
 
 def _convert(value: object, table: dict[str, float], default_unit: str, kind: str) -> float:
+    example = "such as 80cm, 31.5in or 6ft 2in" if kind == "length" else "such as 15deg"
+    units = UNIT_NAMES if kind == "length" else "deg or rad"
     if isinstance(value, bool):
-        raise UnitError(f"expected a {kind}, got a true/false value")
+        raise UnitError(f"yes or no is not a {kind}; write a number, or a number with a unit {example}")
     if isinstance(value, (int, float)):
         number = float(value)
     elif isinstance(value, str):
+        if not value.strip():
+            raise UnitError(f"nothing was entered; write a number, or a number with a unit {example}")
         match = _QUANTITY.match(value)
-        if not match:
-            raise UnitError(
-                f"{value!r} is not a {kind}; write a number with an optional unit "
-                f"({', '.join(sorted(set(table) - {'inches', 'feet', 'foot', 'degree', 'degrees'}))})"
-            )
-        unit = match.group("unit").lower() or default_unit
-        if unit not in table:
-            raise UnitError(
-                f"unknown unit {match.group('unit')!r} in {value!r}; allowed units for a {kind}: "
-                f"{', '.join(sorted(set(table) - {'inches', 'feet', 'foot', 'degree', 'degrees'}))}"
-            )
-        number = _parse_number(match.group("number")) * table[unit]
+        compound = _FEET_AND_INCHES.match(value) if kind == "length" and not match else None
+        if compound:
+            inches = _parse_number(compound.group("inches")) if compound.group("inches") else 0.0
+            number = float(compound.group("feet")) * table["ft"] + inches * table["in"]
+        elif not match:
+            raise UnitError(f"“{value.strip()}” is not a {kind}; write a number, or a number with a unit {example}")
+        else:
+            unit = match.group("unit").lower() or default_unit
+            if unit not in table:
+                raise UnitError(f"“{match.group('unit')}” in “{value.strip()}” is not a unit we know; write the "
+                                f"{kind} in {units}")
+            number = _parse_number(match.group("number")) * table[unit]
     else:
-        raise UnitError(f"expected a {kind} (number or string with unit), got {type(value).__name__}")
+        raise UnitError(f"this is not a {kind}; write a number, or text with a unit {example}")
     if not math.isfinite(number):
-        raise UnitError(f"{value!r} is not a finite {kind}")
+        raise UnitError(f"“{value}” is not a {kind} we can make; write a number, or a number with a unit {example}")
     return number
 
 
@@ -89,9 +111,53 @@ def to_degrees(value: object) -> float:
 
 
 def format_mm(value: float, unit: str = "mm") -> str:
-    """A millimetre value written in the given display unit, for people."""
-    factor = MM_PER_UNIT[unit]
-    return f"{value / factor:.4g} {unit}"
+    """A millimetre value written in the given display unit, for people (never in exponent form)."""
+    return format_length(value, unit)
+
+
+def length_units(units: str | None) -> str:
+    """The unit system to write lengths in: ``units`` when it is one of :data:`LENGTH_UNITS`, else mm."""
+    return units if units in LENGTH_UNITS else "mm"
+
+
+def length_value(mm: float, units: str = "mm", digits: int | None = None) -> str:
+    """A length as a number in ``units`` without the unit (``"31.5"``); feet and inches as ``"6 ft 2 in"``."""
+    units = length_units(units)
+    digits = LENGTH_DECIMALS[units] if digits is None else digits
+    if units == "ft":
+        inches_total = round(float(mm) / MM_PER_UNIT["in"], digits)
+        sign = "-" if inches_total < 0 else ""
+        feet, inches = divmod(abs(inches_total), 12)
+        inches = round(inches, digits)
+        if inches >= 12:
+            feet, inches = feet + 1, 0.0
+        if not feet:
+            return f"{sign}{format_number(inches, digits)} in"
+        return f"{sign}{int(feet)} ft" + (f" {format_number(inches, digits)} in" if inches else "")
+    return format_number(float(mm) / MM_PER_UNIT[units], digits)
+
+
+def format_length(mm: float, units: str = "mm", digits: int | None = None) -> str:
+    """A length for people in their unit system: ``"1829 mm"`` -> ``"72 in"``, ``"6 ft"``, ``"182.9 cm"``."""
+    units = length_units(units)
+    text = length_value(mm, units, digits)
+    return text if units == "ft" else f"{text} {units}"
+
+
+def length_range(low_mm: float, high_mm: float, units: str = "mm") -> str:
+    """A range of lengths for people: ``"11.9 to 94.4 in"``, ``"300 to 2400 mm"``, ``"11.9 in to 7 ft 10.4 in"``.
+
+    Each end is rounded inward to :data:`LIMIT_DECIMALS`, so that a value typed as shown is allowed.
+    """
+    units = length_units(units)
+    digits = LIMIT_DECIMALS[units]
+    factor = MM_PER_UNIT["in" if units == "ft" else units]
+    scale = 10 ** digits
+    low = math.ceil(round(low_mm / factor * scale, 6)) / scale
+    high = math.floor(round(high_mm / factor * scale, 6)) / scale
+    if units == "ft":
+        return f"{length_value(low * factor, 'ft', digits)} to {length_value(high * factor, 'ft', digits)}"
+    return f"{format_number(low, digits)} to {format_number(high, digits)} {units}"
 
 
 def format_number(value: float, digits: int | None = None) -> str:

@@ -24,7 +24,7 @@ from . import limits
 from .errors import errors_response, json_errors
 from .models import Job, Order, OrderItem
 from .openapi import openapi_document
-from .orders import tokens
+from .orders import tokens, tracking
 from .orders.placing import (
     Client,
     IdempotencyConflict,
@@ -120,20 +120,15 @@ def _load_order(order_id: str) -> Order | None:
                               .options(selectinload(Order.items).selectinload(OrderItem.artifacts)))
 
 
-CUSTOMER_JOB_STATES = {"queued": "being prepared", "slicing": "being prepared", "ready": "waiting for its machine",
-                       "sent": "on its machine", "printing": "being made", "done": "made",
-                       "failed": "held up; our workshop is on it", "cancelled": "cancelled"}
-"""What a customer reads of a manufacturing job's state (the workshop's reasons stay on the dashboard)."""
-
-
 def describe_production(jobs: list[Any], staff: bool = False) -> list[dict[str, Any]]:
-    """An item's manufacturing jobs: part, state in words, progress and the estimated machine time."""
+    """An item's manufacturing jobs: part, state (and in workshop words), progress and the estimated machine time."""
     described = []
     for job in jobs:
         estimates = job.estimates or {}
         seconds = estimates.get("print_time_s", estimates.get("machining_time_s"))
-        entry = {"part": job.part, "state": job.state, "label": CUSTOMER_JOB_STATES[job.state],
-                 "process": "printing" if job.kind == "fdm" else "CNC cutting",
+        entry = {"part": job.part, "state": job.state, "kind": job.kind,
+                 "label": tracking.job_words(job.kind, job.state, job.cancel_reason),
+                 "process": tracking.process_words(job.kind),
                  "progress": round(job.progress or 0.0, 1), "estimated_time_s": seconds}
         if staff:
             entry.update(job_id=job.id, machine=job.machine, last_error=job.last_error)
@@ -165,7 +160,9 @@ def describe_item(order: Order, item: OrderItem, staff: bool = False, jobs: list
     described = {"position": item.position, "template": item.template, "version": item.template_version,
                  "params": item.params, "quantity": item.quantity, "material": item.material, "state": item.state,
                  "reason": item.reason if item.state == "failed" else None, "attempts": item.attempts,
-                 "files": files, "manifest": manifest, "production": describe_production(jobs or [], staff)}
+                 "files": files, "manifest": manifest, "production": describe_production(jobs or [], staff),
+                 "quote": item.quote}
+    described["progress"], described["label"] = tracking.line_words(item.state, described["production"])
     if staff:
         described.update(id=item.id, last_error=item.reason, lease_owner=item.lease_owner,
                          rendered_by=item.rendered_by,
@@ -185,6 +182,7 @@ def describe_order(order: Order, token: str | None = None, staff: bool = False, 
     described: dict[str, Any] = {
         "id": order.id, "status": order_status([item.state for item in order.items]),
         "created_at": _time(order.created_at), "customer": {"name": order.customer_name, "email": order.customer_email},
+        "units": order.units or "mm",
     }
     if show_token:
         described["token"] = token
@@ -196,6 +194,8 @@ def describe_order(order: Order, token: str | None = None, staff: bool = False, 
     for job in found:
         by_item.setdefault(job.item_id, []).append(job)
     described["items"] = [describe_item(order, item, staff, by_item.get(item.id, []), token) for item in order.items]
+    described["progress"], described["label"] = tracking.order_words(
+        [(item["progress"], item["label"]) for item in described["items"]])
     return described
 
 

@@ -56,6 +56,7 @@ DEFAULTS: dict[str, Any] = {
     "DEFAULT_RENDER_SECONDS": 5.0,  # used for lead times until renders have been timed
     "QUEUE_WORKERS": 1,             # render workers assumed when estimating the queue's wait
     "QUOTE_SLICER_WAIT_SECONDS": 20.0,  # a quote waits this long for PrusaSlicer, then prices by volume
+    "SHEET_UTILISATION": 0.75,      # share of a sheet nesting uses: a sheet part is priced by footprint / this
     # Manufacturing.
     "PUBLIC_URL": "http://127.0.0.1:8000",  # where staff reach the app: job sheets' QR codes link there
     # Abuse limits (counted in the database, per client address: web.limits).

@@ -1,5 +1,7 @@
-"""The API's error answers, one shape for all: ``{"errors": [{"field": ..., "message": ...}]}``; under
-/api every error is JSON, a bug included."""
+"""Error answers. Under /api every error is JSON in one shape, ``{"errors": [{"field": ..., "message": ...}]}``,
+a bug included; elsewhere a page in the shop's look that says what happened in plain words and how to go on
+(``error.html``): an unknown product or a mistyped tracking link is a 404 page with a way back, a bug a 500
+page that says it was logged."""
 
 from __future__ import annotations
 
@@ -32,6 +34,39 @@ def errors_response(problems: list[FieldError], status: int = 422) -> Response:
     return response
 
 
+PAGE_TITLES = {400: "Something was missing from the form", 401: "Please sign in", 403: "This page is not open to you",
+               404: "We could not find that page", 405: "That did not work from here",
+               413: "That was too much to send at once", 500: "Something went wrong on our side"}
+"""The heading of each error page, for people (not the status's technical name)."""
+PAGE_MESSAGES = {
+    403: "You may need to sign in first.",
+    404: "The address may be mistyped, or the page has moved. If you followed the link from your order "
+         "confirmation, please copy the whole link, including everything after the question mark.",
+    405: "Please go back and use the page's own buttons.",
+    413: "Please send less at once.",
+    500: "We have been told about it and will look into it. Please try again in a moment; your order, if you "
+         "placed one, is safe.",
+}
+
+
+def error_page(status: int, description: str | None = None) -> Response:
+    """The page a person sees for an error: a heading, what happened (``description`` when the view said it in
+    words), and the way back to the catalog."""
+    from flask import Response, render_template
+
+    title = PAGE_TITLES.get(status, "Something went wrong")
+    message = description or PAGE_MESSAGES.get(status, "Please go back and try again.")
+    html = render_template("error.html", title=title, message=message, status=status)
+    return Response(html, status=status, mimetype="text/html")
+
+
+def _own_words(error: Any) -> str | None:
+    """A view's own description of an error (``abort(404, description=...)``), not werkzeug's default text."""
+    description = getattr(error, "description", None)
+    default = getattr(type(error), "description", None)
+    return description if description and description != default else None
+
+
 def register_error_handlers(app: Flask) -> None:
     """Under /api every error is JSON: 404, 405, 413 and, should a bug slip through, 500."""
     from flask import request
@@ -40,7 +75,13 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Any:
         if not request.path.startswith("/api/"):
-            return error
+            if error.code is None or error.code < 400 or request.path.startswith("/static/"):
+                return error
+            page = error_page(error.code, _own_words(error) or PAGE_MESSAGES.get(error.code))
+            for name, value in error.get_headers():
+                if name.lower() in ("allow", "www-authenticate"):
+                    page.headers[name] = value
+            return page
         message = error.description or error.name
         if error.code == 413:
             message = f"the request body is larger than {app.config['MAX_CONTENT_LENGTH']} bytes"
@@ -54,5 +95,5 @@ def register_error_handlers(app: Flask) -> None:
     def unexpected(error: Exception) -> Any:
         log.exception("unhandled error on %s %s", request.method, request.path)
         if not request.path.startswith("/api/"):
-            return InternalServerError()
+            return error_page(InternalServerError.code)
         return json_errors(500, "internal error; it has been logged")

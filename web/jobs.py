@@ -81,7 +81,8 @@ def transition(database: Database, job_id: int, to: str, *, expect: tuple[str, .
         if to == "done":
             extra["progress"] = 100.0
         if to == "queued":
-            extra.update(attempts=0, next_attempt_at=None, finished_at=None, progress=0.0, last_error=None)
+            extra.update(attempts=0, next_attempt_at=None, finished_at=None, progress=0.0, last_error=None,
+                         cancel_reason=None)
         result = session.execute(update(Job).where(Job.id == job_id, Job.state == job.state)
                                  .values(state=to, **{**extra, **values}).execution_options(synchronize_session=False))
         return result.rowcount == 1
@@ -89,7 +90,9 @@ def transition(database: Database, job_id: int, to: str, *, expect: tuple[str, .
 
 def describe(job: Job) -> dict[str, Any]:
     return {"id": job.id, "item_id": job.item_id, "part": job.part, "machine": job.machine, "kind": job.kind,
-            "state": job.state, "progress": round(job.progress or 0.0, 1), "estimates": job.estimates or {},
+            "state": job.state, "label": state_label(job),
+            "delivered": job.state == "sent" and not not_sent(job) or job.state in ("printing", "done"),
+            "progress": round(job.progress or 0.0, 1), "estimates": job.estimates or {},
             "files": job.files or {}, "attempts": job.attempts, "last_error": job.last_error,
             "next_attempt_at": job.next_attempt_at.isoformat() + "Z" if job.next_attempt_at else None,
             "created_at": job.created_at.isoformat() + "Z", "updated_at": job.updated_at.isoformat() + "Z"}
@@ -305,6 +308,7 @@ def prepare(database: Database, output_folder: Path, job_id: int, public_url: st
         item = session.get(OrderItem, job.item_id)
         assert item is not None
         order_id, quantity, material, position = item.order_id, item.quantity, item.material, item.position
+        customer_units = item.order.units or "mm"
     machine = machines.get(database, job.machine or "")
     if machine is None:
         transition(database, job_id, "failed", last_error=f"the machine {job.machine!r} is no longer set up")
@@ -319,7 +323,7 @@ def prepare(database: Database, output_folder: Path, job_id: int, public_url: st
         # Only this job's part is made here: another part of the item that cannot be made fails its own job.
         made = make(whole, machine, out_dir, material=material, parts=[job.part], quantity=quantity,
                     sheet=SheetRequest(order_ref=order_id, item_ref=f"{order_id}/{position}",
-                                       job_url=job_url(public_url, job_id)))
+                                       job_url=job_url(public_url, job_id), customer_units=customer_units))
         if job.kind == "fdm":
             per_plate = [({**r.estimates.to_dict(), "copies": r.copies, "plate": index + 1, "plates": len(made.slices),
                            "slicer_s": round(r.slicer_s, 3)}, {"gcode": str(r.gcode)})
@@ -388,6 +392,13 @@ def _apply(database: Database, job_id: int, host_job: Any) -> str:
     """Record what the host says of a sent or printing job."""
     job = get(database, job_id)
     assert job is not None
+    if host_job.state != "absent" and not (job.files or {}).get("on_host"):
+        with database.transaction() as session:  # the host has the files: from now on the job was sent
+            row = session.get(Job, job_id)
+            if row is not None:
+                row.files = {**(row.files or {}), "on_host": True}
+        job = get(database, job_id)
+        assert job is not None
     clear = {"next_attempt_at": None, "last_error": None, "updated_at": utcnow()}
     if host_job.state in ("printing", "paused"):
         if job.state == "sent":
@@ -577,8 +588,25 @@ def finish(database: Database, job_id: int) -> str:
     return "done"
 
 
-def state_label(job: Job) -> str:
-    """The state as the workshop says it: a CNC job in progress is cutting, not printing."""
+def not_sent(job: Job) -> bool:
+    """A job marked sent whose upload failed and waits for its retry: its files never reached the machine's host
+    (which once answered with them, ``on_host``, or took them into its folder, ``delivered``)."""
+    files = job.files or {}
+    return (job.state == "sent" and job.next_attempt_at is not None
+            and not files.get("on_host") and not files.get("delivered"))
+
+
+def state_label(job: Job, now: Any = None) -> str:
+    """The state as the workshop says it: a CNC job in progress is cutting, not printing; a job whose upload
+    failed is "not sent yet", with why and when it is tried again, until it is really sent."""
+    if not_sent(job):
+        wait = max(0.0, ((job.next_attempt_at - (now or utcnow())).total_seconds()))
+        machine = "router" if job.kind == "cnc" else "printer"
+        reason = job.last_error or f"the {machine} could not be reached"
+        from parametric.units import format_duration
+
+        again = f"retrying in {format_duration(wait)}" if wait >= 1 else "retrying now"
+        return f"not sent yet: {reason}; {again}"
     return "cutting" if job.kind == "cnc" and job.state == "printing" else job.state
 
 
@@ -687,10 +715,11 @@ def poll(database: Database, *, timeout_s: float = 10.0) -> dict[int, str]:
     return outcomes
 
 
-def cancel(database: Database, job_id: int, *, timeout_s: float = 10.0) -> str:
-    """Cancel a job: a job running on a host that cancels (a print host) is cancelled there first; files still
-    waiting on a machine that takes them by itself (a hot folder) are taken back, and a file the machine had
-    already taken is named in ``last_error``: the machine may be running it and must be stopped by hand."""
+def cancel(database: Database, job_id: int, *, timeout_s: float = 10.0, reason: str | None = None) -> str:
+    """Cancel a job (``reason``: what the customer is told of it): a job running on a host that cancels (a print
+    host) is cancelled there first; files still waiting on a machine that takes them by itself (a hot folder) are
+    taken back, and a file the machine had already taken is named in ``last_error``: the machine may be running
+    it and must be stopped by hand."""
     from parametric.hosts import Capability, HostError
 
     job = get(database, job_id)
@@ -698,7 +727,7 @@ def cancel(database: Database, job_id: int, *, timeout_s: float = 10.0) -> str:
         return "missing"
     if "cancelled" not in TRANSITIONS[job.state]:
         raise TransitionError(f"a {job.state} job cannot be cancelled")
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = {"cancel_reason": (reason or "").strip()[:500] or None}
     expect: tuple[str, ...] = (job.state,)
     if job.state in ("sent", "printing"):
         expect = ("sent", "printing")  # the dispatcher may have seen the machine take or start it meanwhile

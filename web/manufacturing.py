@@ -138,8 +138,8 @@ def show_job(job_id: int) -> Any:
     return jobs.describe(job)
 
 
-def act(job_id: int, action: str) -> tuple[str | None, str]:
-    """Do a staff action on a job: (error message or None, outcome)."""
+def act(job_id: int, action: str, reason: str | None = None) -> tuple[str | None, str]:
+    """Do a staff action on a job: (error message or None, outcome); ``reason``: a cancel's words to the customer."""
     database = services().database
     job = jobs.get(database, job_id) if job_id <= MAX_ID else None
     if job is None:
@@ -157,7 +157,7 @@ def act(job_id: int, action: str) -> tuple[str | None, str]:
                 return None, f"not delivered yet, trying again later ({later.last_error if later else ''})"
             return None, outcome
         if action == "cancel":
-            outcome = jobs.cancel(database, job_id)
+            outcome = jobs.cancel(database, job_id, reason=reason)
             later = jobs.get(database, job_id)
             if job.kind == "cnc" and later is not None and later.last_error:
                 return None, f"{outcome}; {later.last_error}"  # the router may be cutting: say so
@@ -189,8 +189,10 @@ def act(job_id: int, action: str) -> tuple[str | None, str]:
 def job_action(job_id: int, action: str) -> Any:
     """Staff actions: ``send`` now (to the printer, into the router's hot folder, or handed over for download),
     ``cancel`` (on the printer too; programs waiting in a hot folder are taken back), ``retry`` a failed job,
-    mark ``done``."""
-    error, _outcome = act(job_id, action)
+    mark ``done``. A cancel may say why in ``{"reason": ...}``: the customer's tracking page shows it."""
+    body = request.get_json(silent=True) if request.content_length else None
+    reason = body.get("reason") if isinstance(body, dict) and isinstance(body.get("reason"), str) else None
+    error, _outcome = act(job_id, action, reason)
     if error == "missing":
         return json_errors(404, "no job with this id")
     if error is not None:
@@ -279,6 +281,7 @@ def queues() -> Any:
     files = {job.id: jobs.downloads(job, output) for job in [*open_jobs, *finished]}
     return render_template("staff/manufacturing.html", machines=fleet, by_machine=by_machine, finished=finished,
                            unrouted=by_machine.get(None, []), files=files, state_label=jobs.state_label,
+                           not_sent=jobs.not_sent,
                            delivery={m.name: m.delivery for m in fleet if isinstance(m, Router)},
                            hosted={m.name for m in fleet if getattr(m, "host", None) is not None},
                            layout=_layout(fleet, open_jobs))
@@ -296,6 +299,7 @@ def live_state() -> Any:
     return {"layout": _layout(fleet, open_jobs),
             "jobs": [{"id": job.id, "machine": job.machine, "kind": job.kind, "state": job.state,
                       "label": jobs.state_label(job), "progress": round(job.progress or 0.0, 1),
+                      "not_sent": jobs.not_sent(job),
                       "last_error": job.last_error or ""} for job in open_jobs]}, 200, {"Cache-Control": "no-store"}
 
 
@@ -312,7 +316,7 @@ def job_file(job_id: int, name: str) -> Any:
 @bp.post("/jobs/<int(max=2147483647):job_id>/<any(send, cancel, retry, done):action>")
 @login_required
 def job_form_action(job_id: int, action: str) -> Any:
-    error, outcome = act(job_id, action)
+    error, outcome = act(job_id, action, request.form.get("reason"))
     if error == "missing":
         flash(f"There is no job {job_id}.", "error")
     elif error is not None:

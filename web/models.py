@@ -52,6 +52,8 @@ class Order(Base):
     token_hash: Mapped[str] = mapped_column(String(64))
     customer_name: Mapped[str] = mapped_column(String(200))
     customer_email: Mapped[str] = mapped_column(String(254))
+    units: Mapped[str] = mapped_column(String(8), default="mm", server_default="mm")
+    """The unit system the customer reads lengths in (mm, cm, in or ft); parameters are kept in mm."""
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     items: Mapped[list[OrderItem]] = relationship(back_populates="order", order_by="OrderItem.position",
                                                   cascade="all, delete-orphan")
@@ -93,6 +95,7 @@ class OrderItem(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
     render_seconds: Mapped[float | None] = mapped_column(Float)
+    quote: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the quote it was ordered at (shop checkout)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     order: Mapped[Order] = relationship(back_populates="items")
     artifacts: Mapped[list[Artifact]] = relationship(back_populates="item", order_by="Artifact.id",
@@ -191,6 +194,7 @@ class Job(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+    cancel_reason: Mapped[str | None] = mapped_column(Text)  # staff's words to the customer for a cancelled part
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)

@@ -137,13 +137,19 @@ def _static_schemas(config: Mapping[str, Any]) -> dict[str, Any]:
                         "material": {"type": "string"}, "copies": {"type": "integer", "minimum": 1},
                         "unit_mass_g": {"type": "number", "minimum": 0},
                         "unit_machine_hours": {"type": "number", "minimum": 0},
-                        "estimate": {"type": "object", "required": ["source"], "description":
+                        "unit_sheet_m2": {"type": "number", "minimum": 0, "description":
+                                          "sheet parts: the sheet one copy takes (footprint / nesting utilisation)"},
+                        "estimate": {"type": "object", "required": ["source", "machine_time_s"], "description":
                                      "PrusaSlicer's estimates for the printer the part would go to (print_time_s, "
-                                     "filament_mm, filament_cm3, filament_g, cost), or the volume rate and why",
+                                     "filament_mm, filament_cm3, filament_g, cost), CAM's for the router it would "
+                                     "go to (machining_time_s per copy, size_mm), or the volume rate and why; "
+                                     "machine_time_s is the time of all the line's copies, as the job shows it",
                                      "properties": {"source": {"type": "string",
-                                                               "enum": ["prusaslicer", "volume rate"]},
+                                                               "enum": ["prusaslicer", "cam", "volume rate"]},
                                                     "machine": {"type": "string"}, "reason": {"type": "string"},
                                                     "print_time_s": {"type": "number"},
+                                                    "machining_time_s": {"type": "number"},
+                                                    "machine_time_s": {"type": "number"},
                                                     "filament_g": {"type": "number"}}}}}}}},
         "Production": {
             "type": "object", "required": ["part", "state", "label", "process", "progress", "estimated_time_s"],

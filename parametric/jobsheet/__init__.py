@@ -73,16 +73,20 @@ def format_value(value: Any, unit: str) -> str:
     return str(value)
 
 
-def parameter_rows(template: Any, params: Mapping[str, Any]) -> list[dict[str, str]]:
-    """One row per parameter: label, value with unit, unit, what is allowed, and the description."""
+def parameter_rows(template: Any, params: Mapping[str, Any], shown_in: str = "mm") -> list[dict[str, str]]:
+    """One row per parameter: label, value with unit, unit, what is allowed, and the description; lengths also in
+    the customer's unit system ``shown_in`` when they ordered in another than mm (``"31.5 in (800.1 mm)"``)."""
     rows = []
     model = template.Params
     for name in model.model_fields:
         meta = model.field_help(name)
         unit = meta.get("unit") or ""
+        value = format_value(params.get(name), unit)
+        if unit == "mm" and shown_in != "mm" and isinstance(params.get(name), int | float):
+            value = f"{units.format_length(params[name], shown_in)} ({value})"
         rows.append({"name": name, "label": name.replace("_", " ").capitalize(),
-                     "value": format_value(params.get(name), unit), "unit": "" if unit == "count" else unit,
-                     "allowed": model.allowed(name).split(" (a number")[0], "description": meta["description"],
+                     "value": value, "unit": "" if unit == "count" else unit,
+                     "allowed": model.allowed(name), "description": meta["description"],
                      "group": meta.get("group", "")})
     return rows
 
@@ -193,8 +197,9 @@ def cut_list(manifest: Manifest, quantity: int = 1) -> list[dict[str, str]]:
 
 def build_context(manifest: Manifest, *, order_ref: str, item_ref: str, job_url: str | None, quantity: int = 1,
                   machine: Mapping[str, Any] | None = None, notes: Sequence[str] = (),
-                  created: dt.datetime | None = None) -> dict[str, Any]:
-    """Everything the job sheet template shows, from a manifest (with its ``slicing`` or ``cam`` section)."""
+                  created: dt.datetime | None = None, customer_units: str = "mm") -> dict[str, Any]:
+    """Everything the job sheet template shows, from a manifest (with its ``slicing`` or ``cam`` section);
+    ``customer_units``: the unit system the customer ordered in, shown beside the millimetres."""
     from ..registry import get_template
 
     template = get_template(manifest.template)
@@ -228,7 +233,7 @@ def build_context(manifest: Manifest, *, order_ref: str, item_ref: str, job_url:
         "bbox": " x ".join(_number(v) for v in manifest.bbox_mm) + " mm",
         "mass": (f"{_number(manifest.mass_g / 1000, 3)} kg" if manifest.mass_g >= 1000
                  else f"{_number(manifest.mass_g)} g"),
-        "parameters": parameter_rows(template, manifest.params), "parts": parts,
+        "parameters": parameter_rows(template, manifest.params, customer_units), "parts": parts,
         "cut_list": cut_list(manifest, quantity), "hardware": hardware,
         "second_setups": [{"part": part["part"], **setup} for part in (manifest.extra.get("cam") or {}).get("parts", [])
                           for setup in part.get("second_setups", [])], "assembly": template.assembly(params),
@@ -287,12 +292,13 @@ def label_context(context: Mapping[str, Any]) -> dict[str, Any]:
 
 def write_job_sheet(manifest: Manifest, out_dir: str | Path, *, order_ref: str, item_ref: str, job_url: str | None,
                     quantity: int = 1, machine: Mapping[str, Any] | None = None, notes: Sequence[str] = (),
-                    pdf: bool = True, stem: str = "jobsheet") -> JobSheet:
+                    pdf: bool = True, stem: str = "jobsheet", customer_units: str = "mm") -> JobSheet:
     """Write ``<stem>.html`` and ``<stem>.pdf`` for one item into ``out_dir``, and with the PDF the part labels,
-    ``<stem>-labels.pdf`` (one per part copy, for 21-up A4 label stock, with the job's QR code)."""
+    ``<stem>-labels.pdf`` (one per part copy, for 21-up A4 label stock, with the job's QR code); lengths also in
+    ``customer_units``."""
     started = time.perf_counter()
     context = build_context(manifest, order_ref=order_ref, item_ref=item_ref, job_url=job_url, quantity=quantity,
-                            machine=machine, notes=notes)
+                            machine=machine, notes=notes, customer_units=customer_units)
     html = render_html(context)
     html_path = atomic_write(Path(out_dir) / f"{stem}.html", html)
     rendered = time.perf_counter()

@@ -45,7 +45,7 @@ def test_every_problem_is_reported_with_what_is_allowed():
     problems = fields_of(caught.value)
     assert set(problems) == {"width", "depth", "colour", "bracket_count"}
     assert "300 to 1500 mm" in problems["width"]
-    assert "5000 mm is out of range" in problems["width"]
+    assert "5000 mm is too long: the width must be 300 to 1500 mm" == problems["width"]
     assert "unknown parameter" in problems["colour"] and "width" in problems["colour"]
     assert "whole number from 2 to 8" in problems["bracket_count"]
 

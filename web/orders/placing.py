@@ -26,13 +26,14 @@ from sqlalchemy.exc import IntegrityError
 
 import parametric
 from parametric import FieldError, Template, ValidationError
+from parametric.units import LENGTH_UNITS
 
 from ..db import Database
 from ..models import IdempotencyKey, Order, OrderItem, utcnow
 from . import tokens
 
-ITEM_FIELDS = ("template", "preset", "params", "quantity", "material")
-ORDER_FIELDS = ("customer", "items")
+ITEM_FIELDS = ("template", "preset", "params", "quantity", "material", "units")
+ORDER_FIELDS = ("customer", "items", "units")
 CUSTOMER_FIELDS = ("name", "email")
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$")
 NAME_MAX, EMAIL_MAX, KEY_MAX = 200, 254, 255
@@ -53,6 +54,8 @@ class OrderRequest:
     customer_name: str
     customer_email: str
     items: list[ItemRequest]
+    units: str = "mm"
+    """The unit system the customer reads lengths in (mm, cm, in or ft); the parameters stay in mm."""
 
 
 @dataclass(frozen=True)
@@ -109,13 +112,28 @@ def _params_errors(error: ValidationError, dot: str) -> list[FieldError]:
     return problems
 
 
-def parse_item(raw: Any, prefix: str, max_quantity: int) -> tuple[ItemRequest | None, list[FieldError]]:
-    """An order line from JSON; field names in the errors start with ``prefix`` (e.g. ``items[0]``)."""
+def parse_units(raw: Any, field: str) -> tuple[str, list[FieldError]]:
+    """The unit system a request asks lengths to be written in (default mm), or why it cannot be used."""
+    if raw is None:
+        return "mm", []
+    if raw not in LENGTH_UNITS:
+        allowed = ", ".join(f"{key} ({name})" for key, name in LENGTH_UNITS.items())
+        return "mm", [FieldError(field, f"“{raw}” is not a unit system we write lengths in; allowed: {allowed}")]
+    return str(raw), []
+
+
+def parse_item(raw: Any, prefix: str, max_quantity: int, units: str = "mm"
+               ) -> tuple[ItemRequest | None, list[FieldError]]:
+    """An order line from JSON; field names in the errors start with ``prefix`` (e.g. ``items[0]``); lengths in
+    its messages are written in ``units`` (or the line's own ``units`` field, as a quote request gives it)."""
     if not isinstance(raw, dict):
         return None, [FieldError(prefix, "must be an object with template, params, quantity and "
                                  "material")]
     dot = f"{prefix}." if prefix else ""
     problems = _unknown(raw, ITEM_FIELDS, dot)
+    if "units" in raw:
+        units, unit_problems = parse_units(raw["units"], f"{dot}units")
+        problems.extend(unit_problems)
     template = None
     template_id = raw.get("template")
     if template_id is None:
@@ -150,7 +168,7 @@ def parse_item(raw: Any, prefix: str, max_quantity: int) -> tuple[ItemRequest | 
                                        + ", ".join(template.presets)))
             preset = None
         try:
-            canonical = template.resolve(params, preset).canonical()
+            canonical = template.resolve(params, preset, units).canonical()
         except ValidationError as error:
             problems.extend(_params_errors(error, dot))
 
@@ -173,6 +191,8 @@ def parse_order(body: Any, max_items: int, max_quantity: int, max_units: int | N
     if not isinstance(body, dict):
         raise ValidationError([FieldError("", "must be a JSON object with customer and items")])
     problems = _unknown(body, ORDER_FIELDS, "")
+    shown_in, unit_problems = parse_units(body.get("units"), "units")  # the unit system lengths are written in
+    problems.extend(unit_problems)
     customer = body.get("customer")
     name = email = ""
     if not isinstance(customer, dict):
@@ -197,7 +217,7 @@ def parse_order(body: Any, max_items: int, max_quantity: int, max_units: int | N
         problems.append(FieldError("items", f"{len(raw_items)} items; at most {max_items} per order"))
     else:
         for index, raw in enumerate(raw_items):
-            item, item_problems = parse_item(raw, f"items[{index}]", max_quantity)
+            item, item_problems = parse_item(raw, f"items[{index}]", max_quantity, shown_in)
             problems.extend(item_problems)
             if item is not None:
                 items.append(item)
@@ -207,7 +227,7 @@ def parse_order(body: Any, max_items: int, max_quantity: int, max_units: int | N
                                                 f"{max_units} per order"))
     if problems:
         raise ValidationError(problems)
-    return OrderRequest(name.strip(), email.strip(), items)
+    return OrderRequest(name.strip(), email.strip(), items, shown_in)
 
 
 def request_hash(body: Any) -> str:
@@ -252,11 +272,15 @@ def _replayed(database: Database, key: str, digest: str, client: Client) -> Plac
 
 def place_order(database: Database, request: OrderRequest, cache_keys: list[str], key: str | None = None,
                 digest: str | None = None, client: Client | None = None,
-                admit: Callable[[], float | None] | None = None) -> Placed:
+                admit: Callable[[], float | None] | None = None,
+                quotes: list[dict[str, Any] | None] | None = None) -> Placed:
     """Create the order (once per idempotency key and client); a replay by the same client within the key's
     lifetime returns the first order (with its token), one by another client raises :class:`IdempotencyForeign`.
     ``admit``, called only before a new order is made, returns the seconds to wait when the client may not
     place one now (:class:`TooManyOrders`).
+
+    ``quotes``: the quote each item was ordered at (its price and per-part machine times), kept with it so that
+    the confirmation and the tracking page show the figures the customer saw at checkout.
 
     Two requests with one key racing in two processes: the key's primary key lets one
     transaction commit; the other fails on it, rolls back, and returns the winner's order.
@@ -275,12 +299,13 @@ def place_order(database: Database, request: OrderRequest, cache_keys: list[str]
     try:
         with database.transaction() as session:
             order = Order(id=order_id, token_hash=tokens.token_hash(token), customer_name=request.customer_name,
-                          customer_email=request.customer_email)
+                          customer_email=request.customer_email, units=request.units)
             order.items = [OrderItem(position=index + 1, template=item.template.id,
                                      template_version=item.template.version, params=item.params,
                                      quantity=item.quantity, material=item.material, cache_key=cache_key,
-                                     state="queued", attempts=0)
-                           for index, (item, cache_key) in enumerate(zip(request.items, cache_keys, strict=True))]
+                                     state="queued", attempts=0, quote=quoted)
+                           for index, (item, cache_key, quoted) in enumerate(zip(
+                               request.items, cache_keys, quotes or [None] * len(request.items), strict=True))]
             session.add(order)
             if key is not None:
                 session.flush()  # the order row first: the key refers to it

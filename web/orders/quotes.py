@@ -2,14 +2,17 @@
 
 Each part is priced in its own material (a wall shelf's oak board is cut, its brackets are
 printed in PLA): material + machine time at the process's hourly rate; each process the line
-needs adds its setup fee once. For a printed part that a printer in the shop can make, the
-time and the filament are PrusaSlicer's estimates for that printer (sliced once per
-configuration, then answered from the slice cache); otherwise, and for CNC parts, time comes
-from the volume at the process's deposition or cutting rate and material from the solid mass.
-Each part says which source it used, and why. Lead time = the files' wait in the render queue
-(items queued or rendering x the mean render time / workers) + the longest production time of
-the processes. Rates live in configuration. The mass comes from the core: a cached
-configuration answers from its cache entry without loading the CAD kernel.
+needs adds its setup fee once. The time is the real thing's wherever the shop can make the
+part: PrusaSlicer's estimates for the printer a printed part would go to (sliced once per
+configuration, then answered from the slice cache), and for a sheet part CAM's toolpaths on
+the router it would go to (``parametric.production.estimate_cut``: the same :func:`make` a
+job runs, so the job's machining time is this one times its copies). Only when no machine
+can make a part is the time the volume at the process's deposition or cutting rate, and the
+part says so, and why. A printed part's material is the filament PrusaSlicer counts (else
+the solid's mass); a sheet part's is the share of sheet it takes: its footprint divided by
+the shop's nesting utilisation (``SHEET_UTILISATION``), at the sheet's thickness. Lead time
+= the files' wait in the render queue (items queued or rendering x the mean render time /
+workers) + the longest production time of the processes. Rates live in configuration.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ if TYPE_CHECKING:
     from ..services import Services
 
 QUOTE_FORMATS = ("stl",)
+CUT_FORMATS = ("stl", "step")  # CAM reads a sheet part's B-rep
 _kernel = threading.Lock()  # the CAD kernel is not thread-safe: one build at a time in this process
 _slicer = threading.Lock()  # one PrusaSlicer run at a time for quotes: request threads must not pile them up
 log = logging.getLogger(__name__)
@@ -41,12 +45,13 @@ log = logging.getLogger(__name__)
 def measure(item: ItemRequest, generation: Generation) -> parametric.Manifest:
     """The core's render of the line (STL only) for its mass and volume; builds only on a cache miss."""
     key = generation.key(item.template, item.params)
+    formats = CUT_FORMATS if "cnc" in item.template.process else QUOTE_FORMATS
 
     def render() -> parametric.Manifest:
-        return parametric.render(item.template.id, item.params, formats=QUOTE_FORMATS, material=item.material,
+        return parametric.render(item.template.id, item.params, formats=formats, material=item.material,
                                  settings=generation.settings, cache=generation.cache)
 
-    if generation.cache.lookup(key, QUOTE_FORMATS) is not None:
+    if generation.cache.lookup(key, formats) is not None:
         return render()
     with _kernel:
         return render()
@@ -86,6 +91,46 @@ def _sliced(part: dict[str, Any], manifest: parametric.Manifest, material: str, 
     return {"machine": verdict.machine.name, **result.estimates.to_dict(), "cached": result.cached}, ""
 
 
+def _cut(part: dict[str, Any], manifest: parametric.Manifest, material: str, fleet: Sequence[Machine],
+         cache_root: Any) -> tuple[dict[str, Any] | None, str]:
+    """CAM's machining time for one copy of a sheet part on the router it would be routed to, or ``None``
+    and the reason the volume rate is used instead."""
+    from parametric.cnc import CamError
+    from parametric.production import estimate_cut
+    from parametric.routing import route
+
+    verdict = route(part, material, fleet, process="cnc")
+    if verdict.machine is None:
+        return None, verdict.reason
+    if not any(r["format"] == "step" and r["part"] == part["name"] for r in manifest.files):
+        return None, "no STEP file of this part to plan toolpaths from"
+    try:
+        with _kernel:
+            result = estimate_cut(manifest, verdict.machine, part["name"], material=material,  # type: ignore[arg-type]
+                                  cache_root=cache_root)
+    except (CamError, ValidationError) as error:
+        log.warning("quote: CAM of %s for %s failed: %s", part["name"], verdict.machine.name, error)
+        return None, f"the toolpaths for {verdict.machine.name} could not be planned: {error}"
+    return {"machine": result.machine, "machining_time_s": result.time_s, "size_mm": list(result.size_mm),
+            "cached": result.cached}, ""
+
+
+def sheet_area_mm2(part: Mapping[str, Any], estimate: Mapping[str, Any] | None, utilisation: float) -> float:
+    """The sheet one copy of a flat part takes: its footprint (CAM's, else its size) over the nesting utilisation."""
+    width, height = (estimate or {}).get("size_mm") or part["size_mm"][:2]
+    return float(width) * float(height) / utilisation
+
+
+def _utilisation(config: Mapping[str, Any]) -> float:
+    try:
+        value = float(config["SHEET_UTILISATION"])
+    except (KeyError, TypeError, ValueError):
+        raise RuntimeError("configuration SHEET_UTILISATION has no number") from None
+    if not 0 < value <= 1:
+        raise RuntimeError(f"configuration SHEET_UTILISATION must be above 0 and at most 1, not {value:g}")
+    return value
+
+
 def quote_line(item: ItemRequest, services: Services) -> dict[str, Any]:
     """The quote of ``item`` with the app's services: its rates, render queue and the shop's machines."""
     from .. import machines
@@ -107,24 +152,39 @@ def quote(item: ItemRequest, generation: Generation, config: Mapping[str, Any],
         process = part.get("process") or chosen.process
         material = get_material(part.get("material") or item.material)
         copies = int(part.get("quantity", 1)) * item.quantity
-        estimate, reason = (_sliced(part, manifest, material.id, fleet, float(config["QUOTE_SLICER_WAIT_SECONDS"]))
-                            if process == "fdm"
-                            else (None, "CNC time is estimated from the volume cut"))
-        if estimate is not None:
+        sheet_mm2 = None
+        if process == "fdm":
+            estimate, reason = _sliced(part, manifest, material.id, fleet, float(config["QUOTE_SLICER_WAIT_SECONDS"]))
+        else:
+            estimate, reason = _cut(part, manifest, material.id, fleet, generation.cache.root)
+        if estimate is not None and process == "fdm":
             hours = estimate["print_time_s"] / 3600
             mass_g = estimate["filament_g"]
             source = {"source": "prusaslicer", **estimate}
+        elif estimate is not None:
+            hours = estimate["machining_time_s"] / 3600
+            source = {"source": "cam", **estimate}
         else:
             rate = _rate(config["MACHINE_RATE_MM3_PER_S"], process, "MACHINE_RATE_MM3_PER_S")
             hours = part["volume_mm3"] / rate / 3600
-            mass_g = material.mass_g(part["volume_mm3"])
             source = {"source": "volume rate", "reason": reason}
+        if process == "cnc":
+            sheet_mm2 = sheet_area_mm2(part, estimate, _utilisation(config))
+            thickness = float(part.get("thickness_mm") or part["size_mm"][2])
+            mass_g = material.mass_g(sheet_mm2 * thickness)
+        elif estimate is None:
+            mass_g = material.mass_g(part["volume_mm3"])
         hourly = _rate(config["MACHINE_RATE_PER_HOUR"], process, "MACHINE_RATE_PER_HOUR")
         processes.add(process)
-        parts.append({"name": part["name"], "process": process, "material": material.id, "copies": copies,
-                      "unit_mass_g": round(mass_g, 2), "unit_machine_hours": round(hours, 4),
-                      "material_cost": mass_g / 1000 * material.cost_per_kg * copies,
-                      "machine_cost": hours * hourly * copies, "hours": hours * copies, "estimate": source})
+        # The time of all the line's copies of the part, as the job will show it (rounded as the job rounds).
+        source["machine_time_s"] = round(hours * 3600 * copies, 1)
+        shown = {"name": part["name"], "process": process, "material": material.id, "copies": copies,
+                 "unit_mass_g": round(mass_g, 2), "unit_machine_hours": round(hours, 4),
+                 "material_cost": mass_g / 1000 * material.cost_per_kg * copies,
+                 "machine_cost": hours * hourly * copies, "hours": hours * copies, "estimate": source}
+        if sheet_mm2 is not None:
+            shown["unit_sheet_m2"] = round(sheet_mm2 / 1e6, 4)
+        parts.append(shown)
     material_cost = sum(p.pop("material_cost") for p in parts)
     machine_cost = sum(p.pop("machine_cost") for p in parts)
     machine_hours = sum(p.pop("hours") for p in parts)

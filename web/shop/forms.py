@@ -4,8 +4,10 @@
 input kind (number, count, choice, switch, text), unit, range, step, length limit, help text
 and group, ordered as the template declares. :func:`params_from_form` reads the submitted
 form (or the query string of a preview request) back into raw parameters for the core to
-validate; it converts nothing itself except a displayed inch value to ``"<n>in"``, which
-the core's unit parser understands. Input names are ``params.<field>``, the same names the
+validate; it converts nothing itself: a plain number typed while the form shows another unit
+system gets that unit written after it (``"31.5"`` -> ``"31.5in"``), and anything typed with a
+unit (``"6ft"``) goes to the core's one length parser as it is. Lengths are text inputs, so
+nothing typed is dropped by the browser. Input names are ``params.<field>``, the same names the
 order API uses in its errors, so an error lands next to its field.
 """
 
@@ -17,9 +19,11 @@ from typing import Any
 
 import parametric
 from parametric import Template
+from parametric.units import LENGTH_UNITS, format_length, format_number, length_value
 
-MM_PER_INCH = 25.4
-UNIT_SYSTEMS = ("mm", "in")
+UNIT_SYSTEMS = tuple(LENGTH_UNITS)
+UNIT_HINTS = {"mm": "mm", "cm": "cm", "in": "in", "ft": "ft + in"}
+"""What the box beside a length input says it is written in."""
 PREFIX = "params."
 UNIT_LABELS = {"mm": "mm", "deg": "°", "count": "", "": ""}
 
@@ -43,6 +47,7 @@ class FormField:
     min_length: int | None = None
     max_length: int | None = None
     choices: tuple[Any, ...] = ()
+    allowed_by_units: tuple[tuple[str, str], ...] = ()  # lengths: what is allowed, in each unit system
 
     @property
     def input_name(self) -> str:
@@ -62,34 +67,30 @@ class FormField:
         return UNIT_LABELS.get(self.unit, self.unit)
 
     def bounds(self, units: str = "mm") -> dict[str, str]:
-        """Minimum, maximum, step and unit as the input shows them (inches for a length when asked)."""
-        inches = self.is_length and units == "in"
+        """The unit hint the input shows (``in``, ``ft + in`` for a length in those units)."""
+        return {"unit": UNIT_HINTS.get(units, "mm") if self.is_length else self.unit_label}
 
-        def shown(value: float | None) -> str:
-            if value is None:
-                return ""
-            return f"{round(value / MM_PER_INCH, 4):g}" if inches else f"{value:g}"
-
-        step = shown(self.step) or ("1" if self.kind == "count" else "any")
-        return {"min": shown(self.minimum), "max": shown(self.maximum), "step": step,
-                "unit": "in" if inches else self.unit_label}
+    @property
+    def input_mode(self) -> str:
+        """The phone keyboard for the input: a length may carry a unit, so it gets letters too."""
+        if self.is_length:
+            return "text"
+        return "numeric" if self.kind == "count" else "decimal"
 
     def allowed_text(self, units: str = "mm") -> str:
         """What the field accepts, in words, in the units shown (a select or a switch needs none)."""
         if self.kind in ("choice", "switch"):
             return ""
-        if self.is_length and self.minimum is not None and self.maximum is not None:
-            bounds = self.bounds(units)
-            text = f"{bounds['min']} to {bounds['max']} {bounds['unit']}"
-            return text + (", or leave empty to have it worked out" if self.optional else "")
-        return self.allowed.replace("leave it out to derive it", "leave empty to have it worked out")
+        if self.is_length:
+            return dict(self.allowed_by_units).get(units, self.allowed)
+        return self.allowed
 
     def choice_label(self, value: Any) -> str:
         if isinstance(value, str):
             return value.replace("_", " ")
         if self.unit == "mm" and value == 0:
             return "none"
-        return f"{value:g} {self.unit_label}".strip() if isinstance(value, int | float) else str(value)
+        return f"{format_number(value, 4)} {self.unit_label}".strip() if isinstance(value, int | float) else str(value)
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,9 @@ def form_fields(template: Template) -> list[FormField]:
             allowed=model.allowed(name), group=meta.get("group") or "Options", default=meta["default"],
             optional=meta["default"] is None, minimum=meta["minimum"], maximum=meta["maximum"],
             step=meta.get("step"), min_length=meta["min_length"], max_length=meta["max_length"],
-            choices=tuple(meta.get("choices") or ()))))
+            choices=tuple(meta.get("choices") or ()),
+            allowed_by_units=tuple((units, model.allowed(name, units)) for units in UNIT_SYSTEMS)
+            if meta.get("unit") == "mm" else ())))
     groups = list(template.groups)
     ranked = sorted(fields, key=lambda row: (groups.index(row[2].group) if row[2].group in groups else len(groups),
                                              row[1] if row[1] is not None else 10_000 + row[0], row[0]))
@@ -142,7 +145,7 @@ def form_groups(template: Template) -> list[FormGroup]:
 
 
 def units_from(values: Mapping[str, Any]) -> str:
-    """The unit system the form's lengths are written in (``mm`` unless ``units=in``)."""
+    """The unit system the form's lengths are written in: ``units`` if it is mm, cm, in or ft, else mm."""
     units = values.get("units")
     return units if units in UNIT_SYSTEMS else "mm"
 
@@ -172,8 +175,8 @@ def params_from_form(template: Template, values: Mapping[str, Any], units: str =
             continue
         if form_field.kind == "choice":
             params[form_field.name] = next((c for c in form_field.choices if str(c) == text), text)
-        elif form_field.is_length and units == "in" and _is_plain_number(text):
-            params[form_field.name] = f"{text}in"
+        elif form_field.is_length and units != "mm" and _is_plain_number(text):
+            params[form_field.name] = f"{text}{units}"
         else:
             params[form_field.name] = text
     return params
@@ -188,11 +191,8 @@ def _is_plain_number(text: str) -> bool:
 
 
 def display_number(value: float, units: str = "mm") -> str:
-    """A length (mm) as the form shows it: inches to 3 decimals when ``units`` is ``in``."""
-    if units == "in":
-        value = value / MM_PER_INCH
-        return f"{round(value, 3):g}"
-    return f"{round(value, 4):g}"
+    """A length (mm) as the form's text input shows it in ``units``: ``"31.5"``, ``"6 ft 2 in"``."""
+    return length_value(value, units, 4 if units == "mm" else 3)
 
 
 def display_values(template: Template, params: Mapping[str, Any], explicit: set[str], units: str = "mm",
@@ -223,8 +223,9 @@ def field_errors(problems: list[Any]) -> dict[str, list[str]]:
     return by_field
 
 
-def parameter_rows(template_id: str, params: Mapping[str, Any]) -> list[dict[str, str]]:
-    """Stored (canonical) parameters as rows to show: label, value and unit, in the template's order."""
+def parameter_rows(template_id: str, params: Mapping[str, Any], units: str = "mm") -> list[dict[str, str]]:
+    """Stored (canonical) parameters as rows to show: label, value and unit, in the template's order, lengths
+    in the customer's ``units``."""
     try:
         fields = {f.name: f for f in form_fields(parametric.get_template(template_id))}
     except parametric.ValidationError:  # a template this server no longer has: show the names as stored
@@ -237,8 +238,13 @@ def parameter_rows(template_id: str, params: Mapping[str, Any]) -> list[dict[str
             shown = "yes" if value else "no"
         elif value is None:
             shown = "—"
+        elif form_field is not None and form_field.unit == "mm" and isinstance(value, int | float):
+            rows.append({"name": name, "label": form_field.label, "value": format_length(value, units), "unit": ""})
+            continue
+        elif isinstance(value, str):
+            shown = value.replace("_", " ") if form_field is not None and form_field.kind == "choice" else value
         elif isinstance(value, float):
-            shown = f"{value:g}"
+            shown = format_number(value, 4)
         else:
             shown = str(value)
         unit = form_field.unit_label if form_field is not None and not isinstance(value, bool | str) else ""

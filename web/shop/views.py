@@ -29,7 +29,7 @@ from flask import (
 import parametric
 from parametric import FieldError, GeometryError, Template, ValidationError
 from parametric.materials import materials as material_table
-from parametric.units import format_duration
+from parametric.units import LENGTH_UNITS, format_duration, length_value
 
 from .. import limits
 from ..api import (
@@ -75,7 +75,8 @@ def _template(template_id: str) -> Template:
     try:
         return parametric.get_template(template_id)
     except ValidationError:
-        abort(404, description=f"There is no product called {template_id!r}.")
+        abort(404, description=f"We have no product called “{template_id}”. Every product we make is in the "
+                               "catalog.")
 
 
 def is_footwear(template: Template) -> bool:
@@ -111,17 +112,22 @@ def _item_request(template: Template, values: Any) -> tuple[ItemRequest | None, 
     """The configured order line from form values (or a preview's query string)."""
     typed = (values.get("quantity") or "1").strip()
     quantity = whole_number(typed)
-    raw = {"template": template.id, "params": params_from_form(template, values, units_from(values)),
+    units = units_from(values)
+    raw = {"template": template.id, "params": params_from_form(template, values, units),
            "quantity": typed if quantity is None else quantity, "material": values.get("material") or None}
-    return parse_item(raw, "", int(services().config["MAX_QUANTITY"]))
+    return parse_item(raw, "", int(services().config["MAX_QUANTITY"]), units)
 
 
 def _configurator(template: Template, values: dict[str, str], units: str, errors: dict[str, list[str]],
                   preset: str | None = None, status: int = 200) -> Any:
     resolved = template.resolve({}, preset).canonical()
+    lengths = {f.name for group in form_groups(template) for f in group.fields if f.is_length}
+    derived = {name: length_value(value, units) if name in lengths and isinstance(value, int | float) else value
+               for name, value in resolved.items()}
     return render_template(
         "shop/configure.html", template=template, groups=form_groups(template), values=values, units=units,
-        errors=errors, preset=preset, derived=resolved, footwear=is_footwear(template),
+        unit_systems=LENGTH_UNITS,
+        errors=errors, preset=preset, derived=derived, footwear=is_footwear(template),
         size_systems=SIZE_SYSTEMS, materials=[parametric_material(m) for m in template.materials],
         max_quantity=int(services().config["MAX_QUANTITY"])), status
 
@@ -156,7 +162,7 @@ def configure_submit(template_id: str) -> Any:
     form = request.form
     units = units_from(form)
     item, problems = _item_request(template, form)
-    values = dict(form.items())
+    values = _as_typed(template, dict(form.items()), units)
     if item is None:
         return _configurator(template, values, units, field_errors(problems), status=422)
     try:
@@ -165,7 +171,25 @@ def configure_submit(template_id: str) -> Any:
         problem = FieldError("params", f"this configuration cannot be built: {error.reason}")
         return _configurator(template, values, units, field_errors([problem]), status=422)
     line = {"template": template.id, "params": item.params, "quantity": item.quantity, "material": item.material}
-    return _checkout(template, line, quoted, {"name": "", "email": ""}, {}, uuid.uuid4().hex)
+    return _checkout(template, line, quoted, {"name": "", "email": ""}, {}, uuid.uuid4().hex, units=units)
+
+
+def _as_typed(template: Template, values: dict[str, str], units: str) -> dict[str, str]:
+    """Form values to show again: a length the core reads (``"812.8mm"`` from the script) in the form's units,
+    anything else exactly as it was typed."""
+    from parametric.units import UnitError, to_mm
+
+    shown = dict(values)
+    for group in form_groups(template):
+        for form_field in group.fields:
+            text = values.get(form_field.input_name, "").strip()
+            if not form_field.is_length or not text or text.replace(".", "", 1).isdigit():
+                continue
+            try:
+                shown[form_field.input_name] = length_value(to_mm(text), units, 4 if units == "mm" else 3)
+            except UnitError:
+                pass
+    return shown
 
 
 # -- the live preview (progressive enhancement) ------------------------------------------------
@@ -234,15 +258,25 @@ def shoe_sizes() -> Any:
 
 
 def _checkout(template: Template, line: dict[str, Any], quoted: dict[str, Any], customer: dict[str, str],
-              errors: dict[str, list[str]], order_key: str, status: int = 200) -> Any:
-    change = {**display_values(template, line["params"], set(line["params"])), "quantity": str(line["quantity"]),
-              "material": line["material"]}
+              errors: dict[str, list[str]], order_key: str, status: int = 200, units: str = "mm") -> Any:
+    change = {**display_values(template, line["params"], set(line["params"]), units),
+              "quantity": str(line["quantity"]), "material": line["material"], "units": units}
     return render_template("shop/checkout.html", template=template, line=line, quote=quoted, customer=customer,
                            errors=errors, order_key=order_key, item_json=json.dumps(line, sort_keys=True),
-                           rows=parameter_rows(template.id, line["params"]),
+                           rows=parameter_rows(template.id, line["params"], units), units=units,
                            materials={m.id: m.name for m in material_table().values()},
-                           duration=lambda hours: format_duration(hours * 3600),
+                           duration=format_duration,
                            change_url=url_for("shop.configure", template_id=template.id, **change)), status
+
+
+def quote_record(quoted: dict[str, Any]) -> dict[str, Any]:
+    """What an order item keeps of the quote it was ordered at: the price, the lead time and each part's
+    machine time (all its copies) and where that figure came from."""
+    return {"price": quoted["price"], "lead_time": {k: quoted["lead_time"][k] for k in ("days", "ships_by")},
+            "parts": [{"name": part["name"], "process": part["process"], "material": part["material"],
+                       "copies": part["copies"], "machine_time_s": part["estimate"]["machine_time_s"],
+                       "source": part["estimate"]["source"], "machine": part["estimate"].get("machine")}
+                      for part in quoted["parts"]]}
 
 
 @bp.post("/checkout")
@@ -256,36 +290,35 @@ def checkout() -> Any:
         abort(400, description="The order form was incomplete; please configure the product again.")
     customer = {"name": form.get("name", ""), "email": form.get("email", "")}
     order_key = form.get("order_key") or uuid.uuid4().hex
-    body = {"customer": customer, "items": [line]}
+    units = units_from(form)
+    body = {"customer": customer, "items": [line], "units": units}
     config = services().config
     problems = check_idempotency_key(order_key)
     try:
         order_request = parse_order_body(body)
     except ValidationError as error:
         problems = error.errors + problems
-    item, item_problems = parse_item(line, "", int(config["MAX_QUANTITY"]))
-    if problems or item is None:
-        if item is None:
-            abort(400, description="The configuration no longer validates: "
-                  + "; ".join(p.message for p in item_problems))
-        quoted = quote_line(item, services())
-        return _checkout(template, line, quoted, customer, field_errors(problems), order_key, 422)
+    item, item_problems = parse_item(line, "", int(config["MAX_QUANTITY"]), units)
+    if item is None:
+        abort(400, description="The configuration no longer validates: "
+              + "; ".join(p.message for p in item_problems))
+    quoted = quote_line(item, services())  # from the caches the checkout page filled: the figures it showed
+    if problems:
+        return _checkout(template, line, quoted, customer, field_errors(problems), order_key, 422, units)
     generation = services().generation
     keys = [generation.key(i.template, i.params) for i in order_request.items]
     client = order_client()
     try:
         placed = place_order(services().database, order_request, keys, order_key, request_hash(body), client,
-                             order_admission(client))
+                             order_admission(client), quotes=[quote_record(quoted)])
     except (IdempotencyConflict, IdempotencyForeign):
-        quoted = quote_line(item, services())
         problem = FieldError("", "this checkout form was already used for a different order; "
                                  "please configure the product again")
-        return _checkout(template, line, quoted, customer, field_errors([problem]), uuid.uuid4().hex, 409)
+        return _checkout(template, line, quoted, customer, field_errors([problem]), uuid.uuid4().hex, 409, units)
     except TooManyOrders as error:
-        quoted = quote_line(item, services())
         problem = FieldError("", f"too many orders from this address for now; please try again in "
                                  f"{limits.in_words(error.retry_after)}")
-        page, status = _checkout(template, line, quoted, customer, field_errors([problem]), order_key, 429)
+        page, status = _checkout(template, line, quoted, customer, field_errors([problem]), order_key, 429, units)
         return page, status, {"Retry-After": limits.retry_after(error.retry_after)}
     if placed.created:
         generation.start(item_ids(services().database, placed.order_id), services().queue.enqueue)
@@ -298,8 +331,9 @@ def _authorized(order_id: str) -> Any:
     """The order if the request's ``?token=`` is its token (the API's rule); a 404 page otherwise."""
     found = _authorized_order(order_id)
     if isinstance(found, Response):
-        abort(404, description="There is no order with this number and link. Please use the link from your "
-                               "confirmation.")
+        abort(404, description="We could not find an order with this link. Please open the tracking link from "
+                               "your order confirmation again, copying all of it (the part after the question mark "
+                               "is what lets you in).")
     return found
 
 
@@ -310,7 +344,7 @@ def confirmation(order_id: str) -> Any:
     described = describe_order(order, token=token)
     tracking = url_for("shop.track", order_id=order.id, token=token, _external=True)
     return _private(render_template("shop/confirmation.html", order=described, tracking=tracking,
-                                    lines=_lines(described)))
+                                    lines=_lines(described), duration=format_duration))
 
 
 @bp.get("/track/<order_id>")
@@ -332,12 +366,15 @@ def _private(page: str) -> Response:
 
 
 def _lines(described: dict[str, Any]) -> list[dict[str, Any]]:
-    """The order's items with their template names and parameters ready to show (with units)."""
+    """The order's items with their template names, material names and parameters ready to show, lengths in
+    the units the customer ordered in."""
     lines = []
+    names = {m.id: m.name for m in material_table().values()}
     for item in described["items"]:
         try:
             name = parametric.get_template(item["template"]).name
         except ValidationError:
             name = item["template"]
-        lines.append({**item, "name": name, "rows": parameter_rows(item["template"], item["params"])})
+        lines.append({**item, "name": name, "material_name": names.get(item["material"], item["material"]),
+                      "rows": parameter_rows(item["template"], item["params"], described.get("units", "mm"))})
     return lines

@@ -4,7 +4,8 @@ import * as THREE from 'three';
 import { GLTFLoader } from './vendor/three/examples/jsm/loaders/GLTFLoader.js';
 import { OrbitControls } from './vendor/three/examples/jsm/controls/OrbitControls.js';
 
-const MM_PER_INCH = 25.4;
+const MM_PER = { mm: 1, cm: 10, in: 25.4, ft: 304.8 };  // the unit systems a customer may choose
+const UNIT_HINTS = { mm: 'mm', cm: 'cm', in: 'in', ft: 'ft + in' };
 const DEBOUNCE_MS = 300;
 
 const form = document.getElementById('configurator');
@@ -25,25 +26,32 @@ const lengthInputs = [...form.querySelectorAll('input[data-length]')];
 const millimetres = new Map();  // input -> its value in mm (null when empty), kept exact across unit switches
 
 function currentUnits() {
-  return form.querySelector('input[name="units"]:checked')?.value === 'in' ? 'in' : 'mm';
+  const value = form.querySelector('input[name="units"]:checked')?.value;
+  return value in MM_PER ? value : 'mm';
 }
 
 function trimmed(value, decimals) {
   return String(Number(value.toFixed(decimals)));
 }
 
+// A length as the input shows it (the server's display_number): "31.5", "6 ft 2 in". Display only: what is
+// typed is read by the server's one length parser.
 function shown(mm, units) {
-  return units === 'in' ? trimmed(mm / MM_PER_INCH, 3) : trimmed(mm, 4);
+  if (units !== 'ft') return trimmed(mm / MM_PER[units], units === 'mm' ? 4 : 3);
+  const inches = Number((mm / MM_PER.in).toFixed(3));
+  const feet = Math.floor(inches / 12);
+  const rest = Number((inches - feet * 12).toFixed(3));
+  if (!feet) return `${trimmed(rest, 3)} in`;
+  return rest ? `${feet} ft ${trimmed(rest, 3)} in` : `${feet} ft`;
 }
 
-function bound(mm, units) {
-  return units === 'in' ? trimmed(mm / MM_PER_INCH, 4) : trimmed(mm, 4);
-}
-
+// mm for a plain number typed in the shown units (a plain number in "ft + in" is feet, as the server reads
+// it); null when empty; NaN when it carries its own unit or is not a number: the server reads that text.
 function readMillimetres(input, units) {
   const text = input.value.trim();
-  if (text === '' || Number.isNaN(Number(text))) return text === '' ? null : NaN;
-  return units === 'in' ? Number(text) * MM_PER_INCH : Number(text);
+  if (text === '') return null;
+  if (!/^[+-]?(\d+\.?\d*|\.\d+)$/.test(text)) return NaN;
+  return Number(text) * MM_PER[units];
 }
 
 let displayedUnits = currentUnits();
@@ -53,18 +61,12 @@ function applyUnits(units) {
   for (const input of lengthInputs) {
     const mm = millimetres.get(input);
     if (mm !== null && !Number.isNaN(mm)) input.value = shown(mm, units);
-    const { minMm, maxMm, stepMm } = input.dataset;
-    if (minMm) input.min = bound(Number(minMm), units);
-    if (maxMm) input.max = bound(Number(maxMm), units);
-    input.step = stepMm ? bound(Number(stepMm), units) : 'any';
     const field = input.closest('.field');
     const label = field.querySelector('[data-unit-label]');
-    if (label) label.textContent = units;
+    if (label) label.textContent = UNIT_HINTS[units];
     const allowed = field.querySelector('[data-allowed]');
-    if (allowed && minMm && maxMm) {
-      allowed.textContent = `Allowed: ${bound(Number(minMm), units)} to ${bound(Number(maxMm), units)} ${units}`
-        + (allowed.dataset.optional ? ', or leave empty to have it worked out.' : '.');
-    }
+    const text = input.dataset[`allowed${units[0].toUpperCase()}${units.slice(1)}`];
+    if (allowed && text) allowed.textContent = `Allowed: ${text}.`;
   }
   displayedUnits = units;
   showDimensions();
@@ -72,15 +74,27 @@ function applyUnits(units) {
 
 // -- the request the server validates ------------------------------------------------------------
 
+// Lengths known in mm go as exact millimetres ("812.8mm"), so a configuration seen before is recognised;
+// text with its own unit ("6ft") goes as typed. The units say what the messages are written in.
+function exact(input) {
+  const mm = millimetres.get(input);
+  return mm === null ? '' : Number.isNaN(mm) ? input.value : `${trimmed(mm, 4)}mm`;
+}
+
 function query() {
   const data = new FormData(form);
   data.delete('csrf_token');
-  data.set('units', 'mm');  // lengths go in mm, exactly as kept, so a configuration seen before is recognised
-  for (const input of lengthInputs) {
-    const mm = millimetres.get(input);
-    data.set(input.name, mm === null ? '' : Number.isNaN(mm) ? input.value : trimmed(mm, 4));
-  }
+  data.set('units', displayedUnits);
+  for (const input of lengthInputs) data.set(input.name, exact(input));
   return new URLSearchParams(data).toString();
+}
+
+// Once the server has read a length typed with its own unit, it is known in mm (for switching units).
+function learn(params) {
+  for (const input of lengthInputs) {
+    const name = input.name.slice('params.'.length);
+    if (Number.isNaN(millimetres.get(input)) && typeof params[name] === 'number') millimetres.set(input, params[name]);
+  }
 }
 
 // -- inline messages -----------------------------------------------------------------------------
@@ -215,7 +229,11 @@ let lastBbox = null;
 function showDimensions() {
   if (!lastBbox) return;
   const units = displayedUnits;
-  const parts = lastBbox.map((mm) => units === 'in' ? (mm / MM_PER_INCH).toFixed(2) : String(Math.round(mm * 10) / 10));
+  if (units === 'ft') {
+    dimensions.textContent = `Overall size: ${lastBbox.map((mm) => shown(mm, 'ft')).join(' × ')}`;
+    return;
+  }
+  const parts = lastBbox.map((mm) => trimmed(mm / MM_PER[units], units === 'mm' ? 1 : 2));
   dimensions.textContent = `Overall size: ${parts.join(' × ')} ${units}`;
 }
 
@@ -305,6 +323,7 @@ async function update(startedAt) {
     if (sequence !== latest) return;
     clearErrors();
     setValid(true);
+    learn(answer.params);
     lastBbox = answer.bbox_mm;
     const answeredAt = performance.now();
     if (viewer) {
@@ -353,13 +372,8 @@ form.addEventListener('change', (event) => {
   schedule(0, event.timeStamp);  // a committed value (Enter, leaving the field, a menu) needs no debounce
 });
 form.addEventListener('submit', () => {
-  // Send exact millimetres, whatever the customer looked at them in.
-  for (const input of lengthInputs) {
-    const mm = millimetres.get(input);
-    if (mm !== null && !Number.isNaN(mm)) input.value = trimmed(mm, 4);
-  }
-  const mm = form.querySelector('input[name="units"][value="mm"]');
-  if (mm) mm.checked = true;
+  // Send exact millimetres, whatever the customer looked at them in; the units chosen stay with the order.
+  for (const input of lengthInputs) input.value = exact(input);
 });
 
 // -- shoe sizes (footwear) -------------------------------------------------------------------------

@@ -25,10 +25,19 @@ function showJob(job) {
   row.dataset.state = job.state;
   row.querySelector('[data-role="state"]').textContent = job.label;
   const cell = row.querySelector('[data-role="progress"]');
-  if (job.kind === 'cnc') {
+  if (job.not_sent) {
+    cell.textContent = 'not sent yet';
+  } else if (job.kind === 'cnc') {
     cell.textContent = job.state === 'printing' ? 'on the router' : '–';
   } else {
     const percent = `${job.progress.toFixed(1)} %`;
+    if (!cell.querySelector('progress')) {  // it said "not sent yet": the bar comes back once it is sent
+      const fresh = document.createElement('progress');
+      fresh.max = 100;
+      const text = document.createElement('span');
+      text.dataset.role = 'percent';
+      cell.replaceChildren(fresh, ' ', text);
+    }
     const bar = cell.querySelector('progress');
     if (bar) {
       bar.value = job.progress;

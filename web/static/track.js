@@ -12,12 +12,23 @@ function kilobytes(bytes) {
   return `${(bytes / 1024).toFixed(1)} KB`;
 }
 
+// the same words as the server's format_duration: "1 h 09 min", "12 min 30 s", "40 s"
+function duration(seconds) {
+  const total = Math.round(seconds);
+  const hours = Math.floor(total / 3600);
+  const minutes = Math.floor((total % 3600) / 60);
+  const rest = total % 60;
+  if (hours) return `${hours} h ${String(minutes).padStart(2, '0')} min`;
+  if (minutes) return `${minutes} min ${String(rest).padStart(2, '0')} s`;
+  return `${rest} s`;
+}
+
 function showItem(item) {
   const line = tracking.querySelector(`[data-position="${item.position}"]`);
   if (!line) return;
   const stateBadge = line.querySelector('[data-role="state"]');
-  stateBadge.textContent = item.state;
-  stateBadge.className = `state state-${item.state}`;
+  stateBadge.textContent = item.label;
+  stateBadge.className = `state state-${item.progress}${item.progress === 'ready' ? ' files' : ''}`;
   const reason = line.querySelector('[data-role="reason"]');
   reason.textContent = item.reason || '';
   reason.hidden = !item.reason;
@@ -39,15 +50,22 @@ function showItem(item) {
   }
   files.hidden = item.files.length === 0;
   const production = line.querySelector('[data-role="production"]');
+  if (item.production.length === 0) return;  // until the parts are planned, the page shows the quoted times
   production.querySelector('ul').replaceChildren(...item.production.map((job) => {
     const entry = document.createElement('li');
     const label = document.createElement('strong');
     label.textContent = job.label;
     entry.append(`${job.part}: `, label);
-    if (job.state === 'printing') entry.append(` (${Math.round(job.progress)}%)`);
+    if (job.state === 'printing' && job.kind === 'fdm') entry.append(` (${Math.round(job.progress)}%)`);
+    if (job.estimated_time_s) {
+      const time = document.createElement('span');
+      time.className = 'muted';
+      time.textContent = ` about ${duration(job.estimated_time_s)} of ${job.process}`;
+      entry.append(time);
+    }
     return entry;
   }));
-  production.hidden = item.production.length === 0;
+  production.hidden = false;
 }
 
 function making(order) {
@@ -60,8 +78,8 @@ async function poll() {
     if (response.ok) {
       const order = await response.json();
       order.items.forEach(showItem);
-      orderStatus.textContent = order.status;
-      orderStatus.className = `state state-${order.status}`;
+      orderStatus.textContent = order.label;
+      orderStatus.className = `state state-${order.progress}${order.progress === 'ready' ? ' files' : ''}`;
       state.status = order.status;
       state.polls += 1;
       if (order.status === 'failed') return;
