@@ -199,8 +199,8 @@ class TemplateParams(BaseModel):
             return "one of: " + ", ".join(_choice_text(c, unit, units) for c in meta["choices"])
         if meta["max_length"] is not None:
             if meta["min_length"]:
-                return f"text of {meta['min_length']} to {meta['max_length']} characters"
-            return f"text of at most {meta['max_length']} characters"
+                return f"{meta['min_length']} to {meta['max_length']} characters"
+            return f"at most {meta['max_length']} characters"
         if meta["minimum"] is not None and meta["maximum"] is not None:
             if unit == "mm":
                 text_ = length_range(meta["minimum"], meta["maximum"], units)

@@ -13,8 +13,7 @@ from web import jobs, machines
 
 from .conftest import services
 from .test_manufacturing import PRINTER, make_job
-from .test_manufacturing_cnc import add_router, job_due_now
-from .test_pages import login
+from .test_manufacturing_cnc import add_router, job_due_now, page_login
 
 
 def test_an_upload_that_failed_says_not_sent_yet_with_why_and_when(app, client, staff):
@@ -30,7 +29,7 @@ def test_an_upload_that_failed_says_not_sent_yet_with_why_and_when(app, client, 
     assert re.fullmatch(r"not sent yet: .+; retrying in \d+ s", described["label"]), described["label"]
     assert job.last_error in described["label"]
 
-    login(client, app)
+    page_login(client)
     row = lxml.html.fromstring(client.get("/staff/manufacturing").get_data(as_text=True)).get_element_by_id(
         f"job-{job_id}")
     state = row.xpath(".//*[@data-role='state']")[0].text_content()
