@@ -79,7 +79,7 @@ def _convert(value: object, table: dict[str, float], default_unit: str, kind: st
         number = float(value)
     elif isinstance(value, str):
         if not value.strip():
-            raise UnitError(f"nothing was entered; write a number, or a number with a unit {example}")
+            raise UnitError(f"nothing was entered; write the {kind} as a number, or a number with a unit {example}")
         match = _QUANTITY.match(value)
         compound = _FEET_AND_INCHES.match(value) if kind == "length" and not match else None
         if compound:

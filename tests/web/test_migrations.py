@@ -15,7 +15,7 @@ from sqlalchemy import CheckConstraint, func, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 from web.db import Database
-from web.models import Artifact, Base, IdempotencyKey, Job, MachineRow, Order, OrderItem, RateLimit, User, utcnow
+from web.models import Artifact, Base, IdempotencyKey, Job, MachineRow, Order, OrderItem, RateLimit, User
 from web.orders import tokens
 
 from .live import postgres_database
@@ -75,25 +75,33 @@ def test_the_models_hold_every_table():
 
 
 def _fill(database: Database) -> None:
-    """One row in every table, as a shop running migration 0002 would have them (written as that schema's
-    rows: the models are today's)."""
-    with database.transaction() as session:
-        session.execute(text("INSERT INTO orders (id, token, customer_name, customer_email, created_at) "
-                             "VALUES ('o1', :token, 'Ada', 'ada@example.com', :now)"),
-                        {"token": PLAIN_TOKEN, "now": utcnow()})
-        session.execute(text("INSERT INTO users (name, password_hash, created_at) VALUES ('ada', 'x', :now)"),
-                        {"now": utcnow()})
-        session.execute(text("INSERT INTO idempotency_keys (key, request_hash, order_id, created_at) "
-                             "VALUES ('k1', :digest, 'o1', :now)"), {"digest": "1" * 64, "now": utcnow()})
-    with database.transaction() as session:
-        item = OrderItem(order_id="o1", position=0, template="wall_shelf", template_version="1.0.0",
-                         params={"width": 600.0}, quantity=2, material="pla", state="ready")
-        item.artifacts.append(Artifact(format="stl", part="shelf", filename="shelf.stl", path="orders/o1/0/shelf.stl",
-                                       bytes=1234, sha256="0" * 64))
-        session.add_all([item, MachineRow(name="mk3", kind="printer", record={"kind": "printer", "name": "mk3"})])
-        session.flush()
-        session.add(Job(item_id=item.id, part="shelf", kind="fdm", machine="mk3", state="sent", progress=12.5,
-                        estimates={"print_time_s": 60}, files={"gcode": "/x.gcode"}))
+    """One row in every table, as a shop running migration 0002 would have them (plain SQL: the models have
+    columns later migrations add)."""
+    now = "2026-01-01 00:00:00"
+    rows = [
+        ("orders", {"id": "o1", "token": PLAIN_TOKEN, "customer_name": "Ada", "customer_email": "ada@example.com",
+                    "created_at": now}),
+        ("order_items", {"id": 1, "order_id": "o1", "position": 0, "template": "wall_shelf",
+                         "template_version": "1.0.0", "params": '{"width": 600.0}', "quantity": 2, "material": "pla",
+                         "state": "ready", "attempts": 0, "created_at": now}),
+        ("artifacts", {"item_id": 1, "format": "stl", "part": "shelf", "filename": "shelf.stl",
+                       "path": "orders/o1/0/shelf.stl", "bytes": 1234, "sha256": "0" * 64}),
+        ("users", {"name": "ada", "password_hash": "x", "created_at": now}),
+        ("machines", {"name": "mk3", "kind": "printer", "record": '{"kind": "printer", "name": "mk3"}',
+                      "created_at": now}),
+        ("idempotency_keys", {"key": "k1", "request_hash": "1" * 64, "order_id": "o1", "created_at": now}),
+        ("jobs", {"item_id": 1, "part": "shelf", "kind": "fdm", "machine": "mk3", "state": "sent", "progress": 12.5,
+                  "estimates": '{"print_time_s": 60}', "files": '{"gcode": "/x.gcode"}', "attempts": 0,
+                  "created_at": now, "updated_at": now}),
+    ]
+    with database.engine.begin() as connection:
+        for table, values in rows:
+            names = ", ".join(f'"{name}"' for name in values)
+            connection.execute(text(f"INSERT INTO {table} ({names}) VALUES ({', '.join(':' + n for n in values)})"),
+                               values)
+    if not database.is_sqlite:  # the serial sequences move past the ids given
+        with database.engine.begin() as connection:
+            connection.execute(text("SELECT setval('order_items_id_seq', 1)"))
 
 
 def _counts(database: Database) -> dict[str, int]:
