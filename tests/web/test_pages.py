@@ -188,11 +188,11 @@ def test_configurator_form_is_generated_from_the_parameter_model(client, templat
             assert control.get("type") == "checkbox" and (control.get("checked") is not None) == meta["default"]
         elif meta["max_length"] is not None:
             assert control.get("type") == "text" and control.get("maxlength") == str(meta["max_length"])
-        else:
-            assert control.get("type") == "number"
-            assert float(control.get("min")) == meta["minimum"] and float(control.get("max")) == meta["maximum"]
-            if meta.get("step"):
-                assert float(control.get("step")) == meta["step"]
+        else:  # a text box, so nothing typed is dropped; the phone keyboard has letters for a length's unit
+            assert control.get("type") == "text"
+            assert control.get("inputmode") == ("text" if meta.get("unit") == "mm" else
+                                                "numeric" if meta.get("unit") == "count" else "decimal")
+            assert template.Params.allowed(name) in help_text
             if meta.get("unit") == "mm":
                 assert control.getparent().xpath("span[@class='unit']")[0].text_content().strip() == "mm"
             if meta["default"] is None:
@@ -209,9 +209,9 @@ def test_configurator_form_is_generated_from_the_parameter_model(client, templat
 def test_units_switch_and_presets_fill_the_form(client):
     inches = page(client.get("/configure/wall_shelf?units=in"))
     width = inches.xpath("//input[@name='params.width']")[0]
-    assert width.get("value") == "31.496" and width.get("min") == "11.811" and width.get("max") == "59.0551"
+    assert width.get("value") == "31.496" and width.get("type") == "text" and width.get("inputmode") == "text"
     assert width.getparent().xpath("span")[0].text_content() == "in"
-    assert "Allowed: 11.811 to 59.0551 in" in inches.get_element_by_id("h-width").text_content()
+    assert "Allowed: 11.9 to 59 in" in inches.get_element_by_id("h-width").text_content()  # rounded inward
     assert inches.xpath("//input[@name='units'][@value='in']/@checked")
     preset = parametric.get_template("wall_shelf").presets["spice-rack"]
     filled = form_values(page(client.get("/configure/wall_shelf?preset=spice-rack")), "configurator")
@@ -291,11 +291,11 @@ def test_order_without_javascript_from_form_to_files(client, app):
     assert order.customer_name == "Grace Hopper" and tokens.matches(order.token_hash, parse_qs(parts.query)["token"][0])
     assert item.params["width"] == pytest.approx(width) and item.quantity == 2 and item.material == "petg"
     track = page(client.get(f"{parts.path}?{parts.query}"))
-    assert track.xpath("//*[@data-role='state']")[0].text_content() == "queued"
+    assert track.xpath("//*[@data-role='state']")[0].text_content() == "files waiting to be made"
     assert track.xpath("//noscript/meta[@http-equiv='refresh']")  # without JavaScript the page reloads
     run_queue(app)
     ready = page(client.get(f"{parts.path}?{parts.query}"))
-    assert ready.get_element_by_id("order-status").text_content() == "ready"
+    assert ready.get_element_by_id("order-status").text_content() == "files checked"  # not made yet
     links = ready.xpath("//ul[@class='files']//a/@href")
     assert {href.rsplit("?", 1)[0].rsplit(".", 1)[-1] for href in links} == {"step", "stl", "3mf", "svg"}
     stl = client.get(next(href for href in links if ".stl" in href))
@@ -312,7 +312,8 @@ def test_inches_from_the_form_are_ordered_in_millimetres(client):
     checkout = client.post("/configure/wall_shelf", data=values)
     assert checkout.status_code == 200
     text = " ".join(page(checkout).text_content().split())
-    assert "Width 768.35 mm" in text and "Total" in text
+    assert "Width 30.25 in" in text and "Total" in text  # shown in the customer's inches
+    assert '"width": 768.35' in page(checkout).xpath("//input[@name='item']/@value")[0]  # ordered in mm
 
 
 def test_checkout_shows_customer_errors_and_keeps_the_values(client):
