@@ -300,7 +300,7 @@ def test_state_json_follows_a_jobs_state_and_progress_and_says_when_the_page_mus
     first = state()
     assert first["layout"] == live.get("data-layout")
     assert first["jobs"] == [{"id": job_id, "machine": "mk3", "kind": "fdm", "state": "ready", "label": "ready",
-                              "progress": 0.0, "last_error": ""}]
+                              "progress": 0.0, "not_sent": False, "last_error": ""}]
     # the printer takes it and reports progress: shown in place, no reload
     assert jobs.transition(database(app), job_id, "sent", expect=("ready",))
     assert jobs.transition(database(app), job_id, "printing", progress=12.5)
