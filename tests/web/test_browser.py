@@ -117,6 +117,21 @@ def model_fraction(picture: Image.Image) -> float:
     return ImageStat.Stat(difference).mean[0] / 255
 
 
+def axe_violations(page: Any) -> list[str]:
+    """axe-core's violations on the page as it stands (every rule axe runs by default), one line each."""
+    from importlib import resources
+
+    if not page.evaluate("typeof window.axe === 'object'"):
+        page.evaluate(resources.files("axe_playwright_python").joinpath("axe.min.js").read_text("utf-8"))
+    return page.evaluate("axe.run(document).then(result => result.violations.map(v => `${v.id}: ${v.help} `"
+                         " + v.nodes.map(n => n.target.join(' ')).join(', ')))")
+
+
+SIZES = {"laptop": {"viewport": {"width": 1280, "height": 900}},
+         "phone": {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True,
+                   "device_scale_factor": 2}}
+
+
 def check_stl(data: bytes) -> int:
     (triangles,) = struct.unpack("<I", data[80:84])
     assert triangles > 100 and len(data) == 84 + 50 * triangles, "not a binary STL"
@@ -155,7 +170,7 @@ def test_configure_preview_validate_order_and_download(browser, stack):
     page.keyboard.press("Tab")
     wait_for(page, "!document.getElementById('e-width').hidden")
     message = page.locator("#e-width").inner_text()
-    assert "5000 mm is out of range" in message and "300 to 1500 mm" in message
+    assert message == "5000 mm is too long: the width must be 300 to 1500 mm"
     assert page.evaluate("document.getElementById('e-width').closest('.field') === "
                          "document.getElementById('f-width').closest('.field')")
     assert page.locator("#order-button").is_disabled()
@@ -168,7 +183,8 @@ def test_configure_preview_validate_order_and_download(browser, stack):
     page.keyboard.press("Tab")
     wait_for(page, "document.getElementById('e-width').hidden && !document.getElementById('order-button').disabled")
     page.locator("input[name='units'][value='in']").check()
-    assert width.input_value() == "24.114" and width.get_attribute("min") == "11.811"
+    assert width.input_value() == "24.114"
+    assert page.locator("[data-field='width'] .allowed").inner_text() == "Allowed: 11.9 to 59 in."  # for people
     assert page.locator("[data-field='width'] .unit").inner_text() == "in"
     page.locator("input[name='units'][value='mm']").check()
     assert width.input_value() == "612.5"
@@ -188,7 +204,7 @@ def test_configure_preview_validate_order_and_download(browser, stack):
     page.locator("#tracking-link").click()
     page.wait_for_url("**/track/*")
     served_ready = page.evaluate("document.getElementById('tracking').dataset.status") == "ready"
-    wait_for(page, "document.getElementById('order-status').textContent === 'ready'", timeout=150)
+    wait_for(page, "document.getElementById('order-status').textContent === 'files checked'", timeout=150)
     if not served_ready:  # the files were still being made when the page came: its polling showed them
         assert page.evaluate("window.__tracking.polls") >= 1
     shot(page.locator("main"), "05-tracking-ready.png")
@@ -246,7 +262,7 @@ def test_ordering_works_with_javascript_switched_off(browser, stack):
     page.locator("#f-leg_diameter").fill("4")
     page.locator("#order-button").click()
     page.wait_for_load_state()
-    assert "4 mm is out of range" in page.locator("#e-leg_diameter").inner_text()
+    assert page.locator("#e-leg_diameter").inner_text().startswith("4 mm is too short: the leg diameter must be")
     assert page.locator("#f-leg_diameter").input_value() == "4"
     page.locator("#f-leg_diameter").fill("27.3")
     page.locator("#order-button").click()
@@ -256,6 +272,76 @@ def test_ordering_works_with_javascript_switched_off(browser, stack):
     page.wait_for_url("**/confirmation?token=*")
     assert "is placed" in page.locator("main").inner_text()
     page.locator("#tracking-link").click()
-    assert page.locator("[data-role='state']").inner_text() in ("queued", "rendering", "ready")
+    assert page.locator("[data-role='state']").inner_text() in ("files waiting to be made", "files being made",
+                                                                "files checked")
     shot(page.locator("main"), "10-no-javascript-tracking.png")
     assert not problems, problems
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_a_customer_who_works_in_inches_is_answered_in_inches(browser, stack, size):
+    """Issue 13: "6ft" typed in the box is 6 ft (not 6), the error and the limits are in inches, and the checkout
+    and confirmation show inches; axe finds nothing on any of the pages."""
+    problems: list[str] = []
+    page = open_page(browser, problems, **SIZES[size])
+    page.goto(f"{stack.base}/configure/bookcase")
+    wait_for(page, "window.__preview && window.__preview.done >= 1", timeout=120)
+    page.locator("input[name='units'][value='in']").check()
+    height = page.locator("#f-height")
+    assert height.get_attribute("inputmode") == "text" and height.get_attribute("type") == "text"
+    assert page.locator("[data-field='height'] .allowed").inner_text() == "Allowed: 11.9 to 94.4 in."
+    height.fill("6")
+    height.press("Tab")
+    wait_for(page, "!document.getElementById('e-height').hidden")
+    assert page.locator("#e-height").inner_text() == "6 in is too short: the height must be 11.9 to 94.4 in"
+    assert not axe_violations(page), axe_violations(page)
+    shot(page.locator("[data-field='height']"), f"11-inches-error-{size}.png")
+    done = page.evaluate("window.__preview.done")
+    height.fill("6ft")
+    height.press("Tab")
+    wait_for(page, f"window.__preview.done > {done}", timeout=120)
+    assert page.locator("#e-height").is_hidden()
+    assert "72 in" in page.locator("#dimensions").inner_text() or " × 72" in page.locator("#dimensions").inner_text()
+    page.locator("input[name='units'][value='mm']").check()
+    assert height.input_value() == "1828.8"  # the server read "6ft"; switching units keeps it exact
+    page.locator("input[name='units'][value='in']").check()
+    assert height.input_value() == "72"
+    page.locator("#order-button").click()
+    page.wait_for_url("**/configure/bookcase")
+    summary = page.locator("table.parameters").inner_text()
+    assert "72 in" in summary and "1828.8" not in summary
+    assert not axe_violations(page), axe_violations(page)
+    page.locator("#c-name").fill("Grace Hopper")
+    page.locator("#c-email").fill("grace@example.com")
+    page.locator("#place-order").click()
+    page.wait_for_url("**/confirmation?token=*")
+    text = page.locator("main").inner_text()
+    assert "72 in" in text and "1828.8" not in text
+    assert not axe_violations(page), axe_violations(page)
+    shot(page.locator("main"), f"12-inches-confirmation-{size}.png")
+    page.locator("#tracking-link").click()
+    page.wait_for_url("**/track/*")
+    assert "72 in" in page.locator("main").inner_text()
+    assert not axe_violations(page), axe_violations(page)
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "sideways scrolling"
+    assert not problems, problems
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_an_unknown_product_and_a_mistyped_link_get_a_page_with_a_way_back(browser, stack, size):
+    problems: list[str] = []
+    page = open_page(browser, problems, **SIZES[size])
+    response = page.goto(f"{stack.base}/configure/bookcasee")
+    assert response.status == 404
+    assert page.locator("h1").inner_text() == "We could not find that page"
+    assert "no product called “bookcasee”" in page.locator("main").inner_text()
+    assert not axe_violations(page), axe_violations(page)
+    shot(page.locator("main"), f"13-not-found-{size}.png")
+    page.locator("main a.button").click()
+    page.wait_for_url(f"{stack.base}/")
+    assert page.locator(".card").count() > 5  # back in the catalog
+    assert page.goto(f"{stack.base}/track/0123456789abcdef?token=mistyped").status == 404
+    assert "tracking link from your order confirmation" in page.locator("main").inner_text()
+    assert not axe_violations(page), axe_violations(page)
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "sideways scrolling"
+    assert not [p for p in problems if "404" not in p], problems
