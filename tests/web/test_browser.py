@@ -321,7 +321,7 @@ def test_a_customer_who_works_in_inches_is_answered_in_inches(browser, stack, si
     shot(page.locator("main"), f"12-inches-confirmation-{size}.png")
     page.locator("#tracking-link").click()
     page.wait_for_url("**/track/*")
-    assert "72 in" in page.locator("main").inner_text()
+    assert "72 in" in page.locator("details table.parameters").text_content()  # folded away under Parameters
     assert not axe_violations(page), axe_violations(page)
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "sideways scrolling"
     assert not problems, problems
