@@ -253,7 +253,9 @@ def estimate_cut(manifest: Manifest, router: Router, part: str, *, material: str
         pass
     root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".cut-", dir=root) as scratch:
-        made = make(manifest, router, scratch, material=material, parts=[part], quantity=1, cam_settings=settings)
+        # the same toolpaths the job plans; rs274 checks the job's programs, a quote needs only their time
+        made = make(manifest, router, scratch, material=material, parts=[part], quantity=1, cam_settings=settings,
+                    verify=False)
     [result] = made.cam
     width, height = result.features.size
     found = CutEstimate(part, router.name, result.time_s, (width, height), float(result.features.thickness))
