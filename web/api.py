@@ -7,8 +7,10 @@ a body that is not JSON is a 400.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,9 +21,10 @@ from sqlalchemy.orm import selectinload
 
 import parametric
 from parametric import FieldError, GeometryError, ValidationError
+from parametric.errors import InfrastructureError
 
 from . import limits
-from .errors import errors_response, json_errors
+from .errors import errors_response, fault_response, json_errors
 from .models import Job, Order, OrderItem
 from .openapi import openapi_document
 from .orders import tokens
@@ -167,7 +170,7 @@ def describe_item(order: Order, item: OrderItem, staff: bool = False, jobs: list
                  "reason": item.reason if item.state == "failed" else None, "attempts": item.attempts,
                  "files": files, "manifest": manifest, "production": describe_production(jobs or [], staff)}
     if staff:
-        described.update(id=item.id, last_error=item.reason, lease_owner=item.lease_owner,
+        described.update(id=item.id, last_error=item.last_error or item.reason, lease_owner=item.lease_owner,
                          rendered_by=item.rendered_by,
                          lease_expires_at=_time(item.lease_expires_at), heartbeat_at=_time(item.heartbeat_at),
                          render_seconds=item.render_seconds, finished_at=_time(item.finished_at))
@@ -304,8 +307,33 @@ def send_artifact(order: Order, position: int, filename: str) -> Response:
     path = (root / artifact.path).resolve() if artifact is not None else None
     if artifact is None or path is None or not path.is_relative_to(root) or not path.is_file():
         return json_errors(404, "no such file for this order item")
-    return send_file(path, mimetype=MIMETYPES.get(artifact.format, "application/octet-stream"), as_attachment=True,
-                     download_name=artifact.filename, etag=artifact.sha256, max_age=0)
+    handle = verified_file(path, artifact.bytes, artifact.sha256)
+    if handle is None:  # the order's own copy changed on disk: never served under its old SHA-256 and size
+        return fault_response(InfrastructureError("corrupt_file", f"{path} no longer matches its record "
+                                                                  f"({artifact.bytes} bytes, {artifact.sha256})"))
+    return send_file(handle, mimetype=MIMETYPES.get(artifact.format, "application/octet-stream"), as_attachment=True,
+                     download_name=artifact.filename, etag=artifact.sha256, max_age=0, conditional=True)
+
+
+def verified_file(path: Path, size: int, sha256: str) -> Any:
+    """``path`` opened for reading if its bytes are the recorded ones (size, then SHA-256), else ``None``.
+    The handle that was checked is the one served, so what is sent is what was checked."""
+    handle = open(path, "rb")  # noqa: SIM115 - handed to send_file, which closes it
+    try:
+        if os.fstat(handle.fileno()).st_size != size:
+            handle.close()
+            return None
+        digest = hashlib.sha256()
+        while chunk := handle.read(1024 * 1024):
+            digest.update(chunk)
+        if digest.hexdigest() != sha256:
+            handle.close()
+            return None
+        handle.seek(0)
+        return handle
+    except BaseException:
+        handle.close()
+        raise
 
 
 @bp.get("/orders/<order_id>/items/<int:position>/files/<path:filename>")

@@ -39,6 +39,11 @@ DEFAULTS: dict[str, Any] = {
     # Background generation.
     "RENDER_ATTEMPTS": 3,           # claims of one item before it is marked failed
     "RENDER_RETRY_DELAY": 10.0,     # seconds before a failed render is tried again
+    "RENDER_TIMEOUT_SECONDS": 600.0,  # a build and export taking longer is stopped (a fault: retried, then failed)
+    "FAULT_RETRY_SECONDS": 30.0,    # a full or read-only disk: Retry-After, and the wait before the queue retries
+    "CACHE_MAX_BYTES": "20GB",      # the render cache is kept under this (bytes, or "500MB", "20GB"); 0: no limit
+    "CACHE_MIN_AGE_SECONDS": 600.0,  # an entry used more recently than this is never evicted
+    "CACHE_MIN_FREE_BYTES": 64 * 1024 * 1024,  # a build is refused (503) when the cache's disk has less free
     "LEASE_SECONDS": 120.0,         # a rendering item whose lease is older than this is re-queued
     "HEARTBEAT_SECONDS": 15.0,      # how often a rendering worker renews its lease
     "REAP_INTERVAL_SECONDS": 20,    # how often each worker's scheduler looks for expired leases

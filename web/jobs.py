@@ -26,6 +26,8 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from parametric.errors import infrastructure_fault
+
 from .db import Database
 from .models import Artifact, Job, MachineRow, OrderItem, utcnow
 
@@ -341,6 +343,13 @@ def prepare(database: Database, output_folder: Path, job_id: int, public_url: st
         return "failed"
     except Exception as error:
         log.exception("preparing job %s failed", job_id)
+        fault = infrastructure_fault(error)
+        if fault is not None and not fault.counts_as_attempt:  # a full disk, a missing slicer: wait, never give up
+            transition(database, job_id, "queued")
+            with database.transaction() as session:
+                session.execute(update(Job).where(Job.id == job_id).values(
+                    last_error=f"waiting for a fault to clear ({fault.kind}): {fault.reason}"))
+            return "retry"
         attempts = job.attempts + 1
         if attempts >= MAX_PREPARE_ATTEMPTS:
             transition(database, job_id, "failed", attempts=attempts, last_error=f"{type(error).__name__}: {error}")

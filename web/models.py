@@ -83,7 +83,8 @@ class OrderItem(Base):
     material: Mapped[str] = mapped_column(String(32))
     cache_key: Mapped[str | None] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(16), default="queued")
-    reason: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)  # what the customer reads of a failure: plain words
+    last_error: Mapped[str | None] = mapped_column(Text)  # staff only: the last fault's detail (paths, worker)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_owner: Mapped[str | None] = mapped_column(String(128))
     rendered_by: Mapped[str | None] = mapped_column(String(128))  # host:pid:claim of the worker that finished it

@@ -54,19 +54,23 @@ def create_queue(config: Mapping[str, Any], generation: Generation | None = None
     huey = create_huey(config)
     generation = generation or Generation(config)
     retry_delay = float(config["RENDER_RETRY_DELAY"])
+    fault_delay = float(config["FAULT_RETRY_SECONDS"])
 
     @huey.task(name="render_item")
     def render_item(item_id: int) -> str:
         """Generate an order item's files; a failed attempt is tried again after ``RENDER_RETRY_DELAY``."""
         outcome = generation.run(item_id)
-        if outcome == "retry":
-            raise RetryTask(f"item {item_id} failed; trying again", delay=retry_delay)
+        if outcome in ("retry", "wait"):  # wait: a fault of ours (a full disk), retried until it clears
+            raise RetryTask(f"item {item_id} failed; trying again", delay=fault_delay if outcome == "wait"
+                            else retry_delay)
         return outcome
 
     @huey.periodic_task(crontab(), name="reap_leases")
     def reap_leases() -> dict[str, list[int]]:
         """Queue again the items whose worker died (run every ``REAP_INTERVAL_SECONDS`` by our consumer)."""
-        return generation.reap(render_item)
+        reaped = generation.reap(render_item)
+        generation.tidy()  # the render cache: leftovers of interrupted builds, and its size limit
+        return reaped
 
     from .jobs import register_tasks
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import CheckConstraint, func, inspect, select, text
+from sqlalchemy import CheckConstraint, func, insert, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 from web.db import Database
@@ -86,13 +86,15 @@ def _fill(database: Database) -> None:
         session.execute(text("INSERT INTO idempotency_keys (key, request_hash, order_id, created_at) "
                              "VALUES ('k1', :digest, 'o1', :now)"), {"digest": "1" * 64, "now": utcnow()})
     with database.transaction() as session:
-        item = OrderItem(order_id="o1", position=0, template="wall_shelf", template_version="1.0.0",
-                         params={"width": 600.0}, quantity=2, material="pla", state="ready")
-        item.artifacts.append(Artifact(format="stl", part="shelf", filename="shelf.stl", path="orders/o1/0/shelf.stl",
-                                       bytes=1234, sha256="0" * 64))
-        session.add_all([item, MachineRow(name="mk3", kind="printer", record={"kind": "printer", "name": "mk3"})])
+        # the item through a Core insert naming only its columns of then (later migrations add others)
+        item_id = session.execute(insert(OrderItem.__table__).values(
+            order_id="o1", position=0, template="wall_shelf", template_version="1.0.0", params={"width": 600.0},
+            quantity=2, material="pla", state="ready", attempts=0, created_at=utcnow())).inserted_primary_key[0]
+        session.add_all([Artifact(item_id=item_id, format="stl", part="shelf", filename="shelf.stl",
+                                  path="orders/o1/0/shelf.stl", bytes=1234, sha256="0" * 64),
+                         MachineRow(name="mk3", kind="printer", record={"kind": "printer", "name": "mk3"})])
         session.flush()
-        session.add(Job(item_id=item.id, part="shelf", kind="fdm", machine="mk3", state="sent", progress=12.5,
+        session.add(Job(item_id=item_id, part="shelf", kind="fdm", machine="mk3", state="sent", progress=12.5,
                         estimates={"print_time_s": 60}, files={"gcode": "/x.gcode"}))
 
 

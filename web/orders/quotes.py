@@ -43,8 +43,10 @@ def measure(item: ItemRequest, generation: Generation) -> parametric.Manifest:
     key = generation.key(item.template, item.params)
 
     def render() -> parametric.Manifest:
+        # verified: the STL is handed to the slicer, whose estimates are cached by its recorded SHA-256
         return parametric.render(item.template.id, item.params, formats=QUOTE_FORMATS, material=item.material,
-                                 settings=generation.settings, cache=generation.cache)
+                                 settings=generation.settings, cache=generation.cache, verify=True,
+                                 timeout=generation.render_timeout)
 
     if generation.cache.lookup(key, QUOTE_FORMATS) is not None:
         return render()

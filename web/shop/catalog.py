@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from typing import Any
 
 import parametric
 from parametric import GeometryError, Template
+from parametric.errors import infrastructure_fault
 from parametric.machines import machine_to_dict
 
 from ..orders.generation import Generation
@@ -79,6 +81,7 @@ class Catalog:
         self.folder = Path(config["OUTPUT_FOLDER"]) / "catalog"
         self._prices: dict[tuple[str, str, str], FromPrice | None] = {}
         self._wanted: list[tuple[Template, tuple[str, str, str]]] = []
+        self._retry_at: dict[tuple[str, str, str], float] = {}  # a price that hit a fault of ours: not before
         self._lock = threading.Lock()
         self._idle = threading.Event()
         self._idle.set()
@@ -116,9 +119,11 @@ class Catalog:
         return self._idle.wait(timeout)
 
     def _schedule(self, wanted: list[tuple[Template, tuple[str, str, str]]]) -> None:
+        now = time.monotonic()
         with self._lock:
             queued = {key for _, key in self._wanted}
-            new = [(t, key) for t, key in wanted if key not in self._prices and key not in queued]
+            new = [(t, key) for t, key in wanted if key not in self._prices and key not in queued
+                   and self._retry_at.get(key, 0.0) <= now]
             if not new:
                 return
             self._wanted.extend(new)
@@ -136,11 +141,19 @@ class Catalog:
                 template, key = self._wanted.pop(0)
             try:
                 price = self._cheapest(template)
-            except Exception:  # a price that cannot be worked out now is tried again at the next visit
-                log.exception("catalog: pricing %s failed", template.id)
+            except Exception as error:  # a price that cannot be worked out now is tried again at a later visit
+                fault = infrastructure_fault(error)
+                if fault is not None:
+                    log.error("catalog: pricing %s waits for a fault to clear: %s: %s", template.id, fault.kind,
+                              fault.reason)
+                else:
+                    log.exception("catalog: pricing %s failed", template.id)
+                with self._lock:
+                    self._retry_at[key] = time.monotonic() + float(self.config.get("FAULT_RETRY_SECONDS", 30.0))
                 continue
             with self._lock:
                 self._prices[key] = price
+                self._retry_at.pop(key, None)
 
     def _cheapest(self, template: Template) -> FromPrice | None:
         fleet, _ = self._fleet()

@@ -9,6 +9,7 @@ share the quotes' lock, because the kernel is not thread-safe.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
@@ -27,7 +28,8 @@ def render_preview(item: ItemRequest, generation: Generation) -> parametric.Mani
 
     def render() -> parametric.Manifest:
         return parametric.render(item.template.id, item.params, formats=PREVIEW_FORMATS, material=item.material,
-                                 settings=generation.settings, cache=generation.cache)
+                                 settings=generation.settings, cache=generation.cache,
+                                 timeout=generation.render_timeout)
 
     if generation.cache.lookup(generation.key(item.template, item.params), PREVIEW_FORMATS) is not None:
         return render()
@@ -35,14 +37,25 @@ def render_preview(item: ItemRequest, generation: Generation) -> parametric.Mani
         return render()
 
 
-def preview_file(generation: Generation, key: str, filename: str) -> Path | None:
-    """The path of a GLB in the cache entry ``key``, if the entry lists it; ``None`` otherwise."""
+def preview_file(generation: Generation, key: str, filename: str) -> tuple[bytes, str] | None:
+    """The bytes and SHA-256 of a GLB in the cache entry ``key``, if the entry lists it and the file is the
+    one recorded (checked here, as it is handed out); ``None`` otherwise. A damaged file makes its entry
+    bad: it is removed, and the next preview of that configuration builds it again."""
     if not CACHE_KEY.match(key):
         return None
     entry = generation.cache.lookup(key, ("glb",))
     if entry is None:
         return None
-    if not any(record["format"] == "glb" and record["filename"] == filename for record in entry["files"]):
+    record = next((r for r in entry["files"] if r["format"] == "glb" and r["filename"] == filename), None)
+    if record is None:
         return None
-    path = Path(entry["folder"]) / filename
-    return path if path.is_file() else None
+    try:
+        data = (Path(entry["folder"]) / filename).read_bytes()
+    except FileNotFoundError:
+        return None
+    digest = hashlib.sha256(data).hexdigest()
+    if len(data) != record.get("bytes", len(data)) or digest != record.get("sha256", digest):
+        generation.cache.discard(key, f"{filename} is {len(data)} bytes with SHA-256 {digest}; its record says "
+                                      f"{record.get('bytes')} bytes, {record.get('sha256')}")
+        return None
+    return data, digest

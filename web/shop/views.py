@@ -9,6 +9,7 @@ functions as the REST API. The live preview (``/configure/<id>/preview``), the l
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
 from typing import Any
@@ -205,10 +206,12 @@ def _errors(problems: list[FieldError]) -> Response:
 @bp.get("/preview/<key>/<filename>")
 def preview_glb(key: str, filename: str) -> Any:
     """A preview GLB from the cache; its address names its content, so it is cached for good."""
-    path = preview_file(services().generation, key, filename)
-    if path is None:
+    found = preview_file(services().generation, key, filename)
+    if found is None:
         abort(404)
-    response = send_file(path, mimetype="model/gltf-binary", max_age=365 * 24 * 3600)
+    data, digest = found
+    response = send_file(io.BytesIO(data), mimetype="model/gltf-binary", max_age=365 * 24 * 3600, etag=digest,
+                         download_name=filename, conditional=True)
     response.headers["Cache-Control"] += ", immutable"
     return response
 
