@@ -75,13 +75,6 @@ def _disk_fault(folder: Path) -> InfrastructureError | None:
     return None
 
 
-def _load_kernel() -> None:
-    """Import the kernel and the build modules here, before a render forks, so each child starts warm."""
-    import cadquery  # noqa: F401
-
-    from . import export, geometry, part  # noqa: F401
-
-
 def _build(template: Template, params: Any, canonical: dict[str, Any], formats: tuple[str, ...],
            settings: ExportSettings, folder: Path, previous: dict[str, Any] | None, key: str) -> dict[str, Any]:
     """Build, check and export on a cache miss into ``folder`` (a staging folder); returns the entry to publish.
@@ -164,7 +157,8 @@ def render(template_id: str, params: Mapping[str, Any] | None = None, out_dir: s
     copy checked against its recorded size and SHA-256) with a ``manifest.json``; without it the manifest
     points into the cache, whose files are then checked by size, and by SHA-256 too with ``verify``. A
     cache entry that fails a check is rebuilt. ``timeout``: seconds the build and export may take (default
-    ``$PARAMETRIC_RENDER_TIMEOUT_SECONDS`` or 600; 0 for no limit); the build runs in a child process.
+    ``$PARAMETRIC_RENDER_TIMEOUT_SECONDS`` or 600; 0 for no limit); the build then runs in this process's
+    kernel process (:mod:`parametric.deadline`), which is killed when the limit passes.
 
     Raises :class:`ValidationError` for bad input, :class:`GeometryError` when the kernel fails or builds
     something unfit (nothing is written then) and :class:`InfrastructureError` for a fault of ours: a full
@@ -219,9 +213,8 @@ def _entry(template: Template, cache: Cache, key: str, canonical: dict[str, Any]
         with cache.staging(key) as staging:
             for record in previous["files"] if previous else ():  # formats already made stay, unchanged
                 os.link(folder / record["filename"], staging / record["filename"])
-            _load_kernel()
-            built = within(timeout, f"rendering {template.id} {key[:12]}",
-                           lambda: _build(template, exact, canonical, wanted, settings, staging, previous, key))
+            built = within(timeout, f"rendering {template.id} {key[:12]}", _build, template, exact, canonical,
+                           wanted, settings, staging, previous, key)
             final = cache.publish(key, staging, built)
     built["folder"] = str(final)
     return built, False
