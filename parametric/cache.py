@@ -26,6 +26,7 @@ import os
 import re
 import secrets
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -38,6 +39,9 @@ from .files import atomic_write_json, file_lock, make_read_only, sha256_file
 EXPORTER_GENERATION = 4
 """Bump when an exporter changes the bytes it writes or an entry records more, so old entries are not
 served (3: each part's grain; 4: printed parts' STL and 3MF in their print pose)."""
+
+EVICT_EVERY_S = 30.0
+"""After a build the cache's size is checked (and entries evicted) at most this often per process."""
 
 TOUCH_EVERY_S = 60.0
 """A hit refreshes its entry's last-used time (the folder's mtime) at most this often."""
@@ -103,6 +107,8 @@ class Cache:
         self.min_age_s = float(min_age_s)
         self.protected = protected
         self.min_free_bytes = int(min_free_bytes)
+        self._held = threading.local()  # keys whose lock this thread holds (flock does not nest on a new fd)
+        self._next_evict = 0.0
 
     def folder(self, key: str) -> Path:
         return self.root / key[:2] / key
@@ -116,8 +122,9 @@ class Cache:
         """The entry for ``key`` if it holds every requested format and its files, else ``None``.
 
         Every file's size is compared with its record; with ``verify`` the SHA-256 of the requested
-        formats' files too (for files about to be handed out). A file that does not match makes the
-        whole entry bad: it is removed (and so rebuilt by the next render), never returned.
+        formats' files too (files about to be handed out; every file when no format is named). A file
+        that does not match makes the whole entry bad: it is removed (and so rebuilt by the next
+        render), never returned.
         """
         wanted = set(formats)
         folder = self.folder(key)
@@ -128,7 +135,7 @@ class Cache:
         if not wanted <= set(entry.get("formats", ())):
             return None
         for record in entry["files"]:
-            problem = self._problem(folder, record, verify and record["format"] in wanted)
+            problem = self._problem(folder, record, verify and (not wanted or record["format"] in wanted))
             if problem:
                 self.discard(key, f"{record['filename']}: {problem}")
                 return None
@@ -163,8 +170,15 @@ class Cache:
     def discard(self, key: str, reason: str) -> bool:
         """Remove a bad entry (logged for staff with ``reason``) so it is rebuilt; ``False`` if it was gone."""
         log.error("render cache entry %s is bad and is removed, to be rebuilt: %s", key, reason)
+        if key in self._held_keys():  # found bad while this thread builds it: the lock is ours already
+            return self._remove(key, "bad")
         with file_lock(self._lock_path(key)):
             return self._remove(key, "bad")
+
+    def _held_keys(self) -> set[str]:
+        if not hasattr(self._held, "keys"):
+            self._held.keys = set()
+        return self._held.keys
 
     def _remove(self, key: str, why: str) -> bool:
         """Move the entry aside (one rename: readers see it whole or not at all), then delete it. Hold the lock."""
@@ -182,8 +196,13 @@ class Cache:
     @contextlib.contextmanager
     def locked(self, key: str) -> Iterator[Path]:
         """Hold the key's lock while building; yields the entry folder (which may not exist yet)."""
+        held = self._held_keys()
         with file_lock(self._lock_path(key)):
-            yield self.folder(key)
+            held.add(key)
+            try:
+                yield self.folder(key)
+            finally:
+                held.discard(key)
 
     def require_space(self) -> None:
         """Refuse a build at once when the cache's disk is read-only or has less than ``min_free_bytes`` free."""
@@ -221,7 +240,9 @@ class Cache:
         if final.exists():
             self._remove(key, "old")
         os.rename(staging, final)
-        self.evict()
+        if time.monotonic() >= self._next_evict:  # a scan of the whole cache: at most every EVICT_EVERY_S
+            self._next_evict = time.monotonic() + EVICT_EVERY_S
+            self.evict()
         return final
 
     # -- housekeeping -------------------------------------------------------------------------------

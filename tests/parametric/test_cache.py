@@ -242,3 +242,22 @@ def test_a_kernel_error_comes_back_from_the_child_whole(tmp_path):
     with pytest.raises(parametric.GeometryError) as caught:
         parametric.render(Cube.id, {"size": 12, "fillet": 12}, formats="stl", cache=Cache(tmp_path / "cache"))
     assert caught.value.template == Cube.id
+
+
+def test_a_bad_file_found_while_adding_a_format_is_rebuilt_not_reused(tmp_path):
+    """The entry is checked whole (SHA-256 of every file) before its files are carried into a build of a new
+    format; a bad one found then, under the key's lock, discards the entry without waiting on that lock."""
+    cache = Cache(tmp_path / "cache")
+    size = unique_size()
+    first = parametric.render(Cube.id, {"size": size}, formats="stl,step", cache=cache)
+    step = cache.folder(first.cache_key) / next(f["filename"] for f in first.files if f["format"] == "step")
+    good = step.read_bytes()
+    with open(step, "r+b") as damaged:
+        damaged.seek(len(good) // 2)
+        damaged.write(bytes([good[len(good) // 2] ^ 0xFF]))
+    more = parametric.render(Cube.id, {"size": size}, formats="stl,3mf", cache=cache)
+    assert not more.cache_hit
+    entry = cache.lookup(first.cache_key, ("stl", "3mf"), verify=True)
+    assert entry is not None and "step" not in entry["formats"]  # the bad STEP was not carried over
+    again = parametric.render(Cube.id, {"size": size}, formats="step", cache=cache, verify=True)
+    assert not again.cache_hit and again.file("step").stat().st_size == again.files[0]["bytes"]
