@@ -283,8 +283,9 @@ def add_drawing(manifest: Any, cache: Any, settings: Any) -> Any:
     drawn = render(template.id, manifest.params, formats=("svg",), material=manifest.material["id"],
                    settings=settings, cache=cache)
     records = [record for record in drawn.files if record["format"] == "svg"]
-    for record in records:
-        place(drawn.directory / record["filename"], manifest.directory / record["filename"])
+    for record in records:  # the item's own checked copy, as its other files are
+        place(drawn.directory / record["filename"], manifest.directory / record["filename"], size=record["bytes"],
+              sha256=record["sha256"])
     manifest.files = [*manifest.files, *records]
     return manifest
 

@@ -252,7 +252,7 @@ async function updateQuote(request, sequence) {
       setValid(false);
       return;
     }
-    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    if (!response.ok) throw new Error(body.errors?.[0]?.message || `HTTP ${response.status}`);  // 503: our words
     const { price, lead_time: lead } = body;
     quotePrice.textContent = `${price.total.toFixed(2)} ${price.currency}`;
     quoteLead.textContent = `${request.quantity} × ${price.unit.toFixed(2)} ${price.currency} plus `
@@ -298,7 +298,7 @@ async function update(startedAt) {
         window.dispatchEvent(new CustomEvent('preview:invalid', { detail: body.errors }));
         return;
       }
-      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      if (!response.ok) throw new Error(body.errors?.[0]?.message || `HTTP ${response.status}`);  // 503: our words
       answer = body;
       answers.set(current, body);
     }
