@@ -66,6 +66,15 @@ def slicer_timeout_s() -> float | None:
     return value if value > 0 else None
 
 
+def run_slicer(command: list[str], name: str) -> subprocess.CompletedProcess[str]:
+    """Run PrusaSlicer's ``command`` within :func:`slicer_timeout_s`; past it, it is killed (:class:`SlicerTimeout`)."""
+    limit = slicer_timeout_s()
+    try:
+        return subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=limit)
+    except subprocess.TimeoutExpired:  # run() has killed it
+        raise SlicerTimeout(f"PrusaSlicer took longer than {limit:g} s on {name} and was stopped") from None
+
+
 class PlateTooFull(SlicerError):
     """The parts did not fit on one plate as PrusaSlicer arranged them (it could not fit them, or they would
     extrude beyond the bed): fewer per plate."""
@@ -287,11 +296,7 @@ def slice_plate(items: Sequence[PlateItem], printer: Printer, material_id: str, 
     with atomic_target(out) as target:
         full = [*command, "-o", str(target), *sources]
         slicer_started = time.perf_counter()
-        limit = slicer_timeout_s()
-        try:
-            completed = subprocess.run(full, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=limit)
-        except subprocess.TimeoutExpired:  # run() has killed it
-            raise SlicerTimeout(f"PrusaSlicer took longer than {limit:g} s on {name} and was stopped") from None
+        completed = run_slicer(full, name)
         slicer_s = time.perf_counter() - slicer_started
         if completed.returncode != 0:
             output = (completed.stdout + completed.stderr).strip()
@@ -337,7 +342,7 @@ def slice_placed(objects: Sequence[str | os.PathLike[str]], printer: Printer, ma
     with atomic_target(out) as target:
         full = [*command, "-o", str(target), *(str(path) for path in objects)]
         slicer_started = time.perf_counter()
-        completed = subprocess.run(full, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        completed = run_slicer(full, name)
         slicer_s = time.perf_counter() - slicer_started
         if completed.returncode != 0:
             output = (completed.stdout + completed.stderr).strip()
