@@ -82,7 +82,10 @@ def _sliced(part: dict[str, Any], manifest: parametric.Manifest, material: str, 
                                material, stl_sha256=record["sha256"], part=part["name"])
     except (SlicerError, ValidationError) as error:
         log.warning("quote: slicing %s for %s failed: %s", part["name"], verdict.machine.name, error)
-        return None, f"PrusaSlicer could not slice it for {verdict.machine.name}: {error}"
+        if isinstance(error, ValidationError):  # the part's own problem, in plain words
+            return None, f"PrusaSlicer could not slice it for {verdict.machine.name}: {error}"
+        # the slicer's own output can name server paths: it stays in the log above
+        return None, f"PrusaSlicer could not slice it for {verdict.machine.name} just now"
     finally:
         _slicer.release()
     return {"machine": verdict.machine.name, **result.estimates.to_dict(), "cached": result.cached}, ""
