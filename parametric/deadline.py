@@ -115,21 +115,25 @@ class KernelProcess:
         return b"".join(chunks)
 
     def alive(self) -> bool:
-        return self.pid == os.getpid() and self.process.poll() is None
+        return self.pid == os.getpid() and self._to_child >= 0 and self.process.poll() is None
 
     def stop(self) -> None:
-        """Kill the kernel process (whatever it is doing) and close its pipes."""
+        """Kill the kernel process (whatever it is doing) and close its pipes, once (a second call does
+        nothing: closing the pipes' numbers again could close files opened since under the same numbers)."""
         if self.pid == os.getpid() and self.process.poll() is None:
             try:
                 self.process.send_signal(signal.SIGKILL)
             except ProcessLookupError:
                 pass
             self.process.wait()
-        for fd in (self._to_child, self._from_child):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        if self.pid == os.getpid():
+            for fd in (self._to_child, self._from_child):
+                if fd >= 0:
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
+        self._to_child = self._from_child = -1
 
 
 _lock = threading.Lock()
@@ -139,8 +143,7 @@ _current: KernelProcess | None = None
 def _kernel_process() -> KernelProcess:
     global _current
     if _current is not None and not _current.alive():
-        if _current.pid == os.getpid():
-            _current.stop()
+        _current.stop()  # only once per process: it closes nothing a second time, nor a parent's pipes
         _current = None
     if _current is None:
         _current = KernelProcess()

@@ -234,8 +234,10 @@ def test_a_render_over_its_time_limit_is_stopped_and_leaves_nothing(tmp_path):
     assert not [p for p in cache.root.rglob("*") if p.is_dir() and ".build-" in p.name]
     assert len(cache.usage()) == 1  # the warm-up render's entry only
     assert not Path(f"/proc/{kernel}").exists()  # the kernel process was killed and reaped, no zombie left
-    again = parametric.render(Cube.id, {"size": unique_size()}, formats="stl", cache=cache, timeout=60)
-    assert not again.cache_hit and kernel_process_pid() not in (None, kernel)  # the next render starts a new one
+    with open(tmp_path / "opened-since", "w") as opened:  # may take a number the dead process's pipes had
+        again = parametric.render(Cube.id, {"size": unique_size()}, formats="stl", cache=cache, timeout=60)
+        assert not again.cache_hit and kernel_process_pid() not in (None, kernel)  # a new one for the next render
+        os.fstat(opened.fileno())  # still open: the old pipes were closed once, not again under reused numbers
 
 
 def test_a_kernel_error_comes_back_from_the_child_whole(tmp_path):
