@@ -31,7 +31,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from .services import Services
     from .shop import views as shop
     from .staff import api as staff_api
-    from .staff import dashboard
+    from .staff import batches, dashboard
     from .tasks import create_queue
 
     config = load_config(test_config)
@@ -51,7 +51,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(manufacturing.api_bp)  # /api/v1/staff: machines and jobs
     app.register_blueprint(manufacturing.bp)  # /staff/manufacturing: the queue page and machine forms
     inputs.init_app(app)  # every request's inputs cleaned before its view: control characters, non-JSON bodies
+    app.register_blueprint(batches.api_bp)  # /api/v1/staff/batches: jobs on shared sheets and plates
+    app.register_blueprint(batches.bp)  # /staff/batches: their pages, with the sheet and plate pictures
     pages.init_app(app)  # sessions, CSRF, security headers
     manufacturing.init_app(app)  # its API's CSRF exemption and OpenAPI paths
+    batches.init_app(app)
     register_error_handlers(app)
     return app

@@ -73,6 +73,16 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_COOKIE_SECURE": None,      # None: Secure when the scheme is https (PREFERRED_URL_SCHEME or the proxy)
     "SESSION_COOKIE_SAMESITE": "Lax",
     "ALLOWED_ORIGINS": [],              # other origins (https://shop.example) whose pages may post to the staff API
+    # Batches (web.batches): ready jobs of one machine and material on shared sheets and plates.
+    "BATCHING": False,              # gather ready jobs into batches; off: every job is sent on its own
+    "BATCH_CLOSE_UTILISATION": 0.75,  # a batch closes when its sheets' (plates') parts cover this share of them
+    "BATCH_SHIP_MARGIN_HOURS": 24.0,  # ... or when its oldest job's ship date is this near after the batch's work
+    "BATCH_NEST_SECONDS": 10.0,     # the nesting engines' budget per layout of a router's batch
+    "BATCH_PLATE_SECONDS": 3.0,     # the true-shape packer's budget per plate
+    "BATCH_CLEARANCE_MM": 2.0,      # gap between two parts on a sheet beyond the widest end mill
+    "BATCH_SHEET_MARGIN_MM": 10.0,  # border kept free at a sheet's edges
+    "BATCH_PART_IN_PART": True,     # small parts may sit in larger parts' cut-outs
+    "BATCH_PLATE_SPACING_MM": None,  # gap between objects on a plate (default: the slicer profile's spacing)
 }
 
 

@@ -627,12 +627,16 @@ def download(job: Job, output_folder: str | Path, name: str) -> Download | None:
 # -- the queue: one job at a time per machine ----------------------------------------------------------
 
 
-def dispatch(database: Database, *, timeout_s: float = 10.0) -> dict[str, str]:
+def dispatch(database: Database, *, timeout_s: float = 10.0, batching: bool = False) -> dict[str, str]:
     """Per machine with a host, one job at a time: resend its due ``sent`` job (idempotent: the connector finds
     what it sent by the job's tag, and seeing the machine take or start it moves the job on), else start its
     oldest ready job when the machine has none sent or in progress. Machines whose files staff download wait
-    for staff."""
+    for staff. Jobs in a batch go with their batch; with ``batching`` on, only jobs batching keeps out (taken
+    out by staff, or a part it cannot read) go alone."""
     from . import machines
+
+    # batching looked at every job it left out (web.batches.gather records why); one it has not seen yet waits
+    unbatched = [Job.batching.is_not(None)] if batching else []
 
     now = utcnow()
     outcomes: dict[str, str] = {}
@@ -643,10 +647,12 @@ def dispatch(database: Database, *, timeout_s: float = 10.0) -> dict[str, str]:
             active = session.scalars(select(Job).where(Job.machine == machine.name,
                                                        Job.state.in_(("sent", "printing")))
                                      .order_by(Job.id)).all()
+            # a job in a batch goes with its batch's sheet or plate (web.batches), never alone
             oldest_ready = session.scalar(select(Job.id).where(Job.machine == machine.name, Job.state == "ready",
-                                                               Job.kind == machine.process)
+                                                               Job.kind == machine.process, Job.batch_id.is_(None),
+                                                               *unbatched)
                                           .order_by(Job.created_at, Job.id).limit(1))
-        pending = [j for j in active if j.state == "sent"]
+        pending = [j for j in active if j.state == "sent" and j.batch_id is None]
         if pending:
             job = pending[0]
             if job.next_attempt_at is None or job.next_attempt_at <= now:
@@ -666,7 +672,8 @@ def poll(database: Database, *, timeout_s: float = 10.0) -> dict[int, str]:
 
     now = utcnow()
     with database.session() as session:
-        running = session.scalars(select(Job).where(Job.state == "printing").order_by(Job.id)).all()
+        running = session.scalars(select(Job).where(Job.state == "printing", Job.batch_id.is_(None))
+                                  .order_by(Job.id)).all()
     outcomes: dict[int, str] = {}
     for job in running:
         if job.next_attempt_at is not None and job.next_attempt_at > now:
@@ -725,7 +732,7 @@ def cancel(database: Database, job_id: int, *, timeout_s: float = 10.0) -> str:
 
 
 def register_tasks(huey: Any, database: Database, output_folder: Path, *, public_url: str = "", cache: Any = None,
-                   settings: Any = None) -> tuple[Any, Any]:
+                   settings: Any = None, config: Any = None) -> tuple[Any, Any]:
     """The ``prepare_job`` task and the periodic ``manufacture`` task (plan, dispatch, poll) on ``huey``.
 
     ``public_url``, ``cache`` and ``settings`` are passed to :func:`prepare` (QR links, drawing views)."""
@@ -747,6 +754,13 @@ def register_tasks(huey: Any, database: Database, output_folder: Path, *, public
         new = plan_ready_items(database, output_folder)
         for job_id in new:
             prepare_job(job_id)
-        return {"planned": new, "sent": dispatch(database), "polled": poll(database)}
+        batching = bool((config or {}).get("BATCHING"))
+        gathered: list[int] = []
+        if batching:
+            from . import batches
+
+            gathered = batches.gather(database, output_folder, config)
+        return {"planned": new, "batches": gathered, "sent": dispatch(database, batching=batching),
+                "polled": poll(database)}
 
     return prepare_job, manufacture

@@ -72,7 +72,7 @@ def create_queue(config: Mapping[str, Any], generation: Generation | None = None
 
     prepare_job, manufacture = register_tasks(huey, generation.database, generation.output_folder,
                                               public_url=str(config["PUBLIC_URL"]), cache=generation.cache,
-                                              settings=generation.settings)
+                                              settings=generation.settings, config=config)
     return Queue(huey, generation, render_item, reap_leases, prepare_job, manufacture)
 
 
