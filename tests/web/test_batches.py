@@ -345,3 +345,51 @@ def test_real_drawer_fronts_are_nested_by_their_true_outlines_with_holes(app, cl
     with services(app).database.session() as session:
         assert session.scalar(select(BatchSheet.utilisation).where(BatchSheet.batch_id == batch.id)) == \
             pytest.approx(2 * outline.area / (SHEET[0] * SHEET[1]), rel=1e-6)
+
+
+def print_job(app: Flask, stl: Path, *, copies: int, material: str = "pla", machine: str = "mk3") -> int:
+    """A ready printed job whose part is the mesh in ``stl`` (its footprint read by the core, as gathering does)."""
+    from parametric.fdm.footprint import footprint, read_mesh
+
+    from .test_manufacturing import stored_job
+
+    mesh = read_mesh(stl)
+    outline = footprint(mesh)
+    return stored_job(services(app).database, material=material, state="ready", machine=machine,
+                      estimates={"copies": copies},
+                      batching={"material": material, "copies": copies, "grain": False, "source": str(stl),
+                                "exterior": [list(p) for p in outline.exterior.coords], "holes": [],
+                                "height_mm": float(mesh.extents[2]), "size_mm": [float(v) for v in mesh.extents[:2]]})
+
+
+@pytest.mark.integration  # PrusaSlicer
+def test_printed_jobs_of_several_orders_share_plates_sliced_once_when_the_batch_closes(app, client, staff, tmp_path):
+    import trimesh
+
+    from parametric.fdm import slicer_path
+    from web import machines
+
+    slicer_path()  # PrusaSlicer is installed (a SlicerError says how to install it)
+    machines.add(services(app).database, machines.parse(
+        {"kind": "printer", "name": "mk3", "build_volume_mm": [250, 210, 210], "materials": ["pla", "petg"]}))
+    box = tmp_path / "box.stl"
+    trimesh.creation.box((40, 30, 5)).apply_translation((20, 15, 2.5)).export(box)
+    pull = tmp_path / "pull.stl"
+    trimesh.creation.cylinder(radius=12, height=8).apply_translation((0, 0, 4)).export(pull)
+    first, second = print_job(app, box, copies=6), print_job(app, pull, copies=4)
+    other = print_job(app, box, copies=2, material="petg")
+    gather(app)
+    batch = batch_of(app, first)
+    assert batch_of(app, second).id == batch.id and batch_of(app, other).id != batch.id
+    assert (batch.process, batch.material, batch.thickness_mm, len(batch.sheets)) == ("fdm", "pla", None, 1)
+    closed = client.post(f"/api/v1/staff/batches/{batch.id}/close", headers=staff)
+    assert closed.status_code == 200, closed.get_json()
+    plate = batches.get(services(app).database, batch.id).sheets[0]
+    gcode = Path(plate.files["gcode"][0])
+    text = gcode.read_text()
+    assert text.count("; printing object") >= 10  # every object of both orders labelled, on one plate
+    assert plate.time_s and plate.time_s > 0 and plate.estimates["filament_g"] > 0  # PrusaSlicer's figures
+    assert sorted((p.job_id, p.copy) for p in plate.placements) == sorted(
+        [(first, c) for c in range(1, 7)] + [(second, c) for c in range(1, 5)])
+    footprints = 6 * 40 * 30 + 4 * Polygon(batches._polygon(jobs.get(services(app).database, second).batching)).area
+    assert closed.get_json()["utilisation"] == pytest.approx(footprints / (250 * 210), rel=1e-3)

@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, abort, flash, g, redirect, render_template, request, send_file, url_for
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from parametric import FieldError
 
@@ -49,7 +50,7 @@ def _picture_url(batch_id: int, index: int) -> str:
 
 
 def _list(state: str | None) -> list[Batch]:
-    query = select(Batch).order_by(Batch.id.desc())
+    query = select(Batch).options(selectinload(Batch.sheets)).order_by(Batch.id.desc())
     if state is not None:
         query = query.where(Batch.state == state)
     with services().database.session() as session:
