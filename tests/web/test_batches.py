@@ -332,7 +332,7 @@ def test_real_drawer_fronts_are_nested_by_their_true_outlines_with_holes(app, cl
     from .test_manufacturing_cnc import ready_cnc_jobs
 
     add_router(app)
-    first, second = ready_cnc_jobs(app, client, items=2)
+    first, second = (job.id for job in ready_cnc_jobs(app, client, items=2))
     gather(app)
     batch = batch_of(app, first)
     assert batch is not None and batch_of(app, second).id == batch.id
