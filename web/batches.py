@@ -693,3 +693,17 @@ def picture(database: Database, output_folder: Path, batch_id: int, index: int) 
     if not path.is_relative_to(Path(output_folder).resolve()) or not path.is_file():
         return None
     return path
+
+
+def register_tasks(huey: Any, database: Database, output_folder: Path, config: Mapping[str, Any]) -> Any:
+    """The periodic ``gather_batches`` task on ``huey`` (every minute, when ``BATCHING`` is on): gather ready jobs
+    into batches, lay them out and close those the policy says to."""
+    from huey import crontab
+
+    @huey.periodic_task(crontab(), name="gather_batches")
+    def gather_batches() -> list[int]:
+        if not Policy.from_config(config).enabled:
+            return []
+        return gather(database, output_folder, config)
+
+    return gather_batches

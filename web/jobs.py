@@ -754,13 +754,8 @@ def register_tasks(huey: Any, database: Database, output_folder: Path, *, public
         new = plan_ready_items(database, output_folder)
         for job_id in new:
             prepare_job(job_id)
+        # with batching on, ready jobs wait for web.batches' gathering (its own periodic task) unless it left them out
         batching = bool((config or {}).get("BATCHING"))
-        gathered: list[int] = []
-        if batching:
-            from . import batches
-
-            gathered = batches.gather(database, output_folder, config)
-        return {"planned": new, "batches": gathered, "sent": dispatch(database, batching=batching),
-                "polled": poll(database)}
+        return {"planned": new, "sent": dispatch(database, batching=batching), "polled": poll(database)}
 
     return prepare_job, manufacture

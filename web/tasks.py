@@ -35,6 +35,7 @@ class Queue:
     reap_leases: TaskWrapper
     prepare_job: TaskWrapper | None = None  # manufacturing (web.jobs)
     manufacture: TaskWrapper | None = None
+    gather_batches: TaskWrapper | None = None  # batches (web.batches)
 
     def enqueue(self, item_id: int) -> None:
         self.render_item(item_id)
@@ -73,7 +74,10 @@ def create_queue(config: Mapping[str, Any], generation: Generation | None = None
     prepare_job, manufacture = register_tasks(huey, generation.database, generation.output_folder,
                                               public_url=str(config["PUBLIC_URL"]), cache=generation.cache,
                                               settings=generation.settings, config=config)
-    return Queue(huey, generation, render_item, reap_leases, prepare_job, manufacture)
+    from .batches import register_tasks as register_batch_tasks
+
+    gather_batches = register_batch_tasks(huey, generation.database, generation.output_folder, config)
+    return Queue(huey, generation, render_item, reap_leases, prepare_job, manufacture, gather_batches)
 
 
 class Consumer(HueyConsumer):

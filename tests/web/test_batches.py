@@ -145,7 +145,7 @@ def test_ready_jobs_are_gathered_by_machine_and_material_and_nested_without_over
 
     # a job that becomes ready later joins the open batch, which is nested again with it
     later = panel_job(app, size=(250, 250))
-    assert gather(app) == [shared.id]
+    assert services(app).queue.gather_batches.call_local() == [shared.id]  # what the worker runs every minute
     again = batches.get(services(app).database, shared.id)
     assert sorted({p.job_id for s in again.sheets for p in s.placements}) == sorted([first, second, later])
 
