@@ -573,7 +573,7 @@ def send(database: Database, batch_id: int, *, timeout_s: float = 10.0) -> tuple
     from parametric.hosts import HostError, PrinterBusy, connector_for
 
     batch = get(database, batch_id)
-    if batch.state not in ("closed", "sent"):
+    if batch.state not in ("closed", "sent", "running"):
         raise BatchError(f"a {batch.state} batch cannot be sent; close it first" if batch.state == "open"
                          else f"a {batch.state} batch cannot be sent")
     machine = _machine(database, batch)
@@ -626,6 +626,89 @@ def send(database: Database, batch_id: int, *, timeout_s: float = 10.0) -> tuple
     if waiting:
         done += f"; {noun} {waiting[0]} waits for the {machine.kind}"
     return get(database, batch_id), done
+
+
+def _move(database: Database, batch_id: int, to: str, job_states: tuple[str, ...], job_to: str,
+          **values: Any) -> None:
+    """The batch to ``to`` and its jobs in ``job_states`` to ``job_to``, in one transaction."""
+    now = utcnow()
+    with database.transaction() as session:
+        stored = session.get(Batch, batch_id, with_for_update=True)
+        assert stored is not None
+        if to not in TRANSITIONS[stored.state]:
+            raise BatchError(f"a {stored.state} batch cannot become {to}")
+        stored.state, stored.updated_at = to, now
+        for key, value in values.items():
+            setattr(stored, key, value)
+        if to in ("done", "failed"):
+            stored.finished_at = now
+        extra: dict[str, Any] = {"finished_at": now, "next_attempt_at": None} if job_to in ("done", "failed") else {}
+        if job_to == "done":
+            extra["progress"] = 100.0
+        if job_to == "failed":
+            extra["last_error"] = values.get("last_error")
+        session.execute(update(Job).where(Job.batch_id == batch_id, Job.state.in_(job_states))
+                        .values(state=job_to, updated_at=now, **extra))
+
+
+def finish(database: Database, batch_id: int) -> Batch:
+    """Staff mark a sent or running batch done: the work is off the machine; its jobs are done with it."""
+    batch = get(database, batch_id)
+    if batch.state not in ("sent", "running"):
+        raise BatchError(f"a {batch.state} batch cannot be marked done; only a sent or running one")
+    _move(database, batch_id, "done", ("sent", "printing"), "done")
+    return get(database, batch_id)
+
+
+def follow(database: Database, *, timeout_s: float = 10.0) -> dict[int, str]:
+    """Read each sent or running batch's sheets (plates) from its machine's host: one the machine has taken or
+    started makes the batch running (its jobs printing, shown as cutting on a router); every one done makes it
+    done with its jobs; one that stopped makes it failed, saying which. Plates not sent yet go once the printer is
+    free. Hosts that report nothing (a router fed by download) wait for staff to mark the batch done."""
+    from parametric.hosts import Capability, HostError, connector_for
+
+    with database.session() as session:
+        ids = session.scalars(select(Batch.id).where(Batch.state.in_(("sent", "running"))).order_by(Batch.id)).all()
+    outcomes: dict[int, str] = {}
+    for batch_id in ids:
+        batch = get(database, batch_id)
+        try:
+            machine = _machine(database, batch)
+        except BatchError:
+            continue
+        if machine.connection() is None:
+            continue
+        states = []
+        try:
+            for sheet in batch.sheets:
+                if not (sheet.files or {}).get("delivered"):
+                    states.append("waiting")
+                    continue
+                tag = host_tag(batch_id, sheet.index)
+                connector = connector_for(machine, timeout_s=timeout_s, records=_SheetRecords(database, sheet.id, tag))
+                if not (connector.can(Capability.PROGRESS) or connector.can(Capability.REPORTS_END)):
+                    states.append("taken" if connector.job(tag).state == "taken" else "uploaded")
+                    continue
+                states.append(connector.job(tag).state)
+        except HostError as error:
+            outcomes[batch_id] = f"not reached: {error}"
+            continue
+        noun = "sheet" if batch.process == "cnc" else "plate"
+        if "failed" in states:
+            failed = [str(sheet.index) for sheet, state in zip(batch.sheets, states, strict=True) if state == "failed"]
+            _move(database, batch_id, "failed", ("sent", "printing"), "failed",
+                  last_error=f"{noun} {', '.join(failed)} stopped on the machine (cancelled there or a machine error)")
+            outcomes[batch_id] = "failed"
+        elif states and all(state == "done" for state in states):
+            _move(database, batch_id, "done", ("sent", "printing"), "done")
+            outcomes[batch_id] = "done"
+        elif any(state in ("printing", "paused", "taken", "done") for state in states):
+            if batch.state == "sent":
+                _move(database, batch_id, "running", ("sent",), "printing")
+            if "waiting" in states and not any(state in ("printing", "paused", "uploaded") for state in states):
+                send(database, batch_id, timeout_s=timeout_s)  # the machine is free: its next plate
+            outcomes[batch_id] = "running"
+    return outcomes
 
 
 # -- reading -----------------------------------------------------------------------------------------------
@@ -697,13 +780,13 @@ def picture(database: Database, output_folder: Path, batch_id: int, index: int) 
 
 def register_tasks(huey: Any, database: Database, output_folder: Path, config: Mapping[str, Any]) -> Any:
     """The periodic ``gather_batches`` task on ``huey`` (every minute, when ``BATCHING`` is on): gather ready jobs
-    into batches, lay them out and close those the policy says to."""
+    into batches, lay them out, close those the policy says to, and follow the batches sent (:func:`follow`)."""
     from huey import crontab
 
     @huey.periodic_task(crontab(), name="gather_batches")
-    def gather_batches() -> list[int]:
+    def gather_batches() -> dict[str, Any]:
         if not Policy.from_config(config).enabled:
-            return []
-        return gather(database, output_folder, config)
+            return {"batches": [], "followed": {}}
+        return {"batches": gather(database, output_folder, config), "followed": follow(database)}
 
     return gather_batches

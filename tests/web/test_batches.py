@@ -145,7 +145,8 @@ def test_ready_jobs_are_gathered_by_machine_and_material_and_nested_without_over
 
     # a job that becomes ready later joins the open batch, which is nested again with it
     later = panel_job(app, size=(250, 250))
-    assert services(app).queue.gather_batches.call_local() == [shared.id]  # what the worker runs every minute
+    gathered = services(app).queue.gather_batches.call_local()  # what the worker runs every minute
+    assert gathered["batches"] == [shared.id]
     again = batches.get(services(app).database, shared.id)
     assert sorted({p.job_id for s in again.sheets for p in s.placements}) == sorted([first, second, later])
 
@@ -259,6 +260,15 @@ def test_staff_list_see_close_and_send_a_batch_through_the_api(app, client, staf
                         ("delete", f"/api/v1/staff/batches/{batch_id}/jobs/{first}")):
         answer = getattr(client, method)(url, headers=staff)
         assert answer.status_code == 409 and "sent batch" in answer.get_json()["errors"][0]["message"], url
+    # staff mark it done once the sheets are cut: its jobs are done with it, each keeping its own order
+    finished = client.post(f"/api/v1/staff/batches/{batch_id}/done", headers=staff)
+    assert finished.status_code == 200 and finished.get_json()["state"] == "done"
+    assert [j["state"] for j in finished.get_json()["job_list"]] == ["done", "done"]
+    assert {(j["id"], j["order_id"]) for j in finished.get_json()["job_list"]} == {(first, order_of[first]),
+                                                                                    (second, order_of[second])}
+    again = client.post(f"/api/v1/staff/batches/{batch_id}/done", headers=staff)
+    assert again.status_code == 409
+    assert again.get_json()["errors"][0]["message"] == "a done batch cannot be marked done; only a sent or running one"
 
 
 def test_a_sheet_without_g_code_is_not_sent_to_a_hot_folder(app, client, staff, tmp_path):
@@ -295,7 +305,7 @@ def test_the_batch_endpoints_are_in_the_openapi_document(client):
     paths = document["paths"]
     expected = {"/api/v1/staff/batches": ["get"], "/api/v1/staff/batches/{batch_id}": ["get"],
                 "/api/v1/staff/batches/{batch_id}/close": ["post"], "/api/v1/staff/batches/{batch_id}/renest": ["post"],
-                "/api/v1/staff/batches/{batch_id}/send": ["post"],
+                "/api/v1/staff/batches/{batch_id}/send": ["post"], "/api/v1/staff/batches/{batch_id}/done": ["post"],
                 "/api/v1/staff/batches/{batch_id}/jobs/{job_id}": ["delete"],
                 "/api/v1/staff/batches/{batch_id}/sheets/{index}/picture": ["get"]}
     for path, methods in expected.items():

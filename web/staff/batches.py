@@ -29,7 +29,6 @@ log = logging.getLogger(__name__)
 api_bp = Blueprint("batches_api", __name__, url_prefix="/api/v1/staff/batches")
 bp = Blueprint("batches", __name__, url_prefix="/staff/batches")
 MAX_ID = 2**31 - 1
-ACTIONS = ("close", "renest", "send")
 
 
 def init_app(app: Flask) -> None:
@@ -69,6 +68,8 @@ def act(batch_id: int, action: str, job_id: int | None = None) -> tuple[Batch, s
         return batches.renest(database, _output(), config, batch_id), "laid out again"
     if action == "send":
         return batches.send(database, batch_id)
+    if action == "done":
+        return batches.finish(database, batch_id), "done"
     if action == "remove" and job_id is not None:
         return batches.remove_job(database, _output(), config, batch_id, job_id), f"job {job_id} taken out"
     raise batches.BatchError(f"unknown action {action!r}", 404, "action")
@@ -105,10 +106,10 @@ def show_batch(batch_id: int) -> Any:
     return batches.describe(database, batch, detail=True, picture_url=_picture_url)
 
 
-@api_bp.post("/<int:batch_id>/<any(close, renest, send):action>")
+@api_bp.post("/<int:batch_id>/<any(close, renest, send, done):action>")
 @staff_required
 def batch_action(batch_id: int, action: str) -> Any:
-    """``close`` an open batch, ``renest`` an open or closed one, ``send`` a closed one."""
+    """``close`` an open batch, ``renest`` an open or closed one, ``send`` a closed one, mark a sent one ``done``."""
     try:
         batch, outcome = act(batch_id, action)
     except batches.BatchError as error:
@@ -187,7 +188,7 @@ def sheet_picture_page(batch_id: int, index: int) -> Any:
     return _picture(batch_id, index, api=False)
 
 
-@bp.post("/<int:batch_id>/<any(close, renest, send):action>")
+@bp.post("/<int:batch_id>/<any(close, renest, send, done):action>")
 @login_required
 def batch_form_action(batch_id: int, action: str) -> Any:
     try:
@@ -264,7 +265,9 @@ def openapi_paths() -> dict[str, Any]:
             ("close", "Close an open batch (a printer's plates are sliced now)", "the batch is not open"),
             ("renest", "Lay an open or closed batch out again", "the batch is sent or finished"),
             ("send", "Send a closed batch's sheets or plates through the machine's connector; its jobs become sent",
-             "the batch is not closed, or a sheet has no G-code")):
+             "the batch is not closed, or a sheet has no G-code"),
+            ("done", "Mark a sent or running batch done (the work is off the machine); its jobs are done with it",
+             "the batch is not sent or running")):
         paths[f"/api/v1/staff/batches/{{batch_id}}/{action}"] = {"post": {
             "operationId": f"staff{action.title()}Batch", "summary": summary, "security": staff,
             "parameters": [batch_id],
