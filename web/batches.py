@@ -334,8 +334,11 @@ def _nest_sheets(batch: Batch, router: Any, jobs_in: list[Job], policy: Policy, 
 def sheet_programs(batch: Batch, router: Any, layout: Any, sheet: Any, parts: list[Any], folder: Path) -> list[Path]:
     """The seam where a nested sheet's G-code plugs in: one program for the whole sheet in the router's dialect.
 
-    The core has no per-sheet G-code yet, so a sheet has none: a router fed by download gets the sheet's DXF,
-    and sending a sheet to a hot folder is refused until this returns the sheet's programs."""
+    It returns none yet, so a router fed by download gets the sheet's DXF and sending a sheet to a hot folder is
+    refused. The core's :func:`parametric.batching.sheets.cut_sheets` (merged while this was built) makes the
+    sheets' programs from the items' manifests, nesting them itself; wiring it in means calling it when a router's
+    batch closes (``SheetItem(manifest.for_part(job.part), quantity, order, f"job-{id}")`` per job) and storing its
+    sheets, as :func:`_slice_plates` does for plates."""
     return []
 
 

@@ -65,7 +65,7 @@ def panel_job(app: Flask, *, machine: str = "shop-router", material: str = "birc
     """A ready CNC job whose part (a panel, optionally with holes) batching has read."""
     database = services(app).database
     with database.transaction() as session:
-        order = Order(id=uuid.uuid4().hex[:12], token="t", customer_name="A", customer_email="a@example.com",
+        order = Order(id=uuid.uuid4().hex[:12], token_hash="t", customer_name="A", customer_email="a@example.com",
                       created_at=utcnow() - timedelta(days=ordered_days_ago))
         session.add(order)
         session.flush()
