@@ -332,14 +332,65 @@ def _nest_sheets(batch: Batch, router: Any, jobs_in: list[Job], policy: Policy, 
 
 
 def sheet_programs(batch: Batch, router: Any, layout: Any, sheet: Any, parts: list[Any], folder: Path) -> list[Path]:
-    """The seam where a nested sheet's G-code plugs in: one program for the whole sheet in the router's dialect.
-
-    It returns none yet, so a router fed by download gets the sheet's DXF and sending a sheet to a hot folder is
-    refused. The core's :func:`parametric.batching.sheets.cut_sheets` (merged while this was built) makes the
-    sheets' programs from the items' manifests, nesting them itself; wiring it in means calling it when a router's
-    batch closes (``SheetItem(manifest.for_part(job.part), quantity, order, f"job-{id}")`` per job) and storing its
-    sheets, as :func:`_slice_plates` does for plates."""
+    """The G-code of an open batch's nested sheet: none. An open batch's sheets are the layout as it stands; when
+    the batch closes the core cuts them (:func:`_cut_sheets`: nested again from the parts' B-rep, one program per
+    sheet in the router's dialect, checked by rs274)."""
     return []
+
+
+def _cut_sheets(database: Database, output_folder: Path, batch: Batch, router: Any, config: Mapping[str, Any],
+                folder: Path) -> tuple[list[dict[str, Any]] | None, str | None]:
+    """The closed router batch's sheets cut by the core (:func:`parametric.batching.sheets.cut_sheets`: nested
+    from the parts' B-rep, one program per sheet in the router's dialect, checked by rs274): per sheet its G-code,
+    DXF, picture, machining time and placements, as :func:`lay_out` stores them. ``(None, why)`` when a job's
+    files cannot be read: the batch keeps its nesting, without G-code."""
+    from parametric import ValidationError
+    from parametric.batching.sheets import SheetItem, cut_sheets
+    from parametric.errors import ParametricError
+
+    from .jobs import load_manifest
+
+    policy = Policy.from_config(config)
+    jobs_in = [job for job in members(database, batch.id) if job.batching and "exterior" in job.batching]
+    items = []
+    try:
+        for job in jobs_in:
+            with database.session() as session:
+                item = session.get(OrderItem, job.item_id)
+                assert item is not None
+                quantity, order_id = item.quantity, item.order_id
+            manifest = load_manifest(output_folder, job.item_id, database).for_part(job.part)
+            items.append(SheetItem(manifest, quantity, order_ref=order_id, item_ref=f"job-{job.id}"))
+    except (FileNotFoundError, KeyError, ValueError) as error:
+        return None, f"the sheets' G-code was not made (a job's files cannot be read: {error})"
+    try:
+        cut = cut_sheets(items, router, folder, margin_mm=policy.margin_mm, part_in_part=policy.part_in_part,
+                         seconds=policy.nest_seconds)
+    except ValidationError as error:
+        raise BatchError(str(error), 422) from None
+    except ParametricError as error:
+        raise BatchError(f"the sheets could not be cut: {error}") from None
+    if cut.unplaced:
+        raise BatchError("some parts cannot be cut: " + "; ".join(f"{u['label']}: {u['reason']}"
+                                                                  for u in cut.unplaced))
+    by_ref = {f"job-{job.id}": job.id for job in jobs_in}
+    sheets = []
+    for sheet, report in zip(cut.sheets, cut.report["sheets"], strict=True):
+        layout = sheet.layout
+        programs = [str(folder / program.filename) for program in sheet.program.programs]
+        sheets.append({
+            "index": sheet.index, "length_mm": layout.sheet.length_mm, "width_mm": layout.sheet.width_mm,
+            "utilisation": layout.utilisation, "used_length_mm": layout.used_length_mm,
+            "parts_area": layout.utilisation * layout.sheet.area_mm2,
+            "picture": str(sheet.files["png"]) if sheet.files.get("png") else None,
+            "files": {"dxf": str(sheet.program.dxf), "svg": str(sheet.files.get("svg", "")), "gcode": programs,
+                      **({"tool_table": str(cut.tool_table)} if cut.tool_table else {})},
+            "time_s": round(sheet.program.time_s, 1),
+            "estimates": {"machining_time_s": round(sheet.program.time_s, 1),
+                          "verified_moves": sheet.program.verified_moves},
+            "placements": [(by_ref[p["item"]], p["copy"], p["x_mm"], p["y_mm"], p["rotation_deg"])
+                           for p in report["placements"]]})
+    return sheets, None
 
 
 def _print_parts(jobs_in: list[Job]) -> list[Any]:
@@ -474,9 +525,12 @@ def close(database: Database, output_folder: Path, config: Mapping[str, Any], ba
         raise BatchError(f"a {batch.state} batch cannot be closed; only an open one")
     if not members(database, batch_id):
         raise BatchError("the batch has no jobs to make")
-    sheets = None
+    sheets, note = None, None
     if batch.process == "fdm":
         sheets = _slice_plates(database, batch, _machine(database, batch), config, _folder(output_folder, batch_id))
+    else:
+        sheets, note = _cut_sheets(database, output_folder, batch, _machine(database, batch), config,
+                                   _folder(output_folder, batch_id) / "cut")
     now = utcnow()
     with database.transaction() as session:
         stored = session.get(Batch, batch_id, with_for_update=True)
@@ -497,6 +551,8 @@ def close(database: Database, output_folder: Path, config: Mapping[str, Any], ba
             total = sum(s["length_mm"] * s["width_mm"] for s in sheets)
             stored.utilisation = sum(s["parts_area"] for s in sheets) / total if total else None
         stored.state, stored.closed_at, stored.close_reason, stored.updated_at = "closed", now, reason, now
+        if note is not None:
+            stored.last_error = note
     log.info("batch %s closed: %s", batch_id, reason)
     return get(database, batch_id)
 
@@ -510,7 +566,7 @@ def renest(database: Database, output_folder: Path, config: Mapping[str, Any], b
 
 
 def _relayout(database: Database, output_folder: Path, config: Mapping[str, Any], batch: Batch) -> Batch:
-    if batch.state == "closed" and batch.process == "fdm":
+    if batch.state == "closed":  # what was cut or sliced is made again from the new layout
         with database.transaction() as session:
             session.execute(update(Batch).where(Batch.id == batch.id, Batch.state == "closed")
                             .values(state="open", updated_at=utcnow()))
@@ -588,8 +644,8 @@ def send(database: Database, batch_id: int, *, timeout_s: float = 10.0) -> tuple
         missing = [sheet.index for sheet in batch.sheets if not (sheet.files or {}).get("gcode")]
         if missing:
             raise BatchError(f"{noun}s {', '.join(map(str, missing))} have no G-code to send"
-                             + (" (a nested sheet's program is not made yet: download its DXF, or set the router "
-                                "to download)" if batch.process == "cnc" else "; re-nest the batch"))
+                             + (" (they are cut when the batch closes; see the batch's last error, then re-nest "
+                                "it)" if batch.process == "cnc" else "; re-nest the batch"))
         for sheet in batch.sheets:
             if (sheet.files or {}).get("delivered"):
                 delivered.append(sheet.index)

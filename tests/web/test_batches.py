@@ -21,6 +21,7 @@ from shapely import affinity
 from shapely.geometry import Polygon
 from sqlalchemy import select
 
+from parametric.cnc import check_programs
 from tests.parametric import conftest as tools
 from web import batches, create_app, jobs
 from web.models import Batch, BatchPlacement, BatchSheet, Job, Order, OrderItem, utcnow
@@ -271,7 +272,7 @@ def test_staff_list_see_close_and_send_a_batch_through_the_api(app, client, staf
     assert again.get_json()["errors"][0]["message"] == "a done batch cannot be marked done; only a sent or running one"
 
 
-def test_a_sheet_without_g_code_is_not_sent_to_a_hot_folder(app, client, staff, tmp_path):
+def test_a_sheet_that_could_not_be_cut_is_not_sent_to_a_hot_folder(app, client, staff, tmp_path):
     hot = tmp_path / "hot"
     hot.mkdir()
     add_router(app, hot_folder=hot)
@@ -281,6 +282,8 @@ def test_a_sheet_without_g_code_is_not_sent_to_a_hot_folder(app, client, staff, 
     # the dispatcher never sends a batch's job alone, though the router has a hot folder and the job is ready
     assert jobs.dispatch(services(app).database, batching=True) == {} and list(hot.iterdir()) == []
     assert client.post(f"/api/v1/staff/batches/{batch_id}/close", headers=staff).status_code == 200
+    # these jobs have no files to cut from: the batch says so and keeps its nesting, and nothing is sent
+    assert "G-code was not made" in batches.get(services(app).database, batch_id).last_error
     refused = client.post(f"/api/v1/staff/batches/{batch_id}/send", headers=staff)
     assert refused.status_code == 409 and "no G-code" in refused.get_json()["errors"][0]["message"]
     assert list(hot.iterdir()) == [] and jobs.get(services(app).database, job).state == "ready"
@@ -355,6 +358,18 @@ def test_real_drawer_fronts_are_nested_by_their_true_outlines_with_holes(app, cl
     with services(app).database.session() as session:
         assert session.scalar(select(BatchSheet.utilisation).where(BatchSheet.batch_id == batch.id)) == \
             pytest.approx(2 * outline.area / (SHEET[0] * SHEET[1]), rel=1e-6)
+    # closing cuts the sheets: one program per tool (GRBL) for the whole sheet, checked by rs274, both doors on it
+    closed = client.post(f"/api/v1/staff/batches/{batch.id}/close", headers=staff)
+    assert closed.status_code == 200, closed.get_json()
+    assert closed.get_json()["last_error"] is None
+    sheet = batches.get(services(app).database, batch.id).sheets[0]
+    assert sheet.files["gcode"] and all(Path(p).is_file() for p in sheet.files["gcode"])
+    assert sheet.estimates["verified_moves"] > 0 and sheet.time_s > 0
+    canon = check_programs(sheet.files["gcode"])
+    assert canon.cutting and canon.deepest() < -18
+    assert sorted((p.job_id, p.copy) for p in sheet.placements) == [(first, 1), (second, 1)]
+    sent = client.post(f"/api/v1/staff/batches/{batch.id}/send", headers=staff)
+    assert sent.status_code == 200 and [j["state"] for j in sent.get_json()["job_list"]] == ["sent", "sent"]
 
 
 def print_job(app: Flask, stl: Path, *, copies: int, material: str = "pla", machine: str = "mk3") -> int:
