@@ -17,7 +17,8 @@ prusa_slicer = tools.prusa_slicer  # real PrusaSlicer: skipped loudly when missi
 
 def test_price_is_material_plus_machine_time_plus_setup(app, client, cache_folder):
     """No printer set up: time and material come from the volume at the configured rates."""
-    response = answered(app, client, "POST", "/api/v1/quotes", json={"template": "leg_cap", "params": {"sleeve_depth": 21.5},
+    response = answered(app, client, "POST", "/api/v1/quotes",
+                      json={"template": "leg_cap", "params": {"sleeve_depth": 21.5},
                                                    "quantity": 3, "material": "petg"})
     assert response.status_code == 200
     quote = response.get_json()
@@ -122,7 +123,8 @@ def test_a_printer_without_the_material_falls_back_to_the_volume_rate_and_says_w
     from .test_manufacturing import add_printer
 
     assert add_printer(client, staff).status_code == 201  # PLA and PETG only
-    quote = answered(app, client, "POST", "/api/v1/quotes", json={"template": "heel_lift", "material": "tpu"}).get_json()
+    quote = answered(app, client, "POST", "/api/v1/quotes",
+                      json={"template": "heel_lift", "material": "tpu"}).get_json()
     [part] = quote["parts"]
     assert part["estimate"]["source"] == "volume rate"
     assert "no printer has TPU 95A (flexible) loaded" in part["estimate"]["reason"]
@@ -160,7 +162,8 @@ def test_average_render_time_comes_from_finished_renders(app, client):
 
 
 def test_invalid_quotes_list_every_problem(app, client):
-    response = answered(app, client, "POST", "/api/v1/quotes", json={"template": "wall_shelf", "params": {"width": 10, "depth": "x"},
+    response = answered(app, client, "POST", "/api/v1/quotes",
+                      json={"template": "wall_shelf", "params": {"width": 10, "depth": "x"},
                                                    "quantity": -1, "material": "gold", "colour": "red"})
     assert response.status_code == 422
     fields = {e["field"] for e in response.get_json()["errors"]}
@@ -171,7 +174,8 @@ def test_invalid_quotes_list_every_problem(app, client):
 
 
 def test_a_configuration_the_kernel_cannot_build_is_422_with_its_reason(app, client, broken_template):
-    response = answered(app, client, "POST", "/api/v1/quotes", json={"template": broken_template, "params": {"size": 18}})
+    response = answered(app, client, "POST", "/api/v1/quotes",
+                      json={"template": broken_template, "params": {"size": 18}})
     assert response.status_code == 422
     [error] = response.get_json()["errors"]
     assert error["field"] == "params" and "BRep_API: command not done" in error["message"]
@@ -187,7 +191,8 @@ def test_a_quote_does_not_wait_long_for_a_busy_slicer(app, client, staff):
     services(app).config["QUOTE_SLICER_WAIT_SECONDS"] = 0.2
     with quotes._slicer:
         started = time.perf_counter()
-        quote = answered(app, client, "POST", "/api/v1/quotes", json={"template": "leg_cap", "material": "pla"}).get_json()
+        quote = answered(app, client, "POST", "/api/v1/quotes",
+                          json={"template": "leg_cap", "material": "pla"}).get_json()
         waited = time.perf_counter() - started
     [part] = quote["parts"]
     assert part["estimate"] == {"source": "volume rate",
