@@ -22,6 +22,7 @@ import functools
 import logging
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -245,6 +246,23 @@ class Consumer(HueyConsumer):
         super().start()
         for _, process in self.housekeepers:
             process.start()
+        if self.queue is not None and self.config is not None:  # after forking: the children never share it
+            threading.Thread(target=self._beat_for_children, name="heartbeats", daemon=True).start()
+
+    def _beat_for_children(self) -> None:
+        """Beat for every running child (its own beat thread may be held up by a long kernel call), until stopped;
+        with a database engine of its own, which the forked children never touch."""
+        from .db import Database
+
+        assert self.config is not None
+        database = Database(self.config["DATABASE_URL"])
+        interval = max(0.2, float(self.config["WORKER_HEARTBEAT_SECONDS"]))
+        while not self.stop_flag.wait(interval):
+            pids = [p.pid for _, p in [*self.worker_threads, *self.housekeepers] if getattr(p, "pid", None)]
+            try:
+                workers.beat_for(database, pids)
+            except Exception:
+                self._logger.exception("could not write the workers' heartbeats")
 
     def _join_workers(self) -> bool:
         finished = super()._join_workers()

@@ -1,8 +1,10 @@
 """Workers and their heartbeats: one row per worker process, written every ``WORKER_HEARTBEAT_SECONDS``.
 
-A worker process records itself when it starts and then beats from a thread of its own, with the
-task it is running (name, arguments, id, priority, since when). A process that is stopped
-(SIGSTOP), stuck or dead stops beating: once its heartbeat is older than ``WORKER_STALE_SECONDS`` the
+A worker process records itself when it starts, with the task it is running (name, arguments, id,
+priority, since when), and beats from a thread of its own; the consumer that started it also beats
+for it while the process is running (``/proc``: not stopped, not gone), because a long call into the
+CAD kernel can hold the worker's interpreter for seconds. A process that is stopped (SIGSTOP) or
+dead stops beating: once its heartbeat is older than ``WORKER_STALE_SECONDS`` the
 reaper (``web.housekeeping``) gives its task to another worker and notes it on the row, and the
 consumer that started it kills it so a fresh process takes its place. Staff see every worker, its
 last heartbeat and what it holds (``/api/v1/staff/queue``, the staff queue page).
@@ -83,6 +85,37 @@ class Heartbeat:
             self._write(state="stopped", task=None, task_args=None, task_id=None, task_priority=None)
         except Exception:
             log.exception("worker %s: could not record its stop", self.name)
+
+
+def process_running(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not stopped (SIGSTOP, a debugger) or a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            state = stat.read().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    except (OSError, IndexError):  # no /proc here: at least it exists
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return False
+        return True
+    return state not in ("T", "t", "Z", "X")
+
+
+def beat_for(database: Database, pids: list[int]) -> int:
+    """Beat for the worker processes ``pids`` of this machine that are running (the consumer does this for its
+    children, so a long kernel call holding a child's interpreter does not look like a hang, while a stopped
+    or dead child stops beating); how many rows were beaten."""
+    host = socket.gethostname()
+    names = [f"{host}:{pid}" for pid in pids if process_running(pid)]
+    if not names:
+        return 0
+    with database.transaction() as session:
+        result = session.execute(update(WorkerRow).where(WorkerRow.name.in_(names),
+                                                         WorkerRow.state.in_(("idle", "busy")))
+                                 .values(heartbeat_at=utcnow()).execution_options(synchronize_session=False))
+        return result.rowcount
 
 
 def stale(database: Database, stale_s: float, now: datetime | None = None) -> list[WorkerRow]:
