@@ -290,7 +290,7 @@ class Consumer(HueyConsumer):
         if self.queue is None or self.config is None:
             return
         stale_s = float(self.config["WORKER_STALE_SECONDS"])
-        pids = {getattr(process, "pid", None): process for _, process in self.worker_threads}
+        pids = {getattr(process, "pid", None): process for _, process in [*self.worker_threads, *self.housekeepers]}
         try:
             found = workers.stale(self.queue.generation.database, stale_s)
         except Exception:

@@ -6,6 +6,7 @@ Each needs a staff account's HTTP basic credentials (``parametric users add NAME
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Blueprint, request
@@ -22,6 +23,7 @@ from ..services import services
 from .auth import staff_required
 
 bp = Blueprint("staff", __name__, url_prefix="/api/v1/staff")
+log = logging.getLogger(__name__)
 
 MAX_PAGE = 200
 
@@ -153,8 +155,10 @@ def queue_report() -> dict[str, Any]:
                           "attempts": item.attempts, "why": why})
     queue = services().queue
     try:
-        waiting = {kind: queue.ahead_of(level).get(kind, 0) for kind, level in PRIORITY.items()}
+        by_priority = queue.waiting()
+        waiting = {kind: int(by_priority.get(level, 0)) for kind, level in PRIORITY.items()}
     except Exception:  # the queue's storage is away: say so rather than fail the page
+        log.exception("could not read the queue")
         waiting = {}
     return {"states": {state: int(counts.get(state, 0)) for state in ITEM_STATES},
             "depth": int(counts.get("queued", 0)) + int(counts.get("rendering", 0)),
