@@ -133,9 +133,20 @@ def _phases(stack: Stack, backend: str, requests: int, new: int, concurrency: in
           f"(a shared machine: figures vary with the other load on it)")
 
     quiet = Tally()
+    per_endpoint = {index: Tally() for index in range(len(cached))}
+
+    def one(i: int) -> None:
+        index = i % len(cached)
+        started = time.perf_counter()
+        status = timed(stack, quiet, *cached[index])
+        per_endpoint[index].add(time.perf_counter() - started, status)
+
     with ThreadPoolExecutor(concurrency) as pool:
-        list(pool.map(lambda i: timed(stack, quiet, *cached[i % len(cached)]), range(requests)))
-    print(quiet.line("cached, quiet"))
+        list(pool.map(one, range(requests)))
+    print(quiet.line("cached, quiet (all endpoints)"))
+    for index, (method, path, _, headers) in enumerate(cached):
+        label = f"  {method} {path.split('?')[0]}" + (" (basic auth)" if headers else "")
+        print(per_endpoint[index].line(label[:34]))
 
     during, burst = Tally(), Tally()
     stop = threading.Event()
