@@ -179,7 +179,8 @@ def test_a_burst_of_50_new_previews_leaves_cached_and_staff_pages_answering(tmp_
 
 
 def test_the_reaper_runs_while_the_queue_holds_a_long_backlog(tmp_path):
-    stack = _sqlite_stack(tmp_path, PARAMETRIC_LEASE_SECONDS="30", PARAMETRIC_WORKER_STALE_SECONDS="5")
+    stack = _sqlite_stack(tmp_path, PARAMETRIC_LEASE_SECONDS="30", PARAMETRIC_WORKER_STALE_SECONDS="5",
+                          PARAMETRIC_ORDERS_PER_CLIENT="1000")
     database = Database(stack.env["DATABASE_URL"])
     try:
         stack.start_server("--no-worker")
