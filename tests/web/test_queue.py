@@ -288,7 +288,7 @@ def test_a_stopped_worker_is_noticed_its_item_goes_to_another_worker_and_staff_s
         stopped = int(item.lease_owner.split(":")[1])
         os.kill(stopped, signal.SIGSTOP)  # hung: alive, holding its lease, silent
         started = time.monotonic()
-        deadline = started + 90
+        deadline = started + 240  # a render on a loaded shared machine; the lease alone would take 600 s
         while time.monotonic() < deadline:
             with database.session() as session:
                 item = session.get(OrderItem, item_id)
