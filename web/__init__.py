@@ -27,6 +27,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from .config import load_config
     from .db import Database
     from .errors import register_error_handlers
+    from .limits import ClientLimit
     from .orders.generation import Generation
     from .services import Services
     from .shop import views as shop
@@ -42,7 +43,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     database = Database(config["DATABASE_URL"])
     generation = Generation(config, database)
-    app.extensions["parametric"] = Services(config, database, generation, create_queue(config, generation))
+    app.extensions["parametric"] = Services(config, database, generation, create_queue(config, generation),
+                                            ClientLimit(database, int(config["BUILD_LIMIT"]),
+                                                        float(config["BUILD_LIMIT_SECONDS"])))
 
     app.register_blueprint(api.bp)  # /api/v1: templates, quotes, orders, the OpenAPI document
     app.register_blueprint(staff_api.bp)  # /api/v1/staff: orders and items

@@ -837,12 +837,13 @@ def picture(database: Database, output_folder: Path, batch_id: int, index: int) 
     return path
 
 
-def register_tasks(huey: Any, database: Database, output_folder: Path, config: Mapping[str, Any]) -> Any:
+def register_tasks(huey: Any, database: Database, output_folder: Path, config: Mapping[str, Any], *,
+                   priority: int = 0) -> Any:
     """The periodic ``gather_batches`` task on ``huey`` (every minute, when ``BATCHING`` is on): gather ready jobs
     into batches, lay them out, close those the policy says to, and follow the batches sent (:func:`follow`)."""
     from huey import crontab
 
-    @huey.periodic_task(crontab(), name="gather_batches")
+    @huey.periodic_task(crontab(), name="gather_batches", priority=priority)
     def gather_batches() -> dict[str, Any]:
         if not Policy.from_config(config).enabled:
             return {"batches": [], "followed": {}}

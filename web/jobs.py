@@ -731,15 +731,27 @@ def cancel(database: Database, job_id: int, *, timeout_s: float = 10.0) -> str:
 # -- queue tasks (registered on the app's huey by web.tasks.create_queue) ------------------------------
 
 
+def manufacture_once(database: Database, output_folder: Path, prepare_job: Any, *, batching: bool = False
+                     ) -> dict[str, Any]:
+    """One round of the dispatcher: plan newly ready items and enqueue their preparation, send ready jobs to
+    idle machines (with ``batching``, only those batching left out: the rest go with their batch), read progress."""
+    new = plan_ready_items(database, output_folder)
+    for job_id in new:
+        prepare_job(job_id)
+    return {"planned": new, "sent": dispatch(database, batching=batching), "polled": poll(database)}
+
+
 def register_tasks(huey: Any, database: Database, output_folder: Path, *, public_url: str = "", cache: Any = None,
-                   settings: Any = None, config: Any = None) -> tuple[Any, Any]:
-    """The ``prepare_job`` task and the periodic ``manufacture`` task (plan, dispatch, poll) on ``huey``.
+                   settings: Any = None, config: Any = None, priority: int = 0, periodic_priority: int = 0
+                   ) -> tuple[Any, Any]:
+    """The ``prepare_job`` task (at ``priority``) and the periodic ``manufacture`` task (plan, dispatch, poll) on
+    ``huey``. Our consumer runs :func:`manufacture_once` in a process of its own instead of queueing it.
 
     ``public_url``, ``cache`` and ``settings`` are passed to :func:`prepare` (QR links, drawing views)."""
     from huey import crontab
     from huey.exceptions import RetryTask
 
-    @huey.task(name="prepare_job")
+    @huey.task(name="prepare_job", priority=priority)
     def prepare_job(job_id: int) -> str:
         """Slice or toolpath a job and write its job sheet; a failed attempt is tried again with backoff."""
         outcome = prepare(database, output_folder, job_id, public_url, cache=cache, settings=settings)
@@ -748,14 +760,10 @@ def register_tasks(huey: Any, database: Database, output_folder: Path, *, public
             raise RetryTask(f"job {job_id} failed; trying again", delay=backoff_seconds(job.attempts if job else 1))
         return outcome
 
-    @huey.periodic_task(crontab(), name="manufacture")
+    @huey.periodic_task(crontab(), name="manufacture", priority=periodic_priority)
     def manufacture() -> dict[str, Any]:
         """Make jobs of newly ready items and prepare them, send ready jobs to idle printers, read progress."""
-        new = plan_ready_items(database, output_folder)
-        for job_id in new:
-            prepare_job(job_id)
         # with batching on, ready jobs wait for web.batches' gathering (its own periodic task) unless it left them out
-        batching = bool((config or {}).get("BATCHING"))
-        return {"planned": new, "sent": dispatch(database, batching=batching), "polled": poll(database)}
+        return manufacture_once(database, output_folder, prepare_job, batching=bool((config or {}).get("BATCHING")))
 
     return prepare_job, manufacture

@@ -1,6 +1,6 @@
 """Every table of the web app, in one place: orders, their items, generated artifacts, idempotency
-keys, rate limits, staff users, machines, manufacturing jobs and the batches (sheets and plates) they are
-made in.
+keys, rate limits, staff users, machines, manufacturing jobs, the batches (sheets and plates) they are
+made in, the builds pages ask workers for (previews, quotes, catalog pictures) and the workers' heartbeats.
 
 The migrations in ``web/migrations`` compare against :data:`Base.metadata`, so a model defined
 here is one the autogenerate comparison sees. Times are naive UTC (:func:`utcnow`).
@@ -273,3 +273,61 @@ class BatchPlacement(Base):
     y_mm: Mapped[float] = mapped_column(Float)
     rotation_deg: Mapped[float] = mapped_column(Float)
     sheet: Mapped[BatchSheet] = relationship(back_populates="placements")
+
+
+BUILD_STATES = ("queued", "running", "done", "failed")
+BUILD_KINDS = ("preview", "quote", "picture")
+
+
+class Build(Base):
+    """A preview, quote or catalog picture asked for by a page and built by a worker, never by a request
+    thread: the request enqueues it (once per ``key``) and answers "preparing"; the worker records the
+    outcome here (a quote's measured parts in ``result``, a failure's ``reason``) and how long it took.
+
+    ``key`` is a hash of what is built (template, version, canonical parameters, export settings and,
+    for a quote, the material and the machine fleet), so equal requests share one build.
+    """
+
+    __tablename__ = "builds"
+    __table_args__ = (
+        CheckConstraint("state IN ('queued', 'running', 'done', 'failed')", name="state"),
+        CheckConstraint("kind IN ('preview', 'quote', 'picture')", name="kind"),
+        Index("ix_builds_kind_finished", "kind", "finished_at"),
+    )
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16), default="queued")
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)   # what the worker needs to build it
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    reason: Mapped[str | None] = mapped_column(Text)
+    worker: Mapped[str | None] = mapped_column(String(128))  # host:pid of the worker building it
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    seconds: Mapped[float | None] = mapped_column(Float)
+    requested_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class WorkerRow(Base):
+    """A worker process and its heartbeat: written every ``WORKER_HEARTBEAT_SECONDS`` while it lives, with the
+    task it is running. A heartbeat older than ``WORKER_STALE_SECONDS`` means the worker is hung (stopped,
+    stuck) or dead: its task is given to another worker and staff see it."""
+
+    __tablename__ = "workers"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)  # host:pid
+    host: Mapped[str] = mapped_column(String(100))
+    pid: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(16), default="worker")  # worker, reaper or dispatcher
+    state: Mapped[str] = mapped_column(String(16), default="idle")   # idle, busy, stopped, lost
+    task: Mapped[str | None] = mapped_column(String(64))             # the task's name (render_item, ...)
+    task_args: Mapped[list[Any] | None] = mapped_column(JSON)
+    task_id: Mapped[str | None] = mapped_column(String(64))
+    task_priority: Mapped[int | None] = mapped_column(Integer)
+    task_started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    tasks_done: Mapped[int] = mapped_column(Integer, default=0)
+    note: Mapped[str | None] = mapped_column(Text)                   # what the reaper did about it
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -507,12 +507,32 @@ class _Planner:
                         for c in ring.coords]
             if all(_near_a_corner(piece, vertices, 1.5 * radius) for piece in polygons(missed) if piece.area > 1e-3):
                 return tool
-        have = ", ".join(t.describe() for t in self.router.tools) or "no tools"
-        what = (f"a Ø{_fmt(hole.diameter)} mm {'through ' if hole.through else ''}hole" if hole is not None
-                else f"a {_fmt(depth)} mm deep feature {_fmt(_narrowest(region))} mm wide")
-        raise CamError(self.features.name, f"{what} needs a {_fmt(hole.diameter) + ' mm drill or a ' if hole else ''}"
-                                           f"smaller end mill with feeds for {self.material}; {self.router.name} has "
-                                           f"{have}")
+        raise CamError(self.features.name, self._missing(region, depth, hole))
+
+    def _missing(self, region: Any, depth: float, hole: Hole | None) -> str:
+        """Why no tool makes ``region``, naming what would and what the router's tools fall short by: "the Ø5 mm
+        drill T3 reaches 25 mm; this hole is 30.9 mm deep (a 30 mm board and the drill's point)"."""
+        board = f"a {_fmt(self.features.thickness)} mm board"
+        if hole is not None:
+            what = f"a Ø{_fmt(hole.diameter)} mm {'through ' if hole.through else ''}hole"
+            need = self._hole_depth(hole, Tool(0, hole.diameter, "drill"))
+            short = [t for t in self.router.tools if t.type in ("drill", "endmill") and self.material in t.feeds
+                     and abs(t.diameter_mm - hole.diameter) <= DRILL_MATCH]
+            if short:
+                tool = max(short, key=lambda t: t.flute_length_mm)
+                point = " and the drill's point" if hole.through and tool.type == "drill" else ""
+                return (f"{what}: the Ø{_fmt(tool.diameter_mm)} mm {tool.type} T{tool.number} reaches "
+                        f"{_fmt(tool.flute_length_mm)} mm; this hole is {_fmt(need)} mm deep ({board}{point}), and no "
+                        f"smaller end mill with feeds for {self.material} reaches that deep")
+            wanted = f"a {_fmt(hole.diameter)} mm drill or an end mill under {_fmt(hole.diameter)} mm"
+        else:
+            what = f"a {_fmt(depth)} mm deep feature {_fmt(_narrowest(region))} mm wide"
+            need = depth
+            wanted = f"an end mill under {_fmt(_narrowest(region))} mm"
+        reach = [t for t in self.router.tools if self.material in t.feeds]
+        have = ", ".join(f"{t.describe()} reaching {_fmt(t.flute_length_mm)} mm" for t in reach) or "no tools"
+        return (f"{what} needs {wanted} reaching {_fmt(need)} mm, with feeds for {self.material}; "
+                f"{self.router.name} has {have}")
 
 
 def _near_a_corner(piece: Any, vertices: Sequence[tuple[float, float]], reach: float) -> bool:

@@ -271,8 +271,19 @@ def test_rs274_reports_interpreter_errors(tmp_path, rs274):
 def test_a_hole_no_tool_can_make_is_refused(board, tmp_path, make_router):
     record = make_router()
     record["tools"] = [record["tools"][0]]  # only the 6 mm end mill
-    with pytest.raises(CamError, match="Ø5 mm through hole needs a 5 mm drill or a smaller end mill"):
+    refusal = (r"Ø5 mm through hole needs a 5 mm drill or an end mill under 5 mm reaching \d+(\.\d)? mm, with feeds "
+               r"for birch_plywood; shop-router has T1 .* reaching 25 mm")
+    with pytest.raises(CamError, match=refusal):
         cam_part(board, "board", machine_from_dict(record), "birch_plywood", tmp_path, thickness=T)
+
+
+def test_a_drill_too_short_for_the_board_is_named_with_its_reach(board, tmp_path, make_router):
+    record = make_router()
+    record["tools"] = [record["tools"][0], {**record["tools"][1], "flute_length_mm": 10}]  # a stubby 5 mm drill
+    with pytest.raises(CamError) as refused:
+        cam_part(board, "board", machine_from_dict(record), "birch_plywood", tmp_path, thickness=T)
+    assert "the Ø5 mm drill T2 reaches 10 mm; this hole is" in str(refused.value)
+    assert f"a {T:g} mm board and the drill's point" in str(refused.value)
 
 
 def test_a_part_that_fits_the_sheet_only_turned_is_turned(board, tmp_path, make_router):
