@@ -20,11 +20,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 import parametric
-from parametric import FieldError, GeometryError, ValidationError
+from parametric import FieldError, ValidationError
 from parametric.errors import InfrastructureError
 
 from . import limits
+from .builds import BuildFailed, Preparing
 from .errors import errors_response, fault_response, json_errors
+from .limits import RateLimited
 from .models import Job, Order, OrderItem
 from .openapi import openapi_document
 from .orders import tokens
@@ -41,6 +43,7 @@ from .orders.placing import (
     parse_order,
     place_order,
     request_hash,
+    snap_item,
 )
 from .orders.quotes import quote_line
 from .services import services
@@ -104,14 +107,32 @@ def show_template(template_id: str) -> Any:
 
 @bp.post("/quotes")
 def create_quote() -> Any:
+    """The price and lead time of one line (200), or 202 ``{"state": "preparing", "retry_after"}`` with
+    ``Retry-After`` while a worker measures a configuration not seen before: send the same request again
+    then. Numbers are snapped to their fields' steps first (``snapped`` says which moved); 429 with
+    ``Retry-After`` when this client asked for too many new configurations."""
     body = json_body()
     item, problems = parse_item(body, "", int(services().config["MAX_QUANTITY"]))
     if problems or item is None:
         return errors_response(problems)
+    item, snapped, problems = snap_item(item)
+    if problems or item is None:
+        return errors_response(problems)
     try:
-        return quote_line(item, services())
-    except GeometryError as error:
-        return errors_response([FieldError("params", f"this configuration cannot be built: {error.reason}")])
+        quoted = quote_line(item, services(), limits.client_address())
+    except BuildFailed as error:
+        return errors_response([FieldError("params", error.reason)])
+    except RateLimited as error:
+        response = json_errors(429, str(error))
+        response.headers["Retry-After"] = str(error.retry_after)
+        return response
+    if isinstance(quoted, Preparing):
+        response = jsonify(state="preparing", retry_after=quoted.retry_after, params=item.params, snapped=snapped)
+        response.status_code = 202
+        response.headers["Retry-After"] = str(quoted.retry_after)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+    return {**quoted, "snapped": snapped}
 
 
 # -- orders -----------------------------------------------------------------------------------

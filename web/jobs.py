@@ -637,12 +637,16 @@ def download(job: Job, output_folder: str | Path, name: str) -> Download | None:
 # -- the queue: one job at a time per machine ----------------------------------------------------------
 
 
-def dispatch(database: Database, *, timeout_s: float = 10.0) -> dict[str, str]:
+def dispatch(database: Database, *, timeout_s: float = 10.0, batching: bool = False) -> dict[str, str]:
     """Per machine with a host, one job at a time: resend its due ``sent`` job (idempotent: the connector finds
     what it sent by the job's tag, and seeing the machine take or start it moves the job on), else start its
     oldest ready job when the machine has none sent or in progress. Machines whose files staff download wait
-    for staff."""
+    for staff. Jobs in a batch go with their batch; with ``batching`` on, only jobs batching keeps out (taken
+    out by staff, or a part it cannot read) go alone."""
     from . import machines
+
+    # batching looked at every job it left out (web.batches.gather records why); one it has not seen yet waits
+    unbatched = [Job.batching.is_not(None)] if batching else []
 
     now = utcnow()
     outcomes: dict[str, str] = {}
@@ -653,10 +657,12 @@ def dispatch(database: Database, *, timeout_s: float = 10.0) -> dict[str, str]:
             active = session.scalars(select(Job).where(Job.machine == machine.name,
                                                        Job.state.in_(("sent", "printing")))
                                      .order_by(Job.id)).all()
+            # a job in a batch goes with its batch's sheet or plate (web.batches), never alone
             oldest_ready = session.scalar(select(Job.id).where(Job.machine == machine.name, Job.state == "ready",
-                                                               Job.kind == machine.process)
+                                                               Job.kind == machine.process, Job.batch_id.is_(None),
+                                                               *unbatched)
                                           .order_by(Job.created_at, Job.id).limit(1))
-        pending = [j for j in active if j.state == "sent"]
+        pending = [j for j in active if j.state == "sent" and j.batch_id is None]
         if pending:
             job = pending[0]
             if job.next_attempt_at is None or job.next_attempt_at <= now:
@@ -676,7 +682,8 @@ def poll(database: Database, *, timeout_s: float = 10.0) -> dict[int, str]:
 
     now = utcnow()
     with database.session() as session:
-        running = session.scalars(select(Job).where(Job.state == "printing").order_by(Job.id)).all()
+        running = session.scalars(select(Job).where(Job.state == "printing", Job.batch_id.is_(None))
+                                  .order_by(Job.id)).all()
     outcomes: dict[int, str] = {}
     for job in running:
         if job.next_attempt_at is not None and job.next_attempt_at > now:
@@ -734,15 +741,27 @@ def cancel(database: Database, job_id: int, *, timeout_s: float = 10.0) -> str:
 # -- queue tasks (registered on the app's huey by web.tasks.create_queue) ------------------------------
 
 
+def manufacture_once(database: Database, output_folder: Path, prepare_job: Any, *, batching: bool = False
+                     ) -> dict[str, Any]:
+    """One round of the dispatcher: plan newly ready items and enqueue their preparation, send ready jobs to
+    idle machines (with ``batching``, only those batching left out: the rest go with their batch), read progress."""
+    new = plan_ready_items(database, output_folder)
+    for job_id in new:
+        prepare_job(job_id)
+    return {"planned": new, "sent": dispatch(database, batching=batching), "polled": poll(database)}
+
+
 def register_tasks(huey: Any, database: Database, output_folder: Path, *, public_url: str = "", cache: Any = None,
-                   settings: Any = None) -> tuple[Any, Any]:
-    """The ``prepare_job`` task and the periodic ``manufacture`` task (plan, dispatch, poll) on ``huey``.
+                   settings: Any = None, config: Any = None, priority: int = 0, periodic_priority: int = 0
+                   ) -> tuple[Any, Any]:
+    """The ``prepare_job`` task (at ``priority``) and the periodic ``manufacture`` task (plan, dispatch, poll) on
+    ``huey``. Our consumer runs :func:`manufacture_once` in a process of its own instead of queueing it.
 
     ``public_url``, ``cache`` and ``settings`` are passed to :func:`prepare` (QR links, drawing views)."""
     from huey import crontab
     from huey.exceptions import RetryTask
 
-    @huey.task(name="prepare_job")
+    @huey.task(name="prepare_job", priority=priority)
     def prepare_job(job_id: int) -> str:
         """Slice or toolpath a job and write its job sheet; a failed attempt is tried again with backoff."""
         outcome = prepare(database, output_folder, job_id, public_url, cache=cache, settings=settings)
@@ -751,12 +770,10 @@ def register_tasks(huey: Any, database: Database, output_folder: Path, *, public
             raise RetryTask(f"job {job_id} failed; trying again", delay=backoff_seconds(job.attempts if job else 1))
         return outcome
 
-    @huey.periodic_task(crontab(), name="manufacture")
+    @huey.periodic_task(crontab(), name="manufacture", priority=periodic_priority)
     def manufacture() -> dict[str, Any]:
         """Make jobs of newly ready items and prepare them, send ready jobs to idle printers, read progress."""
-        new = plan_ready_items(database, output_folder)
-        for job_id in new:
-            prepare_job(job_id)
-        return {"planned": new, "sent": dispatch(database), "polled": poll(database)}
+        # with batching on, ready jobs wait for web.batches' gathering (its own periodic task) unless it left them out
+        return manufacture_once(database, output_folder, prepare_job, batching=bool((config or {}).get("BATCHING")))
 
     return prepare_job, manufacture

@@ -4,16 +4,16 @@
 files"); ``last_error`` is for staff only: the fault's detail, which may name server paths,
 exception types or a worker (a full disk, a read-only folder, a timeout, a killed worker).
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-02
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
