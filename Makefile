@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup run gallery test test-fast bench bench-api bench-manufacturing bench-batching lint clean
+.PHONY: setup run gallery test test-fast bench bench-api bench-manufacturing bench-batching bench-load lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,11 @@ bench-manufacturing: setup
 bench-batching: setup
 	$(BIN)/python bench/bench_batching.py
 	$(BIN)/python bench/bench_plates.py
+
+## Cached and uncached endpoints under a bounded load (a burst of 50 new previews included): p50/p99 and errors,
+## on SQLite + SQLite queue and on PostgreSQL + Redis.
+bench-load: setup
+	$(BIN)/python bench/bench_load.py
 
 lint: setup
 	$(BIN)/ruff check parametric templates_models web tests bench

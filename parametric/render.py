@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from .cache import Cache, cache_key, file_record, output_root
-from .errors import FieldError, GeometryError, Problems, ValidationError
+from .deadline import render_timeout_s, within
+from .errors import FieldError, GeometryError, InfrastructureError, Problems, ValidationError, infrastructure_fault
 from .export import DEFAULT_FORMATS, FORMATS, ExportSettings
-from .files import atomic_write_json, place
+from .files import ContentMismatch, atomic_write_json, place
 from .manifest import Manifest
 from .materials import get_material
 from .registry import Template, get_template
@@ -51,9 +53,32 @@ def fits_envelope(sizes: Mapping[str, Sequence[float]], envelope: Envelope | Non
     return {"envelope_mm": list(envelope), "fits": not too_big, "parts": verdicts, "reason": reason}
 
 
+LOW_DISK_BYTES = 1 << 20
+"""Free space below which files just exported are not trusted: the kernel's STEP writer does not report
+a short write, so a disk that filled up during the export is taken as a full disk, not a finished file."""
+
+
+def _disk_fault(folder: Path) -> InfrastructureError | None:
+    """Whether ``folder``'s disk is full or read-only now (a small probe write tells, whatever the kernel said)."""
+    try:
+        stats = os.statvfs(folder)
+        if stats.f_bavail * stats.f_frsize < LOW_DISK_BYTES:
+            return InfrastructureError("disk_full", f"the disk of {folder} is full "
+                                                    f"({stats.f_bavail * stats.f_frsize} bytes free)")
+        probe = folder / f".probe-{os.getpid()}"
+        try:
+            probe.write_bytes(b"\0" * 4096)
+        finally:
+            probe.unlink(missing_ok=True)
+    except OSError as error:
+        return infrastructure_fault(error) or InfrastructureError("io_error", f"{folder}: {error}")
+    return None
+
+
 def _build(template: Template, params: Any, canonical: dict[str, Any], formats: tuple[str, ...],
-           settings: ExportSettings, folder: Path, previous: dict[str, Any] | None) -> dict[str, Any]:
-    """Build, check and export on a cache miss; returns the entry to publish. Imports the CAD kernel."""
+           settings: ExportSettings, folder: Path, previous: dict[str, Any] | None, key: str) -> dict[str, Any]:
+    """Build, check and export on a cache miss into ``folder`` (a staging folder); returns the entry to publish.
+    Imports the CAD kernel. A full or read-only disk is an :class:`InfrastructureError`, never a GeometryError."""
     from .export import Product
     from .geometry import assembly_bounds, failed_checks, measure
     from .part import as_parts
@@ -93,15 +118,21 @@ def _build(template: Template, params: Any, canonical: dict[str, Any], formats: 
         try:
             written = FORMATS[format_](product, folder)
         except Exception as error:
+            fault = infrastructure_fault(error) or _disk_fault(folder)
+            if fault is not None:
+                raise fault from error
             raise GeometryError(template.id, canonical, f"{format_} export failed: {error}") from error
         timings[f"export_{format_}_s"] = time.perf_counter() - started
         files = [f for f in files if f["format"] != format_]
         files.extend(file_record(folder, w.format, w.part, w.filename) for w in written)
         done.add(format_)
+    fault = _disk_fault(folder)
+    if fault is not None:
+        raise fault
 
     bounds = assembly_bounds(geometries)
     return {
-        "key": folder.name, "template": template.id, "version": template.version, "params": canonical,
+        "key": key, "template": template.id, "version": template.version, "params": canonical,
         "export_settings": settings.as_dict(), "formats": [f for f in FORMATS if f in done], "files": files,
         "parts": [{"name": g.part.name, "quantity": len(g.placements), "flat": g.part.flat,
                    "thickness_mm": g.part.thickness, "process": g.part.process, "notes": g.part.notes,
@@ -119,13 +150,19 @@ def _build(template: Template, params: Any, canonical: dict[str, Any], formats: 
 def render(template_id: str, params: Mapping[str, Any] | None = None, out_dir: str | Path | None = None,
            formats: Iterable[str] | str | None = None, *, preset: str | None = None, material: str | None = None,
            envelope: Envelope | None = None, settings: ExportSettings | None = None,
-           cache: Cache | None = None) -> Manifest:
+           cache: Cache | None = None, verify: bool = False, timeout: float | None = None) -> Manifest:
     """Validate, build (or take from the cache), check and export one configuration.
 
-    ``params`` may use units (``{"width": "32in"}``). With ``out_dir`` the files and a
-    ``manifest.json`` are placed there; without it the manifest points into the cache.
-    Raises :class:`ValidationError` for bad input and :class:`GeometryError` when the
-    kernel fails or builds something unfit (nothing is written then).
+    ``params`` may use units (``{"width": "32in"}``). With ``out_dir`` the files are copied there (each
+    copy checked against its recorded size and SHA-256) with a ``manifest.json``; without it the manifest
+    points into the cache, whose files are then checked by size, and by SHA-256 too with ``verify``. A
+    cache entry that fails a check is rebuilt. ``timeout``: seconds the build and export may take (default
+    ``$PARAMETRIC_RENDER_TIMEOUT_SECONDS`` or 600; 0 for no limit); the build then runs in this process's
+    kernel process (:mod:`parametric.deadline`), which is killed when the limit passes.
+
+    Raises :class:`ValidationError` for bad input, :class:`GeometryError` when the kernel fails or builds
+    something unfit (nothing is written then) and :class:`InfrastructureError` for a fault of ours: a full
+    or read-only disk, a timeout (a :class:`~parametric.errors.TimeoutFault`).
     """
     started = time.perf_counter()
     template = get_template(template_id)
@@ -141,22 +178,46 @@ def render(template_id: str, params: Mapping[str, Any] | None = None, out_dir: s
     cache = cache or Cache()
     canonical = validated.canonical()
     key = cache_key(template.id, template.version, canonical, settings.as_dict())
+    limit = render_timeout_s() if timeout is None else (timeout if timeout > 0 else None)
+    try:
+        for attempt in (1, 2):
+            entry, hit = _entry(template, cache, key, canonical, wanted, settings, verify and out_dir is None, limit)
+            try:
+                return _manifest(template, entry, wanted, material_id, envelope, hit, out_dir, started)
+            except (ContentMismatch, FileNotFoundError) as error:  # changed under us: rebuild it, once
+                if attempt == 2:
+                    raise InfrastructureError("corrupt_cache", f"the render cache entry {key} does not match its "
+                                                               f"record even after a rebuild: {error}") from error
+                cache.discard(key, str(error))
+    except OSError as error:
+        raise (infrastructure_fault(error)
+               or InfrastructureError("io_error", f"{type(error).__name__}: {error}")) from error
+    raise AssertionError("unreachable")
 
-    entry = cache.lookup(key, wanted)
-    hit = entry is not None
-    if entry is None:
-        with cache.locked(key) as folder:
-            entry = cache.lookup(key, wanted)  # another process may have built it while we waited
-            hit = entry is not None
-            if entry is None:
-                previous = cache.lookup(key, ())
-                # Build from the canonical values, so the geometry is exactly what the key names
-                # (two requests differing below the rounding share a key and must share geometry).
-                exact = template.validate(canonical)
-                entry = _build(template, exact, canonical, wanted, settings, folder, previous)
-                cache.commit(key, entry)
-                entry["folder"] = str(folder)
-    return _manifest(template, entry, wanted, material_id, envelope, hit, out_dir, started)
+
+def _entry(template: Template, cache: Cache, key: str, canonical: dict[str, Any], wanted: tuple[str, ...],
+           settings: ExportSettings, verify: bool, timeout: float | None) -> tuple[dict[str, Any], bool]:
+    """The checked cache entry for ``key`` with the ``wanted`` formats, built if needed; and whether it was a hit."""
+    entry = cache.lookup(key, wanted, verify=verify)
+    if entry is not None:
+        return entry, True
+    cache.require_space()
+    with cache.locked(key) as folder:
+        entry = cache.lookup(key, wanted, verify=verify)  # another process may have built it while we waited
+        if entry is not None:
+            return entry, True
+        previous = cache.lookup(key, (), verify=True)
+        # Build from the canonical values, so the geometry is exactly what the key names
+        # (two requests differing below the rounding share a key and must share geometry).
+        exact = template.validate(canonical)
+        with cache.staging(key) as staging:
+            for record in previous["files"] if previous else ():  # formats already made stay, unchanged
+                os.link(folder / record["filename"], staging / record["filename"])
+            built = within(timeout, f"rendering {template.id} {key[:12]}", _build, template, exact, canonical,
+                           wanted, settings, staging, previous, key)
+            final = cache.publish(key, staging, built)
+    built["folder"] = str(final)
+    return built, False
 
 
 def _manifest(template: Template, entry: dict[str, Any], wanted: tuple[str, ...], material_id: str,
@@ -181,8 +242,9 @@ def _manifest(template: Template, entry: dict[str, Any], wanted: tuple[str, ...]
     }
     directory = Path(out_dir).resolve() if out_dir is not None else source
     if out_dir is not None:
-        for record in files:
-            place(source / record["filename"], directory / record["filename"])
+        for record in files:  # the receiver's own checked copies: a later change to the cache never reaches them
+            place(source / record["filename"], directory / record["filename"], size=record.get("bytes"),
+                  sha256=record.get("sha256"))
     timings = dict(entry["timings"]) if not hit else {"cache_lookup_s": round(time.perf_counter() - started, 5)}
     timings["total_s"] = round(time.perf_counter() - started, 5)
     manifest = Manifest(

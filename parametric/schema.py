@@ -329,6 +329,29 @@ def validate(model: type[TemplateParams], values: dict[str, Any] | None, units: 
     return params
 
 
+def snap_to_steps(model: type[TemplateParams], canonical: dict[str, Any]) -> dict[str, Any]:
+    """``canonical`` with every number moved to the nearest step of its field (counted from the field's
+    minimum, kept within its range), so that values between two steps make one configuration, not one
+    each. Fields without a step, and values that are not numbers, are left as they are."""
+    snapped = dict(canonical)
+    for name, value in canonical.items():
+        if name not in model.model_fields or isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        meta = model.field_help(name)
+        step = meta.get("step")
+        if not step or step <= 0:
+            continue
+        base = float(meta["minimum"]) if meta["minimum"] is not None else 0.0
+        moved = base + round((float(value) - base) / step) * step
+        if meta["maximum"] is not None and moved > float(meta["maximum"]) + 1e-9:
+            moved -= step
+        if meta["minimum"] is not None and moved < base - 1e-9:
+            moved += step
+        moved = _canonical_value(float(moved))
+        snapped[name] = int(moved) if isinstance(value, int) and float(moved).is_integer() else moved
+    return snapped
+
+
 def json_schema(model: type[TemplateParams]) -> dict[str, Any]:
     """The JSON Schema of a parameter model, with units, groups and steps as extra keys."""
     return model.model_json_schema(mode="validation")

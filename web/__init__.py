@@ -27,11 +27,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from .config import load_config
     from .db import Database
     from .errors import register_error_handlers
+    from .limits import ClientLimit
     from .orders.generation import Generation
     from .services import Services
     from .shop import views as shop
     from .staff import api as staff_api
-    from .staff import dashboard
+    from .staff import batches, dashboard
     from .tasks import create_queue
 
     config = load_config(test_config)
@@ -42,7 +43,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     database = Database(config["DATABASE_URL"])
     generation = Generation(config, database)
-    app.extensions["parametric"] = Services(config, database, generation, create_queue(config, generation))
+    app.extensions["parametric"] = Services(config, database, generation, create_queue(config, generation),
+                                            ClientLimit(database, int(config["BUILD_LIMIT"]),
+                                                        float(config["BUILD_LIMIT_SECONDS"])))
 
     app.register_blueprint(api.bp)  # /api/v1: templates, quotes, orders, the OpenAPI document
     app.register_blueprint(staff_api.bp)  # /api/v1/staff: orders and items
@@ -51,7 +54,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(manufacturing.api_bp)  # /api/v1/staff: machines and jobs
     app.register_blueprint(manufacturing.bp)  # /staff/manufacturing: the queue page and machine forms
     inputs.init_app(app)  # every request's inputs cleaned before its view: control characters, non-JSON bodies
+    app.register_blueprint(batches.api_bp)  # /api/v1/staff/batches: jobs on shared sheets and plates
+    app.register_blueprint(batches.bp)  # /staff/batches: their pages, with the sheet and plate pictures
     pages.init_app(app)  # sessions, CSRF, security headers
     manufacturing.init_app(app)  # its API's CSRF exemption and OpenAPI paths
+    batches.init_app(app)
     register_error_handlers(app)
     return app

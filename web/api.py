@@ -7,8 +7,10 @@ a body that is not JSON is a 400.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,10 +20,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 import parametric
-from parametric import FieldError, GeometryError, ValidationError
+from parametric import FieldError, ValidationError
+from parametric.errors import InfrastructureError
 
 from . import limits
-from .errors import errors_response, json_errors
+from .builds import BuildFailed, Preparing
+from .errors import errors_response, fault_response, json_errors
+from .limits import RateLimited
 from .models import Job, Order, OrderItem
 from .openapi import openapi_document
 from .orders import tokens, tracking
@@ -38,6 +43,7 @@ from .orders.placing import (
     parse_order,
     place_order,
     request_hash,
+    snap_item,
 )
 from .orders.quotes import quote_line
 from .services import services
@@ -101,14 +107,32 @@ def show_template(template_id: str) -> Any:
 
 @bp.post("/quotes")
 def create_quote() -> Any:
+    """The price and lead time of one line (200), or 202 ``{"state": "preparing", "retry_after"}`` with
+    ``Retry-After`` while a worker measures a configuration not seen before: send the same request again
+    then. Numbers are snapped to their fields' steps first (``snapped`` says which moved); 429 with
+    ``Retry-After`` when this client asked for too many new configurations."""
     body = json_body()
     item, problems = parse_item(body, "", int(services().config["MAX_QUANTITY"]))
     if problems or item is None:
         return errors_response(problems)
+    item, snapped, problems = snap_item(item)
+    if problems or item is None:
+        return errors_response(problems)
     try:
-        return quote_line(item, services())
-    except GeometryError as error:
-        return errors_response([FieldError("params", f"this configuration cannot be built: {error.reason}")])
+        quoted = quote_line(item, services(), limits.client_address())
+    except BuildFailed as error:
+        return errors_response([FieldError("params", error.reason)])
+    except RateLimited as error:
+        response = json_errors(429, str(error))
+        response.headers["Retry-After"] = str(error.retry_after)
+        return response
+    if isinstance(quoted, Preparing):
+        response = jsonify(state="preparing", retry_after=quoted.retry_after, params=item.params, snapped=snapped)
+        response.status_code = 202
+        response.headers["Retry-After"] = str(quoted.retry_after)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+    return {**quoted, "snapped": snapped}
 
 
 # -- orders -----------------------------------------------------------------------------------
@@ -164,7 +188,7 @@ def describe_item(order: Order, item: OrderItem, staff: bool = False, jobs: list
                  "quote": item.quote}
     described["progress"], described["label"] = tracking.line_words(item.state, described["production"])
     if staff:
-        described.update(id=item.id, last_error=item.reason, lease_owner=item.lease_owner,
+        described.update(id=item.id, last_error=item.last_error or item.reason, lease_owner=item.lease_owner,
                          rendered_by=item.rendered_by,
                          lease_expires_at=_time(item.lease_expires_at), heartbeat_at=_time(item.heartbeat_at),
                          render_seconds=item.render_seconds, finished_at=_time(item.finished_at))
@@ -304,8 +328,33 @@ def send_artifact(order: Order, position: int, filename: str) -> Response:
     path = (root / artifact.path).resolve() if artifact is not None else None
     if artifact is None or path is None or not path.is_relative_to(root) or not path.is_file():
         return json_errors(404, "no such file for this order item")
-    return send_file(path, mimetype=MIMETYPES.get(artifact.format, "application/octet-stream"), as_attachment=True,
-                     download_name=artifact.filename, etag=artifact.sha256, max_age=0)
+    handle = verified_file(path, artifact.bytes, artifact.sha256)
+    if handle is None:  # the order's own copy changed on disk: never served under its old SHA-256 and size
+        return fault_response(InfrastructureError("corrupt_file", f"{path} no longer matches its record "
+                                                                  f"({artifact.bytes} bytes, {artifact.sha256})"))
+    return send_file(handle, mimetype=MIMETYPES.get(artifact.format, "application/octet-stream"), as_attachment=True,
+                     download_name=artifact.filename, etag=artifact.sha256, max_age=0, conditional=True)
+
+
+def verified_file(path: Path, size: int, sha256: str) -> Any:
+    """``path`` opened for reading if its bytes are the recorded ones (size, then SHA-256), else ``None``.
+    The handle that was checked is the one served, so what is sent is what was checked."""
+    handle = open(path, "rb")  # noqa: SIM115 - handed to send_file, which closes it
+    try:
+        if os.fstat(handle.fileno()).st_size != size:
+            handle.close()
+            return None
+        digest = hashlib.sha256()
+        while chunk := handle.read(1024 * 1024):
+            digest.update(chunk)
+        if digest.hexdigest() != sha256:
+            handle.close()
+            return None
+        handle.seek(0)
+        return handle
+    except BaseException:
+        handle.close()
+        raise
 
 
 @bp.get("/orders/<order_id>/items/<int:position>/files/<path:filename>")

@@ -53,6 +53,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     services = app.extensions["parametric"]
     services.database.upgrade()
     reaped = services.generation.reap(services.queue.enqueue)  # what a dead worker held while we were down
+    try:  # what interrupted builds left in the render cache, and its size limit
+        log.info("render cache at start: %s", services.generation.tidy())
+    except OSError as error:
+        log.error("render cache could not be tidied at start: %s", error)
     with app.app_context():  # the catalog's from-prices are worked out in the background from the start
         from .shop.views import catalog
 

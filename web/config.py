@@ -39,6 +39,11 @@ DEFAULTS: dict[str, Any] = {
     # Background generation.
     "RENDER_ATTEMPTS": 3,           # claims of one item before it is marked failed
     "RENDER_RETRY_DELAY": 10.0,     # seconds before a failed render is tried again
+    "RENDER_TIMEOUT_SECONDS": 600.0,  # a build and export taking longer is stopped (a fault: retried, then failed)
+    "FAULT_RETRY_SECONDS": 30.0,    # a full or read-only disk: Retry-After, and the wait before the queue retries
+    "CACHE_MAX_BYTES": "20GB",      # the render cache is kept under this (bytes, or "500MB", "20GB"); 0: no limit
+    "CACHE_MIN_AGE_SECONDS": 600.0,  # an entry used more recently than this is never evicted
+    "CACHE_MIN_FREE_BYTES": 64 * 1024 * 1024,  # a build is refused (503) when the cache's disk has less free
     "LEASE_SECONDS": 120.0,         # a rendering item whose lease is older than this is re-queued
     "HEARTBEAT_SECONDS": 15.0,      # how often a rendering worker renews its lease
     "REAP_INTERVAL_SECONDS": 20,    # how often each worker's scheduler looks for expired leases
@@ -47,6 +52,16 @@ DEFAULTS: dict[str, Any] = {
     "WORKER_POLL_SECONDS": 0.05,    # first poll interval of an idle worker (SQLite queue)
     "WORKER_POLL_MAX_SECONDS": 1.0,  # poll interval an idle worker backs off to (SQLite queue)
     "WORKER_HEALTH_SECONDS": 5.0,   # how often a worker replaces a dead worker process
+    "WORKER_HEARTBEAT_SECONDS": 3.0,  # how often each worker process writes its heartbeat row
+    "WORKER_STALE_SECONDS": 30.0,   # a heartbeat older than this: the worker is hung or dead, its task goes on
+    "DISPATCH_INTERVAL_SECONDS": None,  # how often the manufacturing dispatcher runs (default: REAP_INTERVAL_SECONDS)
+    "WORKER_RECORD_SECONDS": 86400.0,  # rows of stopped or lost workers are kept this long for staff
+    # Previews, quotes and catalog pictures: built by the workers, never in a request thread.
+    "BUILD_LIMIT": 20,              # new builds one client may ask for per BUILD_LIMIT_SECONDS (then 429)
+    "BUILD_LIMIT_SECONDS": 60.0,
+    "BUILD_POLL_SECONDS": 2,        # Retry-After of a 202 "preparing" answer; the page refreshes this often
+    "BUILD_STALE_SECONDS": 600.0,   # a build queued this long without a worker starting it is enqueued again
+    "BUILD_RECORD_DAYS": 30.0,      # finished build records are forgotten after this
     # Quotes: price = material + machine time + setup; lead time = queue + production.
     "CURRENCY": "EUR",
     "SETUP_FEE": {"fdm": 5.0, "cnc": 25.0},              # per order line
@@ -74,6 +89,16 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_COOKIE_SECURE": None,      # None: Secure when the scheme is https (PREFERRED_URL_SCHEME or the proxy)
     "SESSION_COOKIE_SAMESITE": "Lax",
     "ALLOWED_ORIGINS": [],              # other origins (https://shop.example) whose pages may post to the staff API
+    # Batches (web.batches): ready jobs of one machine and material on shared sheets and plates.
+    "BATCHING": False,              # gather ready jobs into batches; off: every job is sent on its own
+    "BATCH_CLOSE_UTILISATION": 0.75,  # a batch closes when its sheets' (plates') parts cover this share of them
+    "BATCH_SHIP_MARGIN_HOURS": 24.0,  # ... or when its oldest job's ship date is this near after the batch's work
+    "BATCH_NEST_SECONDS": 10.0,     # the nesting engines' budget per layout of a router's batch
+    "BATCH_PLATE_SECONDS": 3.0,     # the true-shape packer's budget per plate
+    "BATCH_CLEARANCE_MM": 2.0,      # gap between two parts on a sheet beyond the widest end mill
+    "BATCH_SHEET_MARGIN_MM": 10.0,  # border kept free at a sheet's edges
+    "BATCH_PART_IN_PART": True,     # small parts may sit in larger parts' cut-outs
+    "BATCH_PLATE_SPACING_MM": None,  # gap between objects on a plate (default: the slicer profile's spacing)
 }
 
 

@@ -26,6 +26,8 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from parametric.errors import infrastructure_fault
+
 from .db import Database
 from .models import Artifact, Job, MachineRow, OrderItem, utcnow
 
@@ -284,8 +286,9 @@ def add_drawing(manifest: Any, cache: Any, settings: Any) -> Any:
     drawn = render(template.id, manifest.params, formats=("svg",), material=manifest.material["id"],
                    settings=settings, cache=cache)
     records = [record for record in drawn.files if record["format"] == "svg"]
-    for record in records:
-        place(drawn.directory / record["filename"], manifest.directory / record["filename"])
+    for record in records:  # the item's own checked copy, as its other files are
+        place(drawn.directory / record["filename"], manifest.directory / record["filename"], size=record["bytes"],
+              sha256=record["sha256"])
     manifest.files = [*manifest.files, *records]
     return manifest
 
@@ -345,6 +348,13 @@ def prepare(database: Database, output_folder: Path, job_id: int, public_url: st
         return "failed"
     except Exception as error:
         log.exception("preparing job %s failed", job_id)
+        fault = infrastructure_fault(error)
+        if fault is not None and not fault.counts_as_attempt:  # a full disk, a missing slicer: wait, never give up
+            transition(database, job_id, "queued")
+            with database.transaction() as session:
+                session.execute(update(Job).where(Job.id == job_id).values(
+                    last_error=f"waiting for a fault to clear ({fault.kind}): {fault.reason}"))
+            return "retry"
         attempts = job.attempts + 1
         if attempts >= MAX_PREPARE_ATTEMPTS:
             transition(database, job_id, "failed", attempts=attempts, last_error=f"{type(error).__name__}: {error}")
@@ -655,12 +665,16 @@ def download(job: Job, output_folder: str | Path, name: str) -> Download | None:
 # -- the queue: one job at a time per machine ----------------------------------------------------------
 
 
-def dispatch(database: Database, *, timeout_s: float = 10.0) -> dict[str, str]:
+def dispatch(database: Database, *, timeout_s: float = 10.0, batching: bool = False) -> dict[str, str]:
     """Per machine with a host, one job at a time: resend its due ``sent`` job (idempotent: the connector finds
     what it sent by the job's tag, and seeing the machine take or start it moves the job on), else start its
     oldest ready job when the machine has none sent or in progress. Machines whose files staff download wait
-    for staff."""
+    for staff. Jobs in a batch go with their batch; with ``batching`` on, only jobs batching keeps out (taken
+    out by staff, or a part it cannot read) go alone."""
     from . import machines
+
+    # batching looked at every job it left out (web.batches.gather records why); one it has not seen yet waits
+    unbatched = [Job.batching.is_not(None)] if batching else []
 
     now = utcnow()
     outcomes: dict[str, str] = {}
@@ -671,10 +685,12 @@ def dispatch(database: Database, *, timeout_s: float = 10.0) -> dict[str, str]:
             active = session.scalars(select(Job).where(Job.machine == machine.name,
                                                        Job.state.in_(("sent", "printing")))
                                      .order_by(Job.id)).all()
+            # a job in a batch goes with its batch's sheet or plate (web.batches), never alone
             oldest_ready = session.scalar(select(Job.id).where(Job.machine == machine.name, Job.state == "ready",
-                                                               Job.kind == machine.process)
+                                                               Job.kind == machine.process, Job.batch_id.is_(None),
+                                                               *unbatched)
                                           .order_by(Job.created_at, Job.id).limit(1))
-        pending = [j for j in active if j.state == "sent"]
+        pending = [j for j in active if j.state == "sent" and j.batch_id is None]
         if pending:
             job = pending[0]
             if job.next_attempt_at is None or job.next_attempt_at <= now:
@@ -694,7 +710,8 @@ def poll(database: Database, *, timeout_s: float = 10.0) -> dict[int, str]:
 
     now = utcnow()
     with database.session() as session:
-        running = session.scalars(select(Job).where(Job.state == "printing").order_by(Job.id)).all()
+        running = session.scalars(select(Job).where(Job.state == "printing", Job.batch_id.is_(None))
+                                  .order_by(Job.id)).all()
     outcomes: dict[int, str] = {}
     for job in running:
         if job.next_attempt_at is not None and job.next_attempt_at > now:
@@ -753,15 +770,27 @@ def cancel(database: Database, job_id: int, *, timeout_s: float = 10.0, reason: 
 # -- queue tasks (registered on the app's huey by web.tasks.create_queue) ------------------------------
 
 
+def manufacture_once(database: Database, output_folder: Path, prepare_job: Any, *, batching: bool = False
+                     ) -> dict[str, Any]:
+    """One round of the dispatcher: plan newly ready items and enqueue their preparation, send ready jobs to
+    idle machines (with ``batching``, only those batching left out: the rest go with their batch), read progress."""
+    new = plan_ready_items(database, output_folder)
+    for job_id in new:
+        prepare_job(job_id)
+    return {"planned": new, "sent": dispatch(database, batching=batching), "polled": poll(database)}
+
+
 def register_tasks(huey: Any, database: Database, output_folder: Path, *, public_url: str = "", cache: Any = None,
-                   settings: Any = None) -> tuple[Any, Any]:
-    """The ``prepare_job`` task and the periodic ``manufacture`` task (plan, dispatch, poll) on ``huey``.
+                   settings: Any = None, config: Any = None, priority: int = 0, periodic_priority: int = 0
+                   ) -> tuple[Any, Any]:
+    """The ``prepare_job`` task (at ``priority``) and the periodic ``manufacture`` task (plan, dispatch, poll) on
+    ``huey``. Our consumer runs :func:`manufacture_once` in a process of its own instead of queueing it.
 
     ``public_url``, ``cache`` and ``settings`` are passed to :func:`prepare` (QR links, drawing views)."""
     from huey import crontab
     from huey.exceptions import RetryTask
 
-    @huey.task(name="prepare_job")
+    @huey.task(name="prepare_job", priority=priority)
     def prepare_job(job_id: int) -> str:
         """Slice or toolpath a job and write its job sheet; a failed attempt is tried again with backoff."""
         outcome = prepare(database, output_folder, job_id, public_url, cache=cache, settings=settings)
@@ -770,12 +799,10 @@ def register_tasks(huey: Any, database: Database, output_folder: Path, *, public
             raise RetryTask(f"job {job_id} failed; trying again", delay=backoff_seconds(job.attempts if job else 1))
         return outcome
 
-    @huey.periodic_task(crontab(), name="manufacture")
+    @huey.periodic_task(crontab(), name="manufacture", priority=periodic_priority)
     def manufacture() -> dict[str, Any]:
         """Make jobs of newly ready items and prepare them, send ready jobs to idle printers, read progress."""
-        new = plan_ready_items(database, output_folder)
-        for job_id in new:
-            prepare_job(job_id)
-        return {"planned": new, "sent": dispatch(database), "polled": poll(database)}
+        # with batching on, ready jobs wait for web.batches' gathering (its own periodic task) unless it left them out
+        return manufacture_once(database, output_folder, prepare_job, batching=bool((config or {}).get("BATCHING")))
 
     return prepare_job, manufacture

@@ -1,7 +1,8 @@
 """Rate limits and lockouts, kept in the database (the ``rate_limits`` table), so that every process of
 the shop, on SQLite or PostgreSQL, counts the same hits.
 
-A limit counts hits per scope (``login-account``, ``login-client``, ``orders``) and subject in a fixed
+A limit counts hits per scope (``login-account``, ``login-client``, ``orders``, ``builds``: new previews
+and quotes, :class:`ClientLimit`) and subject in a fixed
 window; the hit that goes over the limit locks the subject out for the lockout time (a login) or
 until the window ends (orders). Subjects are stored as SHA-256 digests (a user name an
 attacker made up can be any length). The client is identified by its address as this app sees it:
@@ -106,3 +107,28 @@ def in_words(seconds: float) -> str:
         return f"{whole} second{'s' if whole != 1 else ''}"
     minutes = math.ceil(whole / 60)
     return f"{minutes} minutes"
+
+
+class RateLimited(Exception):
+    """Too many new builds (previews, quotes) from one client: ``retry_after`` seconds until the next is allowed."""
+
+    def __init__(self, retry_after: int, limit: int, window_s: float):
+        self.retry_after, self.limit, self.window_s = retry_after, limit, window_s
+        super().__init__(f"too many new configurations from your address: at most {limit} every "
+                         f"{window_s:g} s are prepared; please try again in {retry_after} s")
+
+
+class ClientLimit:
+    """At most ``limit`` new builds per client in a window of ``window_s`` seconds (the ``builds`` scope of the
+    rate limits table, so every web process counts the same hits)."""
+
+    SCOPE = "builds"
+
+    def __init__(self, database: Database, limit: int, window_s: float):
+        self.database, self.limit, self.window_s = database, max(0, int(limit)), float(window_s)
+
+    def take(self, client: str) -> None:
+        """Count one new build for ``client``, or raise :class:`RateLimited` (counted too: hammering does not help)."""
+        wait = hit(self.database, self.SCOPE, client, self.limit, self.window_s)
+        if wait is not None:
+            raise RateLimited(max(1, math.ceil(wait)), self.limit, self.window_s)

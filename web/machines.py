@@ -44,6 +44,16 @@ def all_machines(database: Database) -> list[Machine]:
     return [machine_from_dict(row.record) for row in rows]
 
 
+def fleet(database: Database) -> tuple[list[Machine], str]:
+    """The shop's machines and a fingerprint of them: quotes and from-prices are kept per fleet."""
+    import hashlib
+    import json
+
+    machines = all_machines(database)
+    records = json.dumps([machine_to_dict(m) for m in machines], sort_keys=True, default=str)
+    return machines, hashlib.sha256(records.encode()).hexdigest()[:16]
+
+
 def get(database: Database, name: str) -> Machine | None:
     with database.session() as session:
         row = session.scalar(select(MachineRow).where(MachineRow.name == name))

@@ -146,6 +146,8 @@ def act(job_id: int, action: str, reason: str | None = None) -> tuple[str | None
         return "missing", ""
     try:
         if action == "send":
+            if job.batch_id is not None:
+                return f"the job is made in batch {job.batch_id}: send the batch, or take the job out of it", ""
             if job.state not in ("ready", "sent"):
                 return f"only a ready (or sent) job can be sent (this one is {job.state})", ""
             outcome = jobs.send(database, job_id)

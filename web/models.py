@@ -1,5 +1,6 @@
 """Every table of the web app, in one place: orders, their items, generated artifacts, idempotency
-keys, rate limits, staff users, machines and manufacturing jobs.
+keys, rate limits, staff users, machines, manufacturing jobs, the batches (sheets and plates) they are
+made in, the builds pages ask workers for (previews, quotes, catalog pictures) and the workers' heartbeats.
 
 The migrations in ``web/migrations`` compare against :data:`Base.metadata`, so a model defined
 here is one the autogenerate comparison sees. Times are naive UTC (:func:`utcnow`).
@@ -85,7 +86,8 @@ class OrderItem(Base):
     material: Mapped[str] = mapped_column(String(32))
     cache_key: Mapped[str | None] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(16), default="queued")
-    reason: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)  # what the customer reads of a failure: plain words
+    last_error: Mapped[str | None] = mapped_column(Text)  # staff only: the last fault's detail (paths, worker)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_owner: Mapped[str | None] = mapped_column(String(128))
     rendered_by: Mapped[str | None] = mapped_column(String(128))  # host:pid:claim of the worker that finished it
@@ -199,3 +201,138 @@ class Job(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id", ondelete="SET NULL"), index=True)
+    """The batch the job is made in (its sheets or plates), if it was gathered into one."""
+    batching: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """What batching needs of the job's part, read once from its files: material (and sheet thickness), copies,
+    and its true outline with holes (CNC) or footprint and height (printers), in mm."""
+
+
+BATCH_STATES = ("open", "closed", "sent", "running", "done", "failed")
+
+
+class Batch(Base):
+    """Ready jobs of one machine and one material (stock and thickness for a router, filament for a printer) made
+    together on shared sheets or plates. ``state`` goes open → closed → sent → running → done, or failed;
+    ``close_reason`` says which policy closed it (utilisation, ship date, staff), in plain words."""
+
+    __tablename__ = "batches"
+    __table_args__ = (
+        CheckConstraint("state IN ('open', 'closed', 'sent', 'running', 'done', 'failed')", name="state"),
+        CheckConstraint("process IN ('fdm', 'cnc')", name="process"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    machine: Mapped[str] = mapped_column(String(80), index=True)
+    process: Mapped[str] = mapped_column(String(8))
+    material: Mapped[str] = mapped_column(String(32))
+    thickness_mm: Mapped[float | None] = mapped_column(Float)  # CNC stock thickness; None for a printer
+    state: Mapped[str] = mapped_column(String(16), default="open")
+    utilisation: Mapped[float | None] = mapped_column(Float)  # the parts' area over the sheets' (plates') area
+    close_reason: Mapped[str | None] = mapped_column(Text)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    engine: Mapped[str | None] = mapped_column(String(64))  # what laid it out (nesting engine or plate packer)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    sheets: Mapped[list[BatchSheet]] = relationship(back_populates="batch", order_by="BatchSheet.index",
+                                                    cascade="all, delete-orphan")
+
+
+class BatchSheet(Base):
+    """One sheet (router) or plate (printer) of a batch: its share used, its picture and drawing, its estimates
+    (machining or print time, filament) and its files (G-code once made)."""
+
+    __tablename__ = "batch_sheets"
+    __table_args__ = (UniqueConstraint("batch_id", "index"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"), index=True)
+    index: Mapped[int] = mapped_column(Integer)  # 1-based, in making order
+    length_mm: Mapped[float] = mapped_column(Float)
+    width_mm: Mapped[float] = mapped_column(Float)
+    utilisation: Mapped[float] = mapped_column(Float)
+    used_length_mm: Mapped[float] = mapped_column(Float)
+    time_s: Mapped[float | None] = mapped_column(Float)  # machining or print time, when known (slicer, toolpaths)
+    picture: Mapped[str | None] = mapped_column(String(1024))  # PNG, absolute path inside the output folder
+    files: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    estimates: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    batch: Mapped[Batch] = relationship(back_populates="sheets")
+    placements: Mapped[list[BatchPlacement]] = relationship(back_populates="sheet", order_by="BatchPlacement.id",
+                                                            cascade="all, delete-orphan")
+
+
+class BatchPlacement(Base):
+    """Where one copy of a job's part goes on its sheet or plate: its own coordinates turned by ``rotation_deg``
+    about their origin, then moved by (``x_mm``, ``y_mm``)."""
+
+    __tablename__ = "batch_placements"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sheet_id: Mapped[int] = mapped_column(ForeignKey("batch_sheets.id", ondelete="CASCADE"), index=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    copy: Mapped[int] = mapped_column(Integer)  # 1-based, among the job's copies
+    x_mm: Mapped[float] = mapped_column(Float)
+    y_mm: Mapped[float] = mapped_column(Float)
+    rotation_deg: Mapped[float] = mapped_column(Float)
+    sheet: Mapped[BatchSheet] = relationship(back_populates="placements")
+
+
+BUILD_STATES = ("queued", "running", "done", "failed")
+BUILD_KINDS = ("preview", "quote", "picture")
+
+
+class Build(Base):
+    """A preview, quote or catalog picture asked for by a page and built by a worker, never by a request
+    thread: the request enqueues it (once per ``key``) and answers "preparing"; the worker records the
+    outcome here (a quote's measured parts in ``result``, a failure's ``reason``) and how long it took.
+
+    ``key`` is a hash of what is built (template, version, canonical parameters, export settings and,
+    for a quote, the material and the machine fleet), so equal requests share one build.
+    """
+
+    __tablename__ = "builds"
+    __table_args__ = (
+        CheckConstraint("state IN ('queued', 'running', 'done', 'failed')", name="state"),
+        CheckConstraint("kind IN ('preview', 'quote', 'picture')", name="kind"),
+        Index("ix_builds_kind_finished", "kind", "finished_at"),
+    )
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16), default="queued")
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)   # what the worker needs to build it
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    reason: Mapped[str | None] = mapped_column(Text)
+    worker: Mapped[str | None] = mapped_column(String(128))  # host:pid of the worker building it
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    seconds: Mapped[float | None] = mapped_column(Float)
+    requested_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class WorkerRow(Base):
+    """A worker process and its heartbeat: written every ``WORKER_HEARTBEAT_SECONDS`` while it lives, with the
+    task it is running. A heartbeat older than ``WORKER_STALE_SECONDS`` means the worker is hung (stopped,
+    stuck) or dead: its task is given to another worker and staff see it."""
+
+    __tablename__ = "workers"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)  # host:pid
+    host: Mapped[str] = mapped_column(String(100))
+    pid: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(16), default="worker")  # worker, reaper or dispatcher
+    state: Mapped[str] = mapped_column(String(16), default="idle")   # idle, busy, stopped, lost
+    task: Mapped[str | None] = mapped_column(String(64))             # the task's name (render_item, ...)
+    task_args: Mapped[list[Any] | None] = mapped_column(JSON)
+    task_id: Mapped[str | None] = mapped_column(String(64))
+    task_priority: Mapped[int | None] = mapped_column(Integer)
+    task_started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    tasks_done: Mapped[int] = mapped_column(Integer, default=0)
+    note: Mapped[str | None] = mapped_column(Text)                   # what the reaper did about it
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -185,6 +185,12 @@ def _static_schemas(config: Mapping[str, Any]) -> dict[str, Any]:
                       "properties": {"orders": {"type": "array", "items": _ref("Order")},
                                      "total": {"type": "integer"}, "limit": {"type": "integer"},
                                      "offset": {"type": "integer"}}},
+        "Preparing": {"type": "object", "required": ["state", "retry_after", "params"],
+                      "properties": {"state": {"type": "string", "enum": ["preparing"]},
+                                     "retry_after": {"type": "integer", "minimum": 1},
+                                     "params": {"type": "object", "description": "the values used (snapped to "
+                                                                                 "their fields' steps)"},
+                                     "snapped": {"type": "object"}}},
         "QueueState": {"type": "object", "required": ["states", "depth", "average_render_s", "expired_leases"],
                        "properties": {"states": {"type": "object",
                                                  "properties": {s: {"type": "integer"} for s in ITEM_STATES}},
@@ -223,7 +229,15 @@ def _paths() -> dict[str, Any]:
         "/api/v1/quotes": {"post": {
             "operationId": "createQuote", "summary": "Price and lead time of one line before ordering",
             "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("Item")}}},
-            "responses": {"200": _json(_ref("Quote")), **body_errors}}},
+            "responses": {"200": _json(_ref("Quote")),
+                          "202": {**_json(_ref("Preparing")),
+                                  "description": "a new configuration: a worker measures it; send the same request "
+                                                 "again after Retry-After seconds",
+                                  "headers": {"Retry-After": {"schema": {"type": "integer"}}}},
+                          **body_errors,
+                          "429": {**_errors("too many new configurations from this client; retry after "
+                                            "Retry-After seconds"),
+                                  "headers": {"Retry-After": {"schema": {"type": "integer"}}}}}}},
         "/api/v1/orders": {"post": {
             "operationId": "createOrder", "summary": "Place an order; its files are generated in the background",
             "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,

@@ -3,23 +3,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .db import Database
+    from .limits import ClientLimit
     from .orders.generation import Generation
     from .tasks import Queue
 
 
 @dataclass
 class Services:
-    """What the views use: configuration, database, background generation and the queue."""
+    """What the views use: configuration, database, background generation, the queue and the per-client
+    limit on new builds."""
 
     config: dict[str, Any]
     database: Database
     generation: Generation
     queue: Queue
+    build_limit: ClientLimit = field(default=None)  # type: ignore[assignment]  # set by create_app
 
 
 def services() -> Services:

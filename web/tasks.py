@@ -1,33 +1,56 @@
-"""The queue: a huey instance built from configuration, and its tasks.
+"""The queue: a huey instance built from configuration, its tasks and their priorities.
 
 SQLite storage in the instance folder by default (one machine, zero setup); Redis when
-``REDIS_URL`` is set (workers on several machines). Tasks are thin wrappers around
-:class:`web.orders.generation.Generation`, which calls ``parametric.render``. Nothing here builds
-the Flask app: ``web.tasks.huey`` (for ``huey_consumer web.tasks.huey -k process``) is
-built from the environment on first use, and ``parametric worker`` runs :func:`create_consumer`.
+``REDIS_URL`` is set (workers on several machines), with huey's priority storage for Redis
+(``PriorityRedisHuey``: a sorted set, Redis 5 or newer). Both storages hand out the waiting task of
+the highest priority first (FIFO within one priority), so a customer's preview never waits behind
+a backlog of slicing (:data:`PRIORITY`). Housekeeping (the lease reaper, the manufacturing
+dispatcher) is not queued at all when our consumer runs: it has processes of its own
+(``web.housekeeping``). It stays registered as periodic tasks, at the top priority, for huey's
+plain ``huey_consumer web.tasks.huey -k process``.
+
+Tasks are thin wrappers around :class:`web.orders.generation.Generation` (order items), the
+builds of pages (``web.shop.preview``, ``web.orders.quotes``, ``web.shop.catalog``) and
+``web.jobs``. Each worker process records a heartbeat with the task it is running
+(``web.workers``). Nothing here builds the Flask app: ``web.tasks.huey`` is built from the
+environment on first use, and ``parametric worker`` runs :func:`create_consumer`.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+import signal
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from huey import Huey, RedisHuey, SqliteHuey, crontab
+from huey import Huey, PriorityRedisHuey, SqliteHuey, crontab
+from huey import signals as huey_signals
 from huey.api import TaskWrapper
 from huey.consumer import Consumer as HueyConsumer
 from huey.exceptions import RetryTask
 
+from . import builds, workers
 from .config import load_config
 from .orders.generation import Generation
+from .priorities import KIND_OF_PRIORITY, PRIORITY
+
+log = logging.getLogger(__name__)
+
+FINISHED_SIGNALS = (huey_signals.SIGNAL_COMPLETE, huey_signals.SIGNAL_ERROR, huey_signals.SIGNAL_RETRYING,
+                    huey_signals.SIGNAL_CANCELED, huey_signals.SIGNAL_REVOKED, huey_signals.SIGNAL_EXPIRED,
+                    huey_signals.SIGNAL_LOCKED, huey_signals.SIGNAL_INTERRUPTED, huey_signals.SIGNAL_TIMEOUT,
+                    huey_signals.SIGNAL_RATE_LIMITED)
 
 
 @dataclass
 class Queue:
-    """A huey instance with the render and reap tasks registered on it."""
+    """A huey instance with the tasks registered on it."""
 
     huey: Huey
     generation: Generation
@@ -35,64 +58,269 @@ class Queue:
     reap_leases: TaskWrapper
     prepare_job: TaskWrapper | None = None  # manufacturing (web.jobs)
     manufacture: TaskWrapper | None = None
+    build_preview: TaskWrapper | None = None
+    build_quote: TaskWrapper | None = None
+    draw_picture: TaskWrapper | None = None
+    tasks: dict[str, TaskWrapper] = field(default_factory=dict)
+    gather_batches: TaskWrapper | None = None  # batches (web.batches)
 
     def enqueue(self, item_id: int) -> None:
         self.render_item(item_id)
+
+    def resubmit(self, name: str, args: list[Any], priority: int | None) -> bool:
+        """Put a task (of a worker that stopped answering) in the queue again; ``False`` for an unknown task."""
+        task = self.tasks.get(name)
+        if task is None:
+            return False
+        task(*args, priority=priority)
+        return True
+
+    def waiting(self) -> dict[int, int]:
+        """Tasks waiting in the queue, by priority (reads the storage directly: one query)."""
+        storage = self.huey.storage
+        if isinstance(self.huey, PriorityRedisHuey):
+            return {p: int(storage.conn.zcount(storage.queue_key, -p, -p)) for p in sorted(set(PRIORITY.values()))}
+        rows = storage.sql("select priority, count(id) from task where queue=? group by priority",
+                           (storage.name,), results=True)
+        return {int(priority): int(count) for priority, count in rows}
+
+    def ahead_of(self, priority: int) -> dict[str, int]:
+        """Tasks waiting at ``priority`` or above, by kind (``preview``, ``quote``, ``render``...)."""
+        ahead: dict[str, int] = {}
+        for level, count in self.waiting().items():
+            if level >= priority and count:
+                kind = KIND_OF_PRIORITY.get(level, str(level))
+                ahead[kind] = ahead.get(kind, 0) + count
+        return ahead
 
 
 def create_huey(config: Mapping[str, Any]) -> Huey:
     """The huey instance the configuration names: Redis when ``REDIS_URL`` is set, else a SQLite file."""
     name = config["HUEY_NAME"]
     if config.get("REDIS_URL"):
-        return RedisHuey(name, url=config["REDIS_URL"], results=False)
+        return PriorityRedisHuey(name, url=config["REDIS_URL"], results=False)
     Path(config["HUEY_FILE"]).parent.mkdir(parents=True, exist_ok=True)
     return SqliteHuey(name, filename=config["HUEY_FILE"], results=False, timeout=60)
+
+
+class _ThisWorker:
+    """The heartbeat of the worker process this module runs in (set by the start-up hook)."""
+
+    heartbeat: workers.Heartbeat | None = None
+
+
+def run_build(queue_config: Mapping[str, Any], database: Any, key: str,
+              work: Callable[[dict[str, Any]], dict[str, Any] | None]) -> str:
+    """Claim the build ``key``, run ``work(request)`` and record its outcome: ``done``, ``failed`` (the
+    configuration cannot be built: the kernel's or validator's reason is shown to the customer) or
+    ``skipped`` (done already, or another worker has it). Any other error is a fault of ours: the build
+    goes back to the queue and is tried again (``RENDER_ATTEMPTS`` times), then forgotten, so that the
+    next request asks again."""
+    import parametric
+
+    worker = workers.worker_name()
+    claimed = builds.claim(database, key, worker)
+    if claimed is None:
+        return "skipped"
+    started = time.perf_counter()
+    try:
+        result = work(dict(claimed.request))
+    except parametric.GeometryError as error:
+        builds.fail(database, key, worker, f"this configuration cannot be built: {error.reason}")
+        return "failed"
+    except parametric.ValidationError as error:
+        builds.fail(database, key, worker, str(error))
+        return "failed"
+    except Exception:
+        log.exception("build %s (%s) failed", key[:12], claimed.kind)
+        if claimed.attempts >= int(queue_config["RENDER_ATTEMPTS"]):
+            builds.forget(database, key)
+            return "failed"
+        builds.release(database, key, "a fault on our side; trying again")
+        raise RetryTask(f"build {key[:12]} failed; trying again",
+                        delay=float(queue_config["RENDER_RETRY_DELAY"])) from None
+    builds.finish(database, key, worker, result, time.perf_counter() - started)
+    return "done"
 
 
 def create_queue(config: Mapping[str, Any], generation: Generation | None = None) -> Queue:
     """The queue and its tasks for this configuration (the web app enqueues, workers execute)."""
     huey = create_huey(config)
     generation = generation or Generation(config)
+    database = generation.database
     retry_delay = float(config["RENDER_RETRY_DELAY"])
+    fault_delay = float(config["FAULT_RETRY_SECONDS"])
 
-    @huey.task(name="render_item")
+    @huey.task(name="render_item", priority=PRIORITY["render"])
     def render_item(item_id: int) -> str:
         """Generate an order item's files; a failed attempt is tried again after ``RENDER_RETRY_DELAY``."""
         outcome = generation.run(item_id)
-        if outcome == "retry":
-            raise RetryTask(f"item {item_id} failed; trying again", delay=retry_delay)
+        if outcome in ("retry", "wait"):  # wait: a fault of ours (a full disk), retried until it clears
+            raise RetryTask(f"item {item_id} failed; trying again", delay=fault_delay if outcome == "wait"
+                            else retry_delay)
         return outcome
 
-    @huey.periodic_task(crontab(), name="reap_leases")
-    def reap_leases() -> dict[str, list[int]]:
-        """Queue again the items whose worker died (run every ``REAP_INTERVAL_SECONDS`` by our consumer)."""
-        return generation.reap(render_item)
+    @huey.task(name="build_preview", priority=PRIORITY["preview"])
+    def build_preview(key: str) -> str:
+        """A configuration's preview files (GLB and STL) into the render cache."""
+        from .shop.preview import build
+
+        return run_build(config, database, key, lambda request: build(request, generation))
+
+    @huey.task(name="build_quote", priority=PRIORITY["quote"])
+    def build_quote(key: str) -> str:
+        """What a quote is priced from: the configuration's parts measured and sliced for the shop's printers."""
+        from .orders.quotes import measure_parts
+
+        return run_build(config, database, key, lambda request: measure_parts(request, generation, config))
+
+    @huey.task(name="draw_picture", priority=PRIORITY["catalog"])
+    def draw_picture(key: str) -> str:
+        """A catalog picture of a template's standard configuration."""
+        from .shop.catalog import draw
+
+        return run_build(config, database, key, lambda request: draw(request, generation, config))
+
+    @huey.periodic_task(crontab(), name="reap_leases", priority=PRIORITY["housekeeping"])
+    def reap_leases() -> dict[str, Any]:
+        """Queue again what dead or hung workers held (only under huey's plain consumer: ours has a reaper
+        process of its own)."""
+        from .housekeeping import reap
+
+        return reap(queue, config)
+
+    @huey.on_startup("heartbeat")
+    def start_heartbeat() -> None:
+        _ThisWorker.heartbeat = workers.Heartbeat(database, float(config["WORKER_HEARTBEAT_SECONDS"])).start()
+
+    @huey.on_shutdown("heartbeat")
+    def stop_heartbeat() -> None:
+        if _ThisWorker.heartbeat is not None:
+            _ThisWorker.heartbeat.stop()
+
+    @huey.signal(huey_signals.SIGNAL_EXECUTING)
+    def task_started(signal_name: str, task: Any, *args: Any) -> None:
+        if _ThisWorker.heartbeat is not None:
+            _safely(_ThisWorker.heartbeat.running, task.name, list(task.args or ()), task.id, task.priority)
+
+    @huey.signal(*FINISHED_SIGNALS)
+    def task_finished(signal_name: str, task: Any, *args: Any) -> None:
+        if _ThisWorker.heartbeat is not None:
+            _safely(_ThisWorker.heartbeat.finished)
 
     from .jobs import register_tasks
 
-    prepare_job, manufacture = register_tasks(huey, generation.database, generation.output_folder,
+    prepare_job, manufacture = register_tasks(huey, database, generation.output_folder,
                                               public_url=str(config["PUBLIC_URL"]), cache=generation.cache,
-                                              settings=generation.settings)
-    return Queue(huey, generation, render_item, reap_leases, prepare_job, manufacture)
+                                              settings=generation.settings, config=config,
+                                              priority=PRIORITY["manufacturing"],
+                                              periodic_priority=PRIORITY["housekeeping"])
+    from .batches import register_tasks as register_batch_tasks
+
+    gather_batches = register_batch_tasks(huey, generation.database, generation.output_folder, config,
+                                          priority=PRIORITY["housekeeping"])
+    queue = Queue(huey, generation, render_item, reap_leases, prepare_job, manufacture, build_preview,
+                  build_quote, draw_picture, gather_batches=gather_batches)
+    queue.tasks = {task.name: task for task in (render_item, build_preview, build_quote, draw_picture, prepare_job)}
+    return queue
+
+
+def _safely(call: Callable[..., Any], *args: Any) -> None:
+    try:
+        call(*args)
+    except Exception:  # a heartbeat write must never fail the task
+        log.exception("could not record the worker's task")
 
 
 class Consumer(HueyConsumer):
-    """huey's consumer whose scheduler runs periodic tasks every ``reap_interval`` seconds, not every minute."""
+    """huey's consumer with housekeeping processes of its own (``web.housekeeping``: the reaper every
+    ``REAP_INTERVAL_SECONDS``, the manufacturing dispatcher every ``DISPATCH_INTERVAL_SECONDS``), so that
+    neither waits behind a backlog in the queue, and with a check that kills a worker process whose
+    heartbeat went stale (stopped or stuck), which huey's health check then replaces."""
 
-    def __init__(self, huey: Huey, reap_interval: int = 60, **options: Any):
-        self.reap_interval = max(1, int(reap_interval))
+    def __init__(self, huey: Huey, queue: Queue | None = None, config: Mapping[str, Any] | None = None,
+                 **options: Any):
+        self.queue = queue
+        self.config = config
         super().__init__(huey, **options)
+        self.housekeepers: list[tuple[Any, Any]] = []
+        if queue is not None and config is not None:
+            from .housekeeping import duties
 
-    def _create_scheduler(self) -> Any:
-        scheduler = super()._create_scheduler()
-        scheduler.periodic_task_seconds = self.reap_interval
-        return scheduler
+            for duty in duties(self, queue, config):
+                self.housekeepers.append((duty, self._create_process(duty, duty.process_name)))
+
+    def start(self) -> None:
+        super().start()
+        for _, process in self.housekeepers:
+            process.start()
+        if self.queue is not None and self.config is not None:  # after forking: the children never share it
+            threading.Thread(target=self._beat_for_children, name="heartbeats", daemon=True).start()
+
+    def _beat_for_children(self) -> None:
+        """Beat for every running child (its own beat thread may be held up by a long kernel call), until stopped;
+        with a database engine of its own, which the forked children never touch."""
+        from .db import Database
+
+        assert self.config is not None
+        database = Database(self.config["DATABASE_URL"])
+        interval = max(0.2, float(self.config["WORKER_HEARTBEAT_SECONDS"]))
+        while not self.stop_flag.wait(interval):
+            pids = [p.pid for _, p in [*self.worker_threads, *self.housekeepers] if getattr(p, "pid", None)]
+            try:
+                workers.beat_for(database, pids)
+            except Exception:
+                self._logger.exception("could not write the workers' heartbeats")
+
+    def _join_workers(self) -> bool:
+        finished = super()._join_workers()
+        for _, process in self.housekeepers:
+            process.join(5)
+        return finished and not any(self.environment.is_alive(p) for _, p in self.housekeepers)
+
+    def _interrupt_workers(self) -> None:
+        super()._interrupt_workers()
+        self.environment.interrupt_workers([p for _, p in self.housekeepers])
+
+    def check_worker_health(self) -> bool:
+        self._kill_stale_workers()
+        healthy = super().check_worker_health()
+        for index, (duty, process) in enumerate(self.housekeepers):
+            if not self.environment.is_alive(process):
+                self._logger.warning("%s died, restarting.", duty.process_name)
+                fresh = duty.fresh()
+                self.housekeepers[index] = (fresh, self._create_process(fresh, fresh.process_name))
+                self.housekeepers[index][1].start()
+        return healthy
+
+    def _kill_stale_workers(self) -> None:
+        """SIGKILL a worker process of ours whose heartbeat is older than ``WORKER_STALE_SECONDS``."""
+        if self.queue is None or self.config is None:
+            return
+        stale_s = float(self.config["WORKER_STALE_SECONDS"])
+        pids = {getattr(process, "pid", None): process for _, process in [*self.worker_threads, *self.housekeepers]}
+        try:
+            found = workers.stale(self.queue.generation.database, stale_s)
+        except Exception:
+            self._logger.exception("could not read the workers' heartbeats")
+            return
+        for row in found:
+            if row.host != workers.worker_name().split(":")[0] or row.pid not in pids:
+                continue
+            self._logger.warning("worker %s has not beaten for more than %ss (stopped or stuck): killing it, "
+                                 "a fresh process takes its place", row.name, stale_s)
+            try:
+                os.kill(row.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            pids[row.pid].join(5)
 
 
 def create_consumer(queue: Queue, config: Mapping[str, Any], workers: int = 1) -> Consumer:
-    """A consumer running ``workers`` worker processes (the CAD kernel is not thread-safe)."""
-    return Consumer(queue.huey, reap_interval=int(config["REAP_INTERVAL_SECONDS"]), workers=workers,
-                    worker_type="process", periodic=True, scheduler_interval=1,
+    """A consumer running ``workers`` worker processes (the CAD kernel is not thread-safe) and the
+    housekeeping processes."""
+    return Consumer(queue.huey, queue=queue, config=config, workers=workers, worker_type="process",
+                    periodic=False, scheduler_interval=1,
                     initial_delay=float(config["WORKER_POLL_SECONDS"]),
                     max_delay=float(config["WORKER_POLL_MAX_SECONDS"]), backoff=1.5,
                     check_worker_health=True, health_check_interval=float(config["WORKER_HEALTH_SECONDS"]))
@@ -107,3 +335,4 @@ def __getattr__(name: str) -> Any:
     if name == "huey":
         return _default_queue(os.getpid()).huey
     raise AttributeError(name)
+

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import FieldError, Problems, ValidationError
-from .common import EXIT_OK, STORE_HELP
+from .common import EXIT_OK, STORE_HELP, parse_counted
 
 DXF_SPACING_MM = 8.0
 """The default gap between DXF parts: a 6 mm end mill plus 2 mm."""
@@ -51,16 +51,6 @@ def parse_rotations(text: str) -> tuple[float, ...] | None:
         raise ValidationError([FieldError("rotations", f"{text!r}: angles in degrees separated by commas, "
                                                        "e.g. 0,90,180,270, or free")])
     return turns
-
-
-def parse_file(text: str) -> tuple[str, int]:
-    """``FILE.dxf[:COUNT]`` as (file, count)."""
-    name, colon, count = text.rpartition(":")
-    if colon and count.strip().isdigit():
-        if int(count) < 1:
-            raise ValidationError([FieldError(text, f"{count} copies is out of range; allowed: 1 or more")])
-        return name, int(count)
-    return text, 1
 
 
 def is_drawing(text: str) -> bool:
@@ -114,7 +104,7 @@ def _nest_drawings(args: argparse.Namespace) -> int:
     margin = DXF_MARGIN_MM if args.margin is None else args.margin
     counts: dict[str, int] = {}
     for text in args.files:
-        found = problems.check(parse_file, text)
+        found = problems.check(parse_counted, text)
         if found is not None:
             counts[found[0]] = counts.get(found[0], 0) + found[1]
     grain = set(args.grain or ())
@@ -145,7 +135,7 @@ def _nest_drawings(args: argparse.Namespace) -> int:
 
 def parse_template(text: str) -> tuple[str, str | None, int]:
     """``TEMPLATE[@PRESET][:COUNT]`` as (template, preset, count)."""
-    name, count = parse_file(text)
+    name, count = parse_counted(text)
     template, _, preset = name.partition("@")
     return template.strip(), preset.strip() or None, count
 

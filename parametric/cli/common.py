@@ -90,3 +90,11 @@ def machine_request(args: argparse.Namespace, kind: str | None = None) -> Machin
     return MachineRequest(template, values, machine, problems)
 
 
+def parse_counted(text: str) -> tuple[str, int]:
+    """An input with an optional count, ``NAME[:COUNT]`` (``side.dxf:4``, ``bookcase:2``), as (name, count)."""
+    name, colon, count = text.rpartition(":")
+    if colon and count.strip().isdigit():
+        if int(count) < 1:
+            raise ValidationError([FieldError(text, f"{count} copies is out of range; allowed: 1 or more")])
+        return name, int(count)
+    return text, 1

@@ -16,19 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import FieldError, Problems, ValidationError
-from .common import EXIT_INVALID, EXIT_OK, STORE_HELP, parse_assignments
+from .common import EXIT_INVALID, EXIT_OK, STORE_HELP, parse_assignments, parse_counted
 
 MESH_SUFFIXES = (".stl", ".3mf", ".obj", ".ply")
-
-
-def parse_input(text: str) -> tuple[str, int]:
-    """``NAME[:COUNT]`` as (name, count)."""
-    name, colon, count = text.rpartition(":")
-    if colon and count.strip().isdigit():
-        if int(count) < 1:
-            raise ValidationError([FieldError(text, f"{count} copies is out of range; allowed: 1 or more")])
-        return name, int(count)
-    return text, 1
 
 
 def _is_mesh_file(name: str) -> bool:
@@ -74,7 +64,7 @@ def cmd_plate(args: argparse.Namespace) -> int:
     files: dict[str, int] = {}
     templates: dict[str, int] = {}
     for text in args.parts:
-        found = problems.check(parse_input, text)
+        found = problems.check(parse_counted, text)
         if found is None:
             continue
         name, count = found

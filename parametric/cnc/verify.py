@@ -38,6 +38,28 @@ class InterpreterError(ParametricError):
         super().__init__(f"{program}: {message}")
 
 
+class InterpreterMissing(InterpreterError):
+    """rs274 is not installed here: a fault of the machine, retried once it is installed."""
+
+    infrastructure_kind = "missing_tool"
+
+
+class InterpreterTimeout(InterpreterError):
+    """rs274 ran longer than its time limit (:func:`interpreter_timeout_s`) and was killed."""
+
+    infrastructure_kind = "timeout"
+    counts_as_attempt = True
+
+
+DEFAULT_INTERPRETER_TIMEOUT_S = 120.0
+
+
+def interpreter_timeout_s() -> float | None:
+    """rs274's time limit per program: ``$PARAMETRIC_RS274_TIMEOUT_SECONDS`` (0 for none), else 120 s."""
+    value = float(os.environ.get("PARAMETRIC_RS274_TIMEOUT_SECONDS", DEFAULT_INTERPRETER_TIMEOUT_S))
+    return value if value > 0 else None
+
+
 @dataclass(frozen=True)
 class Move:
     """One canonical move: ``rapid``, ``feed`` or ``arc``, from ``start`` to ``end`` (mm), at ``feed`` mm/min."""
@@ -175,7 +197,7 @@ def run_rs274(program: str | os.PathLike[str], tool_table: str | os.PathLike[str
     binary = interpreter_path()
     name = Path(program).name
     if binary is None:
-        raise InterpreterError(name, "rs274 is not installed (Debian package linuxcnc-uspace; run "
+        raise InterpreterMissing(name, "rs274 is not installed (Debian package linuxcnc-uspace; run "
                                      "scripts/install-system-deps.sh)")
     text = Path(program).read_text("utf-8")
     cleaned = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("$")) + "\n"
@@ -188,8 +210,13 @@ def run_rs274(program: str | os.PathLike[str], tool_table: str | os.PathLike[str
         else:
             table.write_text("", "utf-8")
         output = Path(folder) / "out.canon"
-        completed = subprocess.run([binary, "-g", "-t", str(table), str(source), str(output)],
-                                   stdin=subprocess.DEVNULL, capture_output=True, text=True, cwd=folder, timeout=120)
+        limit = interpreter_timeout_s()
+        try:
+            completed = subprocess.run([binary, "-g", "-t", str(table), str(source), str(output)],
+                                       stdin=subprocess.DEVNULL, capture_output=True, text=True, cwd=folder,
+                                       timeout=limit)
+        except subprocess.TimeoutExpired:  # run() has killed it
+            raise InterpreterTimeout(name, f"rs274 took longer than {limit:g} s and was stopped") from None
         if completed.returncode != 0:
             said = [line.strip() for line in (completed.stdout + "\n" + completed.stderr).splitlines()
                     if line.strip() and line.strip() != "executing"]

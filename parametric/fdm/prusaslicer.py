@@ -44,6 +44,37 @@ class SlicerError(ParametricError):
         super().__init__(reason)
 
 
+class SlicerMissing(SlicerError):
+    """PrusaSlicer is not installed here: a fault of the machine, retried once it is installed."""
+
+    infrastructure_kind = "missing_tool"
+
+
+class SlicerTimeout(SlicerError):
+    """PrusaSlicer ran longer than its time limit and was killed (:func:`slicer_timeout_s`)."""
+
+    infrastructure_kind = "timeout"
+    counts_as_attempt = True
+
+
+DEFAULT_SLICER_TIMEOUT_S = 600.0
+
+
+def slicer_timeout_s() -> float | None:
+    """PrusaSlicer's time limit per run: ``$PARAMETRIC_SLICER_TIMEOUT_SECONDS`` (0 for none), else 600 s."""
+    value = float(os.environ.get("PARAMETRIC_SLICER_TIMEOUT_SECONDS", DEFAULT_SLICER_TIMEOUT_S))
+    return value if value > 0 else None
+
+
+def run_slicer(command: list[str], name: str) -> subprocess.CompletedProcess[str]:
+    """Run PrusaSlicer's ``command`` within :func:`slicer_timeout_s`; past it, it is killed (:class:`SlicerTimeout`)."""
+    limit = slicer_timeout_s()
+    try:
+        return subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=limit)
+    except subprocess.TimeoutExpired:  # run() has killed it
+        raise SlicerTimeout(f"PrusaSlicer took longer than {limit:g} s on {name} and was stopped") from None
+
+
 class PlateTooFull(SlicerError):
     """The parts did not fit on one plate as PrusaSlicer arranged them (it could not fit them, or they would
     extrude beyond the bed): fewer per plate."""
@@ -150,7 +181,7 @@ def slicer_path() -> str:
     """The PrusaSlicer binary, or a SlicerError saying how to install it."""
     found = shutil.which(os.environ.get("PARAMETRIC_PRUSA_SLICER", SLICER))
     if found is None:
-        raise SlicerError("PrusaSlicer is not installed (Debian package prusa-slicer; "
+        raise SlicerMissing("PrusaSlicer is not installed (Debian package prusa-slicer; "
                           "run scripts/install-system-deps.sh)")
     return found
 
@@ -265,7 +296,7 @@ def slice_plate(items: Sequence[PlateItem], printer: Printer, material_id: str, 
     with atomic_target(out) as target:
         full = [*command, "-o", str(target), *sources]
         slicer_started = time.perf_counter()
-        completed = subprocess.run(full, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        completed = run_slicer(full, name)
         slicer_s = time.perf_counter() - slicer_started
         if completed.returncode != 0:
             output = (completed.stdout + completed.stderr).strip()
@@ -311,7 +342,7 @@ def slice_placed(objects: Sequence[str | os.PathLike[str]], printer: Printer, ma
     with atomic_target(out) as target:
         full = [*command, "-o", str(target), *(str(path) for path in objects)]
         slicer_started = time.perf_counter()
-        completed = subprocess.run(full, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        completed = run_slicer(full, name)
         slicer_s = time.perf_counter() - slicer_started
         if completed.returncode != 0:
             output = (completed.stdout + completed.stderr).strip()

@@ -118,3 +118,15 @@ def broken_template() -> Iterator[str]:
     register(FilletTooLarge)
     yield FilletTooLarge.id
     _REGISTRY.pop(FilletTooLarge.id, None)
+
+
+def answered(app: Flask, client: FlaskClient, method: str, url: str, rounds: int = 5, **kwargs: Any) -> Any:
+    """The answer to a request that may first be 202 "preparing" (a preview, quote or picture the workers
+    build): while it is, run the real queue here and ask again."""
+    for _ in range(rounds):
+        response = client.open(url, method=method, **kwargs)
+        if response.status_code != 202:
+            return response
+        assert response.headers.get("Retry-After"), "a 202 says when to ask again"
+        run_queue(app)
+    raise AssertionError(f"{method} {url} was still being prepared after {rounds} rounds")

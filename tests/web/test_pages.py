@@ -25,7 +25,7 @@ from web.models import Order, OrderItem
 from web.orders import tokens
 from web.shop.forms import form_fields
 
-from .conftest import STAFF, order_body, run_queue, services, test_config
+from .conftest import STAFF, answered, order_body, run_queue, services, test_config
 
 SCRIPT = "<script>alert(1)</script>"
 
@@ -68,12 +68,40 @@ def unique_shelf_width() -> float:
     return unique_width()
 
 
+def through_preparing(client: FlaskClient, response: Any, rounds: int = 5) -> Any:
+    """Follow a "preparing" page (202) as a browser without JavaScript does: its refresh, after the workers (the
+    real queue, run here) have done their part."""
+    from .conftest import run_queue
+
+    for _ in range(rounds):
+        if response.status_code != 202:
+            return response
+        refresh = page(response).xpath("//meta[@http-equiv='refresh']/@content")
+        assert refresh and response.headers["Retry-After"], "a preparing page refreshes itself and says when"
+        target = refresh[0].split("url=", 1)[1]
+        run_queue(client.application)
+        response = client.get(target)
+    raise AssertionError("still preparing")
+
+
+def settled(app: Any, rounds: int = 400) -> bool:
+    """Run the queue until the catalog has every from-price it asked for."""
+    from .conftest import run_queue
+
+    catalog = app.extensions["parametric_catalog"]
+    for _ in range(rounds):
+        run_queue(app, limit=200)
+        if catalog.settle(timeout=0.5):
+            return True
+    return False
+
+
 def place_order_without_javascript(client: FlaskClient, template_id: str, changes: dict[str, str],
                                    name: str = "Grace Hopper", email: str = "grace@example.com") -> tuple[Any, str]:
     """Configure, check out and confirm with plain form posts; returns (confirmation page, tracking URL)."""
     configurator = page(client.get(f"/configure/{template_id}"))
     values = {**form_values(configurator, "configurator"), **changes}
-    checkout = client.post(f"/configure/{template_id}", data=values)
+    checkout = through_preparing(client, client.post(f"/configure/{template_id}", data=values))
     assert checkout.status_code == 200, checkout.get_data(as_text=True)[:2000]
     checkout_page = page(checkout)
     submitted = {**form_values(checkout_page, None), "name": name, "email": email}
@@ -92,7 +120,7 @@ def place_order_without_javascript(client: FlaskClient, template_id: str, change
 def test_catalog_shows_every_template_with_picture_family_and_from_price(app, client):
     first = client.get("/")  # the prices are worked out in the background: the page does not wait for them
     assert first.status_code == 200 and "priced when configured" in first.get_data(as_text=True)
-    assert app.extensions["parametric_catalog"].settle(timeout=600)
+    assert settled(app)
     response = client.get("/")
     assert response.status_code == 200
     document = page(response)
@@ -111,7 +139,7 @@ def test_catalog_shows_every_template_with_picture_family_and_from_price(app, cl
                 line["preset"] = preset
                 if template.presets[preset].material:
                     line["material"] = template.presets[preset].material
-            quoted = client.post("/api/v1/quotes", json=line)
+            quoted = answered(app, client, "POST", "/api/v1/quotes", json=line)
             assert quoted.status_code == 200, quoted.get_json()
             totals.append(quoted.get_json()["price"]["total"])
         assert f"from {min(totals):.2f} EUR" in " ".join(text.split())
@@ -129,26 +157,28 @@ def test_catalog_from_prices_follow_the_machines_the_shop_has(app, client, staff
     client.get("/")
     catalog = app.extensions["parametric_catalog"]
     template = parametric.get_template("leg_cap")
-    assert catalog.settle(timeout=600)
+    assert settled(app)
     by_volume = catalog.from_price(template)
     printer = {**PRINTER, "materials": ["pla", "petg", "tpu"]}
     assert client.post("/api/v1/staff/machines", json=printer, headers=staff).status_code == 201
     assert catalog.from_price(template) is None  # a new fleet: worked out again, in the background
-    assert catalog.settle(timeout=600)
+    assert settled(app)
     sliced = catalog.from_price(template)
     totals = []
     for preset in (None, *template.presets):
         line = {"template": "leg_cap", "quantity": 1, **({"preset": preset} if preset else {})}
         if preset and template.presets[preset].material:
             line["material"] = template.presets[preset].material
-        quoted = client.post("/api/v1/quotes", json=line).get_json()
+        quoted = answered(app, client, "POST", "/api/v1/quotes", json=line).get_json()
         totals.append((quoted["price"]["total"], quoted["parts"][0]["estimate"]["source"]))
     assert sliced.total == min(total for total, _ in totals) != by_volume.total
     assert {source for _, source in totals} == {"prusaslicer"}
 
 
 def test_catalog_picture_is_the_default_configuration_drawn_once(client, app):
-    first = client.get("/catalog/wall_shelf.png")
+    preparing = client.get("/catalog/wall_shelf.png")  # drawn by a worker: a placeholder until then
+    assert preparing.status_code == 202 and preparing.mimetype == "image/svg+xml" and preparing.headers["Retry-After"]
+    first = answered(app, client, "GET", "/catalog/wall_shelf.png")
     assert first.status_code == 200 and first.mimetype == "image/png"
     picture = Image.open(io.BytesIO(first.data)).convert("RGB")
     assert picture.size == (480, 360)
@@ -230,23 +260,28 @@ def test_shoe_size_table_endpoint(client):
     assert systems["US-W"]["label"] == "US W"
 
 
-def test_preview_validates_renders_and_answers_from_the_cache(client):
-    width = unique_shelf_width()
-    query = {"params.width": f"{width}", "params.depth": "180", "quantity": "1", "material": "pla"}
+def test_preview_validates_renders_and_answers_from_the_cache(app, client):
+    width = 1010 + 10 * (round(unique_shelf_width()) % 48)  # on the 10 mm step, not built before in this run
+    query = {"params.width": f"{width}", "params.depth": "185", "quantity": "1", "material": "pla"}
     first = client.get("/configure/wall_shelf/preview", query_string=query)
-    assert first.status_code == 200, first.get_json()
-    shown = first.get_json()
-    assert shown["cache_hit"] is False and shown["bbox_mm"][:2] == [pytest.approx(width), 180]
-    assert shown["quote_request"]["params"]["width"] == pytest.approx(width)
+    assert first.status_code == 202, first.get_json()  # a new configuration: a worker builds it
+    assert first.get_json()["state"] == "preparing" and int(first.headers["Retry-After"]) >= 1
+    run_queue(app)
+    ready = client.get("/configure/wall_shelf/preview", query_string=query)
+    assert ready.status_code == 200, ready.get_json()
+    shown = ready.get_json()
+    assert shown["state"] == "ready" and shown["bbox_mm"][:2] == [pytest.approx(width), 185]
+    assert shown["quote_request"]["params"]["width"] == pytest.approx(width) and shown["snapped"] == {}
     glb = client.get(shown["glb"])
     assert glb.status_code == 200 and glb.data[:4] == b"glTF" and "immutable" in glb.headers["Cache-Control"]
     again = client.get("/configure/wall_shelf/preview", query_string=query).get_json()
     assert again["cache_hit"] is True and again["glb"] == shown["glb"]
-    quoted = client.post("/api/v1/quotes", json=shown["quote_request"])  # the live quote: a cache hit now
+    quoted = answered(app, client, "POST", "/api/v1/quotes", json=shown["quote_request"])
     assert quoted.status_code == 200
     in_inches = {**query, "params.width": "30", "params.depth": "8", "units": "in"}
-    inches = client.get("/configure/wall_shelf/preview", query_string=in_inches)
-    assert inches.get_json()["bbox_mm"][0] == pytest.approx(762)
+    inches = answered(app, client, "GET", "/configure/wall_shelf/preview", query_string=in_inches).get_json()
+    assert inches["bbox_mm"][0] == pytest.approx(760)  # 762 mm, on the width's 10 mm step
+    assert inches["snapped"]["width"] == {"given": 762.0, "used": 760.0}
     wrong = client.get("/configure/wall_shelf/preview", query_string={**query, "params.width": "5000",
                                                                        "quantity": "0"})
     assert wrong.status_code == 422
@@ -289,7 +324,8 @@ def test_order_without_javascript_from_form_to_files(client, app):
         order = session.scalar(select(Order).where(Order.id == order_id))
         item = session.scalar(select(OrderItem).where(OrderItem.order_id == order_id))
     assert order.customer_name == "Grace Hopper" and tokens.matches(order.token_hash, parse_qs(parts.query)["token"][0])
-    assert item.params["width"] == pytest.approx(width) and item.quantity == 2 and item.material == "petg"
+    assert item.params["width"] == round(width / 10) * 10  # the configurator snaps to the field's 10 mm step
+    assert item.quantity == 2 and item.material == "petg"
     track = page(client.get(f"{parts.path}?{parts.query}"))
     assert track.xpath("//*[@data-role='state']")[0].text_content() == "files waiting to be made"
     assert track.xpath("//noscript/meta[@http-equiv='refresh']")  # without JavaScript the page reloads
@@ -309,16 +345,18 @@ def test_order_without_javascript_from_form_to_files(client, app):
 def test_inches_from_the_form_are_ordered_in_millimetres(client):
     configurator = page(client.get("/configure/wall_shelf?units=in"))
     values = {**form_values(configurator, "configurator"), "params.width": "30.25"}
-    checkout = client.post("/configure/wall_shelf", data=values)
+    checkout = through_preparing(client, client.post("/configure/wall_shelf", data=values))
     assert checkout.status_code == 200
     text = " ".join(page(checkout).text_content().split())
-    assert "Width 30.25 in" in text and "Total" in text  # shown in the customer's inches
-    assert '"width": 768.35' in page(checkout).xpath("//input[@name='item']/@value")[0]  # ordered in mm
+    # 30.25 in (768.35 mm), snapped to the width's 10 mm step: 770 mm, shown in the customer's inches
+    assert "Width 30.31 in" in text and "Total" in text
+    assert '"width": 770' in page(checkout).xpath("//input[@name='item']/@value")[0]  # ordered in mm
 
 
 def test_checkout_shows_customer_errors_and_keeps_the_values(client):
     configurator = page(client.get("/configure/leg_cap"))
-    checkout = page(client.post("/configure/leg_cap", data=form_values(configurator, "configurator")))
+    checkout = page(through_preparing(client, client.post("/configure/leg_cap",
+                                                          data=form_values(configurator, "configurator"))))
     values = {**form_values(checkout), "name": "Ada", "email": "not an email"}
     response = client.post("/checkout", data=values)
     assert response.status_code == 422
@@ -344,8 +382,8 @@ def test_forms_are_refused_without_the_csrf_token(tmp_path, cache_folder):
         response = client.post(url, data=data)
         assert response.status_code == 400, url
         assert "security token" in response.get_data(as_text=True)
-    assert client.post("/configure/leg_cap", data=values).status_code == 200
-    assert client.post("/api/v1/quotes", json={"template": "leg_cap"}).status_code == 200  # the API uses no cookies
+    assert client.post("/configure/leg_cap", data=values).status_code in (200, 202)  # accepted (202: price coming)
+    assert client.post("/api/v1/quotes", json={"template": "leg_cap"}).status_code in (200, 202)  # no cookies
     services(app).database.dispose()
 
 

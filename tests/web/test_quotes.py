@@ -10,14 +10,15 @@ import parametric
 from parametric.materials import get_material
 from tests.parametric import conftest as tools
 
-from .conftest import order_body, services, unique_width
+from .conftest import answered, order_body, services, unique_width
 
 prusa_slicer = tools.prusa_slicer  # real PrusaSlicer: skipped loudly when missing, a failure under CI=true
 
 
 def test_price_is_material_plus_machine_time_plus_setup(app, client, cache_folder):
     """No printer set up: time and material come from the volume at the configured rates."""
-    response = client.post("/api/v1/quotes", json={"template": "leg_cap", "params": {"sleeve_depth": 21.5},
+    response = answered(app, client, "POST", "/api/v1/quotes",
+                      json={"template": "leg_cap", "params": {"sleeve_depth": 21.5},
                                                    "quantity": 3, "material": "petg"})
     assert response.status_code == 200
     quote = response.get_json()
@@ -46,9 +47,10 @@ def test_price_is_material_plus_machine_time_plus_setup(app, client, cache_folde
 def test_a_mixed_product_prices_each_part_in_its_own_material_and_process(app, client, cache_folder):
     """A wall shelf in oak: the board is cut from oak at the CNC rates, the brackets are printed in PLA."""
     width = unique_width()
-    quote = client.post("/api/v1/quotes", json={"template": "wall_shelf", "params": {"width": width},
+    quote = answered(app, client, "POST", "/api/v1/quotes", json={"template": "wall_shelf", "params": {"width": width},
                                                 "quantity": 2, "material": "oak"}).get_json()
-    manifest = parametric.render("wall_shelf", {"width": width}, formats=["stl"], material="oak",
+    assert quote["params"]["width"] == round(width / 10) * 10  # snapped to the field's 10 mm step
+    manifest = parametric.render("wall_shelf", quote["params"], formats=["stl"], material="oak",
                                  cache=parametric.cache.Cache(cache_folder))
     parts = {p["name"]: p for p in manifest.parts}
     assert (parts["board"]["material"], parts["bracket"]["material"]) == ("oak", "pla")
@@ -92,7 +94,7 @@ def test_prusaslicer_estimates_price_a_printed_part_and_are_the_jobs_estimates(a
     assert add_printer(client, staff).status_code == 201  # mk3: PLA and PETG loaded
     line = {"template": "leg_cap", "params": {"sleeve_depth": 10 + unique_width() % 20}, "quantity": 2,
             "material": "pla"}
-    quote = client.post("/api/v1/quotes", json=line).get_json()
+    quote = answered(app, client, "POST", "/api/v1/quotes", json=line).get_json()
     [part] = quote["parts"]
     estimate = part["estimate"]
     assert estimate["source"] == "prusaslicer" and estimate["machine"] == "mk3"
@@ -103,11 +105,12 @@ def test_prusaslicer_estimates_price_a_printed_part_and_are_the_jobs_estimates(a
     assert quote["price"]["machine"] == pytest.approx(2 * hours * config["MACHINE_RATE_PER_HOUR"]["fdm"], abs=0.01)
     assert quote["price"]["material"] == pytest.approx(2 * estimate["filament_g"] / 1000 * pla.cost_per_kg,
                                                        abs=0.01)
-    again = client.post("/api/v1/quotes", json=line).get_json()["parts"][0]["estimate"]
-    assert again["cached"] and again["print_time_s"] == estimate["print_time_s"]  # sliced once
+    again = answered(app, client, "POST", "/api/v1/quotes", json=line).get_json()["parts"][0]["estimate"]
+    assert again == estimate  # sliced once: the second quote is priced from the recorded measurements
 
     # the order made from that line: one job per plate, sliced by the same PrusaSlicer, the same figures per copy
-    assert client.post("/api/v1/orders", json=order_body({**line, "quantity": 1})).status_code == 201
+    ordered = {**line, "params": quote["params"], "quantity": 1}  # what was quoted (snapped to the steps)
+    assert client.post("/api/v1/orders", json=order_body(ordered)).status_code == 201
     run_queue(app)
     database, output = services(app).database, services(app).generation.output_folder
     with database.session() as session:
@@ -121,33 +124,34 @@ def test_prusaslicer_estimates_price_a_printed_part_and_are_the_jobs_estimates(a
     assert "Print time (PrusaSlicer)" in sheet and "PLA" in sheet
 
 
-def test_a_printer_without_the_material_falls_back_to_the_volume_rate_and_says_why(client, staff):
+def test_a_printer_without_the_material_falls_back_to_the_volume_rate_and_says_why(app, client, staff):
     from .test_manufacturing import add_printer
 
     assert add_printer(client, staff).status_code == 201  # PLA and PETG only
-    quote = client.post("/api/v1/quotes", json={"template": "heel_lift", "material": "tpu"}).get_json()
+    quote = answered(app, client, "POST", "/api/v1/quotes",
+                      json={"template": "heel_lift", "material": "tpu"}).get_json()
     [part] = quote["parts"]
     assert part["estimate"]["source"] == "volume rate"
     assert "no printer has TPU 95A (flexible) loaded" in part["estimate"]["reason"]
 
 
-def test_a_cached_configuration_is_quoted_fast(client):
+def test_a_cached_configuration_is_quoted_fast(app, client):
     body = {"template": "wall_shelf", "params": {"width": 700}}
-    assert client.post("/api/v1/quotes", json=body).status_code == 200
+    assert answered(app, client, "POST", "/api/v1/quotes", json=body).status_code == 200
     started = time.perf_counter()
     for _ in range(5):
-        assert client.post("/api/v1/quotes", json=body).status_code == 200
+        assert answered(app, client, "POST", "/api/v1/quotes", json=body).status_code == 200
     assert (time.perf_counter() - started) / 5 < 0.5
 
 
 def test_lead_time_grows_with_the_queue(app, client):
     body = {"template": "wall_shelf", "params": {"width": 700}}
     guess = app.config["DEFAULT_RENDER_SECONDS"]
-    empty = client.post("/api/v1/quotes", json=body).get_json()["lead_time"]
+    empty = answered(app, client, "POST", "/api/v1/quotes", json=body).get_json()["lead_time"]
     assert empty["queue_depth"] == 0 and empty["files_ready_in_s"] == pytest.approx(guess)  # its own render
     for _ in range(4):
         client.post("/api/v1/orders", json=order_body({"template": "wall_shelf", "params": {"width": unique_width()}}))
-    busy = client.post("/api/v1/quotes", json=body).get_json()["lead_time"]
+    busy = answered(app, client, "POST", "/api/v1/quotes", json=body).get_json()["lead_time"]
     assert busy["queue_depth"] == 4
     assert busy["files_ready_in_s"] == pytest.approx(5 * guess, abs=0.1)
     assert busy["days"] >= busy["production_days"]
@@ -162,19 +166,21 @@ def test_average_render_time_comes_from_finished_renders(app, client):
     assert 0 < average < 60 and average != app.config["DEFAULT_RENDER_SECONDS"]
 
 
-def test_invalid_quotes_list_every_problem(client):
-    response = client.post("/api/v1/quotes", json={"template": "wall_shelf", "params": {"width": 10, "depth": "x"},
+def test_invalid_quotes_list_every_problem(app, client):
+    response = answered(app, client, "POST", "/api/v1/quotes",
+                      json={"template": "wall_shelf", "params": {"width": 10, "depth": "x"},
                                                    "quantity": -1, "material": "gold", "colour": "red"})
     assert response.status_code == 422
     fields = {e["field"] for e in response.get_json()["errors"]}
     assert {"params.width", "params.depth", "quantity", "material", "colour"} <= fields
-    unknown = client.post("/api/v1/quotes", json={"template": "spaceship"})
+    unknown = answered(app, client, "POST", "/api/v1/quotes", json={"template": "spaceship"})
     assert unknown.status_code == 422 and unknown.get_json()["errors"][0]["field"] == "template"
-    assert client.post("/api/v1/quotes", json=["wall_shelf"]).status_code == 422
+    assert answered(app, client, "POST", "/api/v1/quotes", json=["wall_shelf"]).status_code == 422
 
 
-def test_a_configuration_the_kernel_cannot_build_is_422_with_its_reason(client, broken_template):
-    response = client.post("/api/v1/quotes", json={"template": broken_template, "params": {"size": 18}})
+def test_a_configuration_the_kernel_cannot_build_is_422_with_its_reason(app, client, broken_template):
+    response = answered(app, client, "POST", "/api/v1/quotes",
+                      json={"template": broken_template, "params": {"size": 18}})
     assert response.status_code == 422
     [error] = response.get_json()["errors"]
     assert error["field"] == "params" and "BRep_API: command not done" in error["message"]
@@ -190,7 +196,8 @@ def test_a_quote_does_not_wait_long_for_a_busy_slicer(app, client, staff):
     services(app).config["QUOTE_SLICER_WAIT_SECONDS"] = 0.2
     with quotes._slicer:
         started = time.perf_counter()
-        quote = client.post("/api/v1/quotes", json={"template": "leg_cap", "material": "pla"}).get_json()
+        quote = answered(app, client, "POST", "/api/v1/quotes",
+                          json={"template": "leg_cap", "material": "pla"}).get_json()
         waited = time.perf_counter() - started
     [part] = quote["parts"]
     assert {k: part["estimate"][k] for k in ("source", "reason")} == {

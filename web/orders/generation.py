@@ -30,12 +30,17 @@ from sqlalchemy import and_, delete, func, or_, select, update
 
 import parametric
 from parametric.cache import Cache, cache_key
+from parametric.errors import CUSTOMER_FAULT_MESSAGE, InfrastructureError, infrastructure_fault
 from parametric.export import ExportSettings
 
 from ..db import Database
-from ..models import Artifact, OrderItem, utcnow
+from ..models import Artifact, Job, OrderItem, utcnow
 
 log = logging.getLogger(__name__)
+
+GAVE_UP_MESSAGE = ("we could not prepare this item's files (the fault is ours, not your configuration's); "
+                   "our workshop has been told and will be in touch")
+"""What a customer reads of an item that failed for good through a fault of ours (staff see ``last_error``)."""
 
 Enqueue = Callable[[int], Any]
 
@@ -67,7 +72,10 @@ class Generation:
         self.config = config
         self.database = database or Database(config["DATABASE_URL"])
         self.output_folder = Path(config["OUTPUT_FOLDER"])
-        self.cache = Cache(Path(config["CACHE_FOLDER"]))
+        self.cache = Cache(Path(config["CACHE_FOLDER"]), max_bytes=config.get("CACHE_MAX_BYTES") or 0,
+                           min_age_s=float(config.get("CACHE_MIN_AGE_SECONDS", 600.0)),
+                           min_free_bytes=int(config.get("CACHE_MIN_FREE_BYTES", 0)), protected=self.needed_keys)
+        self.render_timeout = float(config.get("RENDER_TIMEOUT_SECONDS", 0)) or 0.0
         self.formats = tuple(config["ORDER_FORMATS"])
         self.settings = ExportSettings(tolerance=float(config["EXPORT_TOLERANCE"]),
                                        angular_tolerance=float(config["EXPORT_ANGULAR_TOLERANCE"]))
@@ -78,7 +86,8 @@ class Generation:
     # -- the job ------------------------------------------------------------------------
 
     def run(self, item_id: int) -> str:
-        """Generate one item's files. Returns ``ready``, ``failed``, ``retry`` (try again later) or ``skipped``."""
+        """Generate one item's files. Returns ``ready``, ``failed``, ``retry`` (try again later), ``wait`` (a fault
+        of ours such as a full disk: try again after ``FAULT_RETRY_SECONDS``, no attempt used) or ``skipped``."""
         claim = self.claim(item_id)
         if claim is None:
             return "skipped"
@@ -91,8 +100,12 @@ class Generation:
         except parametric.ValidationError as error:  # the stored parameters no longer validate
             return self._failed(claim, f"the template refused the stored parameters: {error}", final=True)
         except Exception as error:  # a disk, database or kernel problem: try again
+            fault = infrastructure_fault(error)
+            if fault is not None:
+                return self._fault(claim, fault)
             log.exception("rendering item %s failed", item_id)
-            return self._failed(claim, f"{type(error).__name__}: {error}")
+            return self._failed(claim, CUSTOMER_FAULT_MESSAGE, detail=f"{type(error).__name__}: {error}",
+                                gave_up=GAVE_UP_MESSAGE)
         seconds = None if manifest.cache_hit else time.perf_counter() - started
         return "ready" if self.finish(claim, manifest, seconds) else "skipped"
 
@@ -105,7 +118,7 @@ class Generation:
         return parametric.render(claim.template, claim.params,
                                  out_dir=item_folder(self.output_folder, claim.order_id, claim.position),
                                  formats=self.formats, material=claim.material, settings=self.settings,
-                                 cache=self.cache)
+                                 cache=self.cache, timeout=self.render_timeout)
 
     def key(self, template: parametric.Template, canonical: dict[str, Any]) -> str:
         return cache_key(template.id, template.version, canonical, self.settings.as_dict())
@@ -113,6 +126,23 @@ class Generation:
     def is_cached(self, template: parametric.Template, canonical: dict[str, Any]) -> bool:
         """Whether every order format of this configuration is in the cache (reads JSON only)."""
         return self.cache.lookup(self.key(template, canonical), self.formats) is not None
+
+    def needed_keys(self) -> set[str]:
+        """Cache keys that work still waits for, which the cache's eviction keeps: items not yet rendered,
+        and ready items whose jobs are not prepared yet (a job sheet may take its drawing from the cache).
+        Delivered files are the orders' own copies, so nothing else needs the cache."""
+        with self.database.session() as session:
+            waiting = session.scalars(select(OrderItem.cache_key).where(
+                OrderItem.state.in_(("queued", "rendering")), OrderItem.cache_key.is_not(None))).all()
+            preparing = session.scalars(select(OrderItem.cache_key).join(Job, Job.item_id == OrderItem.id).where(
+                Job.state.in_(("queued", "slicing")), OrderItem.cache_key.is_not(None))).all()
+        return {*waiting, *preparing}
+
+    def tidy(self) -> dict[str, int]:
+        """Remove what interrupted builds left in the cache and keep it under its size limit."""
+        swept = self.cache.sweep()
+        evicted = self.cache.evict()
+        return {"swept": len(swept), "evicted": len(evicted)}
 
     # -- leases ---------------------------------------------------------------------------
 
@@ -160,7 +190,7 @@ class Generation:
             result = session.execute(
                 update(OrderItem)
                 .where(OrderItem.id == claim.item_id, OrderItem.state.in_(("queued", "rendering")))
-                .values(state="ready", reason=None, cache_key=manifest.cache_key, lease_owner=None,
+                .values(state="ready", reason=None, last_error=None, cache_key=manifest.cache_key, lease_owner=None,
                         rendered_by=claim.owner,
                         lease_expires_at=None, finished_at=utcnow(), render_seconds=seconds)
                 .execution_options(synchronize_session=False))
@@ -172,15 +202,44 @@ class Generation:
                             for format_, part, filename, size, digest in records)
         return True
 
-    def _failed(self, claim: Claim, reason: str, final: bool = False) -> str:
-        """Queue the item for another try, or mark it failed when its attempts are used up."""
+    def _failed(self, claim: Claim, reason: str, final: bool = False, *, detail: str | None = None,
+                gave_up: str | None = None) -> str:
+        """Queue the item for another try, or mark it failed when its attempts are used up.
+
+        ``reason`` is what the customer reads (plain words, no server detail), ``detail`` what staff read
+        (``last_error``); ``gave_up`` replaces ``reason`` when this was the last attempt."""
         final = final or claim.attempts >= self.max_attempts
         now = utcnow()
-        values: dict[str, Any] = {"reason": reason, "lease_owner": None, "lease_expires_at": None}
+        values: dict[str, Any] = {"reason": (gave_up or reason) if final else reason,
+                                  "last_error": detail or reason, "lease_owner": None, "lease_expires_at": None}
         if final:
             values.update(state="failed", finished_at=now)
         else:
             values.update(state="queued", enqueued_at=now, heartbeat_at=now)
+        if not self._release(claim, values):
+            return "skipped"  # the lease was lost: whoever holds it now decides
+        log.warning("item %s attempt %s failed%s: %s", claim.item_id, claim.attempts,
+                    "" if not final else " for good", detail or reason)
+        return "failed" if final else "retry"
+
+    def _fault(self, claim: Claim, fault: InfrastructureError) -> str:
+        """A fault of ours (a full or read-only disk, a missing tool, a timeout), logged for staff.
+
+        A timeout or a crash uses up an attempt (the same input may do it again): after the last one the
+        item fails, the customer reading :data:`GAVE_UP_MESSAGE`. Any other fault is no reason to give up:
+        the item is queued again without using an attempt, and tried until the fault clears."""
+        detail = f"{fault.kind}: {fault.reason}"
+        log.error("item %s: %s", claim.item_id, detail)
+        if fault.counts_as_attempt:
+            return self._failed(claim, CUSTOMER_FAULT_MESSAGE, detail=detail, gave_up=GAVE_UP_MESSAGE)
+        now = utcnow()
+        values: dict[str, Any] = {"state": "queued", "reason": None, "last_error": detail, "lease_owner": None,
+                                  "lease_expires_at": None, "enqueued_at": now, "heartbeat_at": now,
+                                  "attempts": OrderItem.attempts - 1}
+        return "wait" if self._release(claim, values) else "skipped"
+
+    def _release(self, claim: Claim, values: dict[str, Any]) -> bool:
+        """Apply ``values`` to the claimed item if this process still holds its lease."""
         with self.database.transaction() as session:
             result = session.execute(
                 update(OrderItem)
@@ -188,11 +247,7 @@ class Generation:
                        OrderItem.state == "rendering")
                 .values(**values)
                 .execution_options(synchronize_session=False))
-        if result.rowcount != 1:
-            return "skipped"  # the lease was lost: whoever holds it now decides
-        log.warning("item %s attempt %s failed%s: %s", claim.item_id, claim.attempts,
-                    "" if not final else " for good", reason)
-        return "failed" if final else "retry"
+        return result.rowcount == 1
 
     # -- handing items to the queue ----------------------------------------------------------
 
@@ -204,10 +259,10 @@ class Generation:
             with self.database.session() as session:
                 item = session.get(OrderItem, item_id)
                 cached = (item is not None and item.state == "queued" and item.cache_key is not None
-                          and self.cache.lookup(item.cache_key, self.formats) is not None)
+                          and self.cache.lookup(item.cache_key, self.formats, verify=True) is not None)
             if cached:
                 outcome = self.run(item_id)
-                if outcome != "retry":
+                if outcome not in ("retry", "wait"):
                     continue
                 with self.database.transaction() as session:  # not the queue's retry: hand it over below
                     session.execute(update(OrderItem).where(OrderItem.id == item_id, OrderItem.state == "queued")
@@ -249,12 +304,12 @@ class Generation:
             final = attempts >= self.max_attempts
             values: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
             if final:
-                values.update(state="failed", finished_at=now,
-                              reason=f"the worker rendering it stopped without finishing {attempts} times "
-                                     f"(killed or crashed; last one {owner})")
+                values.update(state="failed", finished_at=now, reason=GAVE_UP_MESSAGE,
+                              last_error=f"the worker rendering it stopped without finishing {attempts} times "
+                                         f"(killed or crashed; last one {owner})")
             else:
-                values.update(state="queued", enqueued_at=None, heartbeat_at=now,
-                              reason=f"the worker rendering it ({owner}) stopped renewing its lease")
+                values.update(state="queued", enqueued_at=None, heartbeat_at=now, reason=None,
+                              last_error=f"the worker rendering it ({owner}) stopped renewing its lease")
             with self.database.transaction() as session:
                 result = session.execute(
                     update(OrderItem)

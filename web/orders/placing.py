@@ -186,6 +186,27 @@ def parse_item(raw: Any, prefix: str, max_quantity: int, units: str = "mm"
     return ItemRequest(template, canonical, quantity, material), []
 
 
+def snap_item(item: ItemRequest, prefix: str = "") -> tuple[ItemRequest | None, dict[str, dict[str, Any]],
+                                                          list[FieldError]]:
+    """``item`` with its numbers on their fields' steps (the core's :func:`parametric.schema.snap_to_steps`),
+    validated again; which fields moved (``{"width": {"given": 531.25, "used": 530}}``), and the problems
+    when the snapped values break one of the template's rules. Previews and quotes use it before the
+    cache key is made, so off-step decimals share one build."""
+    from parametric.schema import snap_to_steps
+
+    snapped = snap_to_steps(item.template.Params, item.params)
+    moved = {name: {"given": item.params[name], "used": value} for name, value in snapped.items()
+             if value != item.params.get(name)}
+    if not moved:
+        return item, {}, []
+    try:
+        canonical = item.template.resolve(snapped).canonical()
+    except ValidationError as error:
+        dot = f"{prefix}." if prefix else ""
+        return None, moved, _params_errors(error, dot)
+    return ItemRequest(item.template, canonical, item.quantity, item.material), moved, []
+
+
 def parse_order(body: Any, max_items: int, max_quantity: int, max_units: int | None = None) -> OrderRequest:
     """A validated order request, or a :class:`ValidationError` listing every problem."""
     if not isinstance(body, dict):

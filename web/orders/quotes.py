@@ -10,9 +10,14 @@ job runs, so the job's machining time is this one times its copies). Only when n
 can make a part is the time the volume at the process's deposition or cutting rate, and the
 part says so, and why. A printed part's material is the filament PrusaSlicer counts (else
 the solid's mass); a sheet part's is the share of sheet it takes: its footprint divided by
-the shop's nesting utilisation (``SHEET_UTILISATION``), at the sheet's thickness. Lead time
-= the files' wait in the render queue (items queued or rendering x the mean render time /
-workers) + the longest production time of the processes. Rates live in configuration.
+the shop's nesting utilisation (``SHEET_UTILISATION``), at the sheet's thickness.
+
+Nothing is built in the request: the measurements (render, slicing) are a build the workers make
+at the quote priority (:func:`measure_parts`, recorded by ``web.builds``), and the request answers
+"preparing" until they are there; the price for a quantity is then arithmetic (:func:`price`).
+Lead time = the real queue ahead of an order's files (tasks waiting at the order render's priority
+or above x each kind's measured time / the workers beating now) + its own render unless cached +
+the longest production time of the processes. Rates live in configuration.
 """
 
 from __future__ import annotations
@@ -22,39 +27,23 @@ import math
 import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import parametric
 from parametric import ValidationError
 from parametric.machines import Machine
 from parametric.materials import get_material
 
+from .. import builds, workers
+from ..builds import Preparing
+from ..priorities import PRIORITY
 from .generation import Generation
 from .placing import ItemRequest
 
-if TYPE_CHECKING:
-    from ..services import Services
-
 QUOTE_FORMATS = ("stl",)
-CUT_FORMATS = ("stl", "step")  # CAM reads a sheet part's B-rep
-_kernel = threading.Lock()  # the CAD kernel is not thread-safe: one build at a time in this process
+QUOTE_BASIS = "cam"  # what a quote build measures (sheet parts by CAM): part of its key, so older builds are not reused
 _slicer = threading.Lock()  # one PrusaSlicer run at a time for quotes: request threads must not pile them up
 log = logging.getLogger(__name__)
-
-
-def measure(item: ItemRequest, generation: Generation) -> parametric.Manifest:
-    """The core's render of the line (STL only) for its mass and volume; builds only on a cache miss."""
-    key = generation.key(item.template, item.params)
-    formats = CUT_FORMATS if "cnc" in item.template.process else QUOTE_FORMATS
-
-    def render() -> parametric.Manifest:
-        return parametric.render(item.template.id, item.params, formats=formats, material=item.material,
-                                 settings=generation.settings, cache=generation.cache)
-
-    if generation.cache.lookup(key, formats) is not None:
-        return render()
-    with _kernel:
-        return render()
 
 
 def _rate(table: Mapping[str, Any], process: str, name: str) -> float:
@@ -85,10 +74,26 @@ def _sliced(part: dict[str, Any], manifest: parametric.Manifest, material: str, 
                                material, stl_sha256=record["sha256"], part=part["name"])
     except (SlicerError, ValidationError) as error:
         log.warning("quote: slicing %s for %s failed: %s", part["name"], verdict.machine.name, error)
-        return None, f"PrusaSlicer could not slice it for {verdict.machine.name}: {error}"
+        if isinstance(error, ValidationError):  # the part's own problem, in plain words
+            return None, f"PrusaSlicer could not slice it for {verdict.machine.name}: {error}"
+        # the slicer's own output can name server paths: it stays in the log above
+        return None, f"PrusaSlicer could not slice it for {verdict.machine.name} just now"
     finally:
         _slicer.release()
     return {"machine": verdict.machine.name, **result.estimates.to_dict(), "cached": result.cached}, ""
+
+
+def quote_request(item: ItemRequest, fleet_key: str) -> dict[str, Any]:
+    """What a worker needs to measure ``item`` for a quote (stored with the build)."""
+    return {"template": item.template.id, "version": item.template.version, "params": item.params,
+            "material": item.material, "fleet": fleet_key}
+
+
+def quote_key(item: ItemRequest, generation: Generation, fleet_key: str) -> str:
+    """The build key of a quote's measurements: the render's cache key, the material and the machine fleet."""
+    from ..builds import build_key
+
+    return build_key("quote", generation.key(item.template, item.params), item.material, fleet_key, QUOTE_BASIS)
 
 
 def _cut(part: dict[str, Any], manifest: parametric.Manifest, material: str, fleet: Sequence[Machine],
@@ -105,9 +110,8 @@ def _cut(part: dict[str, Any], manifest: parametric.Manifest, material: str, fle
     if not any(r["format"] == "step" and r["part"] == part["name"] for r in manifest.files):
         return None, "no STEP file of this part to plan toolpaths from"
     try:
-        with _kernel:
-            result = estimate_cut(manifest, verdict.machine, part["name"], material=material,  # type: ignore[arg-type]
-                                  cache_root=cache_root)
+        result = estimate_cut(manifest, verdict.machine, part["name"], material=material,  # type: ignore[arg-type]
+                              cache_root=cache_root)
     except (CamError, ValidationError) as error:
         log.warning("quote: CAM of %s for %s failed: %s", part["name"], verdict.machine.name, error)
         return None, f"the toolpaths for {verdict.machine.name} could not be planned: {error}"
@@ -131,45 +135,86 @@ def _utilisation(config: Mapping[str, Any]) -> float:
     return value
 
 
-def quote_line(item: ItemRequest, services: Services) -> dict[str, Any]:
-    """The quote of ``item`` with the app's services: its rates, render queue and the shop's machines."""
+def measure_parts(request: dict[str, Any], generation: Generation, config: Mapping[str, Any]) -> dict[str, Any]:
+    """On a worker: render the configuration (its preview files too: one build serves the preview and the
+    quote) and measure each part for pricing, sliced by PrusaSlicer for the printer it would go to where
+    there is one. Quantity-free: the price for any quantity is worked out from it in the request."""
     from .. import machines
+    from ..shop.preview import PREVIEW_FORMATS
 
-    return quote(item, services.generation, services.config, machines.all_machines(services.database))
-
-
-def quote(item: ItemRequest, generation: Generation, config: Mapping[str, Any],
-          fleet: Sequence[Machine] = ()) -> dict[str, Any]:
-    """Price and lead time of ``item`` (raises ``parametric.GeometryError`` if it cannot be built).
-
-    ``fleet``: the shop's machines; printed parts a printer can make are priced from PrusaSlicer's
-    estimates for it.
-    """
-    manifest = measure(item, generation)
-    chosen = get_material(item.material)
-    parts, processes = [], set()
+    template = parametric.get_template(request["template"])
+    if template.version != request["version"]:
+        raise ValidationError([parametric.FieldError("template", f"{template.id} is now version {template.version}; "
+                                                                 "ask again")])
+    # verified: the STL is handed to the slicer, whose estimates are cached by its recorded SHA-256; CAM reads
+    # a sheet part's STEP
+    formats = (*PREVIEW_FORMATS, "step") if "cnc" in template.process else PREVIEW_FORMATS
+    manifest = parametric.render(template.id, request["params"], formats=formats,
+                                 material=request["material"], settings=generation.settings, cache=generation.cache,
+                                 verify=True, timeout=generation.render_timeout)
+    fleet = machines.all_machines(generation.database)
+    chosen = get_material(request["material"])
+    parts = []
     for part in manifest.parts:
         process = part.get("process") or chosen.process
-        material = get_material(part.get("material") or item.material)
-        copies = int(part.get("quantity", 1)) * item.quantity
-        sheet_mm2 = None
+        material = get_material(part.get("material") or request["material"])
         if process == "fdm":
             estimate, reason = _sliced(part, manifest, material.id, fleet, float(config["QUOTE_SLICER_WAIT_SECONDS"]))
+            cut = None
         else:
-            estimate, reason = _cut(part, manifest, material.id, fleet, generation.cache.root)
-        if estimate is not None and process == "fdm":
+            cut, reason = _cut(part, manifest, material.id, fleet, generation.cache.root)
+            estimate = None
+        parts.append({"name": part["name"], "process": process, "material": material.id,
+                      "quantity": int(part.get("quantity", 1)), "volume_mm3": part["volume_mm3"],
+                      "size_mm": part["size_mm"], "thickness_mm": part.get("thickness_mm"),
+                      "sliced": estimate, "cut": cut, "reason": reason})
+    return {"cache_key": manifest.cache_key, "parts": parts,
+            "unit": {"mass_g": manifest.mass_g, "volume_mm3": manifest.volume_mm3, "bbox_mm": manifest.bbox_mm}}
+
+
+def quote_line(item: ItemRequest, services: Any, client: str | None = "") -> dict[str, Any] | Preparing:
+    """The quote of ``item``, or :class:`Preparing` while a worker measures it (never built here).
+
+    Raises ``parametric.GeometryError`` when the configuration cannot be built and
+    :class:`web.limits.RateLimited` when ``client`` asked for too many new builds."""
+    from .. import machines
+    from ..builds import request_build
+
+    _, fleet_key = machines.fleet(services.database)
+    key = quote_key(item, services.generation, fleet_key)
+    outcome = request_build(services.database, services.config, services.build_limit, "quote", key,
+                            quote_request(item, fleet_key), client,
+                            lambda priority: services.queue.build_quote(key, priority=priority), "quote",
+                            require_space=services.generation.cache.require_space)
+    if isinstance(outcome, Preparing):
+        return outcome
+    return price(item, outcome, services.config, services.queue)
+
+
+def price(item: ItemRequest, basis: Mapping[str, Any], config: Mapping[str, Any], queue: Any = None
+          ) -> dict[str, Any]:
+    """Price and lead time of ``item`` from its measurements (:func:`measure_parts`): arithmetic only."""
+    chosen = get_material(item.material)
+    parts, processes = [], set()
+    for part in basis["parts"]:
+        process = part["process"]
+        material = get_material(part["material"])
+        copies = int(part["quantity"]) * item.quantity
+        estimate, cut = part["sliced"], part.get("cut")
+        sheet_mm2 = None
+        if estimate is not None:
             hours = estimate["print_time_s"] / 3600
             mass_g = estimate["filament_g"]
             source = {"source": "prusaslicer", **estimate}
-        elif estimate is not None:
-            hours = estimate["machining_time_s"] / 3600
-            source = {"source": "cam", **estimate}
+        elif cut is not None:
+            hours = cut["machining_time_s"] / 3600
+            source = {"source": "cam", **cut}
         else:
             rate = _rate(config["MACHINE_RATE_MM3_PER_S"], process, "MACHINE_RATE_MM3_PER_S")
             hours = part["volume_mm3"] / rate / 3600
-            source = {"source": "volume rate", "reason": reason}
+            source = {"source": "volume rate", "reason": part["reason"]}
         if process == "cnc":
-            sheet_mm2 = sheet_area_mm2(part, estimate, _utilisation(config))
+            sheet_mm2 = sheet_area_mm2(part, cut, _utilisation(config))
             thickness = float(part.get("thickness_mm") or part["size_mm"][2])
             mass_g = material.mass_g(sheet_mm2 * thickness)
         elif estimate is None:
@@ -190,16 +235,9 @@ def quote(item: ItemRequest, generation: Generation, config: Mapping[str, Any],
     machine_hours = sum(p.pop("hours") for p in parts)
     setup = sum(_rate(config["SETUP_FEE"], process, "SETUP_FEE") for process in sorted(processes))
     total = material_cost + machine_cost + setup
-
-    depth = generation.queue_depth()
-    render_s = generation.average_render_seconds()
-    workers = max(1, int(config["QUEUE_WORKERS"]))
-    files_in_s = (depth * render_s) / workers + (0.0 if generation.is_cached(item.template, item.params)
-                                                 else render_s)
     production_days = max(int(_rate(config["PRODUCTION_DAYS"], process, "PRODUCTION_DAYS"))
                           for process in processes)
-    days = production_days + math.ceil(files_in_s / 86400)
-    today = datetime.now(UTC).date()
+    lead = _lead_time(item, basis, config, queue, production_days)
 
     def money(value: float) -> float:
         return round(value + 1e-9, 2)
@@ -209,13 +247,49 @@ def quote(item: ItemRequest, generation: Generation, config: Mapping[str, Any],
         "material": {"id": chosen.id, "name": chosen.name, "process": chosen.process,
                      "cost_per_kg": chosen.cost_per_kg},
         "quantity": item.quantity,
-        "unit": {"mass_g": manifest.mass_g, "volume_mm3": manifest.volume_mm3, "bbox_mm": manifest.bbox_mm,
-                 "machine_hours": round(machine_hours / item.quantity, 3)},
+        "unit": {**basis["unit"], "machine_hours": round(machine_hours / item.quantity, 3)},
         "parts": parts,
         "price": {"currency": config["CURRENCY"], "material": money(material_cost),
                   "machine": money(machine_cost), "setup": money(setup),
                   "unit": money((material_cost + machine_cost) / item.quantity), "total": money(total)},
-        "lead_time": {"days": days, "ships_by": (today + timedelta(days=days)).isoformat(),
-                      "production_days": production_days, "queue_depth": depth,
-                      "files_ready_in_s": round(files_in_s, 1), "average_render_s": round(render_s, 2)},
+        "lead_time": lead,
     }
+
+
+def _lead_time(item: ItemRequest, basis: Mapping[str, Any], config: Mapping[str, Any], queue: Any,
+               production_days: int) -> dict[str, Any]:
+    """Days until it ships: the real queue ahead of an order's render (tasks waiting at its priority or above,
+    each at its kind's measured mean time, shared among the live workers), its own render unless cached,
+    then the longest production time."""
+    if queue is None:  # a price without a queue (the catalog's from-price): production time only
+        days = production_days
+        figures: dict[str, Any] = {"ahead": {}, "wait_s": 0.0, "workers": 0, "mean_s": {}}
+        render_s = float(config["DEFAULT_RENDER_SECONDS"])
+        own = 0.0
+    else:
+        figures = lead_seconds(queue, config)
+        render_s = figures["mean_s"].get("render", float(config["DEFAULT_RENDER_SECONDS"]))
+        own = 0.0 if queue.generation.is_cached(item.template, item.params) else render_s
+        days = production_days + math.ceil((figures["wait_s"] + own) / 86400)
+    files_in_s = figures["wait_s"] + own
+    today = datetime.now(UTC).date()
+    return {"days": days, "ships_by": (today + timedelta(days=days)).isoformat(), "production_days": production_days,
+            "queue_depth": sum(figures["ahead"].values()), "queue_ahead": figures["ahead"],
+            "workers": figures["workers"], "files_ready_in_s": round(files_in_s, 1),
+            "average_render_s": round(render_s, 2), "mean_task_s": figures["mean_s"]}
+
+
+def lead_seconds(queue: Any, config: Mapping[str, Any]) -> dict[str, Any]:
+    """How long until a new order's files would be started: the tasks waiting at the order render's priority or
+    above, each kind at its measured mean time, shared among the workers beating now."""
+    database = queue.generation.database
+    ahead = queue.ahead_of(PRIORITY["render"])
+    means = {"render": queue.generation.average_render_seconds(),
+             "preview": builds.mean_seconds(database, "preview"),
+             "quote": builds.mean_seconds(database, "quote")}
+    default = float(config["DEFAULT_RENDER_SECONDS"])
+    seconds = sum(count * (means.get(kind) or default) for kind, count in ahead.items())
+    live = workers.live_count(database, float(config["WORKER_STALE_SECONDS"]))
+    return {"ahead": ahead, "workers": live or max(1, int(config["QUEUE_WORKERS"])),
+            "wait_s": seconds / (live or max(1, int(config["QUEUE_WORKERS"]))),
+            "mean_s": {kind: round(value, 2) for kind, value in means.items() if value is not None}}

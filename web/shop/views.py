@@ -9,6 +9,7 @@ functions as the REST API. The live preview (``/configure/<id>/preview``), the l
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
 from typing import Any
@@ -27,7 +28,7 @@ from flask import (
 )
 
 import parametric
-from parametric import FieldError, GeometryError, Template, ValidationError
+from parametric import FieldError, Template, ValidationError
 from parametric.materials import materials as material_table
 from parametric.units import LENGTH_UNITS, format_duration, length_value
 
@@ -40,7 +41,9 @@ from ..api import (
     parse_order_body,
     request_token,
 )
+from ..builds import BuildFailed, Preparing
 from ..inputs import whole_number
+from ..limits import RateLimited
 from ..orders.placing import (
     IdempotencyConflict,
     IdempotencyForeign,
@@ -51,12 +54,13 @@ from ..orders.placing import (
     parse_item,
     place_order,
     request_hash,
+    snap_item,
 )
 from ..orders.quotes import quote_line
 from ..services import services
 from .catalog import Catalog, templates_by_family
 from .forms import PREFIX, display_values, field_errors, form_groups, parameter_rows, params_from_form, units_from
-from .preview import preview_file, render_preview
+from .preview import preview_file, request_preview
 
 bp = Blueprint("shop", __name__)
 FINAL_JOB_STATES = ("done", "failed", "cancelled")
@@ -67,8 +71,24 @@ SIZE_SYSTEMS = (("EU", "EU"), ("US-M", "US M"), ("US-W", "US W"), ("UK", "UK"))
 def catalog() -> Catalog:
     found = current_app.extensions.get("parametric_catalog")
     if found is None:
-        found = current_app.extensions["parametric_catalog"] = Catalog(services().config, services().generation)
+        found = current_app.extensions["parametric_catalog"] = Catalog(services())
     return found
+
+
+def client_address() -> str:
+    """Who is asking, for the per-client limit on new builds (``web.limits.client_address``)."""
+    return limits.client_address()
+
+
+def _retry_later(response: Response, seconds: int) -> Response:
+    response.headers["Retry-After"] = str(seconds)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+PREPARING_PICTURE = ('<svg xmlns="http://www.w3.org/2000/svg" width="480" height="360" viewBox="0 0 480 360">'
+                     '<rect width="480" height="360" fill="#eef1f4"/><text x="240" y="185" font-family="sans-serif" '
+                     'font-size="20" text-anchor="middle" fill="#555">Picture being prepared…</text></svg>')
 
 
 def _template(template_id: str) -> Template:
@@ -100,8 +120,10 @@ def picture(template_id: str) -> Any:
     template = _template(template_id)
     try:
         path = catalog().picture(template)
-    except GeometryError:
+    except BuildFailed:
         abort(404, description="This product has no picture yet.")
+    if isinstance(path, Preparing):  # a worker is drawing it: a placeholder until then
+        return _retry_later(Response(PREPARING_PICTURE, status=202, mimetype="image/svg+xml"), path.retry_after)
     return send_file(path, mimetype="image/png", max_age=3600)
 
 
@@ -109,13 +131,24 @@ def picture(template_id: str) -> Any:
 
 
 def _item_request(template: Template, values: Any) -> tuple[ItemRequest | None, list[FieldError]]:
-    """The configured order line from form values (or a preview's query string)."""
+    """The configured order line from form values (or a preview's query string), its numbers snapped to their
+    fields' steps (``web.orders.placing.snap_item``)."""
+    item, problems, _ = _snapped_request(template, values)
+    return item, problems
+
+
+def _snapped_request(template: Template, values: Any
+                     ) -> tuple[ItemRequest | None, list[FieldError], dict[str, dict[str, Any]]]:
     typed = (values.get("quantity") or "1").strip()
     quantity = whole_number(typed)
     units = units_from(values)
     raw = {"template": template.id, "params": params_from_form(template, values, units),
            "quantity": typed if quantity is None else quantity, "material": values.get("material") or None}
-    return parse_item(raw, "", int(services().config["MAX_QUANTITY"]), units)
+    item, problems = parse_item(raw, "", int(services().config["MAX_QUANTITY"]), units)
+    if item is None:
+        return None, problems, {}
+    snapped, moved, problems = snap_item(item)
+    return snapped, problems, moved
 
 
 def _configurator(template: Template, values: dict[str, str], units: str, errors: dict[str, list[str]],
@@ -158,18 +191,31 @@ def configure(template_id: str) -> Any:
 @bp.post("/configure/<template_id>")
 def configure_submit(template_id: str) -> Any:
     """Validate the configuration; show it again with messages, or go on to checkout."""
-    template = _template(template_id)
-    form = request.form
+    return _to_checkout(_template(template_id), request.form)
+
+
+@bp.get("/configure/<template_id>/checkout")
+def configure_quote(template_id: str) -> Any:
+    """The no-JavaScript path while a quote is being prepared: this page refreshes itself until the price is
+    there, then shows the checkout (the configuration is in the address, so a refresh is a plain GET)."""
+    return _to_checkout(_template(template_id), request.args)
+
+
+def _to_checkout(template: Template, form: Any) -> Any:
     units = units_from(form)
     item, problems = _item_request(template, form)
-    values = _as_typed(template, dict(form.items()), units)
+    values = _as_typed(template, {k: v for k, v in form.items() if k != "csrf_token"}, units)
     if item is None:
         return _configurator(template, values, units, field_errors(problems), status=422)
     try:
-        quoted = quote_line(item, services())
-    except GeometryError as error:
-        problem = FieldError("params", f"this configuration cannot be built: {error.reason}")
-        return _configurator(template, values, units, field_errors([problem]), status=422)
+        quoted = quote_line(item, services(), client_address())
+    except BuildFailed as error:
+        return _configurator(template, values, units, field_errors([FieldError("params", error.reason)]), status=422)
+    except RateLimited as error:
+        return _too_many(error)
+    if isinstance(quoted, Preparing):
+        again = url_for("shop.configure_quote", template_id=template.id, **values)
+        return _preparing(quoted, again, f"Working out the price of your {template.name}…")
     line = {"template": template.id, "params": item.params, "quantity": item.quantity, "material": item.material}
     return _checkout(template, line, quoted, {"name": "", "email": ""}, {}, uuid.uuid4().hex, units=units)
 
@@ -192,6 +238,19 @@ def _as_typed(template: Template, values: dict[str, str], units: str) -> dict[st
     return shown
 
 
+def _preparing(preparing: Preparing, again: str, title: str) -> Response:
+    """A page that refreshes itself (no JavaScript needed) until the build it waits for is there: 202."""
+    page = render_template("shop/preparing.html", title=title, again=again, seconds=preparing.retry_after)
+    response = _retry_later(Response(page, status=202, mimetype="text/html"), preparing.retry_after)
+    response.headers["Refresh"] = f"{preparing.retry_after}; url={again}"
+    return response
+
+
+def _too_many(error: RateLimited) -> Response:
+    page = render_template("error.html", title="Too many new configurations", message=str(error).capitalize() + ".")
+    return _retry_later(Response(page, status=429, mimetype="text/html"), error.retry_after)
+
+
 # -- the live preview (progressive enhancement) ------------------------------------------------
 
 
@@ -203,19 +262,29 @@ def preview(template_id: str) -> Any:
     ``{"errors": [{"field": "params.width", "message": ...}]}``, fields named as the form's inputs.
     """
     template = _template(template_id)
-    item, problems = _item_request(template, request.args)
+    item, problems, snapped = _snapped_request(template, request.args)
     if item is None:
         return _errors(problems)
     try:
-        manifest = render_preview(item, services().generation)
-    except GeometryError as error:
-        return _errors([FieldError("params", f"this configuration cannot be built: {error.reason}")])
+        manifest = request_preview(item, services(), client_address())
+    except BuildFailed as error:
+        return _errors([FieldError("params", error.reason)])
+    except RateLimited as error:
+        response = jsonify(errors=[{"field": "", "message": str(error)}], retry_after=error.retry_after)
+        response.status_code = 429
+        return _retry_later(response, error.retry_after)
+    quote_request = {"template": template.id, "params": item.params, "quantity": item.quantity,
+                     "material": item.material}
+    if isinstance(manifest, Preparing):
+        response = jsonify(state="preparing", retry_after=manifest.retry_after, params=item.params, snapped=snapped,
+                           quote_request=quote_request)
+        response.status_code = 202
+        return _retry_later(response, manifest.retry_after)
     glb = next(record["filename"] for record in manifest.files if record["format"] == "glb")
     response = jsonify(
-        params=item.params, bbox_mm=manifest.bbox_mm, mass_g=manifest.mass_g, cache_hit=manifest.cache_hit,
-        glb=url_for("shop.preview_glb", key=manifest.cache_key, filename=glb),
-        quote_request={"template": template.id, "params": item.params, "quantity": item.quantity,
-                       "material": item.material})
+        state="ready", params=item.params, snapped=snapped, bbox_mm=manifest.bbox_mm, mass_g=manifest.mass_g,
+        cache_hit=manifest.cache_hit, glb=url_for("shop.preview_glb", key=manifest.cache_key, filename=glb),
+        quote_request=quote_request)
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -229,10 +298,12 @@ def _errors(problems: list[FieldError]) -> Response:
 @bp.get("/preview/<key>/<filename>")
 def preview_glb(key: str, filename: str) -> Any:
     """A preview GLB from the cache; its address names its content, so it is cached for good."""
-    path = preview_file(services().generation, key, filename)
-    if path is None:
+    found = preview_file(services().generation, key, filename)
+    if found is None:
         abort(404)
-    response = send_file(path, mimetype="model/gltf-binary", max_age=365 * 24 * 3600)
+    data, digest = found
+    response = send_file(io.BytesIO(data), mimetype="model/gltf-binary", max_age=365 * 24 * 3600, etag=digest,
+                         download_name=filename, conditional=True)
     response.headers["Cache-Control"] += ", immutable"
     return response
 
@@ -302,7 +373,9 @@ def checkout() -> Any:
     if item is None:
         abort(400, description="The configuration no longer validates: "
               + "; ".join(p.message for p in item_problems))
-    quoted = quote_line(item, services())  # from the caches the checkout page filled: the figures it showed
+    quoted = _quote_again(template, item)  # the figures the checkout page showed, from the quote's build
+    if isinstance(quoted, Response):
+        return quoted
     if problems:
         return _checkout(template, line, quoted, customer, field_errors(problems), order_key, 422, units)
     generation = services().generation
@@ -325,6 +398,23 @@ def checkout() -> Any:
     if placed.token is None:  # a replay whose token can no longer be unsealed (the secret key changed)
         abort(409, description="This order was already placed; please use the link from your confirmation.")
     return redirect(url_for("shop.confirmation", order_id=placed.order_id, token=placed.token), code=303)
+
+
+def _quote_again(template: Template, item: ItemRequest) -> dict[str, Any] | Response:
+    """The line's quote for showing the checkout again, or the page that waits for it (it was there a moment
+    ago, so this is rare: its record was forgotten or the machines changed)."""
+    try:
+        quoted = quote_line(item, services(), client_address())
+    except BuildFailed as error:
+        abort(400, description=f"The configuration can no longer be made: {error.reason}")
+    except RateLimited as error:
+        return _too_many(error)
+    if isinstance(quoted, Preparing):
+        values = {**display_values(template, item.params, set(item.params)), "quantity": str(item.quantity),
+                  "material": item.material}
+        return _preparing(quoted, url_for("shop.configure_quote", template_id=template.id, **values),
+                          f"Working out the price of your {template.name}…")
+    return quoted
 
 
 def _authorized(order_id: str) -> Any:

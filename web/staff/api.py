@@ -6,6 +6,7 @@ Each needs a staff account's HTTP basic credentials (``parametric users add NAME
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Blueprint, request
@@ -22,6 +23,7 @@ from ..services import services
 from .auth import staff_required
 
 bp = Blueprint("staff", __name__, url_prefix="/api/v1/staff")
+log = logging.getLogger(__name__)
 
 MAX_PAGE = 200
 
@@ -114,15 +116,60 @@ def retry_item(item_id: int) -> Any:
         return describe_item(item.order, item, staff=True)
 
 
+def queue_report() -> dict[str, Any]:
+    """The render queue for staff: items by state, tasks waiting by kind, builds in progress, every worker
+    with its last heartbeat, and the items that are stuck (a lease run out, a worker that stopped answering,
+    or waiting longer than ``WORKER_STALE_SECONDS`` x 10 without a worker)."""
+    from datetime import timedelta
+
+    from .. import builds, workers
+    from ..tasks import PRIORITY
+
+    config = services().config
+    generation = services().generation
+    database = services().database
+    stale_s = float(config["WORKER_STALE_SECONDS"])
+    now = utcnow()
+    described = workers.describe(database, stale_s)
+    gone = [w["name"] for w in described if w["state"] in ("stale", "lost")]
+    with database.session() as session:
+        counts = dict(session.execute(select(OrderItem.state, func.count()).group_by(OrderItem.state)).all())
+        expired = session.scalar(select(func.count()).select_from(OrderItem).where(
+            OrderItem.state == "rendering", OrderItem.lease_expires_at < now)) or 0
+        suspects = session.scalars(select(OrderItem).where(
+            (OrderItem.state == "rendering") | ((OrderItem.state == "queued")
+                                                & (OrderItem.created_at < now - timedelta(seconds=10 * stale_s))))
+            .order_by(OrderItem.id).limit(200)).all()
+    stuck = []
+    for item in suspects:
+        owner = ":".join((item.lease_owner or "").split(":")[:2])
+        why = None
+        if item.state == "rendering" and item.lease_expires_at is not None and item.lease_expires_at < now:
+            why = f"its lease ran out at {item.lease_expires_at:%H:%M:%S} UTC (worker {owner} stopped renewing it)"
+        elif item.state == "rendering" and owner in gone:
+            why = f"its worker {owner} stopped answering"
+        elif item.state == "queued":
+            why = f"waiting since {item.created_at:%Y-%m-%d %H:%M} UTC" + (f" ({item.reason})" if item.reason else "")
+        if why:
+            stuck.append({"id": item.id, "order_id": item.order_id, "state": item.state, "worker": owner or None,
+                          "attempts": item.attempts, "why": why})
+    queue = services().queue
+    try:
+        by_priority = queue.waiting()
+        waiting = {kind: int(by_priority.get(level, 0)) for kind, level in PRIORITY.items()}
+    except Exception:  # the queue's storage is away: say so rather than fail the page
+        log.exception("could not read the queue")
+        waiting = {}
+    return {"states": {state: int(counts.get(state, 0)) for state in ITEM_STATES},
+            "depth": int(counts.get("queued", 0)) + int(counts.get("rendering", 0)),
+            "average_render_s": round(generation.average_render_seconds(), 3), "expired_leases": expired,
+            "waiting": waiting, "builds": builds.waiting(database), "workers": described, "stuck": stuck,
+            "worker_stale_s": stale_s}
+
+
 @bp.get("/queue")
 @staff_required
 def queue() -> Any:
-    """How many items are in each state, how long renders take, and leases that have run out."""
-    generation = services().generation
-    with services().database.session() as session:
-        counts = dict(session.execute(select(OrderItem.state, func.count()).group_by(OrderItem.state)).all())
-        expired = session.scalar(select(func.count()).select_from(OrderItem).where(
-            OrderItem.state == "rendering", OrderItem.lease_expires_at < utcnow())) or 0
-    return {"states": {state: int(counts.get(state, 0)) for state in ITEM_STATES},
-            "depth": int(counts.get("queued", 0)) + int(counts.get("rendering", 0)),
-            "average_render_s": round(generation.average_render_seconds(), 3), "expired_leases": expired}
+    """How many items are in each state, how long renders take, leases that have run out, the tasks waiting by
+    kind, every worker with its last heartbeat, and stuck items."""
+    return queue_report()

@@ -282,3 +282,15 @@ def cancel_order(order_id: str) -> Any:
     else:
         flash("Nothing to cancel: no item of this order is queued or rendering.", "error")
     return redirect(url_for("dashboard.order", order_id=order_id), code=303)
+
+
+# -- the render queue and its workers ----------------------------------------------------------------
+
+
+@bp.get("/queue")
+@login_required
+def queue_page() -> Any:
+    """Workers with their last heartbeat, what they hold, stuck items and the tasks waiting (refreshes itself)."""
+    from .api import queue_report
+
+    return render_template("staff/queue.html", report=queue_report())

@@ -252,17 +252,44 @@ function priceUnknown(lead = '') {
   quoteLead.textContent = lead;
 }
 
+function retryDelay(response, body) {
+  // the server says when to ask again (a 202 "preparing" or a 429): Retry-After, in seconds
+  const seconds = Number(response.headers.get('Retry-After') || body?.retry_after || 2);
+  return Math.min(Math.max(seconds, 1), 30) * 1000;
+}
+
+function pause(ms, signal) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => { clearTimeout(timer); reject(new DOMException('aborted', 'AbortError')); });
+  });
+}
+
+// Previews and quotes of a new configuration are built by the workshop's workers: the server answers 202
+// "preparing" (or 429 when this address asked for too many) and says when to ask again.
+async function patiently(url, options, sequence, onWait) {
+  for (;;) {
+    const response = await fetch(url, options);
+    const body = await response.json();
+    if (response.status !== 202 && response.status !== 429) return { response, body };
+    if (sequence !== latest) return { response, body };
+    onWait(response.status, body);
+    await pause(retryDelay(response, body), options.signal);
+  }
+}
+
 async function updateQuote(request, sequence) {
   // a printed part is priced from PrusaSlicer's estimates: a new configuration can take a few seconds
   quoting?.abort();
   quoting = new AbortController();
   pricePending();
   try {
-    const response = await fetch(form.dataset.quoteUrl, {
+    const { response, body } = await patiently(form.dataset.quoteUrl, {
       method: 'POST', headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
       body: JSON.stringify(request), signal: quoting.signal,
+    }, sequence, (status, waiting) => {
+      quoteLead.textContent = status === 429 ? waiting.errors[0].message : 'Working out the price…';
     });
-    const body = await response.json();
     if (sequence !== latest) return;
     if (response.status === 422) {
       priceUnknown();
@@ -270,7 +297,7 @@ async function updateQuote(request, sequence) {
       setValid(false);
       return;
     }
-    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    if (!response.ok) throw new Error(body.errors?.[0]?.message || `HTTP ${response.status}`);  // 503: our words
     const { price, lead_time: lead } = body;
     quotePrice.textContent = `${price.total.toFixed(2)} ${price.currency}`;
     quoteLead.textContent = `${request.quantity} × ${price.unit.toFixed(2)} ${price.currency} plus `
@@ -279,6 +306,30 @@ async function updateQuote(request, sequence) {
     if (error.name === 'AbortError') return;
     if (sequence !== latest) return;
     priceUnknown('The price will be shown at checkout.');
+  }
+}
+
+// -- values on their steps -------------------------------------------------------------------------
+
+function showSnapped(snapped) {
+  // the server rounds each number to its field's step before preparing it: show the value it used
+  const notes = [];
+  for (const [name, { used }] of Object.entries(snapped || {})) {
+    const input = form.querySelector(`[name="params.${CSS.escape(name)}"]`);
+    if (!input) continue;
+    if (millimetres.has(input)) {
+      millimetres.set(input, used);
+      input.value = shown(used, displayedUnits);
+    } else {
+      input.value = String(used);
+    }
+    const label = input.closest('.field')?.querySelector('label')?.textContent?.trim() || name;
+    notes.push(`${label} rounded to ${input.value}${millimetres.has(input) ? ` ${displayedUnits}` : ''}`);
+  }
+  if (notes.length) {
+    lastQuery = query();  // the rounded values are the configuration shown
+    dimensions.dataset.snapped = notes.join('; ');
+    statusLine.textContent = `${notes.join('; ')} (the nearest step we make).`;
   }
 }
 
@@ -304,8 +355,12 @@ async function update(startedAt) {
     const askedAt = performance.now();
     let answer = answers.get(current);
     if (!answer) {
-      const response = await fetch(`${form.dataset.previewUrl}?${current}`, { signal, headers: { Accept: 'application/json' } });
-      const body = await response.json();
+      const { response, body } = await patiently(`${form.dataset.previewUrl}?${current}`,
+        { signal, headers: { Accept: 'application/json' } }, sequence, (status, waiting) => {
+          statusLine.textContent = status === 429 ? waiting.errors[0].message : 'Preparing the preview of your values…';
+          showSnapped(waiting.snapped);
+        });
+      if (sequence !== latest) return;
       if (response.status === 422) {
         if (sequence !== latest) return;
         priceUnknown();
@@ -316,7 +371,7 @@ async function update(startedAt) {
         window.dispatchEvent(new CustomEvent('preview:invalid', { detail: body.errors }));
         return;
       }
-      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      if (!response.ok) throw new Error(body.errors?.[0]?.message || `HTTP ${response.status}`);  // 503: our words
       answer = body;
       answers.set(current, body);
     }
@@ -324,6 +379,7 @@ async function update(startedAt) {
     clearErrors();
     setValid(true);
     learn(answer.params);
+    showSnapped(answer.snapped);
     lastBbox = answer.bbox_mm;
     const answeredAt = performance.now();
     if (viewer) {
@@ -333,7 +389,7 @@ async function update(startedAt) {
       await new Promise((resolve) => requestAnimationFrame(() => resolve()));
     }
     showDimensions();
-    statusLine.textContent = '';
+    if (!Object.keys(answer.snapped || {}).length) statusLine.textContent = '';
     previewState.done += 1;
     const finishedAt = performance.now();
     previewState.last = {

@@ -268,6 +268,22 @@ def test_rs274_reports_interpreter_errors(tmp_path, rs274):
     assert run_rs274(grbl).deepest() == -1  # GRBL's $ commands are stripped first
 
 
+@pytest.mark.integration
+def test_an_rs274_run_over_its_time_limit_is_stopped_as_a_fault_of_ours(tmp_path, rs274, monkeypatch):
+    """The real rs274 on a long program, given a millisecond: killed, a timeout fault that uses an attempt."""
+    from parametric.cnc.verify import InterpreterTimeout
+    from parametric.errors import infrastructure_fault
+
+    long = tmp_path / "long.ngc"
+    moves = "".join(f"G1 X{i % 500} Y{(i * 7) % 300} F1000\n" for i in range(200_000))
+    long.write_text(f"G21 G90\n{moves}M2\n")
+    monkeypatch.setenv("PARAMETRIC_RS274_TIMEOUT_SECONDS", "0.001")
+    with pytest.raises(InterpreterTimeout, match="longer than 0.001 s") as caught:
+        run_rs274(long)
+    fault = infrastructure_fault(caught.value)
+    assert fault is not None and fault.kind == "timeout" and fault.counts_as_attempt
+
+
 def test_a_hole_no_tool_can_make_is_refused(board, tmp_path, make_router):
     record = make_router()
     record["tools"] = [record["tools"][0]]  # only the 6 mm end mill

@@ -265,3 +265,33 @@ def test_copies_per_plate_keep_the_skirt_on_the_bed(prusa_slicer, printer, tmp_p
     for plate in plates:
         assert extrusion_bounds(plate.gcode).inside(250, 210)
         assert "; skirts = 1" in plate.gcode.read_text()[-40000:]
+
+
+@pytest.mark.integration
+def test_a_slicer_run_over_its_time_limit_is_stopped_as_a_fault_of_ours(prusa_slicer, heel_lift, printer, tmp_path,
+                                                                         monkeypatch):
+    """The real PrusaSlicer, given 50 ms for a plate that takes it longer: killed, a timeout fault that
+    uses up an attempt (the same plate may take as long again), no G-code left behind."""
+    from parametric.errors import infrastructure_fault
+    from parametric.fdm.prusaslicer import SlicerTimeout
+
+    monkeypatch.setenv("PARAMETRIC_SLICER_TIMEOUT_SECONDS", "0.05")
+    record = heel_lift.files[0]
+    with pytest.raises(SlicerTimeout, match="longer than 0.05 s") as caught:
+        slice_part(heel_lift.directory / record["filename"], heel_lift.parts[0]["size_mm"], printer, "tpu",
+                   tmp_path / "slow.gcode", copies=3, use_cache=False)
+    fault = infrastructure_fault(caught.value)
+    assert fault is not None and fault.kind == "timeout" and fault.counts_as_attempt
+    assert not (tmp_path / "slow.gcode").exists()
+    assert not [p for p in tmp_path.iterdir() if p.suffix == ".gcode" or p.name.startswith(".slow")]
+
+
+def test_a_missing_slicer_is_a_fault_of_the_machine_not_of_the_part(printer, tmp_path, monkeypatch):
+    from parametric.errors import infrastructure_fault
+
+    monkeypatch.setenv("PARAMETRIC_PRUSA_SLICER", "no-such-slicer")
+    (tmp_path / "ok.stl").write_bytes(b"solid x\nendsolid x\n")
+    with pytest.raises(SlicerError) as caught:
+        slice_part(tmp_path / "ok.stl", (20, 20, 20), printer, "pla", tmp_path / "x.gcode")
+    fault = infrastructure_fault(caught.value)
+    assert fault is not None and fault.kind == "missing_tool" and not fault.counts_as_attempt

@@ -6,16 +6,16 @@ order (confirmation, tracking, job sheet) in their units; the parameters stay in
 keeps the price and per-part machine times shown at checkout, so the later pages show the same figures.
 ``jobs.cancel_reason`` is what staff tell the customer when they cancel a part.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-02
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

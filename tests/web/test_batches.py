@@ -1,0 +1,420 @@
+"""Batches in the web app: ready jobs gathered by machine and material, laid out by the core's real nesting,
+closed by the shop's policy or by staff, a job taken out and the batch re-nested, the staff REST API and its
+OpenAPI entries, and plain 4xx answers to bad requests.
+
+Most jobs here are stored rows whose part outline is given (what ``web.batches.part_record`` would have read);
+the nesting, the checks and the pictures are the real ones. The last test reads real drawer fronts' outlines
+from their STEP files."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from shapely import affinity
+from shapely.geometry import Polygon
+from sqlalchemy import select
+
+from parametric.cnc import check_programs
+from tests.parametric import conftest as tools
+from web import batches, create_app, jobs
+from web.models import Batch, BatchPlacement, BatchSheet, Job, Order, OrderItem, utcnow
+from web.staff.auth import add_user
+
+from .conftest import STAFF, services, test_config
+
+SHEET = (2500.0, 1250.0)
+
+
+@pytest.fixture
+def app(tmp_path: Path, cache_folder: Path) -> Iterator[Flask]:
+    app = create_app(test_config(tmp_path, cache_folder, BATCHING=True, BATCH_NEST_SECONDS=1.0,
+                                 BATCH_CLOSE_UTILISATION=0.99))
+    services(app).database.upgrade()
+    yield app
+    services(app).database.dispose()
+
+
+@pytest.fixture
+def staff(app: Flask) -> dict[str, str]:
+    add_user(services(app).database, *STAFF)
+    return {"Authorization": "Basic " + base64.b64encode(":".join(STAFF).encode()).decode()}
+
+
+def add_router(app: Flask, name: str = "shop-router", hot_folder: Path | None = None) -> None:
+    from web import machines
+
+    record = tools.router_record("grbl", name)
+    if hot_folder is not None:
+        record["delivery"] = {"method": "hot_folder", "path": str(hot_folder)}
+    machines.add(services(app).database, machines.parse(record))
+
+
+def rectangle(width: float, height: float) -> list[list[float]]:
+    return [[0, 0], [width, 0], [width, height], [0, height], [0, 0]]
+
+
+def panel_job(app: Flask, *, machine: str = "shop-router", material: str = "birch_plywood", thickness: float = 18,
+              size: tuple[float, float] = (400, 300), copies: int = 1, ordered_days_ago: float = 0,
+              holes: list[list[list[float]]] | None = None) -> int:
+    """A ready CNC job whose part (a panel, optionally with holes) batching has read."""
+    database = services(app).database
+    with database.transaction() as session:
+        order = Order(id=uuid.uuid4().hex[:12], token_hash="t", customer_name="A", customer_email="a@example.com",
+                      created_at=utcnow() - timedelta(days=ordered_days_ago))
+        session.add(order)
+        session.flush()
+        item = OrderItem(order_id=order.id, position=1, template="cabinet_door", template_version="1.0.0",
+                         params={}, quantity=copies, material=material, state="ready")
+        session.add(item)
+        session.flush()
+        job = Job(item_id=item.id, part="door", kind="cnc", machine=machine, state="ready",
+                  estimates={"copies": copies, "machining_time_s": 90.0 * copies}, files={},
+                  batching={"material": material, "thickness_mm": thickness, "copies": copies, "grain": False,
+                            "exterior": rectangle(*size), "holes": holes or [], "source": ""})
+        session.add(job)
+        session.flush()
+        return job.id
+
+
+def gather(app: Flask, **now: Any) -> list[int]:
+    return batches.gather(services(app).database, Path(services(app).config["OUTPUT_FOLDER"]),
+                          services(app).config, **now)
+
+
+def batch_of(app: Flask, job_id: int) -> Batch | None:
+    job = jobs.get(services(app).database, job_id)
+    return batches.get(services(app).database, job.batch_id) if job and job.batch_id else None
+
+
+def placed_polygons(app: Flask, batch: Batch) -> dict[int, list[Polygon]]:
+    """Per sheet index, every placed part rebuilt from its job's outline and its stored placement."""
+    database = services(app).database
+    found: dict[int, list[Polygon]] = {}
+    for sheet in batch.sheets:
+        for placement in sheet.placements:
+            job = jobs.get(database, placement.job_id)
+            outline = Polygon(job.batching["exterior"], job.batching["holes"])
+            turned = affinity.rotate(outline, placement.rotation_deg, origin=(0, 0))
+            found.setdefault(sheet.index, []).append(affinity.translate(turned, placement.x_mm, placement.y_mm))
+    return found
+
+
+# -- gathering ---------------------------------------------------------------------------------------------------
+
+
+def test_ready_jobs_are_gathered_by_machine_and_material_and_nested_without_overlap(app):
+    add_router(app)
+    add_router(app, "second-router")
+    first = panel_job(app, copies=2)
+    second = panel_job(app, size=(300, 200), copies=3)
+    thinner = panel_job(app, thickness=12)
+    other_wood = panel_job(app, material="mdf")
+    other_router = panel_job(app, machine="second-router")
+    changed = gather(app)
+    assert len(changed) == 4
+    shared = batch_of(app, first)
+    assert shared is not None and batch_of(app, second).id == shared.id
+    assert (shared.machine, shared.material, shared.thickness_mm, shared.state) == ("shop-router", "birch_plywood",
+                                                                                    18, "open")
+    assert {batch_of(app, job).id for job in (thinner, other_wood, other_router)}.isdisjoint({shared.id})
+    assert len({batch_of(app, job).id for job in (thinner, other_wood, other_router)}) == 3
+    assert (batch_of(app, thinner).thickness_mm, batch_of(app, other_wood).material,
+            batch_of(app, other_router).machine) == (12, "mdf", "second-router")
+
+    # every copy placed once, inside the sheet's 10 mm margin, never closer than the 6 mm cutter + 2 mm
+    placements = sorted((p.job_id, p.copy) for sheet in shared.sheets for p in sheet.placements)
+    assert placements == [(first, 1), (first, 2), (second, 1), (second, 2), (second, 3)]
+    polygons = placed_polygons(app, shared)
+    usable = Polygon(rectangle(SHEET[0] - 20, SHEET[1] - 20)).buffer(1e-3)
+    usable = affinity.translate(usable, 10, 10)
+    for placed in polygons.values():
+        for index, polygon in enumerate(placed):
+            assert usable.covers(polygon)
+            assert all(polygon.distance(other) >= 8 - 1e-3 for other in placed[index + 1:])
+    # utilisation is the parts' area over the sheets' area, measured on the stored placements
+    area = sum(polygon.area for placed in polygons.values() for polygon in placed)
+    assert shared.utilisation == pytest.approx(area / (len(shared.sheets) * SHEET[0] * SHEET[1]), rel=1e-6)
+    assert shared.sheets[0].picture and Path(shared.sheets[0].picture).read_bytes()[:4] == b"\x89PNG"
+    assert shared.sheets[0].time_s == pytest.approx(5 * 90.0)  # the parts' own toolpath times, per copy
+
+    # a job that becomes ready later joins the open batch, which is nested again with it
+    later = panel_job(app, size=(250, 250))
+    gathered = services(app).queue.gather_batches.call_local()  # what the worker runs every minute
+    assert gathered["batches"] == [shared.id]
+    again = batches.get(services(app).database, shared.id)
+    assert sorted({p.job_id for s in again.sheets for p in s.placements}) == sorted([first, second, later])
+
+
+def test_the_utilisation_policy_closes_a_batch_and_a_small_one_stays_open(app, tmp_path, cache_folder):
+    add_router(app)
+    config = {**services(app).config, "BATCH_CLOSE_UTILISATION": 0.7}
+    big = panel_job(app, size=(1200, 1000), copies=2)  # 2 x 1.2 m2 on a 3.125 m2 sheet: 77 %
+    small = panel_job(app, material="oak", size=(200, 100))
+    database, output = services(app).database, Path(config["OUTPUT_FOLDER"])
+    batches.gather(database, output, config)
+    closed, still_open = batch_of(app, big), batch_of(app, small)
+    assert closed.state == "closed" and len(closed.sheets) == 1 and closed.closed_at is not None
+    assert closed.utilisation == pytest.approx(2 * 1200 * 1000 / (SHEET[0] * SHEET[1]))
+    assert "77% utilisation" in closed.close_reason and "70%" in closed.close_reason
+    assert still_open.state == "open" and still_open.close_reason is None
+    # a closed batch takes no new job: the next one of that material opens a new batch
+    newer = panel_job(app, size=(500, 400))
+    batches.gather(database, output, config)
+    assert batch_of(app, newer).id != closed.id and batch_of(app, newer).state == "open"
+
+
+def test_the_oldest_jobs_ship_date_closes_a_batch_in_time(app):
+    add_router(app)
+    fresh = panel_job(app, size=(300, 300))
+    gather(app)
+    assert batch_of(app, fresh).state == "open"
+    # an order 4.5 days old: the quote's 5 production days for CNC leave less than the 24 h margin
+    late = panel_job(app, size=(300, 300), ordered_days_ago=4.5)
+    gather(app)
+    batch = batch_of(app, late)
+    assert batch.id == batch_of(app, fresh).id and batch.state == "closed"
+    assert f"job {late}" in batch.close_reason and "promised to ship by" in batch.close_reason
+
+
+def test_a_job_taken_out_keeps_its_state_and_the_batch_is_nested_again(app, client, staff):
+    add_router(app)
+    kept = panel_job(app, copies=2)
+    taken = panel_job(app, size=(600, 500))
+    gather(app)
+    batch = batch_of(app, kept)
+    assert batch_of(app, taken).id == batch.id
+    response = client.delete(f"/api/v1/staff/batches/{batch.id}/jobs/{taken}", headers=staff)
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert body["outcome"] == f"job {taken} taken out" and [j["id"] for j in body["job_list"]] == [kept]
+    assert sorted((p["job_id"], p["copy"]) for s in body["sheet_list"] for p in s["placements"]) == [(kept, 1),
+                                                                                                      (kept, 2)]
+    out = jobs.get(services(app).database, taken)
+    assert out.batch_id is None and out.state == "ready" and out.batching["kept_out"] is True
+    with services(app).database.session() as session:
+        assert session.scalars(select(BatchPlacement).where(BatchPlacement.job_id == taken)).all() == []
+    # re-nested: the utilisation now counts the kept job's copies alone
+    assert body["utilisation"] == pytest.approx(2 * 400 * 300 / (SHEET[0] * SHEET[1]), rel=1e-3)
+    # the job taken out is never gathered again: it is made on its own
+    gather(app)
+    assert jobs.get(services(app).database, taken).batch_id is None
+    # taking it out again, or a job of no batch, is refused in plain words
+    again = client.delete(f"/api/v1/staff/batches/{batch.id}/jobs/{taken}", headers=staff)
+    assert again.status_code == 404
+    assert again.get_json()["errors"][0]["message"] == f"job {taken} is not in batch {batch.id}"
+
+
+# -- the staff API -----------------------------------------------------------------------------------------------
+
+
+def test_staff_list_see_close_and_send_a_batch_through_the_api(app, client, staff):
+    add_router(app)  # its files are downloaded by staff: sending hands the sheets over
+    first, second = panel_job(app, copies=2), panel_job(app, size=(350, 250))
+    gather(app)
+    batch_id = batch_of(app, first).id
+    assert client.get("/api/v1/staff/batches").status_code == 401
+    assert client.post(f"/api/v1/staff/batches/{batch_id}/close").status_code == 401
+    listed = client.get("/api/v1/staff/batches", headers=staff).get_json()["batches"]
+    assert [(b["id"], b["state"], b["jobs"], b["sheets"]) for b in listed] == [(batch_id, "open", 2, 1)]
+    assert client.get("/api/v1/staff/batches?state=closed", headers=staff).get_json() == {"batches": []}
+    detail = client.get(f"/api/v1/staff/batches/{batch_id}", headers=staff).get_json()
+    assert detail["material"] == "birch_plywood" and detail["thickness_mm"] == 18
+    sheet = detail["sheet_list"][0]
+    assert sheet["size_mm"] == list(SHEET) and 0 < sheet["utilisation"] < 1
+    assert {p["job_id"] for p in sheet["placements"]} == {first, second}
+    with services(app).database.session() as session:
+        order_of = {job.id: session.get(OrderItem, job.item_id).order_id
+                    for job in session.scalars(select(Job)).all()}
+    assert {(j["id"], j["order_id"]) for j in detail["job_list"]} == {(first, order_of[first]),
+                                                                       (second, order_of[second])}
+    picture = client.get(sheet["picture"], headers=staff)
+    assert picture.status_code == 200 and picture.mimetype == "image/png" and picture.data[:4] == b"\x89PNG"
+
+    # sending an open batch is refused; staff close it, then send it
+    refused = client.post(f"/api/v1/staff/batches/{batch_id}/send", headers=staff)
+    assert refused.status_code == 409 and "close it first" in refused.get_json()["errors"][0]["message"]
+    closed = client.post(f"/api/v1/staff/batches/{batch_id}/close", headers=staff)
+    assert closed.status_code == 200 and closed.get_json()["state"] == "closed"
+    assert closed.get_json()["close_reason"] == f"closed by staff ({STAFF[0]})"
+    twice = client.post(f"/api/v1/staff/batches/{batch_id}/close", headers=staff)
+    assert twice.status_code == 409
+    assert twice.get_json()["errors"][0]["message"] == "a closed batch cannot be closed; only an open one"
+    renested = client.post(f"/api/v1/staff/batches/{batch_id}/renest", headers=staff)
+    assert renested.status_code == 200 and renested.get_json()["state"] == "closed"
+    # a batch's job is sent with its batch, not alone
+    alone = client.post(f"/api/v1/staff/jobs/{first}/send", headers=staff)
+    assert alone.status_code == 409 and f"batch {batch_id}" in alone.get_json()["errors"][0]["message"]
+    sent = client.post(f"/api/v1/staff/batches/{batch_id}/send", headers=staff)
+    assert sent.status_code == 200, sent.get_json()
+    assert sent.get_json()["state"] == "sent" and "handed over" in sent.get_json()["outcome"]
+    assert [j["state"] for j in sent.get_json()["job_list"]] == ["sent", "sent"]
+    # once sent, the batch's layout is fixed
+    for method, url in (("post", f"/api/v1/staff/batches/{batch_id}/close"),
+                        ("post", f"/api/v1/staff/batches/{batch_id}/renest"),
+                        ("delete", f"/api/v1/staff/batches/{batch_id}/jobs/{first}")):
+        answer = getattr(client, method)(url, headers=staff)
+        assert answer.status_code == 409 and "sent batch" in answer.get_json()["errors"][0]["message"], url
+    # staff mark it done once the sheets are cut: its jobs are done with it, each keeping its own order
+    finished = client.post(f"/api/v1/staff/batches/{batch_id}/done", headers=staff)
+    assert finished.status_code == 200 and finished.get_json()["state"] == "done"
+    assert [j["state"] for j in finished.get_json()["job_list"]] == ["done", "done"]
+    assert {(j["id"], j["order_id"]) for j in finished.get_json()["job_list"]} == {(first, order_of[first]),
+                                                                                    (second, order_of[second])}
+    again = client.post(f"/api/v1/staff/batches/{batch_id}/done", headers=staff)
+    assert again.status_code == 409
+    assert again.get_json()["errors"][0]["message"] == "a done batch cannot be marked done; only a sent or running one"
+
+
+def test_a_sheet_that_could_not_be_cut_is_not_sent_to_a_hot_folder(app, client, staff, tmp_path):
+    hot = tmp_path / "hot"
+    hot.mkdir()
+    add_router(app, hot_folder=hot)
+    job = panel_job(app)
+    gather(app)
+    batch_id = batch_of(app, job).id
+    # the dispatcher never sends a batch's job alone, though the router has a hot folder and the job is ready
+    assert jobs.dispatch(services(app).database, batching=True) == {} and list(hot.iterdir()) == []
+    assert client.post(f"/api/v1/staff/batches/{batch_id}/close", headers=staff).status_code == 200
+    # these jobs have no files to cut from: the batch says so and keeps its nesting, and nothing is sent
+    assert "G-code was not made" in batches.get(services(app).database, batch_id).last_error
+    refused = client.post(f"/api/v1/staff/batches/{batch_id}/send", headers=staff)
+    assert refused.status_code == 409 and "no G-code" in refused.get_json()["errors"][0]["message"]
+    assert list(hot.iterdir()) == [] and jobs.get(services(app).database, job).state == "ready"
+
+
+def test_bad_requests_get_plain_4xx_answers(app, client, staff):
+    for method, url in (("get", "/api/v1/staff/batches/999"), ("post", "/api/v1/staff/batches/999/close"),
+                        ("post", "/api/v1/staff/batches/999/renest"), ("post", "/api/v1/staff/batches/999/send"),
+                        ("delete", "/api/v1/staff/batches/999/jobs/1"),
+                        ("get", "/api/v1/staff/batches/99999999999")):
+        answer = getattr(client, method)(url, headers=staff)
+        assert answer.status_code == 404, url
+        assert answer.get_json()["errors"][0]["message"] == f"there is no batch {url.split('/')[5]}", url
+    assert client.get("/api/v1/staff/batches/999/sheets/1/picture", headers=staff).status_code == 404
+    bad = client.get("/api/v1/staff/batches?state=lost", headers=staff)
+    assert bad.status_code == 422 and bad.get_json()["errors"][0]["field"] == "state"
+    assert client.post("/api/v1/staff/batches/1/explode", headers=staff).status_code in (404, 405)
+
+
+def test_the_batch_endpoints_are_in_the_openapi_document(client):
+    document = client.get("/api/v1/openapi.json").get_json()
+    paths = document["paths"]
+    expected = {"/api/v1/staff/batches": ["get"], "/api/v1/staff/batches/{batch_id}": ["get"],
+                "/api/v1/staff/batches/{batch_id}/close": ["post"], "/api/v1/staff/batches/{batch_id}/renest": ["post"],
+                "/api/v1/staff/batches/{batch_id}/send": ["post"], "/api/v1/staff/batches/{batch_id}/done": ["post"],
+                "/api/v1/staff/batches/{batch_id}/jobs/{job_id}": ["delete"],
+                "/api/v1/staff/batches/{batch_id}/sheets/{index}/picture": ["get"]}
+    for path, methods in expected.items():
+        for method in methods:
+            operation = paths[path][method]
+            assert operation["security"] == [{"staff": []}], path
+            assert "401" in operation["responses"] and "404" in operation["responses"] or path.endswith("batches")
+    assert "409" in paths["/api/v1/staff/batches/{batch_id}/close"]["post"]["responses"]
+
+
+def test_the_batch_pages_show_the_sheet_pictures_and_placements(app, client, staff):
+    from .test_manufacturing_cnc import page_login
+
+    add_router(app)
+    job = panel_job(app, copies=2)
+    gather(app)
+    batch_id = batch_of(app, job).id
+    page_login(client)
+    listing = client.get("/staff/batches").get_data(as_text=True)
+    assert f'id="batch-{batch_id}"' in listing and "birch_plywood" in listing
+    page = client.get(f"/staff/batches/{batch_id}")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "Sheet 1" in html and f'id="job-{job}"' in html
+    src = f"/staff/batches/{batch_id}/sheets/1/picture"
+    assert src in html and client.get(src).data[:4] == b"\x89PNG"
+    assert client.get("/staff/batches/999").status_code == 404
+
+
+# -- real parts --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.integration  # real CadQuery and CAM, and the job sheet's PDF (WeasyPrint)
+def test_real_drawer_fronts_are_nested_by_their_true_outlines_with_holes(app, client, staff):
+    from .test_manufacturing_cnc import ready_cnc_jobs
+
+    add_router(app)
+    first, second = (job.id for job in ready_cnc_jobs(app, client, items=2))
+    gather(app)
+    batch = batch_of(app, first)
+    assert batch is not None and batch_of(app, second).id == batch.id
+    stored = jobs.get(services(app).database, first)
+    outline = Polygon(stored.batching["exterior"], stored.batching["holes"])
+    assert len(outline.interiors) == 2  # the drawer front's two handle holes, from its STEP's CAM features
+    assert outline.bounds[2] - outline.bounds[0] == pytest.approx(301.5, abs=0.01)
+    assert (stored.batching["material"], stored.batching["thickness_mm"]) == ("birch_plywood", 18)
+    assert sum(len(sheet.placements) for sheet in batch.sheets) == 2
+    with services(app).database.session() as session:
+        assert session.scalar(select(BatchSheet.utilisation).where(BatchSheet.batch_id == batch.id)) == \
+            pytest.approx(2 * outline.area / (SHEET[0] * SHEET[1]), rel=1e-6)
+    # closing cuts the sheets: one program per tool (GRBL) for the whole sheet, checked by rs274, both doors on it
+    closed = client.post(f"/api/v1/staff/batches/{batch.id}/close", headers=staff)
+    assert closed.status_code == 200, closed.get_json()
+    assert closed.get_json()["last_error"] is None
+    sheet = batches.get(services(app).database, batch.id).sheets[0]
+    assert sheet.files["gcode"] and all(Path(p).is_file() for p in sheet.files["gcode"])
+    assert sheet.estimates["verified_moves"] > 0 and sheet.time_s > 0
+    canon = check_programs(sheet.files["gcode"])
+    assert canon.cutting and canon.deepest() < -18
+    assert sorted((p.job_id, p.copy) for p in sheet.placements) == [(first, 1), (second, 1)]
+    sent = client.post(f"/api/v1/staff/batches/{batch.id}/send", headers=staff)
+    assert sent.status_code == 200 and [j["state"] for j in sent.get_json()["job_list"]] == ["sent", "sent"]
+
+
+def print_job(app: Flask, stl: Path, *, copies: int, material: str = "pla", machine: str = "mk3") -> int:
+    """A ready printed job whose part is the mesh in ``stl`` (its footprint read by the core, as gathering does)."""
+    from parametric.fdm.footprint import footprint, read_mesh
+
+    from .test_manufacturing import stored_job
+
+    mesh = read_mesh(stl)
+    outline = footprint(mesh)
+    return stored_job(services(app).database, material=material, state="ready", machine=machine,
+                      estimates={"copies": copies},
+                      batching={"material": material, "copies": copies, "grain": False, "source": str(stl),
+                                "exterior": [list(p) for p in outline.exterior.coords], "holes": [],
+                                "height_mm": float(mesh.extents[2]), "size_mm": [float(v) for v in mesh.extents[:2]]})
+
+
+@pytest.mark.integration  # PrusaSlicer
+def test_printed_jobs_of_several_orders_share_plates_sliced_once_when_the_batch_closes(app, client, staff, tmp_path):
+    import trimesh
+
+    from parametric.fdm import slicer_path
+    from web import machines
+
+    slicer_path()  # PrusaSlicer is installed (a SlicerError says how to install it)
+    machines.add(services(app).database, machines.parse(
+        {"kind": "printer", "name": "mk3", "build_volume_mm": [250, 210, 210], "materials": ["pla", "petg"]}))
+    box = tmp_path / "box.stl"
+    trimesh.creation.box((40, 30, 5)).apply_translation((20, 15, 2.5)).export(box)
+    pull = tmp_path / "pull.stl"
+    trimesh.creation.cylinder(radius=12, height=8).apply_translation((0, 0, 4)).export(pull)
+    first, second = print_job(app, box, copies=6), print_job(app, pull, copies=4)
+    other = print_job(app, box, copies=2, material="petg")
+    gather(app)
+    batch = batch_of(app, first)
+    assert batch_of(app, second).id == batch.id and batch_of(app, other).id != batch.id
+    assert (batch.process, batch.material, batch.thickness_mm, len(batch.sheets)) == ("fdm", "pla", None, 1)
+    closed = client.post(f"/api/v1/staff/batches/{batch.id}/close", headers=staff)
+    assert closed.status_code == 200, closed.get_json()
+    plate = batches.get(services(app).database, batch.id).sheets[0]
+    gcode = Path(plate.files["gcode"][0])
+    text = gcode.read_text()
+    assert text.count("; printing object") >= 10  # every object of both orders labelled, on one plate
+    assert plate.time_s and plate.time_s > 0 and plate.estimates["filament_g"] > 0  # PrusaSlicer's figures
+    assert sorted((p.job_id, p.copy) for p in plate.placements) == sorted(
+        [(first, c) for c in range(1, 7)] + [(second, c) for c in range(1, 5)])
+    footprints = 6 * 40 * 30 + 4 * Polygon(batches._polygon(jobs.get(services(app).database, second).batching)).area
+    assert closed.get_json()["utilisation"] == pytest.approx(footprints / (250 * 210), rel=1e-3)

@@ -1,0 +1,126 @@
+"""Previews and quotes are built by the workers, never in a request thread: a new configuration answers 202 with
+Retry-After and is built once by the (real, SQLite) queue; a client asking for too many new ones gets a 429 that
+says when to retry; off-step values are snapped to the field's step before the cache key is made."""
+
+from __future__ import annotations
+
+import threading
+
+from web import builds
+from web.models import Build
+from web.priorities import PRIORITY
+
+from .conftest import run_queue, services, test_config
+
+PREVIEW = "/configure/leg_cap/preview"
+
+
+def query(sleeve_depth: str, **more: str) -> dict[str, str]:
+    return {"params.sleeve_depth": sleeve_depth, "quantity": "1", "material": "pla", **more}
+
+
+def builds_in(app) -> list[Build]:
+    with services(app).database.session() as session:
+        return list(session.query(Build).all())
+
+
+def test_a_new_preview_is_queued_not_built_in_the_request(app, client):
+    """No kernel work in the request: 202, nothing in the cache, one build queued at the preview priority."""
+    first = client.get(PREVIEW, query_string=query("47.5"))
+    assert first.status_code == 202 and first.headers["Retry-After"] == str(app.config["BUILD_POLL_SECONDS"])
+    assert first.get_json()["state"] == "preparing" and first.headers["Cache-Control"] == "no-store"
+    [build] = builds_in(app)
+    assert (build.kind, build.state, build.priority) == ("preview", "queued", PRIORITY["preview"])
+    again = client.get(PREVIEW, query_string=query("47.5"))  # polling: the same build, not a second one
+    assert again.status_code == 202 and len(builds_in(app)) == 1
+    assert services(app).queue.waiting() == {PRIORITY["preview"]: 1}
+    assert run_queue(app) == ["done"]
+    ready = client.get(PREVIEW, query_string=query("47.5"))
+    assert ready.status_code == 200 and ready.get_json()["glb"].startswith("/preview/")
+    [build] = builds_in(app)
+    assert build.state == "done" and build.seconds > 0 and build.worker
+
+
+def test_off_step_values_share_one_build_and_the_snapped_value_is_shown(app, client):
+    """sleeve_depth has a 0.5 mm step: 33.1, 33.2 and 32.9 are all 33 mm, one cache key, one build."""
+    answers = [client.get(PREVIEW, query_string=query(value)) for value in ("33.1", "33.2", "32.9", "33")]
+    assert [a.status_code for a in answers] == [202] * 4
+    assert len(builds_in(app)) == 1
+    assert answers[0].get_json()["snapped"] == {"sleeve_depth": {"given": 33.1, "used": 33.0}}
+    assert answers[3].get_json()["snapped"] == {}
+    assert {a.get_json()["params"]["sleeve_depth"] for a in answers} == {33.0}
+    run_queue(app)
+    shown = [client.get(PREVIEW, query_string=query(value)).get_json() for value in ("33.1", "32.9")]
+    assert shown[0]["glb"] == shown[1]["glb"]  # the same cache entry
+    quoted = client.post("/api/v1/quotes", json={"template": "leg_cap", "params": {"sleeve_depth": 33.24}})
+    assert quoted.get_json()["snapped"] == {"sleeve_depth": {"given": 33.24, "used": 33.0}}
+    assert quoted.get_json()["params"]["sleeve_depth"] == 33.0
+
+
+def test_each_client_is_limited_to_a_number_of_new_builds_with_a_clear_429(tmp_path, cache_folder):
+    from web import create_app
+
+    app = create_app(test_config(tmp_path, cache_folder, BUILD_LIMIT=3, BUILD_LIMIT_SECONDS=60))
+    services(app).database.upgrade()
+    client = app.test_client()
+    for value in ("20", "20.5", "21"):
+        assert client.get(PREVIEW, query_string=query(value)).status_code == 202
+    refused = client.get(PREVIEW, query_string=query("21.5"))
+    assert refused.status_code == 429
+    retry_after = int(refused.headers["Retry-After"])
+    assert 1 <= retry_after <= 60 and refused.get_json()["retry_after"] == retry_after
+    assert f"please try again in {retry_after} s" in refused.get_json()["errors"][0]["message"]
+    assert "at most 3 every 60 s" in refused.get_json()["errors"][0]["message"]
+    assert len(builds_in(app)) == 3  # the refused one was not queued
+    # polling what is already queued is not limited, and neither is another client
+    assert client.get(PREVIEW, query_string=query("20")).status_code == 202
+    other = client.get(PREVIEW, query_string=query("21.5"), environ_base={"REMOTE_ADDR": "10.0.0.2"})
+    assert other.status_code == 202
+    api = client.post("/api/v1/quotes", json={"template": "leg_cap", "params": {"sleeve_depth": 22}})
+    assert api.status_code == 429 and int(api.headers["Retry-After"]) >= 1
+    page = client.get("/configure/leg_cap/checkout", query_string={**query("22.5"), "units": "mm"})
+    assert page.status_code == 429 and "try again in" in page.get_data(as_text=True)
+    assert int(page.headers["Retry-After"]) >= 1
+    run_queue(app)
+    # answers from the cache are never limited
+    for _ in range(10):
+        assert client.get(PREVIEW, query_string=query("20")).status_code == 200
+
+
+def test_a_configuration_that_cannot_be_built_is_422_with_the_kernel_reason(app, client, broken_template):
+    url = f"/configure/{broken_template}/preview"
+    assert client.get(url, query_string={"params.size": "18", "quantity": "1"}).status_code == 202
+    assert run_queue(app) == ["failed"]
+    refused = client.get(url, query_string={"params.size": "18", "quantity": "1"})
+    assert refused.status_code == 422
+    assert "cannot be built" in refused.get_json()["errors"][0]["message"]
+
+
+def test_a_quote_of_what_the_catalog_asked_for_is_queued_again_at_the_quote_priority(app):
+    database = services(app).database
+    config = services(app).config
+    limit = services(app).build_limit
+    enqueued: list[int] = []
+    first = builds.request_build(database, config, limit, "quote", "k" * 64, {}, None, enqueued.append, "catalog")
+    assert isinstance(first, builds.Preparing) and enqueued == [PRIORITY["catalog"]]
+    builds.request_build(database, config, limit, "quote", "k" * 64, {}, "1.2.3.4", enqueued.append, "catalog")
+    assert enqueued == [PRIORITY["catalog"]]  # same priority: no second task
+    builds.request_build(database, config, limit, "quote", "k" * 64, {}, "1.2.3.4", enqueued.append, "quote")
+    assert enqueued == [PRIORITY["catalog"], PRIORITY["quote"]]
+
+
+def test_concurrent_askers_enqueue_one_build(app):
+    database, config, limit = services(app).database, services(app).config, services(app).build_limit
+    enqueued: list[int] = []
+    barrier = threading.Barrier(8)
+
+    def ask() -> None:
+        barrier.wait()
+        builds.request_build(database, config, limit, "preview", "c" * 64, {}, None, enqueued.append, "preview")
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert enqueued == [PRIORITY["preview"]]

@@ -1,0 +1,277 @@
+"""Batches for staff: ``/api/v1/staff/batches`` (list, detail, close, re-nest, take a job out, send, a sheet's
+picture) and the dashboard pages ``/staff/batches`` and ``/staff/batches/<id>`` with the sheet and plate pictures.
+
+Views are thin: the work is in :mod:`web.batches`; its :class:`~web.batches.BatchError` carries the status and the
+plain-words message answered.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Flask, abort, flash, g, redirect, render_template, request, send_file, url_for
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from parametric import FieldError
+
+from .. import batches
+from ..errors import errors_response, json_errors
+from ..models import BATCH_STATES, Batch
+from ..services import services
+from .auth import staff_required
+from .dashboard import login_required
+
+log = logging.getLogger(__name__)
+
+api_bp = Blueprint("batches_api", __name__, url_prefix="/api/v1/staff/batches")
+bp = Blueprint("batches", __name__, url_prefix="/staff/batches")
+MAX_ID = 2**31 - 1
+
+
+def init_app(app: Flask) -> None:
+    """Exempt the API from CSRF (HTTP basic auth, like the other staff endpoints) and document it."""
+    from ..openapi import add_to_openapi
+    from ..pages import csrf
+
+    csrf.exempt(api_bp)
+    add_to_openapi(app, openapi_paths())
+
+
+def _output() -> Path:
+    return Path(services().config["OUTPUT_FOLDER"])
+
+
+def _picture_url(batch_id: int, index: int) -> str:
+    return url_for("batches_api.sheet_picture", batch_id=batch_id, index=index)
+
+
+def _list(state: str | None) -> list[Batch]:
+    query = select(Batch).options(selectinload(Batch.sheets)).order_by(Batch.id.desc())
+    if state is not None:
+        query = query.where(Batch.state == state)
+    with services().database.session() as session:
+        return list(session.scalars(query.limit(200)).all())
+
+
+def act(batch_id: int, action: str, job_id: int | None = None) -> tuple[Batch, str]:
+    """Do a staff action on a batch: (the batch afterwards, what happened). Raises :class:`batches.BatchError`."""
+    database, config = services().database, services().config
+    if batch_id > MAX_ID:
+        raise batches.BatchError(f"there is no batch {batch_id}", 404, "batch_id")
+    if action == "close":
+        batch = batches.close(database, _output(), config, batch_id, f"closed by staff ({g.staff_user})")
+        return batch, "closed"
+    if action == "renest":
+        return batches.renest(database, _output(), config, batch_id), "laid out again"
+    if action == "send":
+        return batches.send(database, batch_id)
+    if action == "done":
+        return batches.finish(database, batch_id), "done"
+    if action == "remove" and job_id is not None:
+        return batches.remove_job(database, _output(), config, batch_id, job_id), f"job {job_id} taken out"
+    raise batches.BatchError(f"unknown action {action!r}", 404, "action")
+
+
+def _failed(error: batches.BatchError) -> Any:
+    return json_errors(error.status, str(error), error.field)
+
+
+# -- the API ---------------------------------------------------------------------------------------------------
+
+
+@api_bp.get("")
+@staff_required
+def list_batches() -> Any:
+    """Batches, newest first; ``?state=`` filters."""
+    state = request.args.get("state")
+    if state is not None and state not in BATCH_STATES:
+        return errors_response([FieldError("state", f"one of: {', '.join(BATCH_STATES)}")])
+    database = services().database
+    return {"batches": [batches.describe(database, batch) for batch in _list(state)]}
+
+
+@api_bp.get("/<int:batch_id>")
+@staff_required
+def show_batch(batch_id: int) -> Any:
+    database = services().database
+    try:
+        batch = batches.get(database, batch_id) if batch_id <= MAX_ID else None
+    except batches.BatchError as error:
+        return _failed(error)
+    if batch is None:
+        return json_errors(404, f"there is no batch {batch_id}", "batch_id")
+    return batches.describe(database, batch, detail=True, picture_url=_picture_url)
+
+
+@api_bp.post("/<int:batch_id>/<any(close, renest, send, done):action>")
+@staff_required
+def batch_action(batch_id: int, action: str) -> Any:
+    """``close`` an open batch, ``renest`` an open or closed one, ``send`` a closed one, mark a sent one ``done``."""
+    try:
+        batch, outcome = act(batch_id, action)
+    except batches.BatchError as error:
+        return _failed(error)
+    log.info("staff %s: %s batch %s (%s)", g.staff_user, action, batch_id, outcome)
+    return {**batches.describe(services().database, batch, detail=True, picture_url=_picture_url),
+            "outcome": outcome}
+
+
+@api_bp.delete("/<int:batch_id>/jobs/<int:job_id>")
+@staff_required
+def remove_job(batch_id: int, job_id: int) -> Any:
+    """Take a job out of an open or closed batch; the batch is laid out again without it."""
+    if job_id > MAX_ID:
+        return json_errors(404, f"job {job_id} is not in batch {batch_id}", "job_id")
+    try:
+        batch, outcome = act(batch_id, "remove", job_id)
+    except batches.BatchError as error:
+        return _failed(error)
+    log.info("staff %s: took job %s out of batch %s", g.staff_user, job_id, batch_id)
+    return {**batches.describe(services().database, batch, detail=True, picture_url=_picture_url),
+            "outcome": outcome}
+
+
+@api_bp.get("/<int:batch_id>/sheets/<int:index>/picture")
+@staff_required
+def sheet_picture(batch_id: int, index: int) -> Any:
+    """The PNG picture of a batch's sheet (plate)."""
+    return _picture(batch_id, index, api=True)
+
+
+def _picture(batch_id: int, index: int, *, api: bool) -> Any:
+    try:
+        path = batches.picture(services().database, _output(), batch_id, index) if batch_id <= MAX_ID else None
+    except batches.BatchError:
+        path = None
+    if path is None:
+        if api:
+            return json_errors(404, "no such batch or sheet picture")
+        abort(404, description="This batch has no such sheet picture.")
+    response = send_file(path, mimetype="image/png", max_age=0)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+# -- the dashboard pages ---------------------------------------------------------------------------------------
+
+
+@bp.get("")
+@login_required
+def batch_list() -> Any:
+    database = services().database
+    state = request.args.get("state")
+    shown = [batches.describe(database, batch) for batch in _list(state if state in BATCH_STATES else None)]
+    return render_template("staff/batches.html", batches=shown, states=BATCH_STATES, state=state)
+
+
+@bp.get("/<int:batch_id>")
+@login_required
+def batch_page(batch_id: int) -> Any:
+    database = services().database
+    try:
+        batch = batches.get(database, batch_id) if batch_id <= MAX_ID else None
+    except batches.BatchError:
+        batch = None
+    if batch is None:
+        abort(404, description="There is no such batch.")
+    shown = batches.describe(database, batch, detail=True,
+                             picture_url=lambda b, i: url_for("batches.sheet_picture_page", batch_id=b, index=i))
+    return render_template("staff/batch.html", batch=shown)
+
+
+@bp.get("/<int:batch_id>/sheets/<int:index>/picture")
+@login_required
+def sheet_picture_page(batch_id: int, index: int) -> Any:
+    return _picture(batch_id, index, api=False)
+
+
+@bp.post("/<int:batch_id>/<any(close, renest, send, done):action>")
+@login_required
+def batch_form_action(batch_id: int, action: str) -> Any:
+    try:
+        _, outcome = act(batch_id, action)
+    except batches.BatchError as error:
+        flash(f"Batch {batch_id}: {error}.", "error")
+    else:
+        log.info("staff %s: %s batch %s", g.staff_user, action, batch_id)
+        flash(f"Batch {batch_id}: {outcome}.", "success")
+    return redirect(url_for("batches.batch_page", batch_id=batch_id), code=303)
+
+
+@bp.post("/<int:batch_id>/jobs/<int:job_id>/remove")
+@login_required
+def remove_job_form(batch_id: int, job_id: int) -> Any:
+    try:
+        _, outcome = act(batch_id, "remove", job_id)
+    except batches.BatchError as error:
+        flash(f"Batch {batch_id}: {error}.", "error")
+    else:
+        flash(f"Batch {batch_id}: {outcome}; it is made on its own.", "success")
+    return redirect(url_for("batches.batch_page", batch_id=batch_id), code=303)
+
+
+# -- the OpenAPI description -----------------------------------------------------------------------------------
+
+
+def openapi_paths() -> dict[str, Any]:
+    """The batch endpoints, for ``web.openapi.add_to_openapi``."""
+    staff = [{"staff": []}]
+
+    def errors(description: str) -> dict[str, Any]:
+        return {"description": description, "content": {"application/json": {"schema": {
+            "$ref": "#/components/schemas/Errors"}}}}
+
+    def ok(description: str) -> dict[str, Any]:
+        return {"description": description, "content": {"application/json": {"schema": {"type": "object"}}}}
+
+    number = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+    batch_id = {"name": "batch_id", "in": "path", "required": True, "schema": number}
+    unauthorized = errors("staff login required")
+    paths: dict[str, Any] = {
+        "/api/v1/staff/batches": {"get": {
+            "operationId": "staffListBatches", "summary": "Batches of jobs on shared sheets and plates, newest first",
+            "security": staff,
+            "parameters": [{"name": "state", "in": "query", "required": False,
+                            "schema": {"type": "string", "enum": list(BATCH_STATES)}}],
+            "responses": {"200": ok("machine, material, state, utilisation, sheets, jobs of each batch"),
+                          "401": unauthorized, "422": errors("bad query parameters")}}},
+        "/api/v1/staff/batches/{batch_id}": {"get": {
+            "operationId": "staffShowBatch",
+            "summary": "One batch: its sheets (plates) with pictures, utilisation and time, each copy's placement "
+                       "(job, copy, x, y, rotation), its jobs with their orders",
+            "security": staff, "parameters": [batch_id],
+            "responses": {"200": ok("the batch"), "401": unauthorized, "404": errors("no such batch")}}},
+        "/api/v1/staff/batches/{batch_id}/jobs/{job_id}": {"delete": {
+            "operationId": "staffRemoveBatchJob",
+            "summary": "Take a job out of an open or closed batch (it is made on its own; the batch is laid out "
+                       "again)", "security": staff,
+            "parameters": [batch_id, {"name": "job_id", "in": "path", "required": True, "schema": number}],
+            "responses": {"200": ok("the batch"), "401": unauthorized,
+                          "404": errors("no such batch, or the job is not in it"),
+                          "409": errors("the batch is sent or finished")}}},
+        "/api/v1/staff/batches/{batch_id}/sheets/{index}/picture": {"get": {
+            "operationId": "staffBatchSheetPicture", "summary": "The picture of a batch's sheet or plate",
+            "security": staff,
+            "parameters": [batch_id, {"name": "index", "in": "path", "required": True,
+                                      "schema": {"type": "integer", "minimum": 1}}],
+            "responses": {"200": {"description": "PNG", "content": {"image/png": {"schema": {
+                "type": "string", "format": "binary"}}}}, "401": unauthorized,
+                "404": errors("no such batch or sheet")}}},
+    }
+    for action, summary, conflict in (
+            ("close", "Close an open batch (a printer's plates are sliced now)", "the batch is not open"),
+            ("renest", "Lay an open or closed batch out again", "the batch is sent or finished"),
+            ("send", "Send a closed batch's sheets or plates through the machine's connector; its jobs become sent",
+             "the batch is not closed, or a sheet has no G-code"),
+            ("done", "Mark a sent or running batch done (the work is off the machine); its jobs are done with it",
+             "the batch is not sent or running")):
+        paths[f"/api/v1/staff/batches/{{batch_id}}/{action}"] = {"post": {
+            "operationId": f"staff{action.title()}Batch", "summary": summary, "security": staff,
+            "parameters": [batch_id],
+            "responses": {"200": ok("the batch, with ``outcome`` in plain words"), "401": unauthorized,
+                          "404": errors("no such batch"), "409": errors(conflict),
+                          **({"502": errors("the machine's host could not be reached")} if action == "send" else {})}}}
+    return paths
