@@ -106,7 +106,10 @@ def show_batch(batch_id: int) -> Any:
     return batches.describe(database, batch, detail=True, picture_url=_picture_url)
 
 
-@api_bp.post("/<int:batch_id>/<any(close, renest, send, done):action>")
+@api_bp.post("/<int:batch_id>/close", defaults={"action": "close"})  # one documented route per action
+@api_bp.post("/<int:batch_id>/renest", defaults={"action": "renest"})
+@api_bp.post("/<int:batch_id>/send", defaults={"action": "send"})
+@api_bp.post("/<int:batch_id>/done", defaults={"action": "done"})
 @staff_required
 def batch_action(batch_id: int, action: str) -> Any:
     """``close`` an open batch, ``renest`` an open or closed one, ``send`` a closed one, mark a sent one ``done``."""
