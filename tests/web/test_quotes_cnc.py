@@ -35,6 +35,9 @@ def add_router(client, staff) -> dict:
 
 def quote(client, line: dict) -> dict:
     response = client.post("/api/v1/quotes", json=line)
+    if response.status_code == 202:  # measured by a worker: run the queue, then ask again
+        run_queue(client.application)
+        response = client.post("/api/v1/quotes", json=line)
     assert response.status_code == 200, response.get_json()
     return response.get_json()
 
