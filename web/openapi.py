@@ -324,12 +324,16 @@ def openapi_document(config: Mapping[str, Any], extra: Mapping[str, Any] | None 
                           "mapping": {t.id: f"#/components/schemas/{t.id}_item" for t in templates}}}
     schemas.update(_static_schemas(config))
     schemas.update((extra or {}).get("schemas", {}))
+    paths = {**_paths(), **(extra or {}).get("paths", {})}
+    for item in paths.values():  # every input is cleaned at the edge (web.inputs): a control character is a 422
+        for operation in item.values():
+            operation["responses"].setdefault("422", _errors("an input holds a control character or is not valid"))
     return {
         "openapi": "3.1.0",
         "info": {"title": "parametric", "version": "1",
                  "description": "Parametric CAD templates to manufacturing files: quotes, orders, generated files. "
                                 "Errors are {\"errors\": [{\"field\", \"message\"}]}."},
-        "paths": {**_paths(), **(extra or {}).get("paths", {})},
+        "paths": paths,
         "components": {"schemas": schemas,
                        "securitySchemes": {"staff": {"type": "http", "scheme": "basic"}}},
     }

@@ -54,7 +54,7 @@ def test_render_without_out_uses_the_output_folder(output_root):
     (["--set", "width=wide"], "width", "length"),
     (["--set", "bracket_count=2.5"], "bracket_count", "whole number from 2 to 8"),
     (["--set", "colour=red"], "colour", "unknown parameter"),
-    (["--set", "depth=10 furlongs"], "depth", "allowed units"),
+    (["--set", "depth=10 furlongs"], "depth", "not a unit we know"),
     (["--preset", "nope"], "preset", "spice-rack"),
     (["--formats", "obj"], "formats", "step, stl, 3mf"),
     (["--material", "steel"], "material", "birch_plywood"),

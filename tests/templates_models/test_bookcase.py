@@ -140,7 +140,7 @@ def test_rules_refuse_what_cannot_be_built_with_reasons():
     assert error.value.errors[0].field == "end_inset"
     with pytest.raises(ValidationError) as error:
         TEMPLATE.validate({"sheet_thickness": 16})
-    assert error.value.errors[0].field == "sheet_thickness" and "12, 15, 18, 19, 22" in str(error.value)
+    assert error.value.errors[0].field == "sheet_thickness" and "12 mm, 15 mm, 18 mm, 19 mm, 22 mm" in str(error.value)
 
 
 def test_sheet_thickness_accepts_units_and_the_presets_validate():

@@ -240,7 +240,7 @@ def test_pull_rules_name_the_field_and_say_why():
     assert "wall" in rejected_fields("drawer_pull", {"screw_fitting": "m4_insert", "foot_diameter": 9})["foot_diameter"]
     assert "break through" in rejected_fields("drawer_pull", {"height": 22, "grip_thickness": 6,
                                                               "hole_depth": 20})["hole_depth"]
-    assert "allowed" in rejected_fields("drawer_pull", {"hole_spacing": 100})["hole_spacing"]
+    assert "must be one of: 64 mm, 96 mm" in rejected_fields("drawer_pull", {"hole_spacing": 100})["hole_spacing"]
 
 
 # -- leg cap -------------------------------------------------------------------------------
@@ -400,4 +400,4 @@ def test_door_rules_name_the_field_and_say_why():
     problems = rejected_fields("cabinet_door", {"thickness": 16, "edge_profile": "chamfer", "edge_size": 6,
                                                 "hinge_edge_distance": 3})
     assert "under the rim of the hinge cups" in problems["edge_size"]
-    assert "allowed" in rejected_fields("cabinet_door", {"thickness": 17})["thickness"]
+    assert "must be one of: 16 mm, 18 mm" in rejected_fields("cabinet_door", {"thickness": 17})["thickness"]

@@ -162,7 +162,8 @@ def test_unsupported_character_is_refused_naming_text_and_the_character():
     assert "U+6F22" in problem.message and "U+5B57" in problem.message
 
 
-@pytest.mark.parametrize(("text", "words"), [("x" * 41, "at most 40"), ("   ", "only spaces"), ("a\nb", "one line"),
+@pytest.mark.parametrize(("text", "words"), [("x" * 41, "it must be 1 to 40 characters"), ("   ", "only spaces"),
+                                             ("a\nb", "one line"),
                                              ("\u200b", "invisible character U+200B ZERO WIDTH SPACE"),
                                              ("שלום", "right-to-left")])
 def test_bad_text_is_refused_with_a_reason(text, words):

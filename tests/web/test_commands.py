@@ -101,7 +101,7 @@ def test_serve_with_its_embedded_worker_takes_an_order_to_ready(tmp_path):
         status, data, _ = stack.get(stl["url"])
         assert status == 200 and hashlib.sha256(data).hexdigest() == stl["sha256"]
         assert (tmp_path / "instance" / "parametric.db").is_file() and (tmp_path / "instance" / "queue.db").is_file()
-        worker_pid = int(re.search(r"embedded worker started \(pid (\d+)", stack.logs()).group(1))
+        worker_pid = int(re.search(r"embedded worker started \(pid (\d+)", stack.logs(tail=10**7)).group(1))
         os.kill(server.pid, signal.SIGTERM)
         assert server.wait(60) == 0
         with pytest.raises(ProcessLookupError):  # serve stopped its worker before exiting
@@ -135,8 +135,9 @@ def test_serve_requeues_what_a_dead_worker_left_at_start(tmp_path):
     stack = Stack(tmp_path, {**env, "PARAMETRIC_REAP_INTERVAL_SECONDS": "3600"})
     try:
         stack.start_server("--no-worker")
-        assert "re-queued at start: {'requeued': [1]" in stack.logs()
-        assert services.queue.huey.pending_count() == 1
+        assert "re-queued at start: {'requeued': [1]" in stack.logs(tail=10**7)
+        # the item once (the catalog's prices and pictures are queued beside it, for the workers to build)
+        assert [t.name for t in services.queue.huey.pending()].count("render_item") == 1
         stack.start_worker("worker")
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
@@ -166,6 +167,7 @@ def test_a_worker_process_warms_up_the_kernel_and_the_job_sheet_then_freezes_its
                             env={**os.environ, "PARAMETRIC_OUTPUT": str(tmp_path / "output")})
     assert result.returncode == 0, result.stderr
     frozen, sheet_loaded, kernel_loaded = result.stdout.split()
-    assert int(frozen) > 100_000  # the modules and the kernel's Python objects
-    assert (sheet_loaded, kernel_loaded) == ("True", "True")
+    assert int(frozen) > 50_000  # the modules, WeasyPrint's and the kernel's Python objects (about 87,000)
+    # the kernel itself runs in the render's kernel process (parametric.deadline), not in the worker
+    assert (sheet_loaded, kernel_loaded) == ("True", "False")
     assert "warm-up" not in result.stderr  # neither the render nor the job sheet failed

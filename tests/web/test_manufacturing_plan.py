@@ -47,10 +47,11 @@ def test_a_mixed_product_routes_each_part_in_its_own_material(app, client, staff
     shown = client.get(f"/api/v1/orders/{order['id']}?token={order['token']}").get_json()
     production = {job["part"]: job for job in shown["items"][0]["production"]}
     assert {p: (j["label"], j["process"]) for p, j in production.items()} == {
-        "board": ("being prepared", "CNC cutting"), "bracket": ("being prepared", "printing")}
+        "board": ("being prepared for its machine", "cutting"),
+        "bracket": ("being prepared for its machine", "printing")}
     assert "machine" not in production["board"] and "last_error" not in production["board"]  # workshop details
     page = client.get(f"/track/{order['id']}?token={order['token']}").get_data(as_text=True)
-    assert "Making it" in page and page.count("being prepared") == 2 and 'data-making="yes"' in page
+    assert "being prepared for its machine" in page and 'data-making="yes"' in page  # in workshop words
 
 
 def test_a_part_no_machine_has_the_material_for_fails_with_the_reason(app, client, staff):

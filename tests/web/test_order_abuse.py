@@ -84,7 +84,13 @@ def test_an_idempotency_key_expires_after_a_day(app):
 def test_the_checkout_form_replays_for_its_browser_only(app):
     client = from_address(app, "198.51.100.22")
     configurator = form_values(page(client.get("/configure/leg_cap")), "configurator")
-    checkout = form_values(page(client.post("/configure/leg_cap", data=configurator)))
+    answered = client.post("/configure/leg_cap", data=configurator)
+    if answered.status_code == 202:  # the price is worked out by a worker: run the queue, then ask again
+        from .conftest import run_queue
+
+        run_queue(app)
+        answered = client.post("/configure/leg_cap", data=configurator)
+    checkout = form_values(page(answered))
     values = {**checkout, "name": "Ada", "email": "ada@example.com"}
     first, second = client.post("/checkout", data=values), client.post("/checkout", data=values)
     assert first.status_code == second.status_code == 303 and first.headers["Location"] == second.headers["Location"]

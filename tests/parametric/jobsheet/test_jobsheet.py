@@ -220,7 +220,7 @@ def test_cli_jobsheet_for_a_cnc_part(rs274, pdftotext, tmp_path, make_router):
     assert manifest["jobsheet"]["order"] == "ORD-9" and manifest["cam"]["machining_time_s"] > 0
     for expected in ("ORD-9", "Item 2", "Cabinet door", "450 mm", "shop-router (CNC router, GRBL",
                      format_duration(manifest["cam"]["machining_time_s"]), "PROFILE_THROUGH", "DRILL_35MM",
-                     "Hinge cup depth", "underside"):
+                     "Hinge cup depth", "Second setups", "round over the bottom edges"):
         assert expected in text, expected
 
 
