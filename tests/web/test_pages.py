@@ -348,9 +348,9 @@ def test_inches_from_the_form_are_ordered_in_millimetres(client):
     checkout = through_preparing(client, client.post("/configure/wall_shelf", data=values))
     assert checkout.status_code == 200
     text = " ".join(page(checkout).text_content().split())
-    # 30.25 in (768.35 mm), snapped to the width's 10 mm step: 770 mm, shown in the customer's inches
-    assert "Width 30.31 in" in text and "Total" in text
-    assert '"width": 770' in page(checkout).xpath("//input[@name='item']/@value")[0]  # ordered in mm
+    # typed in inches, kept exact (not snapped to the width's 10 mm step) and shown in the customer's inches
+    assert "Width 30.25 in" in text and "Total" in text
+    assert '"width": 768.35' in page(checkout).xpath("//input[@name='item']/@value")[0]  # ordered in mm
 
 
 def test_checkout_shows_customer_errors_and_keeps_the_values(client):

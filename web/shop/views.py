@@ -147,8 +147,15 @@ def _snapped_request(template: Template, values: Any
     item, problems = parse_item(raw, "", int(services().config["MAX_QUANTITY"]), units)
     if item is None:
         return None, problems, {}
+    if units not in METRIC_UNITS:  # 6 ft is 1828.8 mm: a customer in inches cannot land on a 10 mm step
+        return item, problems, {}
     snapped, moved, problems = snap_item(item)
     return snapped, problems, moved
+
+
+METRIC_UNITS = ("mm", "cm")
+"""Units whose values are snapped to the fields' (millimetre) steps before the cache key is made; values typed
+in inches or feet are kept exact, as the customer gave them."""
 
 
 def _configurator(template: Template, values: dict[str, str], units: str, errors: dict[str, list[str]],
