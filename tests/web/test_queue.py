@@ -215,7 +215,7 @@ def test_the_reaper_runs_while_the_queue_holds_a_long_backlog(tmp_path):
                 ghost = session.get(WorkerRow, "gone-host:2")
                 waiting = session.scalar(select(OrderItem.id).where(OrderItem.state == "queued").limit(1))
             if reaped is None and item.state != "rendering":
-                reaped = (time.monotonic() - started, item.reason)
+                reaped = (time.monotonic() - started, item.last_error or "")  # staff words; reason is the customer's
             if lost is None and ghost.state == "lost" and "given to another worker" in (ghost.note or ""):
                 lost = (time.monotonic() - started, ghost.note)
             time.sleep(0.2)
