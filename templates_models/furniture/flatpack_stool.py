@@ -363,7 +363,11 @@ class FlatpackStool(Template):
         ]
 
     def expected_size(self, p: FlatpackStoolParams) -> tuple[float, float, float]:
-        across = max(p.foot_span, p.seat_size)
+        # the feet's outer corners are rounded (FOOT_RADIUS_MM) where the splayed side meets the floor, which
+        # takes r (tan a + sec a - 1) off each end, a being the side's lean from the vertical
+        lean = math.atan2((p.foot_span - p.top_width) / 2, p.leg_height)
+        feet = p.foot_span - 2 * FOOT_RADIUS_MM * (math.tan(lean) + 1 / math.cos(lean) - 1)
+        across = max(feet, p.seat_size)
         return (across, across, p.height)
 
     def quality_checks(self, p: FlatpackStoolParams) -> list[Check]:
