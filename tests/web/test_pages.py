@@ -280,8 +280,8 @@ def test_preview_validates_renders_and_answers_from_the_cache(app, client):
     assert quoted.status_code == 200
     in_inches = {**query, "params.width": "30", "params.depth": "8", "units": "in"}
     inches = answered(app, client, "GET", "/configure/wall_shelf/preview", query_string=in_inches).get_json()
-    assert inches["bbox_mm"][0] == pytest.approx(760)  # 762 mm, on the width's 10 mm step
-    assert inches["snapped"]["width"] == {"given": 762.0, "used": 760.0}
+    assert inches["bbox_mm"][0] == pytest.approx(762)  # 30 in, kept exact: inches cannot land on a 10 mm step
+    assert inches["snapped"] == {}
     wrong = client.get("/configure/wall_shelf/preview", query_string={**query, "params.width": "5000",
                                                                        "quantity": "0"})
     assert wrong.status_code == 422
