@@ -94,12 +94,13 @@ def switch(default: bool, *, description: str, group: str = "Options", order: in
 
 
 def text(default: str | None, *, min_length: int = 0, max_length: int, description: str, group: str = "Options",
-         order: int | None = None, multiline: bool = False) -> Any:
+         order: int | None = None, multiline: bool = False, allowed: str | None = None) -> Any:
     """Free text with a length limit (e.g. a name to emboss). Control characters are refused (tabs and line
     breaks too, unless ``multiline``), and so are bidirectional controls and zero-width characters, which
-    would make the text read differently from what is made (:func:`parametric.text.refused_character`)."""
+    would make the text read differently from what is made (:func:`parametric.text.refused_character`).
+    ``allowed`` says in words what the text must be when that is more than its length (a shoe size)."""
     return Field(default, min_length=min_length, max_length=max_length, description=description,
-                 json_schema_extra=_extra("", None, group, order, multiline=multiline or None))
+                 json_schema_extra=_extra("", None, group, order, multiline=multiline or None, allowed=allowed))
 
 
 RuleFunction = Callable[["TemplateParams"], str | None]
@@ -197,6 +198,8 @@ class TemplateParams(BaseModel):
         unit = meta.get("unit") or ""
         if "choices" in meta:
             return "one of: " + ", ".join(_choice_text(c, unit, units) for c in meta["choices"])
+        if meta.get("allowed"):
+            return str(meta["allowed"])
         if meta["max_length"] is not None:
             if meta["min_length"]:
                 return f"{meta['min_length']} to {meta['max_length']} characters"

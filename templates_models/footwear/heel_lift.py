@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any
 
-from parametric.registry import Check, Preset, Template, register
-from parametric.schema import Degrees, Mm, angle, choice, length, rule
+from parametric.registry import Check, Preset, register
+from parametric.schema import Degrees, Mm, angle, length, rule
 
 from .outline import foot_outline, heel_pocket, outline_prism, side_profile, single_solid, width_behind
+from .pair import PairedTemplate
 from .sizing import FootParams
 
 MIN_FRONT = 1.5
@@ -20,8 +21,6 @@ CUP_FULL, CUP_END = 0.45, 0.9
 
 
 class HeelLiftParams(FootParams):
-    side: Literal["left", "right"] = choice("right", choices=("left", "right"), order=4, group="Dimensions",
-                                            description="Which foot the lift is for.")
     lift_height: Mm = length(10, ge=3, le=25, step=0.5, order=5,
                              description="Thickness of the lift at the back of the heel: how much the heel is "
                                          "raised.")
@@ -72,9 +71,9 @@ class HeelLiftParams(FootParams):
 
 
 @register
-class HeelLift(Template):
+class HeelLift(PairedTemplate):
     id = "heel_lift"
-    version = "1.0.0"
+    version = "1.1.0"
     name = "Heel lift"
     family = "footwear"
     process = ("fdm",)
@@ -97,7 +96,7 @@ class HeelLift(Template):
                                      material="petg"),
     }
 
-    def build(self, p: HeelLiftParams) -> Any:
+    def build_one(self, p: HeelLiftParams) -> Any:
         slope = math.tan(math.radians(p.wedge_angle))
         length_, height, front = p.lift_length, p.lift_height, p.front_height()
         outline = p.outline()
@@ -127,7 +126,7 @@ class HeelLift(Template):
             body = wedge.fuse(wall.cut(outline_prism(pocket, base / 2, top)))
         return single_solid(outline_prism(outline, 0, top).intersect(body))
 
-    def expected_size(self, p: HeelLiftParams) -> tuple[float, float, float]:
+    def size_one(self, p: HeelLiftParams) -> tuple[float, float, float]:
         low, high = p.width_range()
         return (p.lift_length, high - low, p.lift_height + p.heel_cup_depth)
 

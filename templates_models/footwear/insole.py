@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
-from parametric.registry import Check, Preset, Template, register
-from parametric.schema import Mm, choice, length, rule
+from parametric.registry import Check, Preset, register
+from parametric.schema import Mm, length, rule
 
 from .outline import foot_outline, heel_pocket, medial_sign, outline_prism, s_curve, side_profile, single_solid
+from .pair import PairedTemplate
 from .sizing import FootParams
 
 # Where the arch support rises, peaks and ends, as fractions of the insole length.
@@ -22,8 +23,6 @@ MIN_RAISED = 1.0
 
 
 class InsoleParams(FootParams):
-    side: Literal["left", "right"] = choice("right", choices=("left", "right"), order=4, group="Dimensions",
-                                            description="Which foot the insole is for.")
     thickness: Mm = length(3, ge=1.5, le=8, step=0.5, order=5,
                            description="Thickness of the flat base under the ball and toes.")
     arch_height: Mm = length(10, ge=0, le=25, step=0.5, order=6,
@@ -70,9 +69,9 @@ class InsoleParams(FootParams):
 
 
 @register
-class Insole(Template):
+class Insole(PairedTemplate):
     id = "insole"
-    version = "1.0.0"
+    version = "1.1.0"
     name = "Insole"
     family = "footwear"
     process = ("fdm",)
@@ -97,7 +96,7 @@ class Insole(Template):
                                description="A firmer, deeper heel cup for running (left foot).", material="pa12"),
     }
 
-    def build(self, p: InsoleParams) -> Any:
+    def build_one(self, p: InsoleParams) -> Any:
         import cadquery as cq
 
         insole_length, width, t = p.insole_length(), p.foot_width, p.thickness
@@ -146,7 +145,7 @@ class Insole(Template):
         body = base.fuse(*pieces) if pieces else base
         return single_solid(outline_prism(outline, 0, top).intersect(body))
 
-    def expected_size(self, p: InsoleParams) -> tuple[float, float, float]:
+    def size_one(self, p: InsoleParams) -> tuple[float, float, float]:
         return (p.insole_length(), p.foot_width, p.total_height())
 
     def quality_checks(self, p: InsoleParams) -> list[Check]:

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from parametric.registry import Check, Preset, Template, register
+from parametric.registry import Check, Preset, register
 from parametric.schema import Mm, choice, length, rule
 
 from .outline import (
@@ -21,6 +21,7 @@ from .outline import (
     side_profile,
     single_solid,
 )
+from .pair import PairedTemplate
 from .sizing import FootParams
 
 # The sole is at full heel height back from this fraction of its length and at forefoot height from the next on.
@@ -37,8 +38,6 @@ Rectangle = tuple[float, float, float, float, float]
 
 
 class OutsoleParams(FootParams):
-    side: Literal["left", "right"] = choice("right", choices=("left", "right"), order=4, group="Dimensions",
-                                            description="Which foot the sole is for.")
     sole_thickness: Mm = length(8, ge=4, le=20, step=0.5, order=5,
                                 description="Thickness of the sole under the ball and toes.")
     heel_drop: Mm = length(6, ge=0, le=20, step=0.5, order=6,
@@ -247,9 +246,9 @@ def _planar_face(outer: Any, holes: list[Any]) -> Any:
 
 
 @register
-class Outsole(Template):
+class Outsole(PairedTemplate):
     id = "outsole"
-    version = "1.0.0"
+    version = "1.1.0"
     name = "Outsole"
     family = "footwear"
     process = ("fdm",)
@@ -275,7 +274,7 @@ class Outsole(Template):
                             description="Shallow cross ribs for indoor courts."),
     }
 
-    def build(self, p: OutsoleParams) -> Any:
+    def build_one(self, p: OutsoleParams) -> Any:
         sole_length, t, heel = p.sole_length(), p.sole_thickness, p.sole_thickness + p.heel_drop
         outline = p.outline()
         if p.heel_drop > 0:
@@ -296,7 +295,7 @@ class Outsole(Template):
             recesses = [(wire, []) for wire in elements]
         return _recessed_from_below(sole, recesses, p.tread_depth)
 
-    def expected_size(self, p: OutsoleParams) -> tuple[float, float, float]:
+    def size_one(self, p: OutsoleParams) -> tuple[float, float, float]:
         return (p.sole_length(), p.sole_width(), p.sole_thickness + p.heel_drop)
 
     def quality_checks(self, p: OutsoleParams) -> list[Check]:

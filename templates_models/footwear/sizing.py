@@ -12,13 +12,17 @@ import io
 import re
 from functools import lru_cache
 from importlib import resources
+from typing import Literal
 
 from pydantic import PrivateAttr, field_validator, model_validator
 
-from parametric.schema import Mm, TemplateParams, length, rule, text
+from parametric.schema import Mm, TemplateParams, choice, length, rule, text
 
 SYSTEMS = ("EU", "UK", "US-M", "US-W")
 """Size systems in the table: European, British, US men's and US women's."""
+
+STANDARD_FOOT_LENGTH = 265.0
+"""The foot length (mm) a configuration stands for when it gives neither a foot length nor a shoe size."""
 
 FOOT_LENGTH_TOLERANCE = 3.0
 """How far (mm) a given foot length may differ from the one its shoe size stands for."""
@@ -90,19 +94,26 @@ def format_shoe_size(system: str, size: float) -> str:
 
 
 class FootParams(TemplateParams):
-    """Foot measurements shared by every footwear template; a shoe size may stand in for the foot length."""
+    """Foot measurements shared by every footwear template: a foot length or a shoe size that stands for one (give
+    either; the other is worked out), the foot width, and which foot (or both, as a pair) is made."""
 
-    foot_length: Mm = length(265, ge=180, le=340, step=1, order=1,
-                             description="Length of the bare foot from the back of the heel to the tip of the "
-                                         "longest toe, standing. Leave the default and give a shoe size instead "
-                                         "if you do not know it.")
+    foot_length: Mm | None = length(None, ge=180, le=340, step=1, order=1,
+                                    description="Length of the bare foot from the back of the heel to the tip of "
+                                                "the longest toe, standing. Leave it empty if you give a shoe size "
+                                                "instead.")
     shoe_size: str | None = text(None, max_length=24, order=2, group="Dimensions",
-                                 description="Shoe size instead of a measured foot length, e.g. 'EU 42', 'UK 8', "
-                                             "'US M 9.5' or 'US W 8' (EU 35-50, UK 2.5-15, US M 3.5-16, "
-                                             "US W 5-13.5, half sizes).")
+                                 description="Your usual shoe size, instead of a measured foot length: the foot "
+                                             "length is then taken from our size table. Leave it empty if you "
+                                             "give the foot length.",
+                                 allowed="a size such as EU 42, UK 8, US M 9.5 or US W 8 (" + _ranges_text()
+                                         + ", in half sizes)")
     foot_width: Mm = length(100, ge=60, le=140, step=1, order=3,
                             description="Width of the foot across the ball (the widest part of the forefoot), "
                                         "standing.")
+    side: Literal["pair", "left", "right"] = choice(
+        "pair", choices=("pair", "left", "right"), order=4, group="Dimensions",
+        description="A pair (a left and a right, mirrored, made as two parts), or one for the left or the right "
+                    "foot only.")
 
     _measured_foot_length: float | None = PrivateAttr(default=None)
 
@@ -116,18 +127,23 @@ class FootParams(TemplateParams):
     @model_validator(mode="after")
     def _foot_length_from_shoe_size(self) -> FootParams:
         if self.shoe_size is not None:
-            if "foot_length" in self.model_fields_set:
-                self._measured_foot_length = self.foot_length
+            self._measured_foot_length = self.foot_length  # None unless both were given
             self.foot_length = foot_length_from_size(self.shoe_size)
+        elif self.foot_length is None:
+            self.foot_length = STANDARD_FOOT_LENGTH
         return self
+
+    def for_side(self, side: Literal["left", "right"]) -> FootParams:
+        """These parameters for one foot: a pair is made as a left and a right part from the same values."""
+        return self.model_copy(update={"side": side})
 
     @rule("shoe_size", "foot_length")
     def _size_agrees_with_length(self) -> str | None:
         measured = self._measured_foot_length
         if measured is not None and abs(measured - self.foot_length) > FOOT_LENGTH_TOLERANCE:
-            return (f"shoe size {self.shoe_size} stands for a {self.foot_length:g} mm foot, but the foot length "
-                    f"given is {measured:g} mm; give only one of them, or make them agree within "
-                    f"{FOOT_LENGTH_TOLERANCE:g} mm")
+            return (f"you gave both a shoe size and a foot length, and they disagree: {self.shoe_size} stands "
+                    f"for a {self.foot_length:g} mm foot, the foot length given is {measured:g} mm. Clear one of "
+                    f"them, or make them agree within {FOOT_LENGTH_TOLERANCE:g} mm")
         return None
 
     @rule("foot_width", "foot_length")
