@@ -30,6 +30,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from .limits import ClientLimit
     from .orders.generation import Generation
     from .services import Services
+    from .shop import cart
     from .shop import views as shop
     from .staff import api as staff_api
     from .staff import batches, dashboard
@@ -50,6 +51,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.bp)  # /api/v1: templates, quotes, orders, the OpenAPI document
     app.register_blueprint(staff_api.bp)  # /api/v1/staff: orders and items
     app.register_blueprint(shop.bp)  # /: the shop's pages
+    app.register_blueprint(cart.bp)  # /cart: several products, one order and one checkout
     app.register_blueprint(dashboard.bp)  # /staff: the staff dashboard
     app.register_blueprint(manufacturing.api_bp)  # /api/v1/staff: machines and jobs
     app.register_blueprint(manufacturing.bp)  # /staff/manufacturing: the queue page and machine forms

@@ -64,7 +64,7 @@ DEFAULTS: dict[str, Any] = {
     "BUILD_RECORD_DAYS": 30.0,      # finished build records are forgotten after this
     # Quotes: price = material + machine time + setup; lead time = queue + production.
     "CURRENCY": "EUR",
-    "SETUP_FEE": {"fdm": 5.0, "cnc": 25.0},              # per order line
+    "SETUP_FEE": {"fdm": 5.0, "cnc": 25.0},              # per process: per line for a quote, once per order in a cart
     "MACHINE_RATE_PER_HOUR": {"fdm": 3.0, "cnc": 45.0},
     "MACHINE_RATE_MM3_PER_S": {"fdm": 10.0, "cnc": 800.0},  # deposition (fdm) or material cut (cnc)
     "PRODUCTION_DAYS": {"fdm": 2, "cnc": 5},

@@ -30,6 +30,8 @@ PARIS_POINT = 20 / 3
 
 
 def built(template, **values):
+    """One foot's part (the right one unless ``side`` says otherwise), checked valid and watertight."""
+    values.setdefault("side", "right")
     params = template.validate(values)
     (part,) = as_parts(template.id, template.build(params))
     solid = solid_of(part.shape)
@@ -112,7 +114,7 @@ def test_every_footwear_template_takes_a_shoe_size():
     for template in FOOTWEAR:
         assert issubclass(template.Params, FootParams)
         assert {"foot_length", "shoe_size", "foot_width"} <= set(template.Params.model_fields)
-        assert "EU 42" in template.Params.model_fields["shoe_size"].description
+        assert "EU 42" in template.Params.allowed("shoe_size")
         params = template.validate({"shoe_size": "uk 9"})
         assert params.foot_length == pytest.approx(265 + BARLEYCORN, abs=0.05)
         assert params.shoe_size == "UK 9"
@@ -288,3 +290,26 @@ def test_outsole_refuses_treads_the_sole_cannot_hold():
     assert error.errors[0].field == "groove_width" and "narrower than 4 mm" in error.errors[0].message
     error = refusal(OUTSOLE, shoe_size="EU 35", foot_width=70, width_allowance=0, edge_margin=15, tread_pitch=22)
     assert error.errors[0].field == "tread_pitch"
+
+
+@pytest.mark.parametrize("template", FOOTWEAR, ids=lambda t: t.id)
+def test_a_pair_is_a_left_and_a_right_part_mirror_images_of_each_other(template):
+    """Issue 13: one configuration makes both feet. The pair's parts are the left and the right, each a valid
+    solid; the left is the right mirrored across the foot's long axis (same volume, same size, bounds mirrored)."""
+    params = template.validate({"shoe_size": "EU 40"})
+    assert params.side == "pair"
+    parts = {part.name: part for part in as_parts(template.id, template.build(params))}
+    assert set(parts) == {f"left_{template.id}", f"right_{template.id}"}
+    left, right = (solid_of(parts[f"{side}_{template.id}"].shape) for side in ("left", "right"))
+    assert left.isValid() and right.isValid()
+    assert left.Volume() == pytest.approx(right.Volume(), rel=1e-3)
+    lbox, rbox = left.BoundingBox(), right.BoundingBox()
+    assert (lbox.xmin, lbox.xmax, lbox.zmin, lbox.zmax) == pytest.approx((rbox.xmin, rbox.xmax, rbox.zmin, rbox.zmax),
+                                                                         abs=0.05)
+    assert (lbox.ymin, lbox.ymax) == pytest.approx((-rbox.ymax, -rbox.ymin), abs=0.05)
+    # the arch (or the heel cup, the tread) is mirrored too: the left's centre of mass is the right's, mirrored
+    lc, rc = left.Center(), right.Center()
+    assert (lc.x, lc.y, lc.z) == pytest.approx((rc.x, -rc.y, rc.z), abs=0.05)
+    one = template.validate({"shoe_size": "EU 40", "side": "right"})
+    assert right.Volume() == pytest.approx(solid_of(as_parts(template.id, template.build(one))[0].shape).Volume(),
+                                           rel=1e-6)

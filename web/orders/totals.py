@@ -1,0 +1,53 @@
+"""One price for an order of several lines: each line's material and machine time, and the setup fee of
+each process once per order, not once per line.
+
+A line's quote (``web.orders.quotes.price``) is priced as if it were ordered alone, setup included.
+:func:`order_price` takes the quotes of an order's lines and charges each process's setup fee on
+the first line made by that process, so the lines' totals add up to the order's total and the
+confirmation and the tracking page can show each line's share as it was charged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+
+def _money(value: float) -> float:
+    return round(value + 1e-9, 2)
+
+
+def line_processes(quoted: Mapping[str, Any]) -> list[str]:
+    """The processes a line's parts are made by, in the order its parts list them."""
+    seen: list[str] = []
+    for part in quoted["parts"]:
+        if part["process"] not in seen:
+            seen.append(part["process"])
+    return seen
+
+
+def order_price(quotes: Sequence[Mapping[str, Any]], setup_fees: Mapping[str, Any]) -> dict[str, Any]:
+    """The order's price from its lines' quotes and the setup fee of each process (``SETUP_FEE``).
+
+    Returns ``{"currency", "material", "machine", "setup", "setup_by_process", "total", "lines"}``;
+    ``lines[i]`` is line ``i``'s own price: its material and machine cost, the setup fees charged on it
+    (``setup_processes``: the processes first used on this line) and its total."""
+    charged: set[str] = set()
+    lines, by_process = [], {}
+    currency = quotes[0]["price"]["currency"] if quotes else ""
+    for quoted in quotes:
+        own = [process for process in line_processes(quoted) if process not in charged]
+        charged.update(own)
+        setup = 0.0
+        for process in own:
+            fee = float(setup_fees[process])
+            by_process[process] = _money(fee)
+            setup += fee
+        material, machine = float(quoted["price"]["material"]), float(quoted["price"]["machine"])
+        lines.append({"currency": quoted["price"]["currency"], "material": _money(material),
+                      "machine": _money(machine), "setup": _money(setup), "setup_processes": own,
+                      "unit": quoted["price"]["unit"], "total": _money(material + machine + setup)})
+    return {"currency": currency, "material": _money(sum(line["material"] for line in lines)),
+            "machine": _money(sum(line["machine"] for line in lines)),
+            "setup": _money(sum(by_process.values())), "setup_by_process": by_process,
+            "total": _money(sum(line["total"] for line in lines)), "lines": lines}
