@@ -107,7 +107,7 @@ def test_layer_height_must_suit_the_nozzle(printer, tmp_path):
 
 @pytest.fixture(scope="module")
 def heel_lift(tmp_path_factory):
-    return render("heel_lift", {}, out_dir=tmp_path_factory.mktemp("heel"), formats=["stl"])
+    return render("heel_lift", {"side": "right"}, out_dir=tmp_path_factory.mktemp("heel"), formats=["stl"])
 
 
 @pytest.mark.integration
@@ -204,7 +204,7 @@ def test_cli_slice_refuses_what_the_printer_cannot_make(prusa_slicer, tmp_path):
     too_long = cli("slice", "insole", "--machine", "mk3", "--material", "petg", "--store", str(store),
                    "--out", str(tmp_path / "c"))
     assert too_long.returncode == 2, too_long.stderr
-    assert "machine: insole: 270 mm long; the largest printer bed is 250 x 210 mm" in too_long.stderr
+    assert "insole: 270 mm long; the largest printer bed is 250 x 210 mm" in too_long.stderr  # each of the pair
     sheet = cli("slice", "bookcase", "--machine", "mk3", "--store", str(store), "--out", str(tmp_path / "d"))
     assert sheet.returncode == 2 and "template: bookcase has no printed parts" in sheet.stderr
 
