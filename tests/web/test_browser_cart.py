@@ -47,7 +47,7 @@ def test_a_shoe_size_typed_in_the_box_orders_a_pair(browser, stack, size):  # no
     assert "296.7 × 220 × 13 mm" in page.locator("#dimensions").inner_text()
     screenshot(page, f"20-{size}-insole-pair.png")
     page.locator("#order-button").click()
-    page.wait_for_selector("#checkout-total", timeout=240)  # the price page refreshes itself until it is there
+    page.wait_for_selector("#checkout-total", timeout=240_000)  # the price page refreshes itself until it is there
     text = page.locator("main").inner_text()
     assert "EU 46" in text and "291.7 mm" in text
     assert "1 × left_insole" in text and "1 × right_insole" in text
