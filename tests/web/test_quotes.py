@@ -130,9 +130,10 @@ def test_a_printer_without_the_material_falls_back_to_the_volume_rate_and_says_w
     assert add_printer(client, staff).status_code == 201  # PLA and PETG only
     quote = answered(app, client, "POST", "/api/v1/quotes",
                       json={"template": "heel_lift", "material": "tpu"}).get_json()
-    [part] = quote["parts"]
-    assert part["estimate"]["source"] == "volume rate"
-    assert "no printer has TPU 95A (flexible) loaded" in part["estimate"]["reason"]
+    assert [part["name"] for part in quote["parts"]] == ["left_heel_lift", "right_heel_lift"]  # a pair
+    for part in quote["parts"]:
+        assert part["estimate"]["source"] == "volume rate"
+        assert "no printer has TPU 95A (flexible) loaded" in part["estimate"]["reason"]
 
 
 def test_a_cached_configuration_is_quoted_fast(app, client):

@@ -164,7 +164,7 @@ def _page(customer: dict[str, str] | None = None, errors: dict[str, list[str]] |
     response.headers["Cache-Control"] = "private, no-store"
     if preparing:  # no JavaScript needed: the page asks again until every price is there
         seconds = max(1, min(int(p.retry_after) for p in preparing))
-        response.headers["Refresh"] = str(seconds)
+        response.headers["Refresh"] = f"{seconds}; url={url_for('cart.show')}"  # a GET, after a checkout POST too
     return response
 
 
