@@ -35,6 +35,8 @@ def _draw(model: Any, name: str, chance: random.Random) -> Any:
     low, high = meta["minimum"], meta["maximum"]
     if low is None or high is None:
         return meta["default"]
+    if meta["default"] is None:  # optional (worked out when left out, as a foot length from a shoe size)
+        return chance.choice([None, low, high, chance.uniform(low, high)])
     if meta.get("unit") == "count":
         return chance.randint(int(low), int(high))
     return chance.choice([low, high, chance.uniform(low, high)])
@@ -52,8 +54,8 @@ def unreachable_limits(template: Any) -> list[str]:
             reason = _accepts(template, {name: limit})
             chance = random.Random(f"{template.id}.{name}.{bound}")
             for _ in range(TRIES if reason else 0):
-                values = {other: _draw(model, other, chance) for other in others if other != name
-                          and model.field_help(other)["default"] is not None}
+                values = {other: _draw(model, other, chance) for other in others if other != name}
+                values = {other: value for other, value in values.items() if value is not None}
                 if _accepts(template, {**values, name: limit}) is None:
                     reason = None
                     break

@@ -27,6 +27,8 @@ def screenshot(page, name: str) -> None:
 def test_a_shoe_size_typed_in_the_box_orders_a_pair(browser, stack, size):  # noqa: F811
     """Issue 13: with the pre-filled foot length "EU 46" was refused as a conflict, and quantity 2 made two right
     insoles. The foot length now starts empty; the size typed is used; the checkout lists a left and a right."""
+    from templates_models.footwear.sizing import size_table
+
     problems: list[str] = []
     page = open_page(browser, problems, **SIZES[size])
     page.goto(f"{stack.base}/configure/insole")
@@ -45,6 +47,18 @@ def test_a_shoe_size_typed_in_the_box_orders_a_pair(browser, stack, size):  # no
     assert not page.locator("#order-button").is_disabled()
     # a pair: the two insoles side by side, 20 mm apart (291.7 mm foot + 5 mm allowance long)
     assert "296.7 × 220 × 13 mm" in page.locator("#dimensions").inner_text()
+    assert page.locator("#f-foot_length").input_value() == ""  # the size's foot length is not written into the box
+    # another size: still the one source, never a conflict with a foot length the customer did not type
+    done = page.evaluate("window.__preview.done")
+    page.locator("#f-shoe_size").fill("EU 40")
+    page.keyboard.press("Tab")
+    wait_for(page, f"window.__preview.done > {done}", timeout=150)
+    assert page.locator("#e-shoe_size").is_hidden() and page.locator("#form-errors").is_hidden()
+    assert f"{size_table()[('EU', 40.0)] + 5:g} × 220" in page.locator("#dimensions").inner_text()
+    done = page.evaluate("window.__preview.done")
+    page.locator("#f-shoe_size").fill("EU 46")
+    page.keyboard.press("Tab")
+    wait_for(page, f"window.__preview.done > {done}", timeout=150)
     screenshot(page, f"20-{size}-insole-pair.png")
     page.locator("#order-button").click()
     page.wait_for_selector("#checkout-total", timeout=240_000)  # the price page refreshes itself until it is there

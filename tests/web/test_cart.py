@@ -54,6 +54,18 @@ def test_a_typed_shoe_size_is_used_without_clearing_anything(client):
     assert rows["Shoe size"] == "EU 46" and rows["Foot length"] == "291.7 mm" and rows["Side"] == "pair"
 
 
+def test_the_preview_never_writes_a_sizes_foot_length_into_the_box(client):
+    """The size table's 291.7 mm is not on the foot length's 1 mm step; it is worked out from the size, not
+    moved to 292 and written into the empty box (where the next size typed would have conflicted with it)."""
+    answered = client.get("/configure/insole/preview", query_string={
+        "params.shoe_size": "EU 46", "params.foot_length": "", "params.foot_width": "100.3", "quantity": "1",
+        "material": "tpu"})
+    assert answered.status_code in (200, 202)
+    body = answered.get_json()
+    assert "foot_length" not in body["snapped"] and body["snapped"]["foot_width"]["used"] == 100
+    assert body["params"]["foot_length"] == 291.7
+
+
 def test_a_size_and_a_length_that_disagree_are_the_customers_own_conflict(client):
     document, _ = configurator(client, "insole")
     values = {**form_values(document, "configurator"), "params.shoe_size": "EU 46", "params.foot_length": "250"}

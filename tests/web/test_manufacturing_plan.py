@@ -108,7 +108,9 @@ def test_a_job_sheet_from_the_queue_has_the_drawing_the_estimates_and_a_qr_to_th
                                        "material": "petg"})
     order_id = ready_item.order["id"]
     database, generation = services(app).database, services(app).generation
-    [job_id] = jobs.plan_item(database, generation.output_folder, item_id)
+    left, right = jobs.plan_item(database, generation.output_folder, item_id)  # a pair: a job per foot
+    assert {jobs.get(database, left).part, jobs.get(database, right).part} == {"left_heel_lift", "right_heel_lift"}
+    job_id = left
     assert jobs.prepare(database, generation.output_folder, job_id, app.config["PUBLIC_URL"],
                         cache=generation.cache, settings=generation.settings) == "ready"
     job = jobs.get(database, job_id)

@@ -204,6 +204,10 @@ def snap_item(item: ItemRequest, prefix: str = "") -> tuple[ItemRequest | None, 
     except ValidationError as error:
         dot = f"{prefix}." if prefix else ""
         return None, moved, _params_errors(error, dot)
+    # What the model works out again is not moved (a foot length from its shoe size stays the size table's), so
+    # the configurator never writes it into a box the customer left empty.
+    moved = {name: {"given": item.params[name], "used": canonical[name]} for name in moved
+             if canonical.get(name) != item.params.get(name)}
     return ItemRequest(item.template, canonical, item.quantity, item.material), moved, []
 
 

@@ -45,7 +45,7 @@ def test_context_is_built_from_the_parameter_model(heel_lift_manifest):
     rows = {row["name"]: row for row in context["parameters"]}
     assert set(rows) == set(get_template("heel_lift").Params.model_fields)
     assert rows["lift_height"]["value"] == "12 mm" and rows["lift_height"]["allowed"] == "3 to 25 mm"
-    assert rows["side"]["value"] == "left" and rows["side"]["allowed"] == "one of: left, right"
+    assert rows["side"]["value"] == "left" and rows["side"]["allowed"] == "one of: pair, left, right"
     assert rows["wedge_angle"]["value"].endswith("°")
     assert context["parts"][0]["quantity"] == 2 and context["drawing"].startswith("data:image/svg+xml;base64,")
     assert context["qr"].startswith("data:image/svg+xml")
@@ -158,7 +158,7 @@ def test_pdf_text_carries_order_parameters_estimates_and_checks(heel_lift_manife
     text = subprocess.run([pdftotext, "-layout", str(sheet.pdf), "-"], capture_output=True, text=True,
                           check=True).stdout
     estimates = manifest.extra["slicing"]["estimates"]
-    for expected in ("ORD-2024-0042", "Item 3", "Heel lift", "heel_lift", "version 1.0.0", "TPU 95A (flexible)",
+    for expected in ("ORD-2024-0042", "Item 3", "Heel lift", "heel_lift", "version 1.1.0", "TPU 95A (flexible)",
                      "mk3 (printer, 250 x 210 x 210 mm, 0.4 mm nozzle)", "Lift height", "12 mm", "left",
                      format_duration(estimates["print_time_s"]), f"{round(estimates['filament_g'], 1):g} g",
                      "heel_lift.gcode", "Quality checks", "Measured", "Signed"):
