@@ -237,7 +237,7 @@ def test_phone_sized_configurator_with_shoe_size_picker(browser, stack):
     page = open_page(browser, problems, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
                      device_scale_factor=2)
     page.goto(f"{stack.base}/configure/heel_lift")
-    wait_for(page, "window.__preview && window.__preview.done >= 1", timeout=90)
+    wait_for(page, "window.__preview && window.__preview.done >= 1", timeout=180)  # a pair: two parts to build
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "sideways scrolling"
     box = page.locator("#preview-canvas").bounding_box()
     assert box["width"] <= 390 and box["height"] > 150

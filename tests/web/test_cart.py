@@ -257,3 +257,18 @@ def test_a_pair_is_a_left_and_a_right_part_each_priced_and_made_from_its_own_sli
     for name, job in made.items():
         assert job.machine == "mk3-flex" and job.kind == "fdm"
         assert job.estimates["print_time_s"] == pytest.approx(parts[name]["estimate"]["print_time_s"], rel=0.01)
+
+
+def test_an_orders_price_charges_each_processs_setup_once_on_its_first_line():
+    from web.orders.totals import order_price
+
+    def quote(material: float, machine: float, *processes: str) -> dict:
+        return {"price": {"currency": "EUR", "material": material, "machine": machine, "unit": material + machine},
+                "parts": [{"name": f"part{i}", "process": process} for i, process in enumerate(processes)]}
+
+    summary = order_price([quote(2, 3, "fdm"), quote(10, 20, "cnc", "fdm"), quote(1, 1, "fdm")],
+                          {"fdm": 5.0, "cnc": 25.0})
+    assert [line["setup_processes"] for line in summary["lines"]] == [["fdm"], ["cnc"], []]
+    assert [line["total"] for line in summary["lines"]] == [10.0, 55.0, 2.0]
+    assert summary["setup_by_process"] == {"fdm": 5.0, "cnc": 25.0} and summary["setup"] == 30.0
+    assert summary["total"] == 67.0 == summary["material"] + summary["machine"] + summary["setup"]
