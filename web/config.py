@@ -79,6 +79,7 @@ DEFAULTS: dict[str, Any] = {
     "LOGIN_FAILURES_PER_CLIENT": 20,    # wrong staff passwords from one client address within the window
     "LOGIN_WINDOW_SECONDS": 900,
     "LOGIN_LOCKOUT_SECONDS": 900,       # how long a locked-out account or client waits (429, Retry-After)
+    "STAFF_CREDENTIAL_CACHE_SECONDS": 60,  # a staff API password checked once is trusted this long (0: never)
     "ORDERS_PER_CLIENT": 30,            # new orders from one client address per window (replays not counted)
     "ORDERS_WINDOW_SECONDS": 3600,
     "MAX_UNITS_PER_ORDER": 1000,        # pieces in all (each item's quantity, added up)
