@@ -312,7 +312,7 @@ def test_a_stopped_worker_is_noticed_its_item_goes_to_another_worker_and_staff_s
                 break
             time.sleep(1)
             status, report, _ = stack.get("/api/v1/staff/queue", headers=staff)
-        assert len(live) >= 2, (report["workers"], stack.logs())  # worker-b, and the process that replaced the stopped one
+        assert len(live) >= 2, (report["workers"], stack.logs())  # worker-b and the stopped one's replacement
         assert {w["role"] for w in report["workers"]} >= {"worker", "reaper", "dispatcher"}
     finally:
         if stopped is not None:
