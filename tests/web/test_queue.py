@@ -1,8 +1,8 @@
 """The queue under load and faults, on real servers: ``parametric serve`` and ``parametric worker`` processes.
 
 - A burst of 50 new-configuration previews: answered at once (202, built by the workers), while cached pages
-  and staff pages keep answering (a generous bound for this shared machine; the 200 ms target and precise
-  figures are in ``bench/bench_load.py``), and the previews get built.
+  and staff pages (logged in, and the staff API with basic auth) keep answering under 200 ms (p99), and the
+  previews get built.
 - The reaper runs while the queue holds a long backlog (its own process, not a queued task).
 - A SIGSTOPped worker's item is given to another worker, and staff see the stopped worker and what it held.
 - Priorities: both storages (SQLite, Redis) hand out the highest priority first.
@@ -109,8 +109,9 @@ def test_a_burst_of_50_new_previews_leaves_cached_and_staff_pages_answering(tmp_
             time.sleep(0.2)
         cached = ["/api/v1/templates", cached_preview, "/configure/leg_cap", "/api/v1/templates/leg_cap"]
         session = _staff_session(stack)
+        assert stack.get("/api/v1/staff/queue", headers=staff)[0] == 200  # its password checked once, remembered
         staff_pages = [("/staff/queue", session), ("/staff/", session),  # the dashboard, logged in
-                       ("/api/v1/staff/queue", staff)]  # basic auth: a password hash checked on every request
+                       ("/api/v1/staff/queue", staff)]  # basic auth: the password is sent with every request
         timings: dict[str, list[float]] = {"cached": [], "staff": [], "staff_api": [], "burst": []}
         errors: list[str] = []
         stop = threading.Event()
@@ -147,19 +148,20 @@ def test_a_burst_of_50_new_previews_leaves_cached_and_staff_pages_answering(tmp_
         stop.set()
         for thread in probes:
             thread.join()
-        figures = {kind: (statistics.median(values) * 1000, _percentile(values, 0.95) * 1000, len(values))
+        figures = {kind: (statistics.median(values) * 1000, _percentile(values, 0.95) * 1000,
+                          _percentile(values, 0.99) * 1000, max(values) * 1000, len(values))
                    for kind, values in timings.items()}
-        print("\nburst of 50 new previews (shared machine): " + "; ".join(
-            f"{kind}: p50 {p50:.0f} ms, p95 {p95:.0f} ms over {count} requests"
-            for kind, (p50, p95, count) in figures.items()))
+        print("\nburst of 50 new previews (shared 2-core machine): " + "; ".join(
+            f"{kind}: p50 {p50:.0f} ms, p95 {p95:.0f} ms, p99 {p99:.0f} ms, max {top:.0f} ms over {count} requests"
+            for kind, (p50, p95, p99, top, count) in figures.items()))
         assert not errors, errors
         assert [status for status, _ in answers] == [202] * 50
         assert all(retry.isdigit() for _, retry in answers)
-        # Generous bounds for a shared 2-core machine (before: a 4 ms GET took 77.8 s in such a burst); the 200 ms
-        # target and precise figures are bench/bench_load.py's.
-        assert figures["burst"][1] < 5000, figures  # queued, not built: no request waits for a build
-        assert figures["cached"][1] < 1000 and figures["staff"][1] < 2000, figures
-        assert figures["staff_api"][1] < 5000, figures  # its password hash costs CPU the burst's builds also use
+        assert figures["burst"][2] < 5000, figures  # queued, not built: no request waits for a build
+        # The issue's bound (before: a 4 ms GET took 77.8 s in such a burst): cached pages, the staff dashboard
+        # and the staff API answer under 200 ms (p99) while the workers build the 50 previews.
+        for kind in ("cached", "staff", "staff_api"):
+            assert figures[kind][2] < 200, (kind, figures)
         status, report, _ = stack.get("/api/v1/staff/queue", headers=staff)
         assert status == 200 and report["builds"].get("preview", 0) >= 1, report
         deadline = time.monotonic() + 300
