@@ -53,7 +53,7 @@ DEFAULTS: dict[str, Any] = {
     "WORKER_POLL_MAX_SECONDS": 1.0,  # poll interval an idle worker backs off to (SQLite queue)
     "WORKER_HEALTH_SECONDS": 5.0,   # how often a worker replaces a dead worker process
     "WORKER_HEARTBEAT_SECONDS": 3.0,  # how often each worker process writes its heartbeat row
-    "WORKER_NICE": 10,              # render workers run this much nicer than the web process (pages answer first)
+    "WORKER_NICE": 0,               # workers this much nicer than the web process (10 where both share a machine)
     "WORKER_STALE_SECONDS": 30.0,   # a heartbeat older than this: the worker is hung or dead, its task goes on
     "DISPATCH_INTERVAL_SECONDS": None,  # how often the manufacturing dispatcher runs (default: REAP_INTERVAL_SECONDS)
     "WORKER_RECORD_SECONDS": 86400.0,  # rows of stopped or lost workers are kept this long for staff

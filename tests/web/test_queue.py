@@ -96,7 +96,8 @@ def _percentile(values: list[float], fraction: float) -> float:
 
 
 def test_a_burst_of_50_new_previews_leaves_cached_and_staff_pages_answering(tmp_path):
-    stack = _sqlite_stack(tmp_path, PARAMETRIC_BUILD_LIMIT="200")
+    # serve and worker on one machine, as deployed there: the workers run nicer than the web process
+    stack = _sqlite_stack(tmp_path, PARAMETRIC_BUILD_LIMIT="200", PARAMETRIC_WORKER_NICE="10")
     try:
         staff = _staff_headers(stack)
         stack.start_server("--no-worker")
