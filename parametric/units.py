@@ -105,6 +105,21 @@ def to_mm(value: object) -> float:
     return _convert(value, MM_PER_UNIT, "mm", "length")
 
 
+IMPERIAL_UNITS = frozenset({"in", "inch", "inches", '"', "ft", "feet", "foot"})
+
+
+def written_in_imperial(value: object) -> bool:
+    """Whether a length was written in inches or feet (``"32in"``, ``'3/4"'``, ``"5 ft 10 in"``): such a value
+    is kept exact where millimetre values are snapped to a field's step, since a whole number of inches seldom
+    lands on a millimetre step. A plain number is millimetres."""
+    if not isinstance(value, str):
+        return False
+    if _FEET_AND_INCHES.match(value) and not _QUANTITY.match(value):
+        return True
+    match = _QUANTITY.match(value)
+    return bool(match) and match.group("unit").lower() in IMPERIAL_UNITS
+
+
 def to_degrees(value: object) -> float:
     """An angle in degrees from a number (degrees) or a string with a unit (deg, rad)."""
     return _convert(value, DEGREES_PER_UNIT, "deg", "angle")

@@ -43,7 +43,8 @@ from .orders.placing import (
     parse_order,
     place_order,
     request_hash,
-    snap_item,
+    snap_line,
+    snap_order,
 )
 from .orders.quotes import quote_line
 from .services import services
@@ -109,13 +110,14 @@ def show_template(template_id: str) -> Any:
 def create_quote() -> Any:
     """The price and lead time of one line (200), or 202 ``{"state": "preparing", "retry_after"}`` with
     ``Retry-After`` while a worker measures a configuration not seen before: send the same request again
-    then. Numbers are snapped to their fields' steps first (``snapped`` says which moved); 429 with
+    then. Numbers are snapped to their fields' steps first (``snapped`` says which moved; values written in
+    inches or feet are kept exact); 429 with
     ``Retry-After`` when this client asked for too many new configurations."""
     body = json_body()
     item, problems = parse_item(body, "", int(services().config["MAX_QUANTITY"]))
     if problems or item is None:
         return errors_response(problems)
-    item, snapped, problems = snap_item(item)
+    item, snapped, problems = snap_line(item, body)
     if problems or item is None:
         return errors_response(problems)
     try:
@@ -270,6 +272,9 @@ def create_order() -> Any:
         problems = error.errors + problems
     if problems:
         return errors_response(problems)
+    order_request, snapped, problems = snap_order(order_request, body)  # as quotes and previews are
+    if problems:
+        return errors_response(problems)
     generation = services().generation
     keys = [generation.key(item.template, item.params) for item in order_request.items]
     client = order_client()
@@ -287,7 +292,7 @@ def create_order() -> Any:
         generation.start(item_ids(services().database, placed.order_id), services().queue.enqueue)
     order = _load_order(placed.order_id)
     assert order is not None
-    response = jsonify(describe_order(order, token=placed.token, show_token=True))
+    response = jsonify({**describe_order(order, token=placed.token, show_token=True), "snapped": snapped})
     response.status_code = 201
     response.headers["Location"] = url_for("api.show_order", order_id=placed.order_id)
     if not placed.created:

@@ -53,6 +53,7 @@ DEFAULTS: dict[str, Any] = {
     "WORKER_POLL_MAX_SECONDS": 1.0,  # poll interval an idle worker backs off to (SQLite queue)
     "WORKER_HEALTH_SECONDS": 5.0,   # how often a worker replaces a dead worker process
     "WORKER_HEARTBEAT_SECONDS": 3.0,  # how often each worker process writes its heartbeat row
+    "WORKER_NICE": 0,               # workers this much nicer than the web process (10 where both share a machine)
     "WORKER_STALE_SECONDS": 30.0,   # a heartbeat older than this: the worker is hung or dead, its task goes on
     "DISPATCH_INTERVAL_SECONDS": None,  # how often the manufacturing dispatcher runs (default: REAP_INTERVAL_SECONDS)
     "WORKER_RECORD_SECONDS": 86400.0,  # rows of stopped or lost workers are kept this long for staff
@@ -79,6 +80,7 @@ DEFAULTS: dict[str, Any] = {
     "LOGIN_FAILURES_PER_CLIENT": 20,    # wrong staff passwords from one client address within the window
     "LOGIN_WINDOW_SECONDS": 900,
     "LOGIN_LOCKOUT_SECONDS": 900,       # how long a locked-out account or client waits (429, Retry-After)
+    "STAFF_CREDENTIAL_CACHE_SECONDS": 60,  # a staff API password checked once is trusted this long (0: never)
     "ORDERS_PER_CLIENT": 30,            # new orders from one client address per window (replays not counted)
     "ORDERS_WINDOW_SECONDS": 3600,
     "MAX_UNITS_PER_ORDER": 1000,        # pieces in all (each item's quantity, added up)

@@ -343,6 +343,8 @@ def prepare(database: Database, output_folder: Path, job_id: int, public_url: st
         files.update(sheets)
         for _, plate_files in plates:
             plate_files.update(sheets)
+            plate_files["checksums"] = checksums(plate_files)
+        files["checksums"] = checksums(files)
     except ValidationError as error:
         transition(database, job_id, "failed", last_error=str(error))
         return "failed"
@@ -630,7 +632,8 @@ MIMETYPES = {".gcode": "text/plain", ".nc": "text/plain", ".ngc": "text/plain", 
 
 @dataclass(frozen=True)
 class Download:
-    """A file of a job staff may download: its own name (unique within the job), what it is, where it is."""
+    """A file of a job staff may download: its own name (unique within the job), what it is, where it is, and
+    the size and SHA-256 it had when the job was prepared (``None`` for a job prepared before they were kept)."""
 
     name: str
     kind: str
@@ -638,6 +641,21 @@ class Download:
     path: Path
     size_bytes: int
     mimetype: str
+    recorded: tuple[int, str] | None = None
+
+
+def _paths(files: dict[str, Any]) -> list[str]:
+    return [text for kind, _ in DOWNLOAD_KINDS
+            for text in ([files.get(kind)] if isinstance(files.get(kind), str) else files.get(kind) or [])
+            if isinstance(text, str)]
+
+
+def checksums(files: dict[str, Any]) -> dict[str, list[Any]]:
+    """``{path: [bytes, sha256]}`` of every file of a job staff may download, as prepared; checked when one is
+    handed out, so a file changed on disk is never delivered as the job's."""
+    from parametric.files import sha256_file
+
+    return {text: list(sha256_file(text)) for text in _paths(files) if Path(text).is_file()}
 
 
 def downloads(job: Job, output_folder: str | Path) -> list[Download]:
@@ -652,14 +670,30 @@ def downloads(job: Job, output_folder: str | Path) -> list[Download]:
             path = Path(text).resolve()
             if path.name in found or not path.is_relative_to(root) or not path.is_file():
                 continue
+            recorded = ((job.files or {}).get("checksums") or {}).get(text)
             found[path.name] = Download(path.name, kind, label, path, path.stat().st_size,
-                                        MIMETYPES.get(path.suffix.lower(), "application/octet-stream"))
+                                        MIMETYPES.get(path.suffix.lower(), "application/octet-stream"),
+                                        (int(recorded[0]), str(recorded[1])) if recorded else None)
     return list(found.values())
 
 
 def download(job: Job, output_folder: str | Path, name: str) -> Download | None:
     """The job's file called ``name``, if staff may download it (see :func:`downloads`)."""
     return next((d for d in downloads(job, output_folder) if d.name == name), None)
+
+
+def damaged(database: Database, job: Job, found: Download, prepare: Any) -> str:
+    """A file of ``job`` no longer matches its record: what staff are told. A job not yet sent is made again
+    (failed with the reason, then queued for ``prepare``); one a machine has already had keeps its state."""
+    reason = (f"its file {found.name} changed on disk after it was made (it is not the {found.recorded[0]} bytes "
+              "recorded)" if found.recorded else f"its file {found.name} changed on disk")
+    log.error("job %s: %s; SHA-256 recorded %s", job.id, reason, found.recorded[1] if found.recorded else None)
+    if job.state == "ready" and transition(database, job.id, "failed", expect=("ready",), last_error=reason):
+        transition(database, job.id, "queued", expect=("failed",))
+        if prepare is not None:
+            prepare(job.id)
+        return f"{reason}; the job is being prepared again"
+    return f"{reason}; retry the job to make it again"
 
 
 # -- the queue: one job at a time per machine ----------------------------------------------------------

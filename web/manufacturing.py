@@ -213,10 +213,20 @@ def _send_download(job_id: int, name: str) -> Response | None:
     """The job's file called ``name`` as an attachment; ``None`` for an unknown job or a file it does not have."""
     job = jobs.get(services().database, job_id) if job_id <= MAX_ID else None
     found = jobs.download(job, _output_folder(), name) if job is not None else None
-    if found is None:
+    if found is None or job is None:
         return None
-    response = send_file(found.path, mimetype=found.mimetype, as_attachment=True, download_name=found.name,
-                         max_age=0)
+    source: Any = found.path
+    if found.recorded is not None:  # the handle checked (size, SHA-256) is the one sent
+        from .api import verified_file
+
+        source = verified_file(found.path, *found.recorded)
+        if source is None:
+            message = jobs.damaged(services().database, job, found, services().queue.prepare_job)
+            response = json_errors(503, message, "file")
+            response.headers["Retry-After"] = "30"
+            return response
+    response = send_file(source, mimetype=found.mimetype, as_attachment=True, download_name=found.name,
+                         max_age=0, etag=found.recorded[1] if found.recorded else True)
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
 

@@ -180,7 +180,11 @@ def _static_schemas(config: Mapping[str, Any]) -> dict[str, Any]:
                            "token": {"type": "string", "description": "the secret that reads the order; "
                                                                       "given once, with the order"},
                            "links": {"type": "object", "required": ["self"]},
-                           "items": {"type": "array", "items": _ref("OrderItemState")}}},
+                           "items": {"type": "array", "items": _ref("OrderItemState")},
+                           "snapped": {"type": "array", "items": {"type": "object"},
+                                       "description": "per line, the values moved to their fields' steps "
+                                                      "({name: {given, used}}; lengths in inches or feet are kept "
+                                                      "exact); only in the answer to the POST"}}},
         "OrderPage": {"type": "object", "required": ["orders", "total", "limit", "offset"],
                       "properties": {"orders": {"type": "array", "items": _ref("Order")},
                                      "total": {"type": "integer"}, "limit": {"type": "integer"},

@@ -126,6 +126,19 @@ def stale(database: Database, stale_s: float, now: datetime | None = None) -> li
                                                             WorkerRow.state.in_(("idle", "busy")))))
 
 
+def silent(database: Database, names: list[str], stale_s: float, now: datetime | None = None) -> list[WorkerRow]:
+    """Which of the workers ``names`` have not beaten for ``stale_s`` seconds, whether or not the reaper has marked
+    them ``lost`` already (it hands on their items; the consumer that started them must still kill them, or a
+    stopped process would hold its place for good and never be replaced)."""
+    if not names:
+        return []
+    cutoff = (now or utcnow()) - timedelta(seconds=stale_s)
+    with database.session() as session:
+        return list(session.scalars(select(WorkerRow).where(WorkerRow.name.in_(names),
+                                                            WorkerRow.heartbeat_at < cutoff,
+                                                            WorkerRow.state.in_(("idle", "busy", "lost")))))
+
+
 def mark_lost(database: Database, name: str, note: str, again: bool = False) -> bool:
     """Record that a stale worker was given up on (``lost``), once: ``False`` if someone else did it first.
     ``again``: only replace the note of a worker already lost (what was done about it)."""

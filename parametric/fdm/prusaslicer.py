@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -23,11 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import FieldError, ParametricError, ValidationError
-from ..files import atomic_target, atomic_write, atomic_write_json, place
+from ..files import ContentMismatch, atomic_target, atomic_write, atomic_write_json, place, sha256_file
 from ..machines import Printer
 from ..routing import fits
 from .gcode import extrusion_bounds
 from .profile import PrintSettings, border_mm, build_profile, profile_text
+
+log = logging.getLogger(__name__)
 
 SLICER = "prusa-slicer"
 TAIL_BYTES = 64 * 1024
@@ -286,11 +289,11 @@ def slice_plate(items: Sequence[PlateItem], printer: Printer, material_id: str, 
     entry = _slice_cache_root() / key[:2] / key
     name = "+".join(item.name for item in items)
     copies = sum(item.copies for item in items)
-    if use_cache and (entry / "plate.gcode").is_file() and (entry / "estimates.json").is_file():
-        place(entry / "plate.gcode", out)
-        estimates = Estimates(**json.loads((entry / "estimates.json").read_text("utf-8")))
-        return SliceResult(out, profile_path, name, copies, estimates, 0.0, time.perf_counter() - started, True,
-                           supports=settings.supports)
+    if use_cache:
+        estimates = _cached_slice(entry, out)
+        if estimates is not None:
+            return SliceResult(out, profile_path, name, copies, estimates, 0.0, time.perf_counter() - started, True,
+                               supports=settings.supports)
 
     command = [slicer_path(), "--load", str(profile_path), *arguments]
     with atomic_target(out) as target:
@@ -309,9 +312,7 @@ def slice_plate(items: Sequence[PlateItem], printer: Printer, material_id: str, 
         estimates = read_estimates(target)
         _check_on_bed(target, printer, f"{copies} x {name}")
         if use_cache:
-            entry.mkdir(parents=True, exist_ok=True)
-            place(target, entry / "plate.gcode")
-            atomic_write_json(entry / "estimates.json", estimates.to_dict())
+            _store_slice(entry, target, estimates)
     ours_s = time.perf_counter() - started - slicer_s
     return SliceResult(out, profile_path, name, copies, estimates, slicer_s, ours_s, False, full,
                        supports=settings.supports)
@@ -386,6 +387,38 @@ def estimate_part(stl: str | os.PathLike[str], size_mm: Sequence[float], printer
     with tempfile.TemporaryDirectory(prefix=".estimate-", dir=root) as scratch:
         return slice_part(stl, size_mm, printer, material_id, Path(scratch) / "part.gcode", settings=settings,
                           stl_sha256=stl_sha256, part=part)
+
+
+SLICE_RECORD = "record.json"
+"""The slice cache entry's record of its G-code (size and SHA-256), written last: an entry without it is partial."""
+
+
+def _store_slice(entry: Path, gcode: Path, estimates: Estimates) -> None:
+    """Keep a sliced plate in the cache entry ``entry``: the G-code (read-only), its estimates, then its record."""
+    entry.mkdir(parents=True, exist_ok=True)
+    (entry / SLICE_RECORD).unlink(missing_ok=True)  # a broken entry being replaced is partial until the end
+    size, digest = sha256_file(gcode)
+    place(gcode, entry / "plate.gcode", size=size, sha256=digest)
+    atomic_write_json(entry / "estimates.json", estimates.to_dict())
+    atomic_write_json(entry / SLICE_RECORD, {"file": "plate.gcode", "bytes": size, "sha256": digest})
+
+
+def _cached_slice(entry: Path, out: Path) -> Estimates | None:
+    """The estimates of the cached plate ``entry``, its G-code copied to ``out`` and checked (size and SHA-256
+    against the entry's record, on the copy handed out); ``None`` when the entry is missing, partial or damaged
+    (a damaged one is removed, so the plate is sliced again and never handed out broken)."""
+    try:
+        record = json.loads((entry / SLICE_RECORD).read_text("utf-8"))
+        estimates = Estimates(**json.loads((entry / "estimates.json").read_text("utf-8")))
+        place(entry / "plate.gcode", out, size=int(record["bytes"]), sha256=str(record["sha256"]))
+    except FileNotFoundError:
+        return None
+    except (ContentMismatch, ValueError, TypeError, KeyError) as error:  # an OSError (a full disk) is raised
+        log.warning("slice cache entry %s is damaged (%s): removed, slicing again",
+                                            entry.name, error)
+        shutil.rmtree(entry, ignore_errors=True)
+        return None
+    return estimates
 
 
 def _slice_cache_root() -> Path:

@@ -83,8 +83,10 @@ def run_queue(app: Flask, limit: int = 50) -> list[Any]:
 
 
 def unique_width() -> float:
-    """A wall shelf width no other test in this run uses, so its render is a real build."""
-    return 400 + next(_unique) + 0.37
+    """A wall shelf width no other test in this run uses, so its render is a real build: on the width's 10 mm
+    step (API orders and quotes snap to it) and never a round hundred (410 to 490, 510 to 590, ...)."""
+    count = next(_unique)
+    return 400 + 10 * (count + (count - 1) // 9)
 
 
 def order_body(*items: dict[str, Any], name: str = "Ada Lovelace", email: str = "ada@example.com") -> dict[str, Any]:

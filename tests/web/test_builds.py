@@ -124,3 +124,44 @@ def test_concurrent_askers_enqueue_one_build(app):
     for thread in threads:
         thread.join()
     assert enqueued == [PRIORITY["preview"]]
+
+
+def _order(client, params: dict, address: str = "10.0.1.1") -> dict:
+    answer = client.post("/api/v1/orders", json={"customer": {"name": "Snap", "email": "snap@example.com"},
+                                                 "items": [{"template": "leg_cap", "params": params,
+                                                            "material": "pla"}]},
+                         environ_base={"REMOTE_ADDR": address})
+    assert answer.status_code == 201, answer.get_json()
+    return answer.get_json()
+
+
+def test_api_orders_snap_millimetre_values_to_the_step_and_say_so_like_the_preview(app, client):
+    """33.1 mm and 32.9 mm (sleeve_depth's step is 0.5 mm) are both ordered as 33 mm: one cache key, one build,
+    and the answer says what moved, as the preview and the quote do."""
+    from web.models import OrderItem
+
+    first, second = _order(client, {"sleeve_depth": 33.1}), _order(client, {"sleeve_depth": "3.29cm"})
+    assert first["snapped"] == [{"sleeve_depth": {"given": 33.1, "used": 33.0}}]
+    assert second["snapped"] == [{"sleeve_depth": {"given": 32.9, "used": 33.0}}]
+    assert first["items"][0]["params"]["sleeve_depth"] == second["items"][0]["params"]["sleeve_depth"] == 33.0
+    on_step = _order(client, {"sleeve_depth": 33})
+    assert on_step["snapped"] == [{}]
+    with services(app).database.session() as session:
+        keys = {item.cache_key for item in session.query(OrderItem).all()}
+    assert len(keys) == 1  # the three orders share one configuration
+    quoted = client.post("/api/v1/quotes", json={"template": "leg_cap", "params": {"sleeve_depth": 33.1}})
+    assert quoted.get_json()["params"]["sleeve_depth"] == 33.0  # the order gets what was quoted
+
+
+def test_api_orders_and_quotes_keep_values_written_in_inches_exact(app, client):
+    """A value in inches is kept as given (1.3 in is 33.02 mm, not the 33 mm step), as the configurator keeps a
+    form filled in inches; a millimetre value beside it is still snapped."""
+    ordered = _order(client, {"sleeve_depth": "1.3in", "sole_thickness": 4.2})
+    [moved] = ordered["snapped"]
+    assert moved == {"sole_thickness": {"given": 4.2, "used": 4.0}}
+    assert ordered["items"][0]["params"]["sleeve_depth"] == 33.02
+    quoted = client.post("/api/v1/quotes", json={"template": "leg_cap", "params": {"sleeve_depth": "1.3 in"}})
+    assert quoted.status_code in (200, 202) and quoted.get_json()["snapped"] == {}
+    assert quoted.get_json()["params"]["sleeve_depth"] == 33.02
+    feet = client.post("/api/v1/quotes", json={"template": "leg_cap", "params": {"sleeve_depth": '1 5/16"'}})
+    assert feet.get_json()["snapped"] == {} and feet.get_json()["params"]["sleeve_depth"] == 33.3375

@@ -1,14 +1,17 @@
 """Faults of ours, seen from the shop: a damaged render cache, a full disk (a real small tmpfs filled to its
 limit), a read-only output folder, a render over its time limit. Each is a 503 with Retry-After in plain
-words, or an order that waits and completes once the fault clears; no server path reaches a customer."""
+words, or an order that waits and completes once the fault clears; no server path reaches a customer. Each runs on
+SQLite (database and queue) and on PostgreSQL + Redis (a database of its own, a queue of its own)."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import itertools
+import os
 import re
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +31,7 @@ from web.shop.catalog import Catalog
 from web.staff.auth import add_user
 
 from .conftest import STAFF, order_body, run_queue, services, test_config
+from .live import postgres_database, service_unavailable
 
 _sizes = itertools.count(1)
 
@@ -58,6 +62,30 @@ def block() -> Iterator[str]:
     register(Block)
     yield Block.id
     _REGISTRY.pop(Block.id, None)
+
+
+REDIS = os.environ.get("PARAMETRIC_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql+redis", marks=pytest.mark.integration)])
+def backend(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
+    """The storage settings of the app under test: SQLite files (the default), or a PostgreSQL database and a
+    Redis queue of its own."""
+    if request.param == "sqlite":
+        yield {}
+        return
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS, socket_connect_timeout=3).ping()
+    except redis.RedisError as error:
+        service_unavailable("Redis", error)
+    name = f"parametric-faults-{uuid.uuid4().hex[:12]}"
+    with postgres_database() as url:
+        yield {"DATABASE_URL": url, "REDIS_URL": REDIS, "HUEY_NAME": name}
+    client = redis.Redis.from_url(REDIS)
+    for key in client.scan_iter(match=f"*{name}*"):
+        client.delete(key)
 
 
 def make_app(tmp_path: Path, folder: Path, **overrides: Any) -> Flask:
@@ -117,8 +145,8 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def test_damage_to_the_cache_never_reaches_a_delivered_file_nor_a_new_order(tmp_path):
-    app = make_app(tmp_path, tmp_path)
+def test_damage_to_the_cache_never_reaches_a_delivered_file_nor_a_new_order(backend, tmp_path):
+    app = make_app(tmp_path, tmp_path, **backend)
     client = app.test_client()
     size = unique_size()
     first = client.post("/api/v1/orders", json=order_body(line(size))).get_json()
@@ -158,9 +186,9 @@ def test_damage_to_the_cache_never_reaches_a_delivered_file_nor_a_new_order(tmp_
     assert_plain_503(refused, str(tmp_path))
 
 
-def test_a_full_disk_answers_503_leaves_no_partial_entry_and_orders_complete_once_space_is_freed(tmp_path,
+def test_a_full_disk_answers_503_leaves_no_partial_entry_and_orders_complete_once_space_is_freed(backend, tmp_path,
                                                                                                 small_disk):
-    app = make_app(tmp_path, small_disk.path)
+    app = make_app(tmp_path, small_disk.path, **backend)
     client = app.test_client()
     size = unique_size()
     small_disk.fill()
@@ -221,8 +249,9 @@ def run_queue_due_retries(app: Flask) -> None:
     run_due(app)
 
 
-def test_a_read_only_output_folder_answers_503_and_no_server_path_reaches_the_tracking_page(tmp_path, small_disk):
-    app = make_app(tmp_path, small_disk.path)
+def test_a_read_only_output_folder_answers_503_and_no_server_path_reaches_the_tracking_page(backend, tmp_path,
+                                                                                             small_disk):
+    app = make_app(tmp_path, small_disk.path, **backend)
     client = app.test_client()
     placed = client.post("/api/v1/orders", json=order_body(line(unique_size()))).get_json()
     small_disk.read_only()
@@ -246,8 +275,8 @@ def test_a_read_only_output_folder_answers_503_and_no_server_path_reaches_the_tr
     assert show(client, placed)["items"][0]["state"] == "ready"
 
 
-def test_a_render_over_its_time_limit_is_tried_a_bounded_number_of_times_then_failed_plainly(tmp_path):
-    app = make_app(tmp_path, tmp_path, RENDER_TIMEOUT_SECONDS=1.0, RENDER_ATTEMPTS=2)
+def test_a_render_over_its_time_limit_is_tried_a_bounded_number_of_times_then_failed_plainly(backend, tmp_path):
+    app = make_app(tmp_path, tmp_path, RENDER_TIMEOUT_SECONDS=1.0, RENDER_ATTEMPTS=2, **backend)
     client = app.test_client()
     placed = client.post("/api/v1/orders", json=order_body(line(unique_size(), pause_s=60))).get_json()
     started = time.monotonic()

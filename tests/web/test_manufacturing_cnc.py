@@ -306,3 +306,40 @@ def test_a_download_routers_job_files_are_downloaded_by_staff_only(app, client, 
     assert jobs.dispatch(database) == {}
     done = client.post(f"/api/v1/staff/jobs/{job.id}/done", headers=staff)
     assert done.status_code == 200 and done.get_json()["state"] == "done"
+
+
+@pytest.mark.integration
+def test_a_job_file_changed_on_disk_is_never_downloaded_and_the_job_is_prepared_again(app, client, staff):
+    """Each file staff download is checked (size, SHA-256 recorded when the job was prepared) as it is handed out:
+    a program changed on disk is refused (503), the job is prepared again, and the new program is served."""
+    import hashlib
+    import os
+
+    database = services(app).database
+    add_router(client, staff, dialect="linuxcnc", name="mill")
+    (job,) = ready_cnc_jobs(app, client)
+    (program,) = jobs.programs(job)
+    files = {f["name"]: f for f in client.get(f"/api/v1/staff/jobs/{job.id}/files", headers=staff).get_json()["files"]}
+    original = program.read_bytes()
+    first = client.get(files[program.name]["url"], headers=staff)
+    assert first.status_code == 200 and first.data == original
+    assert job.files["checksums"][str(program)] == [len(original), hashlib.sha256(original).hexdigest()]
+
+    os.chmod(program, 0o644)
+    middle = len(original) // 2
+    program.write_bytes(original[:middle] + (b"9" if original[middle:middle + 1] != b"9" else b"8")
+                        + original[middle + 1:])  # the same size, one digit changed: only the SHA-256 tells
+    refused = client.get(files[program.name]["url"], headers=staff)
+    assert refused.status_code == 503 and int(refused.headers["Retry-After"]) >= 1
+    assert original[:middle] not in refused.data
+    assert "changed on disk" in refused.get_json()["errors"][0]["message"]
+    page_login(client)
+    assert client.get(f"/staff/manufacturing/jobs/{job.id}/files/{program.name}").status_code == 503
+    assert jobs.get(database, job.id).state == "queued"  # being prepared again, not sent with a broken program
+    run_queue(app)
+    again = jobs.get(database, job.id)
+    assert again.state == "ready", again.last_error
+    (rebuilt,) = jobs.programs(again)
+    served = client.get(f"/api/v1/staff/jobs/{job.id}/files/{rebuilt.name}", headers=staff)
+    assert served.status_code == 200 and served.data == rebuilt.read_bytes()
+    assert hashlib.sha256(served.data).hexdigest() == again.files["checksums"][str(rebuilt)][1]

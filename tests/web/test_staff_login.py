@@ -127,6 +127,70 @@ def test_a_right_login_forgives_earlier_mistakes(login_app):
     assert client.get("/api/v1/staff/queue", headers=basic(*STAFF)).status_code == 200
 
 
+def test_a_checked_staff_password_is_remembered_briefly_and_forgotten_when_it_changes_or_on_logout(login_app):
+    """Basic auth sends the password with every request; hashing it each time costs CPU a busy shop needs, so a
+    right one is remembered (under a keyed hash) only while the account's password hash and session are the ones
+    it was checked against, and for a short time."""
+    from sqlalchemy import select, update
+    from werkzeug.security import check_password_hash, generate_password_hash
+
+    from web.models import User
+    from web.staff.auth import end_sessions
+
+    database = services(login_app).database
+    client = from_address(login_app, "198.51.100.20")
+
+    def remembered(password: str) -> bool:
+        with database.session() as session:
+            stored, version = session.execute(select(User.password_hash, User.session_version)
+                                              .where(User.name == STAFF[0])).one()
+        return login_app.extensions["staff_credentials"].holds(STAFF[0], password, stored, version)
+
+    assert client.get("/api/v1/staff/queue", headers=basic(*STAFF)).status_code == 200
+    assert remembered(STAFF[1]) and not remembered("another password")
+    cache = login_app.extensions["staff_credentials"]
+    assert all(STAFF[1].encode() not in key and STAFF[0].encode() not in key for key in cache._entries)
+    started = time.perf_counter()
+    check_password_hash(generate_password_hash("timing"), "timing")
+    hashing = time.perf_counter() - started
+    started = time.perf_counter()
+    for _ in range(5):
+        assert client.get("/api/v1/staff/queue", headers=basic(*STAFF)).status_code == 200
+    print(f"\nstaff API: one password hash {hashing * 1000:.0f} ms; five remembered logins "
+          f"{(time.perf_counter() - started) * 1000:.0f} ms")
+
+    with database.transaction() as session:  # the password is changed (another process, e.g. the command line)
+        session.execute(update(User).where(User.name == STAFF[0])
+                        .values(password_hash=generate_password_hash("a brand new password")))
+    assert client.get("/api/v1/staff/queue", headers=basic(*STAFF)).status_code == 401
+    assert client.get("/api/v1/staff/queue", headers=basic(STAFF[0], "a brand new password")).status_code == 200
+    assert remembered("a brand new password")
+    end_sessions(database, STAFF[0])  # a logout ends what was remembered too
+    assert not remembered("a brand new password")
+    assert client.get("/api/v1/staff/queue", headers=basic(STAFF[0], "a brand new password")).status_code == 200
+    for _ in range(7):  # a client locked out is refused even with a remembered password
+        client.get("/api/v1/staff/queue", headers=basic(f"someone{_}", "guess"))
+    assert client.get("/api/v1/staff/queue", headers=basic(STAFF[0], "a brand new password")).status_code == 429
+
+
+def test_a_remembered_staff_password_expires(tmp_path, cache_folder, database_url):
+    app = make_app(tmp_path, cache_folder, database_url, STAFF_CREDENTIAL_CACHE_SECONDS=0.3)
+    add_user(services(app).database, *STAFF)
+    try:
+        assert from_address(app, "198.51.100.21").get("/api/v1/staff/queue", headers=basic(*STAFF)).status_code == 200
+        assert len(app.extensions["staff_credentials"]._entries) == 1
+        time.sleep(0.4)
+        with services(app).database.session() as session:
+            from sqlalchemy import select
+
+            from web.models import User
+
+            stored, version = session.execute(select(User.password_hash, User.session_version)).one()
+        assert not app.extensions["staff_credentials"].holds(STAFF[0], STAFF[1], stored, version)
+    finally:
+        services(app).database.dispose()
+
+
 # -- sessions ------------------------------------------------------------------------------------------
 
 

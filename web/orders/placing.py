@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 
 import parametric
 from parametric import FieldError, Template, ValidationError
-from parametric.units import LENGTH_UNITS
+from parametric.units import LENGTH_UNITS, written_in_imperial
 
 from ..db import Database
 from ..models import IdempotencyKey, Order, OrderItem, utcnow
@@ -186,15 +186,16 @@ def parse_item(raw: Any, prefix: str, max_quantity: int, units: str = "mm"
     return ItemRequest(template, canonical, quantity, material), []
 
 
-def snap_item(item: ItemRequest, prefix: str = "") -> tuple[ItemRequest | None, dict[str, dict[str, Any]],
-                                                          list[FieldError]]:
+def snap_item(item: ItemRequest, prefix: str = "", exact: frozenset[str] | set[str] = frozenset()
+              ) -> tuple[ItemRequest | None, dict[str, dict[str, Any]], list[FieldError]]:
     """``item`` with its numbers on their fields' steps (the core's :func:`parametric.schema.snap_to_steps`),
     validated again; which fields moved (``{"width": {"given": 531.25, "used": 530}}``), and the problems
-    when the snapped values break one of the template's rules. Previews and quotes use it before the
-    cache key is made, so off-step decimals share one build."""
+    when the snapped values break one of the template's rules. Previews, quotes and API orders use it before
+    the cache key is made, so off-step decimals share one build. Fields in ``exact`` keep their values."""
     from parametric.schema import snap_to_steps
 
     snapped = snap_to_steps(item.template.Params, item.params)
+    snapped.update({name: item.params[name] for name in exact if name in item.params})
     moved = {name: {"given": item.params[name], "used": value} for name, value in snapped.items()
              if value != item.params.get(name)}
     if not moved:
@@ -209,6 +210,38 @@ def snap_item(item: ItemRequest, prefix: str = "") -> tuple[ItemRequest | None, 
     moved = {name: {"given": item.params[name], "used": canonical[name]} for name in moved
              if canonical.get(name) != item.params.get(name)}
     return ItemRequest(item.template, canonical, item.quantity, item.material), moved, []
+
+
+def imperial_fields(raw: Any) -> frozenset[str]:
+    """The parameters of a JSON order line (``{"params": {...}}``) written in inches or feet: kept exact, not
+    snapped to a millimetre step (``parametric.units.written_in_imperial``)."""
+    params = raw.get("params") if isinstance(raw, dict) else None
+    if not isinstance(params, dict):
+        return frozenset()
+    return frozenset(name for name, value in params.items() if written_in_imperial(value))
+
+
+def snap_line(item: ItemRequest, raw: Any, prefix: str = "") -> tuple[ItemRequest | None, dict[str, dict[str, Any]],
+                                                                     list[FieldError]]:
+    """A JSON line's item snapped to its fields' steps (:func:`snap_item`), the values it gave in inches or feet
+    kept exact, as the configurator keeps a form filled in inches."""
+    return snap_item(item, prefix, imperial_fields(raw))
+
+
+def snap_order(request: OrderRequest, body: Any) -> tuple[OrderRequest, list[dict[str, dict[str, Any]]],
+                                                        list[FieldError]]:
+    """The order with every line snapped (:func:`snap_line`), what moved per line, and the problems when a snapped
+    value breaks one of a template's rules (named ``items[N].params...``)."""
+    raw_items = body.get("items") if isinstance(body, dict) else None
+    raw_items = raw_items if isinstance(raw_items, list) else []
+    items, moved, problems = [], [], []
+    for index, item in enumerate(request.items):
+        raw = raw_items[index] if index < len(raw_items) else None
+        snapped, line_moved, line_problems = snap_line(item, raw, f"items[{index}]")
+        problems.extend(line_problems)
+        items.append(snapped or item)
+        moved.append(line_moved)
+    return OrderRequest(request.customer_name, request.customer_email, items, request.units), moved, problems
 
 
 def parse_order(body: Any, max_items: int, max_quantity: int, max_units: int | None = None) -> OrderRequest:

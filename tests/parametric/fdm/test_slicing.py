@@ -20,6 +20,7 @@ from parametric.fdm import (
     copies_per_plate,
     parse_duration,
     parse_estimates,
+    read_estimates,
     slice_copies,
     slice_manifest,
     slice_part,
@@ -138,6 +139,43 @@ def test_a_repeated_slice_comes_from_the_cache(prusa_slicer, heel_lift, printer,
     again = slice_manifest(heel_lift, printer, "tpu", tmp_path / "b", process="fdm")[0]
     assert again.cached and again.slicer_s == 0
     assert again.gcode.read_bytes() == first.gcode.read_bytes() and again.estimates == first.estimates
+
+
+def _slice_entry(gcode_bytes: bytes):
+    """The slice cache entry holding these G-code bytes."""
+    from parametric.fdm.prusaslicer import _slice_cache_root
+
+    [entry] = [g.parent for g in _slice_cache_root().glob("*/*/plate.gcode")
+               if g.stat().st_size == len(gcode_bytes) and g.read_bytes() == gcode_bytes]
+    return entry
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("damage", ["truncated", "one byte changed"])
+def test_a_damaged_slice_cache_entry_is_sliced_again_never_handed_out(prusa_slicer, heel_lift, printer, tmp_path,
+                                                                       damage):
+    """The cached G-code is checked (size and SHA-256 against the entry's record) as it is handed out: a damaged
+    entry is removed and the plate sliced again, and the copy handed out is a whole G-code."""
+    import os
+
+    settings = PrintSettings(infill_percent=23 if damage == "truncated" else 29)  # an entry of this test's own
+    first = slice_manifest(heel_lift, printer, "pla", tmp_path / "a", process="fdm", settings=settings)[0]
+    entry = _slice_entry(first.gcode.read_bytes())
+    cached = entry / "plate.gcode"
+    assert cached.stat().st_mode & 0o222 == 0  # written read-only
+    data = cached.read_bytes()
+    os.chmod(cached, 0o644)
+    if damage == "truncated":
+        cached.write_bytes(data[: len(data) // 2])
+    else:
+        middle = len(data) // 2
+        cached.write_bytes(data[:middle] + bytes([data[middle] ^ 0x01]) + data[middle + 1:])
+    again = slice_manifest(heel_lift, printer, "pla", tmp_path / "b", process="fdm", settings=settings)[0]
+    assert not again.cached and again.slicer_s > 0  # sliced again, not handed out
+    assert read_estimates(again.gcode) == again.estimates == first.estimates  # a whole G-code: estimates at its end
+    assert again.gcode.stat().st_size >= len(data) - 200  # the date line aside, as long as the first
+    third = slice_manifest(heel_lift, printer, "pla", tmp_path / "c", process="fdm", settings=settings)[0]
+    assert third.cached and third.gcode.read_bytes() == again.gcode.read_bytes()  # the rebuilt entry serves
 
 
 @pytest.mark.integration
