@@ -29,6 +29,9 @@ from web.staff.auth import add_user
 
 from .conftest import STAFF, services, test_config
 
+# the real tools' fixtures (skipped loudly when missing, a failure under CI=true), shared with tests/parametric
+zbarimg = tools.zbarimg
+
 SHEET = (2500.0, 1250.0)
 
 
@@ -418,3 +421,104 @@ def test_printed_jobs_of_several_orders_share_plates_sliced_once_when_the_batch_
         [(first, c) for c in range(1, 7)] + [(second, c) for c in range(1, 5)])
     footprints = 6 * 40 * 30 + 4 * Polygon(batches._polygon(jobs.get(services(app).database, second).batching)).area
     assert closed.get_json()["utilisation"] == pytest.approx(footprints / (250 * 210), rel=1e-3)
+
+
+def batch_sheet_qr(pdf: bytes, zbarimg: str, folder: Path) -> str:
+    """What the QR code on the batch sheet's first page decodes to (the page drawn by pdftoppm, read by zbarimg)."""
+    import subprocess
+
+    (folder / "sheet.pdf").write_bytes(pdf)
+    subprocess.run(["pdftoppm", "-r", "150", "-png", "-f", "1", "-l", "1", str(folder / "sheet.pdf"),
+                    str(folder / "page")], check=True)
+    decoded = subprocess.run([zbarimg, "-q", "--raw", "-Sdisable", "-Sqrcode.enable",
+                              str(next(folder.glob("page*.png")))], capture_output=True, text=True)
+    return decoded.stdout.strip()
+
+
+@pytest.mark.integration  # PrusaSlicer, WeasyPrint, zbarimg
+def test_a_failed_plate_object_is_printed_again_alone_and_the_other_parts_stay_done(app, client, staff, tmp_path,
+                                                                                   zbarimg):
+    import re
+
+    import trimesh
+
+    from web import machines
+
+    machines.add(services(app).database, machines.parse(
+        {"kind": "printer", "name": "mk3", "build_volume_mm": [250, 210, 210], "materials": ["pla"]}))
+    box = tmp_path / "box.stl"
+    trimesh.creation.box((30, 20, 4)).apply_translation((15, 10, 2)).export(box)
+    pull = tmp_path / "pull.stl"
+    trimesh.creation.cylinder(radius=8, height=6).apply_translation((0, 0, 3)).export(pull)
+    boxes, pulls = print_job(app, box, copies=3), print_job(app, pull, copies=2)
+    gather(app)
+    batch_id = batch_of(app, boxes).id
+    # an object of a batch still to print is not made again: nothing has failed yet
+    detail = client.get(f"/api/v1/staff/batches/{batch_id}", headers=staff).get_json()
+    assert detail["batch_sheet"] is None  # an open batch's layout may change: no batch sheet yet
+    first = detail["sheet_list"][0]["placements"][0]["id"]
+    early = client.post(f"/api/v1/staff/batches/{batch_id}/placements/{first}/remake", headers=staff)
+    assert early.status_code == 409 and "only of a done or failed one" in early.get_json()["errors"][0]["message"]
+    for action in ("close", "send", "done"):
+        answer = client.post(f"/api/v1/staff/batches/{batch_id}/{action}", headers=staff)
+        assert answer.status_code == 200, (action, answer.get_json())
+    done = answer.get_json()
+    assert done["state"] == "done" and [j["state"] for j in done["job_list"]] == ["done", "done"]
+    plate = done["sheet_list"][0]
+    assert [p["object"] for p in plate["placements"]] == [f"o{n:03d}.stl" for n in range(1, 6)]
+    gcode = Path(batches.get(services(app).database, batch_id).sheets[0].files["gcode"][0]).read_text()
+    assert set(re.findall(r"; printing object (o\d{3}\.stl)", gcode)) == {p["object"] for p in plate["placements"]}
+
+    # the batch sheet is linked, as HTML and PDF, and its QR code opens the batch on the dashboard
+    assert set(done["batch_sheet"]) == {"html", "pdf"}
+    pdf = client.get(done["batch_sheet"]["pdf"], headers=staff)
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf" and pdf.data[:5] == b"%PDF-"
+    html = client.get(done["batch_sheet"]["html"], headers=staff)
+    assert html.status_code == 200 and html.mimetype == "text/html" and f"B-{batch_id:04d}" in html.get_data(True)
+    assert batch_sheet_qr(pdf.data, zbarimg, tmp_path) == \
+        f"{services(app).config['PUBLIC_URL'].rstrip('/')}/staff/batches/{batch_id}"
+    assert client.get(done["batch_sheet"]["pdf"]).status_code == 401
+
+    # the pull's second copy failed on the plate: it goes on a plate of its own, sliced and handed over
+    failed = next(p for p in plate["placements"] if (p["job_id"], p["copy"]) == (pulls, 2))
+    again = client.post(f"/api/v1/staff/batches/{batch_id}/placements/{failed['id']}/remake", headers=staff)
+    assert again.status_code == 200, again.get_json()
+    body = again.get_json()
+    assert body["remade_from"] == batch_id and body["id"] != batch_id and body["state"] == "sent"
+    [remake_job] = body["job_list"]
+    assert remake_job["copies"] == 1 and remake_job["state"] == "sent"
+    assert remake_job["remake_of"] | {"reason": None} == {
+        "batch": batch_id, "plate": 1, "placement": failed["id"], "job": pulls, "copy": 2, "object": failed["object"],
+        "reason": None}
+    assert [(p["job_id"], p["copy"]) for s in body["sheet_list"] for p in s["placements"]] == [(remake_job["id"], 1)]
+    new_gcode = Path(batches.get(services(app).database, body["id"]).sheets[0].files["gcode"][0]).read_text()
+    assert set(re.findall(r"; printing object (\S+)", new_gcode)) == {"o001.stl"}  # the one object, alone
+    # the first batch and its jobs stay done; the placement says which job makes it again
+    first_batch = client.get(f"/api/v1/staff/batches/{batch_id}", headers=staff).get_json()
+    assert first_batch["state"] == "done" and [j["state"] for j in first_batch["job_list"]] == ["done", "done"]
+    assert [p["remade_as"] for p in first_batch["sheet_list"][0]["placements"]] == \
+        [remake_job["id"] if p["id"] == failed["id"] else None for p in plate["placements"]]
+    # reported twice, it is not made twice
+    twice = client.post(f"/api/v1/staff/batches/{batch_id}/placements/{failed['id']}/remake", headers=staff)
+    assert twice.status_code == 409 and f"already being made again as job {remake_job['id']}" in \
+        twice.get_json()["errors"][0]["message"]
+    assert client.post(f"/api/v1/staff/batches/{body['id']}/done", headers=staff).get_json()["state"] == "done"
+    # every good copy was made once, the failed one once more: three boxes and two pulls in all
+    with services(app).database.session() as session:
+        made = session.execute(select(Job.id, BatchPlacement.copy).join(BatchPlacement, BatchPlacement.job_id == Job.id)
+                               .where(Job.state == "done")).all()
+    assert sorted(made) == sorted([(boxes, 1), (boxes, 2), (boxes, 3), (pulls, 1), (pulls, 2), (remake_job["id"], 1)])
+    assert client.post(f"/api/v1/staff/batches/{batch_id}/placements/{2**31}/remake",
+                       headers=staff).status_code == 404
+    missing = client.post(f"/api/v1/staff/batches/{batch_id}/placements/999999/remake", headers=staff)
+    assert missing.status_code == 404 and missing.get_json()["errors"][0]["field"] == "placement_id"
+
+
+def test_a_routers_part_is_not_made_again_alone(app, client, staff):
+    add_router(app)
+    job = panel_job(app)
+    gather(app)
+    batch = batch_of(app, job)
+    placement = batch.sheets[0].placements[0].id
+    refused = client.post(f"/api/v1/staff/batches/{batch.id}/placements/{placement}/remake", headers=staff)
+    assert refused.status_code == 409 and "only a plate's object" in refused.get_json()["errors"][0]["message"]
