@@ -739,7 +739,8 @@ def finish(database: Database, batch_id: int) -> Batch:
 
 def follow(database: Database, *, timeout_s: float = 10.0) -> dict[int, str]:
     """Read each sent or running batch's sheets (plates) from its machine's host: one the machine has taken or
-    started makes the batch running (its jobs printing, shown as cutting on a router); every one done makes it
+    started makes the batch running (its jobs printing, shown as cutting on a router, with the batch's progress:
+    the mean of its plates' completion as the host reports it); every one done makes it
     done with its jobs; one that stopped makes it failed, saying which. Plates not sent yet go once the printer is
     free. Hosts that report nothing (a router fed by download) wait for staff to mark the batch done."""
     from parametric.hosts import Capability, HostError, connector_for
@@ -755,18 +756,23 @@ def follow(database: Database, *, timeout_s: float = 10.0) -> dict[int, str]:
             continue
         if machine.connection() is None:
             continue
-        states = []
+        states: list[str] = []
+        progress: list[float] = []  # per sheet (plate), 0-100, as far as its host tells
         try:
             for sheet in batch.sheets:
                 if not (sheet.files or {}).get("delivered"):
                     states.append("waiting")
+                    progress.append(0.0)
                     continue
                 tag = host_tag(batch_id, sheet.index)
                 connector = connector_for(machine, timeout_s=timeout_s, records=_SheetRecords(database, sheet.id, tag))
                 if not (connector.can(Capability.PROGRESS) or connector.can(Capability.REPORTS_END)):
                     states.append("taken" if connector.job(tag).state == "taken" else "uploaded")
+                    progress.append(0.0)
                     continue
-                states.append(connector.job(tag).state)
+                host_job = connector.job(tag)
+                states.append(host_job.state)
+                progress.append(100.0 if host_job.state == "done" else float(host_job.progress or 0.0))
         except HostError as error:
             outcomes[batch_id] = f"not reached: {error}"
             continue
@@ -782,6 +788,9 @@ def follow(database: Database, *, timeout_s: float = 10.0) -> dict[int, str]:
         elif any(state in ("printing", "paused", "taken", "done") for state in states):
             if batch.state == "sent":
                 _move(database, batch_id, "running", ("sent",), "printing")
+            with database.transaction() as session:  # the batch's share made, shown on each of its jobs
+                session.execute(update(Job).where(Job.batch_id == batch_id, Job.state == "printing")
+                                .values(progress=round(sum(progress) / len(progress), 1), updated_at=utcnow()))
             if "waiting" in states and not any(state in ("printing", "paused", "uploaded") for state in states):
                 send(database, batch_id, timeout_s=timeout_s)  # the machine is free: its next plate
             outcomes[batch_id] = "running"

@@ -31,6 +31,7 @@ from .conftest import STAFF, services, test_config
 
 # the real tools' fixtures (skipped loudly when missing, a failure under CI=true), shared with tests/parametric
 zbarimg = tools.zbarimg
+octoprint = tools.octoprint  # the session's real OctoPrint with its Virtual Printer
 
 SHEET = (2500.0, 1250.0)
 
@@ -522,3 +523,85 @@ def test_a_routers_part_is_not_made_again_alone(app, client, staff):
     placement = batch.sheets[0].placements[0].id
     refused = client.post(f"/api/v1/staff/batches/{batch.id}/placements/{placement}/remake", headers=staff)
     assert refused.status_code == 409 and "only a plate's object" in refused.get_json()["errors"][0]["message"]
+
+
+def follow_until(app: Flask, batch_id: int, wanted: tuple[str, ...], timeout_s: float) -> Batch:
+    """Run the worker's batch follower (what its Batcher duty does every few seconds) until the batch is in one
+    of ``wanted``."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        batches.follow(services(app).database, timeout_s=5)
+        batch = batches.get(services(app).database, batch_id)
+        if batch.state in wanted:
+            return batch
+        assert time.monotonic() < deadline, f"batch {batch_id} stayed {batch.state}, not {wanted}"
+        time.sleep(1)
+
+
+@pytest.mark.integration  # PrusaSlicer and a real OctoPrint driving its Virtual Printer
+def test_a_plate_is_followed_on_octoprint_cancelled_it_fails_and_one_object_is_printed_again(app, client, staff,
+                                                                                             tmp_path, octoprint):
+    import time
+
+    import trimesh
+
+    from parametric.hosts import JOB_TAG
+    from web import machines
+
+    machines.add(services(app).database, machines.parse(
+        {"kind": "printer", "name": "mk3", "build_volume_mm": [250, 210, 210], "materials": ["pla"],
+         "host": {"kind": "octoprint", "url": octoprint.url, "api_key": octoprint.api_key}}))
+    deadline = time.monotonic() + 240
+    while octoprint._call("GET", "/api/job")[1].get("state") != "Operational":  # an earlier print may be ending
+        assert time.monotonic() < deadline, "the Virtual Printer never became idle"
+        time.sleep(1)
+    assert octoprint._call("POST", "/api/printer/command", {"commands": ["M220 S2000"]})[0] == 204  # fast moves
+    disc = tmp_path / "disc.stl"
+    trimesh.creation.cylinder(radius=6, height=1.6).apply_translation((0, 0, 0.8)).export(disc)
+    tile = tmp_path / "tile.stl"
+    trimesh.creation.box((12, 12, 1.6)).apply_translation((6, 6, 0.8)).export(tile)
+    discs, tiles = print_job(app, disc, copies=2), print_job(app, tile, copies=1)
+    gather(app)
+    batch_id = batch_of(app, discs).id
+    for action in ("close", "send"):
+        answer = client.post(f"/api/v1/staff/batches/{batch_id}/{action}", headers=staff)
+        assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["outcome"] == "1 plate(s) sent"
+
+    # followed on OctoPrint: running, its jobs printing with the plate's completion as OctoPrint reports it
+    running = follow_until(app, batch_id, ("running",), 60)
+    assert running.state == "running"
+    deadline = time.monotonic() + 120
+    while not 0 < jobs.get(services(app).database, discs).progress < 100:
+        assert time.monotonic() < deadline, "no progress was read from OctoPrint"
+        batches.follow(services(app).database, timeout_s=5)
+        time.sleep(0.5)
+    assert {jobs.get(services(app).database, job).state for job in (discs, tiles)} == {"printing"}
+    # stopped on the printer: the batch and its jobs fail, saying which plate
+    assert octoprint._call("POST", "/api/job", {"command": "cancel"})[0] == 204
+    failed = follow_until(app, batch_id, ("failed", "done"), 60)
+    assert failed.state == "failed" and failed.last_error.startswith("plate 1 stopped on the machine")
+    assert {jobs.get(services(app).database, job).state for job in (discs, tiles)} == {"failed"}
+
+    # the tile is printed again alone, on a plate of its own, and followed to its end
+    placement = next(p for p in failed.sheets[0].placements if p.job_id == tiles)
+    remade = client.post(f"/api/v1/staff/batches/{batch_id}/placements/{placement.id}/remake", headers=staff)
+    assert remade.status_code == 200, remade.get_json()
+    body = remade.get_json()
+    assert body["state"] == "sent" and body["outcome"].endswith("1 plate(s) sent")
+    [again] = body["job_list"]
+    done = follow_until(app, body["id"], ("done", "failed"), 300)
+    assert done.state == "done" and jobs.get(services(app).database, again["id"]).state == "done"
+    assert jobs.get(services(app).database, again["id"]).progress == 100.0
+    # the cancelled plate is never started again by itself; each plate was uploaded once
+    batches.follow(services(app).database, timeout_s=5)
+    assert batches.get(services(app).database, batch_id).state == "failed"
+    status, listing = octoprint._call("GET", "/api/files/local?recursive=true")
+    tagged = {(f.get("userdata") or {}).get(JOB_TAG): f.get("prints") or {} for f in listing["files"]}
+    assert {tag for tag in tagged if tag and tag.startswith("batch-")} == {f"batch-{batch_id}-1",
+                                                                          f"batch-{body['id']}-1"}
+    cancelled, printed = tagged[f"batch-{batch_id}-1"], tagged[f"batch-{body['id']}-1"]
+    assert (cancelled.get("success") or 0, cancelled.get("failure")) == (0, 1)
+    assert (printed.get("success"), printed.get("failure") or 0) == (1, 0)
