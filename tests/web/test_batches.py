@@ -314,13 +314,18 @@ def test_the_batch_endpoints_are_in_the_openapi_document(client):
                 "/api/v1/staff/batches/{batch_id}/close": ["post"], "/api/v1/staff/batches/{batch_id}/renest": ["post"],
                 "/api/v1/staff/batches/{batch_id}/send": ["post"], "/api/v1/staff/batches/{batch_id}/done": ["post"],
                 "/api/v1/staff/batches/{batch_id}/jobs/{job_id}": ["delete"],
-                "/api/v1/staff/batches/{batch_id}/sheets/{index}/picture": ["get"]}
+                "/api/v1/staff/batches/{batch_id}/sheets/{index}/picture": ["get"],
+                "/api/v1/staff/batches/{batch_id}/placements/{placement_id}/remake": ["post"],
+                "/api/v1/staff/batches/{batch_id}/batch-sheet.html": ["get"],
+                "/api/v1/staff/batches/{batch_id}/batch-sheet.pdf": ["get"]}
     for path, methods in expected.items():
         for method in methods:
             operation = paths[path][method]
             assert operation["security"] == [{"staff": []}], path
             assert "401" in operation["responses"] and "404" in operation["responses"] or path.endswith("batches")
     assert "409" in paths["/api/v1/staff/batches/{batch_id}/close"]["post"]["responses"]
+    assert {"409", "422"} <= set(paths["/api/v1/staff/batches/{batch_id}/placements/{placement_id}/remake"]["post"]
+                                 ["responses"])
 
 
 def test_the_batch_pages_show_the_sheet_pictures_and_placements(app, client, staff):

@@ -44,7 +44,7 @@ PULL = {"template": "drawer_pull", "preset": "small-drawer-64", "material": "pla
 ORDERS = [[BOOKCASE, {**PULL, "quantity": 2}], [BOOKCASE, DOOR], [DOOR, {**PULL, "quantity": 1}]]
 """Two bookcases, four doors and three pulls in three orders, so every batch holds parts of several orders."""
 PARTS_PER_ITEM = {"bookcase": {"side": 2, "top": 1, "bottom": 1, "shelf": 1, "back": 1}, "cabinet_door": {"door": 1},
-                  "drawer_pull": {"pull": 1}}
+                  "drawer_pull": {"drawer_pull": 1}}
 
 
 @pytest.fixture(scope="module")
@@ -218,7 +218,7 @@ def test_three_orders_become_batches_sent_to_a_hot_folder_and_octoprint_and_end_
     assert len({(job_id, copy) for _, _, job_id, copy in placed}) == len(placed)
     made = collections.Counter((item_id, part) for item_id, part, _, _ in placed)
     pull_item = next(job.item_id for job in jobs_in if job.id == failed["job_id"])
-    assert made == expected + collections.Counter({(pull_item, "pull"): 1})
+    assert made == expected + collections.Counter({(pull_item, "drawer_pull"): 1})
     status, listing = octoprint._call("GET", "/api/files/local?recursive=true")
     assert status == 200
     uploads = collections.Counter((f.get("userdata") or {}).get("parametric_job") for f in listing["files"])
