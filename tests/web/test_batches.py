@@ -293,6 +293,23 @@ def test_a_sheet_that_could_not_be_cut_is_not_sent_to_a_hot_folder(app, client, 
     assert list(hot.iterdir()) == [] and jobs.get(services(app).database, job).state == "ready"
 
 
+def test_a_job_read_for_batching_but_not_in_a_batch_yet_is_never_sent_alone(app, tmp_path):
+    """Gathering reads a part's outline, then moves the job into its batch: in between (and for a plate object
+    made again, until it is on its plate) the dispatcher must not send it alone, or it would be made twice."""
+    hot = tmp_path / "hot"
+    hot.mkdir()
+    add_router(app, hot_folder=hot)
+    read = panel_job(app)  # batching has read its outline; it is in no batch yet
+    database = services(app).database
+    assert jobs.dispatch(database, batching=True) == {}
+    assert jobs.get(database, read).state == "ready" and list(hot.iterdir()) == []
+    # a job batching keeps out (staff took it out, or its part could not be read) goes alone
+    with database.transaction() as session:
+        session.get(Job, read).batching = {**session.get(Job, read).batching, "kept_out": True}
+    assert jobs.dispatch(database, batching=True) == {"shop-router": "failed"}  # picked (it has no G-code here)
+    assert "no G-code" in jobs.get(database, read).last_error
+
+
 def test_bad_requests_get_plain_4xx_answers(app, client, staff):
     for method, url in (("get", "/api/v1/staff/batches/999"), ("post", "/api/v1/staff/batches/999/close"),
                         ("post", "/api/v1/staff/batches/999/renest"), ("post", "/api/v1/staff/batches/999/send"),
