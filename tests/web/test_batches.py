@@ -501,6 +501,14 @@ def test_a_failed_plate_object_is_printed_again_alone_and_the_other_parts_stay_d
     assert batch_sheet_qr(pdf.data, zbarimg, tmp_path) == \
         f"{services(app).config['PUBLIC_URL'].rstrip('/')}/staff/batches/{batch_id}"
     assert client.get(done["batch_sheet"]["pdf"]).status_code == 401
+    from .test_manufacturing_cnc import page_login
+
+    page_login(client)  # the batch's page links its batch sheet and offers each object to print again
+    page = client.get(f"/staff/batches/{batch_id}").get_data(as_text=True)
+    assert f'href="/staff/batches/{batch_id}/batch-sheet.pdf"' in page and "o005.stl" in page
+    assert client.get(f"/staff/batches/{batch_id}/batch-sheet.pdf").data[:5] == b"%PDF-"
+    assert page.count('aria-label="Object o0') == 5 and \
+        f'action="/staff/batches/{batch_id}/placements/{plate["placements"][0]["id"]}/remake"' in page
 
     # the pull's second copy failed on the plate: it goes on a plate of its own, sliced and handed over
     failed = next(p for p in plate["placements"] if (p["job_id"], p["copy"]) == (pulls, 2))

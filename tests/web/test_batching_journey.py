@@ -223,6 +223,7 @@ def test_three_orders_become_batches_sent_to_a_hot_folder_and_octoprint_and_end_
     assert status == 200
     uploads = collections.Counter((f.get("userdata") or {}).get("parametric_job") for f in listing["files"])
     prints = {(f.get("userdata") or {}).get("parametric_job"): f.get("prints", {}) for f in listing["files"]}
+    assert not [tag for tag in uploads if str(tag).startswith("job-")], uploads  # no part was sent alone
     for tag in (f"batch-{plate_batch}-1", f"batch-{remade['id']}-1"):
         assert uploads[tag] == 1 and prints[tag].get("success") == 1 and not prints[tag].get("failure"), prints
     assert sorted(path.name for path in taken.iterdir()) == programs and list(hot.iterdir()) == []
