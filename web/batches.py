@@ -86,6 +86,27 @@ def _folder(output_folder: Path, batch_id: int) -> Path:
     return Path(output_folder) / "batches" / f"batch-{batch_id}"
 
 
+def batch_ref(batch_id: int) -> str:
+    """How the batch is named on its batch sheet and to staff: ``B-0012``."""
+    return f"B-{batch_id:04d}"
+
+
+def dashboard_url(config: Mapping[str, Any], batch_id: int) -> str:
+    """The batch's page on the staff dashboard, at the app's public address: where its batch sheet's QR code
+    points."""
+    return f"{str(config.get('PUBLIC_URL') or '').rstrip('/')}/staff/batches/{batch_id}"
+
+
+SHEET_FORMATS = {"html": "text/html", "pdf": "application/pdf"}
+"""The batch sheet's formats and their media types."""
+
+
+def object_label(index: int) -> str:
+    """The G-code object label of the ``index``-th (1-based) object on a plate, as
+    :func:`parametric.fdm.make_plates` names it (``; printing object o003.stl``)."""
+    return f"o{index:03d}.stl"
+
+
 # -- what batching needs of a job's part ---------------------------------------------------------------
 
 
@@ -267,28 +288,34 @@ def lay_out(database: Database, output_folder: Path, config: Mapping[str, Any], 
             sheets, engine, unplaced = _nest_sheets(batch, machine, jobs_in, policy, folder)
         else:
             sheets, engine, unplaced = _pack_plates(machine, jobs_in, policy, folder)
-    total_area = sum(sheet["length_mm"] * sheet["width_mm"] for sheet in sheets)
-    parts_area = sum(sheet["parts_area"] for sheet in sheets)
     with database.transaction() as session:
         stored = session.get(Batch, batch_id, with_for_update=True)
         assert stored is not None
         if stored.state not in OPEN_STATES:
             raise BatchError(f"the batch became {stored.state} meanwhile; look again")
-        session.execute(delete(BatchSheet).where(BatchSheet.batch_id == batch_id))
-        for sheet in sheets:
-            row = BatchSheet(batch_id=batch_id, index=sheet["index"], length_mm=sheet["length_mm"],
-                             width_mm=sheet["width_mm"], utilisation=sheet["utilisation"],
-                             used_length_mm=sheet["used_length_mm"], time_s=sheet.get("time_s"),
-                             picture=sheet.get("picture"), files=sheet.get("files", {}),
-                             estimates=sheet.get("estimates", {}))
-            row.placements = [BatchPlacement(job_id=p[0], copy=p[1], x_mm=p[2], y_mm=p[3], rotation_deg=p[4])
-                              for p in sheet["placements"]]
-            session.add(row)
-        stored.utilisation = parts_area / total_area if total_area else None
+        stored.utilisation = _store_sheets(session, batch_id, sheets)
         stored.engine = engine or None
         stored.last_error = ("; ".join(unplaced + notes)[:2000] or None)
         stored.updated_at = utcnow()
     return get(database, batch_id)
+
+
+def _store_sheets(session: Any, batch_id: int, sheets: list[dict[str, Any]]) -> float | None:
+    """Replace the batch's sheets (plates) and their placements with ``sheets`` (as :func:`_nest_sheets`,
+    :func:`_pack_plates`, :func:`_cut_sheets` and :func:`_slice_plates` give them), inside the caller's
+    transaction. Returns the batch's utilisation: the parts' area over the sheets' area (None without sheets)."""
+    session.execute(delete(BatchSheet).where(BatchSheet.batch_id == batch_id))
+    for sheet in sheets:
+        row = BatchSheet(batch_id=batch_id, index=sheet["index"], length_mm=sheet["length_mm"],
+                         width_mm=sheet["width_mm"], utilisation=sheet["utilisation"],
+                         used_length_mm=sheet["used_length_mm"], time_s=sheet.get("time_s"),
+                         picture=sheet.get("picture"), files=sheet.get("files", {}),
+                         estimates=sheet.get("estimates", {}))
+        row.placements = [BatchPlacement(job_id=p[0], copy=p[1], x_mm=p[2], y_mm=p[3], rotation_deg=p[4])
+                          for p in sheet["placements"]]
+        session.add(row)
+    total = sum(sheet["length_mm"] * sheet["width_mm"] for sheet in sheets)
+    return sum(sheet["parts_area"] for sheet in sheets) / total if total else None
 
 
 def _nest_sheets(batch: Batch, router: Any, jobs_in: list[Job], policy: Policy, folder: Path
@@ -365,7 +392,8 @@ def _cut_sheets(database: Database, output_folder: Path, batch: Batch, router: A
         return None, f"the sheets' G-code was not made (a job's files cannot be read: {error})"
     try:
         cut = cut_sheets(items, router, folder, margin_mm=policy.margin_mm, part_in_part=policy.part_in_part,
-                         seconds=policy.nest_seconds)
+                         seconds=policy.nest_seconds, batch_ref=batch_ref(batch.id),
+                         batch_url=dashboard_url(config, batch.id))
     except ValidationError as error:
         raise BatchError(str(error), 422) from None
     except ParametricError as error:
@@ -453,7 +481,8 @@ def _slice_plates(database: Database, batch: Batch, printer: Any, config: Mappin
     sources = [PlateSource(f"job-{job.id}", f"job {job.id} {job.part}", read_mesh(job.batching["source"]),
                            int(job.batching["copies"]), batch.material) for job in jobs_in]
     try:
-        run = make_plates(sources, printer, folder, spacing_mm=_plate_spacing(policy), seconds=policy.plate_seconds)
+        run = make_plates(sources, printer, folder, spacing_mm=_plate_spacing(policy), seconds=policy.plate_seconds,
+                          batch_ref=batch_ref(batch.id), batch_url=dashboard_url(config, batch.id))
     except ValidationError as error:
         raise BatchError(str(error), 422) from None
     except (LayoutError, SlicerError) as error:
@@ -538,18 +567,7 @@ def close(database: Database, output_folder: Path, config: Mapping[str, Any], ba
         if stored.state != "open":
             raise BatchError(f"the batch became {stored.state} meanwhile; look again")
         if sheets is not None:
-            session.execute(delete(BatchSheet).where(BatchSheet.batch_id == batch_id))
-            for sheet in sheets:
-                row = BatchSheet(batch_id=batch_id, index=sheet["index"], length_mm=sheet["length_mm"],
-                                 width_mm=sheet["width_mm"], utilisation=sheet["utilisation"],
-                                 used_length_mm=sheet["used_length_mm"], time_s=sheet.get("time_s"),
-                                 picture=sheet.get("picture"), files=sheet.get("files", {}),
-                                 estimates=sheet.get("estimates", {}))
-                row.placements = [BatchPlacement(job_id=p[0], copy=p[1], x_mm=p[2], y_mm=p[3], rotation_deg=p[4])
-                                  for p in sheet["placements"]]
-                session.add(row)
-            total = sum(s["length_mm"] * s["width_mm"] for s in sheets)
-            stored.utilisation = sum(s["parts_area"] for s in sheets) / total if total else None
+            stored.utilisation = _store_sheets(session, batch_id, sheets)
         stored.state, stored.closed_at, stored.close_reason, stored.updated_at = "closed", now, reason, now
         if note is not None:
             stored.last_error = note
@@ -721,7 +739,8 @@ def finish(database: Database, batch_id: int) -> Batch:
 
 def follow(database: Database, *, timeout_s: float = 10.0) -> dict[int, str]:
     """Read each sent or running batch's sheets (plates) from its machine's host: one the machine has taken or
-    started makes the batch running (its jobs printing, shown as cutting on a router); every one done makes it
+    started makes the batch running (its jobs printing, shown as cutting on a router, with the batch's progress:
+    the mean of its plates' completion as the host reports it); every one done makes it
     done with its jobs; one that stopped makes it failed, saying which. Plates not sent yet go once the printer is
     free. Hosts that report nothing (a router fed by download) wait for staff to mark the batch done."""
     from parametric.hosts import Capability, HostError, connector_for
@@ -737,18 +756,23 @@ def follow(database: Database, *, timeout_s: float = 10.0) -> dict[int, str]:
             continue
         if machine.connection() is None:
             continue
-        states = []
+        states: list[str] = []
+        progress: list[float] = []  # per sheet (plate), 0-100, as far as its host tells
         try:
             for sheet in batch.sheets:
                 if not (sheet.files or {}).get("delivered"):
                     states.append("waiting")
+                    progress.append(0.0)
                     continue
                 tag = host_tag(batch_id, sheet.index)
                 connector = connector_for(machine, timeout_s=timeout_s, records=_SheetRecords(database, sheet.id, tag))
                 if not (connector.can(Capability.PROGRESS) or connector.can(Capability.REPORTS_END)):
                     states.append("taken" if connector.job(tag).state == "taken" else "uploaded")
+                    progress.append(0.0)
                     continue
-                states.append(connector.job(tag).state)
+                host_job = connector.job(tag)
+                states.append(host_job.state)
+                progress.append(100.0 if host_job.state == "done" else float(host_job.progress or 0.0))
         except HostError as error:
             outcomes[batch_id] = f"not reached: {error}"
             continue
@@ -764,6 +788,9 @@ def follow(database: Database, *, timeout_s: float = 10.0) -> dict[int, str]:
         elif any(state in ("printing", "paused", "taken", "done") for state in states):
             if batch.state == "sent":
                 _move(database, batch_id, "running", ("sent",), "printing")
+            with database.transaction() as session:  # the batch's share made, shown on each of its jobs
+                session.execute(update(Job).where(Job.batch_id == batch_id, Job.state == "printing")
+                                .values(progress=round(sum(progress) / len(progress), 1), updated_at=utcnow()))
             if "waiting" in states and not any(state in ("printing", "paused", "uploaded") for state in states):
                 send(database, batch_id, timeout_s=timeout_s)  # the machine is free: its next plate
             outcomes[batch_id] = "running"
@@ -786,9 +813,11 @@ def get(database: Database, batch_id: int) -> Batch:
 
 
 def describe(database: Database, batch: Batch, *, detail: bool = False,
-             picture_url: Any = None) -> dict[str, Any]:
-    """A batch as the staff API shows it; with ``detail`` its sheets (plates), placements and jobs with their
-    orders. ``picture_url(batch_id, index)`` gives a sheet picture's address."""
+             picture_url: Any = None, sheet_url: Any = None, output_folder: Path | None = None) -> dict[str, Any]:
+    """A batch as the staff API shows it; with ``detail`` its sheets (plates), placements (each with its G-code
+    object label on a plate, and the job making it again if it was remade) and jobs with their orders.
+    ``picture_url(batch_id, index)`` gives a sheet picture's address, ``sheet_url(batch_id, kind)`` the batch
+    sheet's (html, pdf), shown when ``output_folder`` holds it."""
     jobs_in = members(database, batch.id)
     entry: dict[str, Any] = {
         "id": batch.id, "machine": batch.machine, "process": batch.process, "material": batch.material,
@@ -800,6 +829,13 @@ def describe(database: Database, batch: Batch, *, detail: bool = False,
         "created_at": _iso(batch.created_at), "closed_at": _iso(batch.closed_at), "sent_at": _iso(batch.sent_at)}
     if not detail:
         return entry
+    entry["batch_ref"] = batch_ref(batch.id)
+    entry["batch_sheet"] = ({kind: sheet_url(batch.id, kind) for kind in SHEET_FORMATS
+                             if batch_sheet(database, output_folder, batch.id, kind) is not None}
+                            if sheet_url is not None and output_folder is not None else {}) or None
+    remade: dict[str, int] = {}
+    for job in jobs_in:
+        remade.update((job.batching or {}).get("remade") or {})
     with database.session() as session:
         refs = dict(session.execute(select(OrderItem.id, OrderItem.order_id)
                                     .where(OrderItem.id.in_([job.item_id for job in jobs_in]))).all())
@@ -811,13 +847,17 @@ def describe(database: Database, batch: Batch, *, detail: bool = False,
         "time_s": sheet.time_s, "estimates": sheet.estimates or {},
         "picture": picture_url(batch.id, sheet.index) if picture_url and sheet.picture else None,
         "delivered": bool((sheet.files or {}).get("delivered")),
-        "placements": [{"job_id": p.job_id, "copy": p.copy, "x_mm": round(p.x_mm, 4), "y_mm": round(p.y_mm, 4),
-                        "rotation_deg": round(p.rotation_deg, 6)} for p in sheet.placements]}
+        "placements": [{"id": p.id, "job_id": p.job_id, "copy": p.copy, "x_mm": round(p.x_mm, 4),
+                        "y_mm": round(p.y_mm, 4), "rotation_deg": round(p.rotation_deg, 6),
+                        "object": object_label(number) if batch.process == "fdm" else None,
+                        "remade_as": remade.get(str(p.id))}
+                       for number, p in enumerate(sheet.placements, start=1)]}
         for sheet in batch.sheets]
     entry["job_list"] = [{"id": job.id, "part": job.part, "state": job.state, "item_id": job.item_id,
                           "order_id": refs.get(job.item_id), "item": f"{refs.get(job.item_id)}/"
                                                                      f"{positions.get(job.item_id)}",
-                          "copies": (job.batching or {}).get("copies")} for job in jobs_in]
+                          "copies": (job.batching or {}).get("copies"),
+                          "remake_of": (job.batching or {}).get("remake_of")} for job in jobs_in]
     return entry
 
 
@@ -835,6 +875,99 @@ def picture(database: Database, output_folder: Path, batch_id: int, index: int) 
     if not path.is_relative_to(Path(output_folder).resolve()) or not path.is_file():
         return None
     return path
+
+
+def batch_sheet(database: Database, output_folder: Path, batch_id: int, kind: str) -> Path | None:
+    """The batch sheet (``kind`` html or pdf) of a closed, sent or finished batch, as the core wrote it when the
+    batch closed (beside its plates, or its cut sheets), if it is inside the output folder and present. An open
+    batch has none: its layout may still change."""
+    from parametric.jobsheet.batch import HTML_NAME, PDF_NAME
+
+    batch = get(database, batch_id)
+    if batch.state == "open" or kind not in SHEET_FORMATS:
+        return None
+    folder = _folder(output_folder, batch_id) / ("cut" if batch.process == "cnc" else "")
+    path = (folder / (HTML_NAME if kind == "html" else PDF_NAME)).resolve()
+    if not path.is_relative_to(Path(output_folder).resolve()) or not path.is_file():
+        return None
+    return path
+
+
+# -- making a failed plate object again ----------------------------------------------------------------------
+
+
+REMAKE_STATES = ("done", "failed")
+"""States of a printer batch whose objects may be made again: its plates are off the printer."""
+
+
+def _placement(database: Database, batch_id: int, placement_id: int) -> tuple[BatchPlacement, BatchSheet, int]:
+    """The placement with its plate and its object number on the plate (1-based, the G-code label's)."""
+    batch = get(database, batch_id)
+    for sheet in batch.sheets:
+        for number, placement in enumerate(sheet.placements, start=1):
+            if placement.id == placement_id:
+                return placement, sheet, number
+    raise BatchError(f"batch {batch_id} has no placement {placement_id}", 404, "placement_id")
+
+
+def remake(database: Database, output_folder: Path, config: Mapping[str, Any], batch_id: int, placement_id: int,
+           *, reason: str | None = None, timeout_s: float = 10.0) -> tuple[Batch, str]:
+    """Make one object of a finished (done or failed) printer batch again, alone: the copy becomes a job of its
+    own (one copy of the same item's part), is gathered onto a new plate (with other parts waiting for the same
+    printer and filament, if any), which is closed, sliced and sent at once. The batch's other objects and its
+    jobs keep their state (a done job stays done); the original job records which copy is made again by which
+    job, so that copy is never made again twice. Returns the batch now holding the copy and what happened."""
+    batch = get(database, batch_id)
+    if batch.process != "fdm":
+        raise BatchError("only a plate's object can be made again alone; a router's part is cut again with its "
+                         "item (take the job out, or order it again)")
+    if batch.state not in REMAKE_STATES:
+        raise BatchError(f"an object of a {batch.state} batch cannot be made again; only of a done or failed one "
+                         "(its plates are off the printer)")
+    placement, sheet, number = _placement(database, batch_id, placement_id)
+    label = object_label(number)
+    now = utcnow()
+    with database.transaction() as session:
+        original = session.get(Job, placement.job_id, with_for_update=True)
+        assert original is not None
+        info = dict(original.batching or {})
+        remade = dict(info.get("remade") or {})
+        if str(placement.id) in remade:
+            raise BatchError(f"object {label} of plate {sheet.index} (job {original.id} copy {placement.copy}) is "
+                             f"already being made again as job {remade[str(placement.id)]}")
+        if "exterior" not in info:
+            raise BatchError(f"job {original.id}'s part has no outline to plate", 422, "placement_id")
+        why = reason or f"object {label} failed on plate {sheet.index} of batch {batch_id}"
+        copy = Job(item_id=original.item_id, part=original.part, machine=original.machine, kind=original.kind,
+                   state="ready", estimates={"copies": 1}, files={}, created_at=now, updated_at=now,
+                   last_error=None,
+                   batching={key: value for key, value in info.items() if key not in ("remade", "remake_of")}
+                   | {"copies": 1, "remake_of": {"batch": batch_id, "plate": sheet.index, "placement": placement.id,
+                                                 "job": original.id, "copy": placement.copy, "object": label,
+                                                 "reason": why}})
+        session.add(copy)
+        session.flush()
+        remade[str(placement.id)] = copy.id
+        original.batching = {**info, "remade": remade}
+        original.updated_at = now
+        copy_id = copy.id
+    log.info("batch %s: object %s (job %s copy %s) is made again as job %s", batch_id, label, placement.job_id,
+             placement.copy, copy_id)
+    gather(database, output_folder, config)
+    with database.session() as session:
+        new_batch_id = session.scalar(select(Job.batch_id).where(Job.id == copy_id))
+    if new_batch_id is None:
+        raise BatchError(f"job {copy_id} (the copy made again) could not be put on a plate; see its batching "
+                         "note on the manufacturing page", 409, "placement_id")
+    target = get(database, new_batch_id)
+    if target.state == "open":
+        close(database, output_folder, config, new_batch_id,
+              f"{why}: job {placement.job_id} copy {placement.copy} made again as job {copy_id}")
+    try:
+        sent, outcome = send(database, new_batch_id, timeout_s=timeout_s)
+    except BatchError as error:
+        return get(database, new_batch_id), f"job {copy_id} on batch {new_batch_id}, not sent yet: {error}"
+    return sent, f"job {copy_id} on batch {new_batch_id}: {outcome}"
 
 
 def register_tasks(huey: Any, database: Database, output_folder: Path, config: Mapping[str, Any], *,

@@ -101,6 +101,8 @@ DEFAULTS: dict[str, Any] = {
     "BATCH_SHEET_MARGIN_MM": 10.0,  # border kept free at a sheet's edges
     "BATCH_PART_IN_PART": True,     # small parts may sit in larger parts' cut-outs
     "BATCH_PLATE_SPACING_MM": None,  # gap between objects on a plate (default: the slicer profile's spacing)
+    "BATCH_INTERVAL_SECONDS": None,  # how often a worker gathers, lays out, closes and follows batches (default:
+                                     # DISPATCH_INTERVAL_SECONDS)
 }
 
 

@@ -64,19 +64,32 @@ class Duty(BaseProcess):
 
 
 def duties(consumer: Any, queue: Any, config: Mapping[str, Any]) -> list[Duty]:
-    """The reaper and the dispatcher for ``consumer``."""
+    """The reaper and the dispatcher for ``consumer``; with ``BATCHING`` on, the batcher too (gathering ready jobs
+    into batches, laying them out, closing them by the shop's policy and following the batches sent:
+    ``web.batches``), every ``BATCH_INTERVAL_SECONDS`` (default the dispatcher's interval), in a process of its
+    own so that a long nesting holds up neither the reaper nor the dispatcher."""
     from .jobs import manufacture_once
 
     reap_s = float(config["REAP_INTERVAL_SECONDS"])
     dispatch_s = float(config.get("DISPATCH_INTERVAL_SECONDS") or reap_s)
     heartbeat_s = float(config["WORKER_HEARTBEAT_SECONDS"])
     generation = queue.generation
-    return [
+    found = [
         Duty(consumer, queue, "Reaper", reap_s, lambda: reap(queue, config), heartbeat_s),
         Duty(consumer, queue, "Dispatcher", dispatch_s,
              lambda: manufacture_once(generation.database, generation.output_folder, queue.prepare_job,
                                       batching=bool(config.get("BATCHING"))), heartbeat_s),
     ]
+    if config.get("BATCHING"):  # huey's periodic gather_batches never runs under our consumer (periodic=False)
+        from .batches import follow, gather
+
+        def batch() -> dict[str, Any]:
+            return {"batches": gather(generation.database, generation.output_folder, config),
+                    "followed": follow(generation.database)}
+
+        batch_s = float(config.get("BATCH_INTERVAL_SECONDS") or dispatch_s)
+        found.append(Duty(consumer, queue, "Batcher", batch_s, batch, heartbeat_s))
+    return found
 
 
 def reap(queue: Any, config: Mapping[str, Any]) -> dict[str, Any]:

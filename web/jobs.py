@@ -24,7 +24,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, true, update
 
 from parametric.errors import infrastructure_fault
 
@@ -707,8 +707,10 @@ def dispatch(database: Database, *, timeout_s: float = 10.0, batching: bool = Fa
     out by staff, or a part it cannot read) go alone."""
     from . import machines
 
-    # batching looked at every job it left out (web.batches.gather records why); one it has not seen yet waits
-    unbatched = [Job.batching.is_not(None)] if batching else []
+    # only a job batching keeps out (web.batches records why) goes alone; one it has read but not yet put in a
+    # batch (gathering reads a part's outline, then moves it into its batch), or a plate object made again waiting
+    # for its plate, is not one of them: sent alone, it would be made twice
+    unbatched = [Job.batching["kept_out"].as_boolean() == true()] if batching else []
 
     now = utcnow()
     outcomes: dict[str, str] = {}

@@ -325,7 +325,7 @@ class WorkerRow(Base):
     name: Mapped[str] = mapped_column(String(128), primary_key=True)  # host:pid
     host: Mapped[str] = mapped_column(String(100))
     pid: Mapped[int] = mapped_column(Integer)
-    role: Mapped[str] = mapped_column(String(16), default="worker")  # worker, reaper or dispatcher
+    role: Mapped[str] = mapped_column(String(16), default="worker")  # worker, reaper, dispatcher or batcher
     state: Mapped[str] = mapped_column(String(16), default="idle")   # idle, busy, stopped, lost
     task: Mapped[str | None] = mapped_column(String(64))             # the task's name (render_item, ...)
     task_args: Mapped[list[Any] | None] = mapped_column(JSON)

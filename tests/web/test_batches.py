@@ -29,6 +29,10 @@ from web.staff.auth import add_user
 
 from .conftest import STAFF, services, test_config
 
+# the real tools' fixtures (skipped loudly when missing, a failure under CI=true), shared with tests/parametric
+zbarimg = tools.zbarimg
+octoprint = tools.octoprint  # the session's real OctoPrint with its Virtual Printer
+
 SHEET = (2500.0, 1250.0)
 
 
@@ -289,6 +293,23 @@ def test_a_sheet_that_could_not_be_cut_is_not_sent_to_a_hot_folder(app, client, 
     assert list(hot.iterdir()) == [] and jobs.get(services(app).database, job).state == "ready"
 
 
+def test_a_job_read_for_batching_but_not_in_a_batch_yet_is_never_sent_alone(app, tmp_path):
+    """Gathering reads a part's outline, then moves the job into its batch: in between (and for a plate object
+    made again, until it is on its plate) the dispatcher must not send it alone, or it would be made twice."""
+    hot = tmp_path / "hot"
+    hot.mkdir()
+    add_router(app, hot_folder=hot)
+    read = panel_job(app)  # batching has read its outline; it is in no batch yet
+    database = services(app).database
+    assert jobs.dispatch(database, batching=True) == {}
+    assert jobs.get(database, read).state == "ready" and list(hot.iterdir()) == []
+    # a job batching keeps out (staff took it out, or its part could not be read) goes alone
+    with database.transaction() as session:
+        session.get(Job, read).batching = {**session.get(Job, read).batching, "kept_out": True}
+    assert jobs.dispatch(database, batching=True) == {"shop-router": "failed"}  # picked (it has no G-code here)
+    assert "no G-code" in jobs.get(database, read).last_error
+
+
 def test_bad_requests_get_plain_4xx_answers(app, client, staff):
     for method, url in (("get", "/api/v1/staff/batches/999"), ("post", "/api/v1/staff/batches/999/close"),
                         ("post", "/api/v1/staff/batches/999/renest"), ("post", "/api/v1/staff/batches/999/send"),
@@ -310,13 +331,18 @@ def test_the_batch_endpoints_are_in_the_openapi_document(client):
                 "/api/v1/staff/batches/{batch_id}/close": ["post"], "/api/v1/staff/batches/{batch_id}/renest": ["post"],
                 "/api/v1/staff/batches/{batch_id}/send": ["post"], "/api/v1/staff/batches/{batch_id}/done": ["post"],
                 "/api/v1/staff/batches/{batch_id}/jobs/{job_id}": ["delete"],
-                "/api/v1/staff/batches/{batch_id}/sheets/{index}/picture": ["get"]}
+                "/api/v1/staff/batches/{batch_id}/sheets/{index}/picture": ["get"],
+                "/api/v1/staff/batches/{batch_id}/placements/{placement_id}/remake": ["post"],
+                "/api/v1/staff/batches/{batch_id}/batch-sheet.html": ["get"],
+                "/api/v1/staff/batches/{batch_id}/batch-sheet.pdf": ["get"]}
     for path, methods in expected.items():
         for method in methods:
             operation = paths[path][method]
             assert operation["security"] == [{"staff": []}], path
             assert "401" in operation["responses"] and "404" in operation["responses"] or path.endswith("batches")
     assert "409" in paths["/api/v1/staff/batches/{batch_id}/close"]["post"]["responses"]
+    assert {"409", "422"} <= set(paths["/api/v1/staff/batches/{batch_id}/placements/{placement_id}/remake"]["post"]
+                                 ["responses"])
 
 
 def test_the_batch_pages_show_the_sheet_pictures_and_placements(app, client, staff):
@@ -418,3 +444,194 @@ def test_printed_jobs_of_several_orders_share_plates_sliced_once_when_the_batch_
         [(first, c) for c in range(1, 7)] + [(second, c) for c in range(1, 5)])
     footprints = 6 * 40 * 30 + 4 * Polygon(batches._polygon(jobs.get(services(app).database, second).batching)).area
     assert closed.get_json()["utilisation"] == pytest.approx(footprints / (250 * 210), rel=1e-3)
+
+
+def batch_sheet_qr(pdf: bytes, zbarimg: str, folder: Path) -> str:
+    """What the QR code on the batch sheet's first page decodes to (the page drawn by pdftoppm, read by zbarimg)."""
+    import subprocess
+
+    (folder / "sheet.pdf").write_bytes(pdf)
+    subprocess.run(["pdftoppm", "-r", "150", "-png", "-f", "1", "-l", "1", str(folder / "sheet.pdf"),
+                    str(folder / "page")], check=True)
+    decoded = subprocess.run([zbarimg, "-q", "--raw", "-Sdisable", "-Sqrcode.enable",
+                              str(next(folder.glob("page*.png")))], capture_output=True, text=True)
+    return decoded.stdout.strip()
+
+
+@pytest.mark.integration  # PrusaSlicer, WeasyPrint, zbarimg
+def test_a_failed_plate_object_is_printed_again_alone_and_the_other_parts_stay_done(app, client, staff, tmp_path,
+                                                                                   zbarimg):
+    import re
+
+    import trimesh
+
+    from web import machines
+
+    machines.add(services(app).database, machines.parse(
+        {"kind": "printer", "name": "mk3", "build_volume_mm": [250, 210, 210], "materials": ["pla"]}))
+    box = tmp_path / "box.stl"
+    trimesh.creation.box((30, 20, 4)).apply_translation((15, 10, 2)).export(box)
+    pull = tmp_path / "pull.stl"
+    trimesh.creation.cylinder(radius=8, height=6).apply_translation((0, 0, 3)).export(pull)
+    boxes, pulls = print_job(app, box, copies=3), print_job(app, pull, copies=2)
+    gather(app)
+    batch_id = batch_of(app, boxes).id
+    # an object of a batch still to print is not made again: nothing has failed yet
+    detail = client.get(f"/api/v1/staff/batches/{batch_id}", headers=staff).get_json()
+    assert detail["batch_sheet"] is None  # an open batch's layout may change: no batch sheet yet
+    first = detail["sheet_list"][0]["placements"][0]["id"]
+    early = client.post(f"/api/v1/staff/batches/{batch_id}/placements/{first}/remake", headers=staff)
+    assert early.status_code == 409 and "only of a done or failed one" in early.get_json()["errors"][0]["message"]
+    for action in ("close", "send", "done"):
+        answer = client.post(f"/api/v1/staff/batches/{batch_id}/{action}", headers=staff)
+        assert answer.status_code == 200, (action, answer.get_json())
+    done = answer.get_json()
+    assert done["state"] == "done" and [j["state"] for j in done["job_list"]] == ["done", "done"]
+    plate = done["sheet_list"][0]
+    assert [p["object"] for p in plate["placements"]] == [f"o{n:03d}.stl" for n in range(1, 6)]
+    gcode = Path(batches.get(services(app).database, batch_id).sheets[0].files["gcode"][0]).read_text()
+    assert set(re.findall(r"; printing object (o\d{3}\.stl)", gcode)) == {p["object"] for p in plate["placements"]}
+
+    # the batch sheet is linked, as HTML and PDF, and its QR code opens the batch on the dashboard
+    assert set(done["batch_sheet"]) == {"html", "pdf"}
+    pdf = client.get(done["batch_sheet"]["pdf"], headers=staff)
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf" and pdf.data[:5] == b"%PDF-"
+    html = client.get(done["batch_sheet"]["html"], headers=staff)
+    assert html.status_code == 200 and html.mimetype == "text/html" and f"B-{batch_id:04d}" in html.get_data(True)
+    assert batch_sheet_qr(pdf.data, zbarimg, tmp_path) == \
+        f"{services(app).config['PUBLIC_URL'].rstrip('/')}/staff/batches/{batch_id}"
+    assert client.get(done["batch_sheet"]["pdf"]).status_code == 401
+    from .test_manufacturing_cnc import page_login
+
+    page_login(client)  # the batch's page links its batch sheet and offers each object to print again
+    page = client.get(f"/staff/batches/{batch_id}").get_data(as_text=True)
+    assert f'href="/staff/batches/{batch_id}/batch-sheet.pdf"' in page and "o005.stl" in page
+    assert client.get(f"/staff/batches/{batch_id}/batch-sheet.pdf").data[:5] == b"%PDF-"
+    assert page.count('aria-label="Object o0') == 5 and \
+        f'action="/staff/batches/{batch_id}/placements/{plate["placements"][0]["id"]}/remake"' in page
+
+    # the pull's second copy failed on the plate: it goes on a plate of its own, sliced and handed over
+    failed = next(p for p in plate["placements"] if (p["job_id"], p["copy"]) == (pulls, 2))
+    again = client.post(f"/api/v1/staff/batches/{batch_id}/placements/{failed['id']}/remake", headers=staff)
+    assert again.status_code == 200, again.get_json()
+    body = again.get_json()
+    assert body["remade_from"] == batch_id and body["id"] != batch_id and body["state"] == "sent"
+    [remake_job] = body["job_list"]
+    assert remake_job["copies"] == 1 and remake_job["state"] == "sent"
+    assert remake_job["remake_of"] | {"reason": None} == {
+        "batch": batch_id, "plate": 1, "placement": failed["id"], "job": pulls, "copy": 2, "object": failed["object"],
+        "reason": None}
+    assert [(p["job_id"], p["copy"]) for s in body["sheet_list"] for p in s["placements"]] == [(remake_job["id"], 1)]
+    new_gcode = Path(batches.get(services(app).database, body["id"]).sheets[0].files["gcode"][0]).read_text()
+    assert set(re.findall(r"; printing object (\S+)", new_gcode)) == {"o001.stl"}  # the one object, alone
+    # the first batch and its jobs stay done; the placement says which job makes it again
+    first_batch = client.get(f"/api/v1/staff/batches/{batch_id}", headers=staff).get_json()
+    assert first_batch["state"] == "done" and [j["state"] for j in first_batch["job_list"]] == ["done", "done"]
+    assert [p["remade_as"] for p in first_batch["sheet_list"][0]["placements"]] == \
+        [remake_job["id"] if p["id"] == failed["id"] else None for p in plate["placements"]]
+    # reported twice, it is not made twice
+    twice = client.post(f"/api/v1/staff/batches/{batch_id}/placements/{failed['id']}/remake", headers=staff)
+    assert twice.status_code == 409 and f"already being made again as job {remake_job['id']}" in \
+        twice.get_json()["errors"][0]["message"]
+    assert client.post(f"/api/v1/staff/batches/{body['id']}/done", headers=staff).get_json()["state"] == "done"
+    # every good copy was made once, the failed one once more: three boxes and two pulls in all
+    with services(app).database.session() as session:
+        made = session.execute(select(Job.id, BatchPlacement.copy).join(BatchPlacement, BatchPlacement.job_id == Job.id)
+                               .where(Job.state == "done")).all()
+    assert sorted(made) == sorted([(boxes, 1), (boxes, 2), (boxes, 3), (pulls, 1), (pulls, 2), (remake_job["id"], 1)])
+    assert client.post(f"/api/v1/staff/batches/{batch_id}/placements/{2**31}/remake",
+                       headers=staff).status_code == 404
+    missing = client.post(f"/api/v1/staff/batches/{batch_id}/placements/999999/remake", headers=staff)
+    assert missing.status_code == 404 and missing.get_json()["errors"][0]["field"] == "placement_id"
+
+
+def test_a_routers_part_is_not_made_again_alone(app, client, staff):
+    add_router(app)
+    job = panel_job(app)
+    gather(app)
+    batch = batch_of(app, job)
+    placement = batch.sheets[0].placements[0].id
+    refused = client.post(f"/api/v1/staff/batches/{batch.id}/placements/{placement}/remake", headers=staff)
+    assert refused.status_code == 409 and "only a plate's object" in refused.get_json()["errors"][0]["message"]
+
+
+def follow_until(app: Flask, batch_id: int, wanted: tuple[str, ...], timeout_s: float) -> Batch:
+    """Run the worker's batch follower (what its Batcher duty does every few seconds) until the batch is in one
+    of ``wanted``."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        batches.follow(services(app).database, timeout_s=5)
+        batch = batches.get(services(app).database, batch_id)
+        if batch.state in wanted:
+            return batch
+        assert time.monotonic() < deadline, f"batch {batch_id} stayed {batch.state}, not {wanted}"
+        time.sleep(1)
+
+
+@pytest.mark.integration  # PrusaSlicer and a real OctoPrint driving its Virtual Printer
+def test_a_plate_is_followed_on_octoprint_cancelled_it_fails_and_one_object_is_printed_again(app, client, staff,
+                                                                                             tmp_path, octoprint):
+    import time
+
+    import trimesh
+
+    from parametric.hosts import JOB_TAG
+    from web import machines
+
+    machines.add(services(app).database, machines.parse(
+        {"kind": "printer", "name": "mk3", "build_volume_mm": [250, 210, 210], "materials": ["pla"],
+         "host": {"kind": "octoprint", "url": octoprint.url, "api_key": octoprint.api_key}}))
+    deadline = time.monotonic() + 240
+    while octoprint._call("GET", "/api/job")[1].get("state") != "Operational":  # an earlier print may be ending
+        assert time.monotonic() < deadline, "the Virtual Printer never became idle"
+        time.sleep(1)
+    assert octoprint._call("POST", "/api/printer/command", {"commands": ["M220 S2000"]})[0] == 204  # fast moves
+    disc = tmp_path / "disc.stl"
+    trimesh.creation.cylinder(radius=6, height=1.6).apply_translation((0, 0, 0.8)).export(disc)
+    tile = tmp_path / "tile.stl"
+    trimesh.creation.box((12, 12, 1.6)).apply_translation((6, 6, 0.8)).export(tile)
+    discs, tiles = print_job(app, disc, copies=2), print_job(app, tile, copies=1)
+    gather(app)
+    batch_id = batch_of(app, discs).id
+    for action in ("close", "send"):
+        answer = client.post(f"/api/v1/staff/batches/{batch_id}/{action}", headers=staff)
+        assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["outcome"] == "1 plate(s) sent"
+
+    # followed on OctoPrint: running, its jobs printing with the plate's completion as OctoPrint reports it
+    running = follow_until(app, batch_id, ("running",), 60)
+    assert running.state == "running"
+    deadline = time.monotonic() + 120
+    while not 0 < jobs.get(services(app).database, discs).progress < 100:
+        assert time.monotonic() < deadline, "no progress was read from OctoPrint"
+        batches.follow(services(app).database, timeout_s=5)
+        time.sleep(0.5)
+    assert {jobs.get(services(app).database, job).state for job in (discs, tiles)} == {"printing"}
+    # stopped on the printer: the batch and its jobs fail, saying which plate
+    assert octoprint._call("POST", "/api/job", {"command": "cancel"})[0] == 204
+    failed = follow_until(app, batch_id, ("failed", "done"), 60)
+    assert failed.state == "failed" and failed.last_error.startswith("plate 1 stopped on the machine")
+    assert {jobs.get(services(app).database, job).state for job in (discs, tiles)} == {"failed"}
+
+    # the tile is printed again alone, on a plate of its own, and followed to its end
+    placement = next(p for p in failed.sheets[0].placements if p.job_id == tiles)
+    remade = client.post(f"/api/v1/staff/batches/{batch_id}/placements/{placement.id}/remake", headers=staff)
+    assert remade.status_code == 200, remade.get_json()
+    body = remade.get_json()
+    assert body["state"] == "sent" and body["outcome"].endswith("1 plate(s) sent")
+    [again] = body["job_list"]
+    done = follow_until(app, body["id"], ("done", "failed"), 300)
+    assert done.state == "done" and jobs.get(services(app).database, again["id"]).state == "done"
+    assert jobs.get(services(app).database, again["id"]).progress == 100.0
+    # the cancelled plate is never started again by itself; each plate was uploaded once
+    batches.follow(services(app).database, timeout_s=5)
+    assert batches.get(services(app).database, batch_id).state == "failed"
+    status, listing = octoprint._call("GET", "/api/files/local?recursive=true")
+    tagged = {(f.get("userdata") or {}).get(JOB_TAG): f.get("prints") or {} for f in listing["files"]}
+    assert {tag for tag in tagged if tag and tag.startswith("batch-")} == {f"batch-{batch_id}-1",
+                                                                          f"batch-{body['id']}-1"}
+    cancelled, printed = tagged[f"batch-{batch_id}-1"], tagged[f"batch-{body['id']}-1"]
+    assert (cancelled.get("success") or 0, cancelled.get("failure")) == (0, 1)
+    assert (printed.get("success"), printed.get("failure") or 0) == (1, 0)

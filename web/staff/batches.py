@@ -1,5 +1,6 @@
-"""Batches for staff: ``/api/v1/staff/batches`` (list, detail, close, re-nest, take a job out, send, a sheet's
-picture) and the dashboard pages ``/staff/batches`` and ``/staff/batches/<id>`` with the sheet and plate pictures.
+"""Batches for staff: ``/api/v1/staff/batches`` (list, detail, close, re-nest, take a job out, send, make a failed
+plate object again alone, a sheet's picture, the batch sheet as HTML and PDF) and the dashboard pages
+``/staff/batches`` and ``/staff/batches/<id>`` with the sheet and plate pictures.
 
 Views are thin: the work is in :mod:`web.batches`; its :class:`~web.batches.BatchError` carries the status and the
 plain-words message answered.
@@ -48,6 +49,16 @@ def _picture_url(batch_id: int, index: int) -> str:
     return url_for("batches_api.sheet_picture", batch_id=batch_id, index=index)
 
 
+def _sheet_url(batch_id: int, kind: str) -> str:
+    return url_for("batches_api.batch_sheet", batch_id=batch_id, kind=kind)
+
+
+def _detail(batch: Batch, **extra: Any) -> dict[str, Any]:
+    """The batch as the API shows it in full, with its pictures' and batch sheet's addresses."""
+    return {**batches.describe(services().database, batch, detail=True, picture_url=_picture_url,
+                               sheet_url=_sheet_url, output_folder=_output()), **extra}
+
+
 def _list(state: str | None) -> list[Batch]:
     query = select(Batch).options(selectinload(Batch.sheets)).order_by(Batch.id.desc())
     if state is not None:
@@ -56,7 +67,8 @@ def _list(state: str | None) -> list[Batch]:
         return list(session.scalars(query.limit(200)).all())
 
 
-def act(batch_id: int, action: str, job_id: int | None = None) -> tuple[Batch, str]:
+def act(batch_id: int, action: str, job_id: int | None = None, placement_id: int | None = None
+        ) -> tuple[Batch, str]:
     """Do a staff action on a batch: (the batch afterwards, what happened). Raises :class:`batches.BatchError`."""
     database, config = services().database, services().config
     if batch_id > MAX_ID:
@@ -70,6 +82,11 @@ def act(batch_id: int, action: str, job_id: int | None = None) -> tuple[Batch, s
         return batches.send(database, batch_id)
     if action == "done":
         return batches.finish(database, batch_id), "done"
+    if action == "remake" and placement_id is not None:
+        if placement_id > MAX_ID:
+            raise batches.BatchError(f"batch {batch_id} has no placement {placement_id}", 404, "placement_id")
+        return batches.remake(database, _output(), config, batch_id, placement_id,
+                              reason=f"reported failed by staff ({g.staff_user})")
     if action == "remove" and job_id is not None:
         return batches.remove_job(database, _output(), config, batch_id, job_id), f"job {job_id} taken out"
     raise batches.BatchError(f"unknown action {action!r}", 404, "action")
@@ -103,7 +120,7 @@ def show_batch(batch_id: int) -> Any:
         return _failed(error)
     if batch is None:
         return json_errors(404, f"there is no batch {batch_id}", "batch_id")
-    return batches.describe(database, batch, detail=True, picture_url=_picture_url)
+    return _detail(batch)
 
 
 @api_bp.post("/<int:batch_id>/close", defaults={"action": "close"})  # one documented route per action
@@ -118,8 +135,7 @@ def batch_action(batch_id: int, action: str) -> Any:
     except batches.BatchError as error:
         return _failed(error)
     log.info("staff %s: %s batch %s (%s)", g.staff_user, action, batch_id, outcome)
-    return {**batches.describe(services().database, batch, detail=True, picture_url=_picture_url),
-            "outcome": outcome}
+    return _detail(batch, outcome=outcome)
 
 
 @api_bp.delete("/<int:batch_id>/jobs/<int:job_id>")
@@ -133,8 +149,44 @@ def remove_job(batch_id: int, job_id: int) -> Any:
     except batches.BatchError as error:
         return _failed(error)
     log.info("staff %s: took job %s out of batch %s", g.staff_user, job_id, batch_id)
-    return {**batches.describe(services().database, batch, detail=True, picture_url=_picture_url),
-            "outcome": outcome}
+    return _detail(batch, outcome=outcome)
+
+
+@api_bp.post("/<int:batch_id>/placements/<int:placement_id>/remake")
+@staff_required
+def remake_object(batch_id: int, placement_id: int) -> Any:
+    """Make one object of a done or failed printer batch again, alone: answered with the batch now holding it."""
+    try:
+        batch, outcome = act(batch_id, "remake", placement_id=placement_id)
+    except batches.BatchError as error:
+        return _failed(error)
+    log.info("staff %s: placement %s of batch %s made again (%s)", g.staff_user, placement_id, batch_id, outcome)
+    return _detail(batch, outcome=outcome, remade_from=batch_id)
+
+
+@api_bp.get("/<int:batch_id>/batch-sheet.<any(html, pdf):kind>")
+@staff_required
+def batch_sheet(batch_id: int, kind: str) -> Any:
+    """The batch sheet (HTML or PDF) of a closed, sent or finished batch."""
+    return _batch_sheet(batch_id, kind, api=True)
+
+
+def _batch_sheet(batch_id: int, kind: str, *, api: bool) -> Any:
+    try:
+        path = batches.batch_sheet(services().database, _output(), batch_id, kind) if batch_id <= MAX_ID else None
+    except batches.BatchError:
+        path = None
+    if path is None:
+        message = "no such batch, or it has no batch sheet yet (a batch's sheet is made when it closes)"
+        if api:
+            return json_errors(404, message)
+        abort(404, description=message[0].upper() + message[1:] + ".")
+    response = send_file(path, mimetype=batches.SHEET_FORMATS[kind], max_age=0,
+                         download_name=f"{batches.batch_ref(batch_id)}-batch-sheet.{kind}")
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    if kind == "html":  # the sheet is standalone (pictures inline): it needs no script and no other origin
+        response.headers["Content-Security-Policy"] = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+    return response
 
 
 @api_bp.get("/<int:batch_id>/sheets/<int:index>/picture")
@@ -181,7 +233,9 @@ def batch_page(batch_id: int) -> Any:
     if batch is None:
         abort(404, description="There is no such batch.")
     shown = batches.describe(database, batch, detail=True,
-                             picture_url=lambda b, i: url_for("batches.sheet_picture_page", batch_id=b, index=i))
+                             picture_url=lambda b, i: url_for("batches.sheet_picture_page", batch_id=b, index=i),
+                             sheet_url=lambda b, kind: url_for("batches.batch_sheet_page", batch_id=b, kind=kind),
+                             output_folder=_output())
     return render_template("staff/batch.html", batch=shown)
 
 
@@ -189,6 +243,25 @@ def batch_page(batch_id: int) -> Any:
 @login_required
 def sheet_picture_page(batch_id: int, index: int) -> Any:
     return _picture(batch_id, index, api=False)
+
+
+@bp.get("/<int:batch_id>/batch-sheet.<any(html, pdf):kind>")
+@login_required
+def batch_sheet_page(batch_id: int, kind: str) -> Any:
+    return _batch_sheet(batch_id, kind, api=False)
+
+
+@bp.post("/<int:batch_id>/placements/<int:placement_id>/remake")
+@login_required
+def remake_form(batch_id: int, placement_id: int) -> Any:
+    try:
+        batch, outcome = act(batch_id, "remake", placement_id=placement_id)
+    except batches.BatchError as error:
+        flash(f"Batch {batch_id}: {error}.", "error")
+        return redirect(url_for("batches.batch_page", batch_id=batch_id), code=303)
+    log.info("staff %s: placement %s of batch %s made again (%s)", g.staff_user, placement_id, batch_id, outcome)
+    flash(f"Made again alone: {outcome}.", "success")
+    return redirect(url_for("batches.batch_page", batch_id=batch.id), code=303)
 
 
 @bp.post("/<int:batch_id>/<any(close, renest, send, done):action>")
@@ -255,6 +328,33 @@ def openapi_paths() -> dict[str, Any]:
             "responses": {"200": ok("the batch"), "401": unauthorized,
                           "404": errors("no such batch, or the job is not in it"),
                           "409": errors("the batch is sent or finished")}}},
+        "/api/v1/staff/batches/{batch_id}/placements/{placement_id}/remake": {"post": {
+            "operationId": "staffRemakeBatchObject",
+            "summary": "Make one object of a done or failed printer batch again, alone (a placement, as the batch "
+                       "lists it with its G-code object label): it becomes a job of one copy on a new plate (with "
+                       "other parts waiting for that printer and filament), sliced and sent; the batch's other "
+                       "objects and jobs stay as they are", "security": staff,
+            "parameters": [batch_id, {"name": "placement_id", "in": "path", "required": True, "schema": number}],
+            "responses": {"200": ok("the batch now holding the copy, with ``outcome`` in plain words and "
+                                    "``remade_from``"), "401": unauthorized,
+                          "404": errors("no such batch, or the placement is not in it"),
+                          "409": errors("the batch is not a done or failed printer batch, or the object is "
+                                        "already being made again"),
+                          "422": errors("the part has no outline to plate")}}},
+        "/api/v1/staff/batches/{batch_id}/batch-sheet.html": {"get": {
+            "operationId": "staffBatchSheetHtml",
+            "summary": "The batch sheet of a closed, sent or finished batch as HTML: pictures with numbered parts, "
+                       "per part its order, item, product and checks, totals, a QR code to the batch's page",
+            "security": staff, "parameters": [batch_id],
+            "responses": {"200": {"description": "HTML", "content": {"text/html": {"schema": {"type": "string"}}}},
+                          "401": unauthorized, "404": errors("no such batch, or it has no batch sheet yet")}}},
+        "/api/v1/staff/batches/{batch_id}/batch-sheet.pdf": {"get": {
+            "operationId": "staffBatchSheetPdf",
+            "summary": "The batch sheet of a closed, sent or finished batch as PDF",
+            "security": staff, "parameters": [batch_id],
+            "responses": {"200": {"description": "PDF", "content": {"application/pdf": {"schema": {
+                "type": "string", "format": "binary"}}}}, "401": unauthorized,
+                "404": errors("no such batch, or it has no batch sheet yet")}}},
         "/api/v1/staff/batches/{batch_id}/sheets/{index}/picture": {"get": {
             "operationId": "staffBatchSheetPicture", "summary": "The picture of a batch's sheet or plate",
             "security": staff,
