@@ -57,10 +57,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log.info("render cache at start: %s", services.generation.tidy())
     except OSError as error:
         log.error("render cache could not be tidied at start: %s", error)
-    with app.app_context():  # the catalog's from-prices are worked out in the background from the start
-        from .shop.views import catalog
+    if services.config["CATALOG_WARM_UP"]:
+        with app.app_context():  # the catalog's from-prices are worked out in the background from the start
+            from .shop.views import catalog
 
-        catalog().warm_up()
+            catalog().warm_up()
     log.info("database %s, queue %s; re-queued at start: %s", _safe_url(services.config["DATABASE_URL"]),
              "redis" if services.config.get("REDIS_URL") else services.config["HUEY_FILE"], reaped)
     worker = None

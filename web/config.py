@@ -63,6 +63,7 @@ DEFAULTS: dict[str, Any] = {
     "BUILD_POLL_SECONDS": 2,        # Retry-After of a 202 "preparing" answer; the page refreshes this often
     "BUILD_STALE_SECONDS": 600.0,   # a build queued this long without a worker starting it is enqueued again
     "BUILD_RECORD_DAYS": 30.0,      # finished build records are forgotten after this
+    "CATALOG_WARM_UP": True,        # serve asks for every template's from-price as it starts (off: on first visit)
     # Quotes: price = material + machine time + setup; lead time = queue + production.
     "CURRENCY": "EUR",
     "SETUP_FEE": {"fdm": 5.0, "cnc": 25.0},              # per process: per line for a quote, once per order in a cart

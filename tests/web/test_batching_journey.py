@@ -63,6 +63,7 @@ def stack(tmp_path_factory, postgres_url, redis_url) -> Iterator[Stack]:  # noqa
         "PARAMETRIC_BATCH_INTERVAL_SECONDS": "2", "PARAMETRIC_BATCH_NEST_SECONDS": "2",
         "PARAMETRIC_BATCH_PLATE_SECONDS": "1", "PARAMETRIC_BATCH_CLOSE_UTILISATION": "1.01",
         "PARAMETRIC_WORKER_HEARTBEAT_SECONDS": "1",
+        "PARAMETRIC_CATALOG_WARM_UP": "false",  # the shop front's ~130 from-price quotes would outrank the jobs
     })
     try:
         live.start_server("--no-worker")
