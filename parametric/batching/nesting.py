@@ -226,11 +226,63 @@ def _snap(rotation_deg: float, allowed: Sequence[float]) -> float | None:
     return None
 
 
+class EngineFailed(Exception):
+    """The strip engine could not nest a strip (spyrrow panicked, or the strip cannot be given to it); the
+    message says why in plain words. :func:`nest` falls back to its other candidates."""
+
+
+STRIP_START_GAPS = 2.0
+"""jagua-rs (under spyrrow) starts a strip as long as the items' area over the strip's height and shrinks it
+by the spacing; at or under one spacing the strip is empty and it panics ("Offset resulted in an empty
+polygon"). A strip whose items' area gives under this many spacings is nested on a narrower strip."""
+
+
+def _solve(instance, config):
+    """spyrrow's solve, its Rust panics (pyo3's PanicException, a BaseException) turned into :class:`EngineFailed`."""
+    try:
+        return instance.solve(config)
+    except BaseException as error:
+        if type(error).__name__ != "PanicException":
+            raise
+        first = (str(error).strip().splitlines() or ["no reason given"])[0]
+        raise EngineFailed(f"the nesting engine (spyrrow) failed: {first}") from None
+
+
+def _least_height(item: _Item) -> float:
+    """The least strip height one copy of ``item`` needs at an allowed turn."""
+    turns = FREE_ANGLES if item.rotations is None else item.rotations
+    return min(_extent(_turned(item.shape.engine, turn))[1] for turn in turns)
+
+
+def _alone(item: _Item, height: float) -> tuple[float, list[tuple[_Item, Transform]]]:
+    """One copy on its own strip, no engine: the allowed turn that fits ``height`` and is shortest, at the corner."""
+    turns = FREE_ANGLES if item.rotations is None else item.rotations
+    fitting = [turn for turn in turns if _extent(_turned(item.shape.engine, turn))[1] <= height + 1e-9]
+    if not fitting:
+        raise EngineFailed(f"{item.key} does not fit a strip {height:g} mm wide at any allowed turn")
+    turn = min(fitting, key=lambda option: (_extent(_turned(item.shape.engine, option))[0], option))
+    minx, miny, maxx, _ = _turned(item.shape.engine, turn).bounds
+    return maxx - minx, [(item, (float(turn), -minx, -miny))]
+
+
 def _strip(items: list[tuple[_Item, int]], height: float, seconds: int, spacing: float,
            seed: int) -> tuple[float, list[tuple[_Item, Transform]]]:
-    """spyrrow on a strip ``height`` mm wide: its length (mm) and each copy's transform."""
+    """spyrrow on a strip ``height`` mm wide: its length (mm) and each copy's transform. A single copy is laid by
+    itself; raises :class:`EngineFailed` when spyrrow fails."""
     import spyrrow
 
+    items = [(item, count) for item, count in items if count > 0]
+    if not items:
+        return 0.0, []
+    if sum(count for _, count in items) == 1:
+        return _alone(items[0][0], height)
+    area = sum(item.shape.engine.area * count for item, count in items)
+    if spacing > 0 and area / height < STRIP_START_GAPS * spacing:  # a few small parts on a wide strip
+        need = max(_least_height(item) for item, _ in items)
+        height = max(need, area / (STRIP_START_GAPS * spacing))
+        if area / height <= spacing * 1.05:
+            raise EngineFailed(f"the parts' area ({area:.0f} mm²) is too small for the nesting engine's strip "
+                               f"with a {spacing:g} mm spacing")
     by_key = {item.key: item for item, _ in items}
     instance = spyrrow.StripPackingInstance("sheet", height, [
         spyrrow.Item(item.key, [tuple(point) for point in item.shape.engine.exterior.coords[:-1]], count,
@@ -238,7 +290,7 @@ def _strip(items: list[tuple[_Item, int]], height: float, seconds: int, spacing:
         for item, count in items])
     config = spyrrow.StripPackingConfig(total_computation_time=seconds, min_items_separation=spacing or None,
                                         seed=seed)
-    solution = instance.solve(config)
+    solution = _solve(instance, config)
     placed = [(by_key[found.id], (float(found.rotation), float(found.translation[0]), float(found.translation[1])))
               for found in solution.placed_items]
     return float(solution.width), placed
@@ -274,7 +326,7 @@ def _strip_sheets(items: list[_Item], length: float, width: float, spacing: floa
     area = sum(item.shape.engine.area * item.demand for item in items)
     cuts = max(0, math.ceil(area / (length * width * 0.75)) - 1)
     main = int(seconds) if cuts == 0 else max(0, int(seconds * MAIN_SHARE))
-    _, rest = _strip([(item, item.demand) for item in items], width, main, spacing, seed)
+    _, rest = _strip([(item, item.demand) for item in items], width, main, spacing, seed)  # EngineFailed: no candidate
     probe = max(0, int(seconds * PROBE_SHARE / max(1, cuts) / MAX_PROBES))
     probes = MAX_PROBES if probe >= 1 else 0  # spyrrow with no time to search fails them all: skip them
     sheets: list[list[tuple[_Item, Transform]]] = []
@@ -285,7 +337,10 @@ def _strip_sheets(items: list[_Item], length: float, width: float, spacing: floa
         if max(_bounds(*entry)[2] for entry in rest) <= length + 1e-6:
             left = max(0, int(seconds - (time.monotonic() - started)))
             if left and len(sheets) > 0:
-                shorter_length, shorter = _strip(_counts(rest), width, left, spacing, seed)
+                try:
+                    shorter_length, shorter = _strip(_counts(rest), width, left, spacing, seed)
+                except EngineFailed:
+                    shorter_length, shorter = math.inf, []
                 if len(shorter) == len(rest) and shorter_length < max(_bounds(*entry)[2] for entry in rest):
                     rest = shorter
             sheets.append(rest)
@@ -298,13 +353,16 @@ def _strip_sheets(items: list[_Item], length: float, width: float, spacing: floa
             if low >= high or time.monotonic() - started > seconds:
                 break
             middle = (low + high + 1) // 2
-            probe_length, probe_placed = _strip(_counts(inside + outside[:middle]), width, probe, spacing, seed)
+            try:
+                probe_length, probe_placed = _strip(_counts(inside + outside[:middle]), width, probe, spacing, seed)
+            except EngineFailed:
+                probe_length, probe_placed = math.inf, []
             if probe_length <= length + 1e-6 and len(probe_placed) == len(inside) + middle:
                 low, best, taken = middle, probe_placed, middle
             else:
                 high = middle - 1
         if not best:  # nothing wholly inside the window: nest the first part alone
-            alone_length, alone = _strip([(outside[0][0], 1)], width, 0, spacing, seed)
+            alone_length, alone = _alone(outside[0][0], width)
             if alone_length > length + 1e-6:
                 unplaced.append((outside[0][0].shape.part, 1, "the nesting engine found no room for it on an "
                                                               "empty sheet"))
@@ -434,17 +492,25 @@ def nest(parts: Sequence[Part], sheet: Sheet, *, spacing_mm: float, margin_mm: f
     if not items:
         return Layout((), tuple(unplaced), "", ())
     left = max(0.5, seconds - (time.monotonic() - started))
-    candidates = [_strip_sheets(items, length, width, spacing_mm, left * 0.85, seed)]
+    candidates = []
+    failures: list[str] = []
+    try:
+        candidates.append(_strip_sheets(items, length, width, spacing_mm, left * 0.85, seed))
+    except EngineFailed as error:
+        failures.append(str(error))
     boxes = _box_sheets(items, length, width, spacing_mm)
     if boxes is not None:
         last = boxes.sheets[-1]
-        shorter_length, shorter = _strip(_counts(last), width, max(0, int(left * 0.1)), spacing_mm, seed)
+        try:
+            shorter_length, shorter = _strip(_counts(last), width, max(0, int(left * 0.1)), spacing_mm, seed)
+        except EngineFailed as error:
+            failures.append(f"re-nesting rectpack's last sheet: {error}")
+            shorter_length, shorter = math.inf, []
         if shorter_length < max(_bounds(*entry)[2] for entry in last):
             boxes.sheets[-1] = shorter
             boxes.engine = "rectpack+spyrrow"
         candidates.append(boxes)
     best: Layout | None = None
-    failures: list[str] = []
     for candidate in candidates:
         layout = _layout(candidate, parts, sheet, margin_mm, notes, unplaced)
         found = check_layout(layout, parts, spacing_mm=spacing_mm, margin_mm=margin_mm, part_in_part=part_in_part)
