@@ -5,10 +5,11 @@ by :mod:`.validate` before it is returned. The engines stay inside this module:
 
 - **spyrrow** (sparrow on jagua-rs) fills each sheet as a strip of the sheet's usable width,
   and the strip is cut at the usable length: the parts wholly before the cut are one sheet's
-  worth; a few short re-nests then try to take some of the parts across the cut onto that
-  sheet too. The last sheet is as short as spyrrow can make it (its offcut is kept).
+  worth, and what is left is nested again as a fresh strip for the next sheet. The last sheet
+  is as short as spyrrow can make it (its offcut is kept).
 - **u-nesting** places small parts into the cut-outs of larger ones (a frame door's window)
-  before that, when part-in-part is on; a part with its contents is then nested as one.
+  before that, when part-in-part is on; a part with its contents is then nested as one. It
+  also fills the ragged room left before each cut with parts from the far end of the strip.
 - **rectpack** packs the parts' bounding boxes as a second candidate (it wins on plain
   rectangles, its home ground), with its last sheet re-nested by spyrrow.
 
@@ -36,12 +37,6 @@ ENGINE_PAD_MM = 0.1
 """The engines see each outline grown by this much (then simplified by less), so arcs cut into
 short chords and the engines' float32 arithmetic never bring two parts under the spacing."""
 SIMPLIFY_MM = 0.08
-MAX_PROBES = 3
-"""Re-nests per sheet that try to bring parts from across the cut onto the sheet."""
-MAIN_SHARE = 0.6
-PROBE_SHARE = 0.3
-"""Shares of the strip's time: the one long strip (its density decides the sheets most), the re-nests
-at the cuts (skipped when they would get under a second each); the rest shortens the last sheet."""
 FREE_ANGLES = tuple(float(angle) for angle in range(0, 180))
 """Angles tried to decide whether a freely turning part fits a sheet at all."""
 
@@ -284,7 +279,8 @@ def _strip(items: list[tuple[_Item, int]], height: float, seconds: int, spacing:
             raise EngineFailed(f"the parts' area ({area:.0f} mm²) is too small for the nesting engine's strip "
                                f"with a {spacing:g} mm spacing")
     by_key = {item.key: item for item, _ in items}
-    instance = spyrrow.StripPackingInstance("sheet", height, [
+    edge = spacing  # spyrrow keeps the spacing from the strip's edges too: the strip is widened by it each side
+    instance = spyrrow.StripPackingInstance("sheet", height + 2 * edge, [
         spyrrow.Item(item.key, [tuple(point) for point in item.shape.engine.exterior.coords[:-1]], count,
                      None if item.rotations is None else list(item.rotations))
         for item, count in items])
@@ -293,7 +289,16 @@ def _strip(items: list[tuple[_Item, int]], height: float, seconds: int, spacing:
     solution = _solve(instance, config)
     placed = [(by_key[found.id], (float(found.rotation), float(found.translation[0]), float(found.translation[1])))
               for found in solution.placed_items]
-    return float(solution.width), placed
+    if not placed:
+        return 0.0, []
+    start = min(_bounds(*entry)[0] for entry in placed)
+    placed = [(item, (rotation, x - start, y - edge)) for item, (rotation, x, y) in placed]
+    low = min(_bounds(*entry)[1] for entry in placed)
+    high = max(_bounds(*entry)[3] for entry in placed)
+    if low < -1e-6 or high > height + 1e-6:
+        raise EngineFailed(f"the nesting engine (spyrrow) placed parts {-low if low < 0 else high - height:.3f} mm "
+                           "beyond its strip")
+    return max(_bounds(*entry)[2] for entry in placed), placed
 
 
 def _bounds(item: _Item, transform: Transform) -> tuple[float, float, float, float]:
@@ -315,64 +320,123 @@ def _shifted(entries: list[tuple[_Item, Transform]], dx: float) -> list[tuple[_I
 
 def _strip_sheets(items: list[_Item], length: float, width: float, spacing: float, seconds: float,
                   seed: int) -> _Candidate:
-    """Fill sheets one after the other from one long strip of the usable width.
+    """Fill sheets one after the other, each from a fresh strip of the usable width.
 
-    spyrrow nests everything as one strip (most of the time budget); the strip is then cut into
-    windows of the usable length: a sheet takes the parts wholly inside its window, and the next
-    window starts at the first part left. At each cut, short re-nests of the sheet's parts plus
-    the next few try to take those onto the sheet too. The last window is re-nested to shorten it.
+    spyrrow nests every part left as one strip; the sheet takes the parts wholly inside the usable length, and
+    the ragged room left before the cut is filled with parts from the far end of the strip (u-nesting into
+    the free region, :func:`_fill_gap`). What is left is nested again as a fresh strip for the next sheet, so
+    no sheet starts with the ragged edge of the one before. The strip that fits one sheet is the last sheet.
     """
     started = time.monotonic()
     area = sum(item.shape.engine.area * item.demand for item in items)
-    cuts = max(0, math.ceil(area / (length * width * 0.75)) - 1)
-    main = int(seconds) if cuts == 0 else max(0, int(seconds * MAIN_SHARE))
-    _, rest = _strip([(item, item.demand) for item in items], width, main, spacing, seed)  # EngineFailed: no candidate
-    probe = max(0, int(seconds * PROBE_SHARE / max(1, cuts) / MAX_PROBES))
-    probes = MAX_PROBES if probe >= 1 else 0  # spyrrow with no time to search fails them all: skip them
+    strips = max(1, math.ceil(area / (length * width * 0.75)))
+    counts = {item.key: [item, item.demand] for item in items}
     sheets: list[list[tuple[_Item, Transform]]] = []
     unplaced: list[tuple[int, int, str]] = []
-    while rest:
-        start = min(_bounds(*entry)[0] for entry in rest)
-        rest = sorted(_shifted(rest, start), key=lambda entry: _bounds(*entry)[0])
-        if max(_bounds(*entry)[2] for entry in rest) <= length + 1e-6:
-            left = max(0, int(seconds - (time.monotonic() - started)))
-            if left and len(sheets) > 0:
-                try:
-                    shorter_length, shorter = _strip(_counts(rest), width, left, spacing, seed)
-                except EngineFailed:
-                    shorter_length, shorter = math.inf, []
-                if len(shorter) == len(rest) and shorter_length < max(_bounds(*entry)[2] for entry in rest):
-                    rest = shorter
-            sheets.append(rest)
+    while any(count for _, count in counts.values()):
+        left = seconds - (time.monotonic() - started)
+        budget = max(0, int(left / max(1, strips - len(sheets))))
+        placed_length, placed = _strip([(item, count) for item, count in counts.values() if count], width, budget,
+                                       spacing, seed)  # EngineFailed on the first strip: no candidate
+        placed = sorted(placed, key=lambda entry: _bounds(*entry)[0])
+        if placed_length <= length + 1e-6 and max(_bounds(*entry)[2] for entry in placed) <= length + 1e-6:
+            sheets.append(placed)
             break
-        inside = [entry for entry in rest if _bounds(*entry)[2] <= length + 1e-6]
-        outside = [entry for entry in rest if _bounds(*entry)[2] > length + 1e-6]
-        across = sum(1 for entry in outside if _bounds(*entry)[0] < length)
-        low, high, best, taken = 0, across, inside, 0
-        for _ in range(probes):
-            if low >= high or time.monotonic() - started > seconds:
-                break
-            middle = (low + high + 1) // 2
-            try:
-                probe_length, probe_placed = _strip(_counts(inside + outside[:middle]), width, probe, spacing, seed)
-            except EngineFailed:
-                probe_length, probe_placed = math.inf, []
-            if probe_length <= length + 1e-6 and len(probe_placed) == len(inside) + middle:
-                low, best, taken = middle, probe_placed, middle
-            else:
-                high = middle - 1
-        if not best:  # nothing wholly inside the window: nest the first part alone
-            alone_length, alone = _alone(outside[0][0], width)
+        inside = [entry for entry in placed if _bounds(*entry)[2] <= length + 1e-6]
+        outside = [entry for entry in placed if _bounds(*entry)[2] > length + 1e-6]
+        if not inside:  # nothing wholly inside the window: nest the first part alone
+            first = outside[0][0]
+            alone_length, alone = _alone(first, width)
+            counts[first.key][1] -= 1
             if alone_length > length + 1e-6:
-                unplaced.append((outside[0][0].shape.part, 1, "the nesting engine found no room for it on an "
-                                                              "empty sheet"))
+                unplaced.append((first.shape.part, 1, "the nesting engine found no room for it on an empty sheet"))
             else:
                 sheets.append(alone)
-            rest = outside[1:]
             continue
-        sheets.append(best)
-        rest = outside[taken:]
+        deadline = started + seconds
+        inside += _fill_gap(inside, outside, length, width, spacing, deadline)
+        for item, _ in inside:
+            counts[item.key][1] -= 1
+        sheets.append(inside)
     return _Candidate("spyrrow", sheets, unplaced)
+
+
+GAP_SECONDS = 0.6
+"""u-nesting's time to fill the free room before a sheet's cut."""
+
+
+def _fill_gap(inside: list[tuple[_Item, Transform]], outside: list[tuple[_Item, Transform]], length: float,
+              width: float, spacing: float, deadline: float) -> list[tuple[_Item, Transform]]:
+    """Parts from ``outside`` (the far end of the strip first) that u-nesting fits into the free room of a sheet
+    holding ``inside``, each kept only if it clears every part by the spacing (the layout is checked again)."""
+    import u_nesting
+    from shapely import STRtree
+    from shapely.ops import unary_union
+
+    placed = [affinity.translate(_turned(item.shape.engine, rotation), x, y) for item, (rotation, x, y) in inside]
+    spare: dict[str, list] = {}
+    for item, _ in sorted(outside, key=lambda entry: -_bounds(*entry)[0]):
+        if not item.contents:
+            spare.setdefault(item.key, [item, 0])[1] += 1
+    if not spare or not placed:
+        return []
+    smallest = min(item.shape.engine.area for item, _ in spare.values())
+    taken = unary_union([polygon.buffer(spacing, quad_segs=8) for polygon in placed])
+    free = Polygon([(0, 0), (length, 0), (length, width), (0, width)]).difference(taken)
+    pieces = [piece for piece in getattr(free, "geoms", [free]) if piece.area > 1.5 * smallest]
+    added: list[tuple[_Item, Transform]] = []
+    tree = STRtree(placed)
+    for piece in sorted(pieces, key=lambda piece: -piece.area):
+        if time.monotonic() > deadline:
+            break
+        if piece.interiors:  # u-nesting takes a region without islands
+            continue
+        region = piece.buffer(-0.05).simplify(0.2)
+        if region.is_empty or region.geom_type != "Polygon":
+            continue
+        geometries = []
+        for item, count in spare.values():
+            if count <= 0 or item.shape.engine.area >= region.area:
+                continue
+            turns = FOUR_WAY if item.rotations is None else item.rotations
+            turns = tuple(turn for turn in turns if _fits(item.shape.engine, turn, *_extent(region)))
+            if turns:
+                geometries.append({"id": item.key, "quantity": min(count, int(region.area // item.shape.engine.area)),
+                                   "polygon": [list(point) for point in item.shape.engine.exterior.coords[:-1]],
+                                   "rotations": list(turns)})
+        if not geometries:
+            continue
+        budget = int(max(0.05, min(GAP_SECONDS, deadline - time.monotonic())) * 1000)
+        try:
+            result = u_nesting.solve_2d(geometries, {"polygon": [list(p) for p in region.exterior.coords[:-1]]},
+                                        {"strategy": "nfp", "spacing": spacing, "margin": 0.0,
+                                         "time_limit_ms": budget})
+        except Exception:  # u-nesting refuses some regions: the gap stays empty
+            continue
+        if not result.get("success"):
+            continue
+        for found in result["placements"]:
+            item, count = spare[found["geometry_id"]]
+            turns = FOUR_WAY if item.rotations is None else item.rotations
+            turn = _snap(math.degrees(found["rotation"][0]), turns)
+            if turn is None or count <= 0:
+                continue
+            x, y = found["position"]
+            polygon = affinity.translate(_turned(item.shape.engine, turn), x, y)
+            minx, miny, maxx, maxy = polygon.bounds
+            if minx < -1e-6 or miny < -1e-6 or maxx > length + 1e-6 or maxy > width + 1e-6:
+                continue
+            near = tree.query(polygon.buffer(spacing))
+            if any(polygon.distance(placed[index]) < spacing + 1e-3 for index in near) or any(
+                    polygon.distance(other) < spacing + 1e-3 for other in _added_polygons(added)):
+                continue
+            added.append((item, (turn, x, y)))
+            spare[item.key][1] -= 1
+    return added
+
+
+def _added_polygons(added: list[tuple[_Item, Transform]]) -> list[Polygon]:
+    return [affinity.translate(_turned(item.shape.engine, rotation), x, y) for item, (rotation, x, y) in added]
 
 
 def _box_sheets(items: list[_Item], length: float, width: float, spacing: float) -> _Candidate | None:
