@@ -487,6 +487,21 @@ def _box_sheets(items: list[_Item], length: float, width: float, spacing: float)
     return None if best is None else _Candidate("rectpack", best[1], [])
 
 
+def _equivalents(candidate: _Candidate, length: float, last_length: float | None = None) -> tuple[int, float]:
+    """(sheets, sheet-equivalents in usable lengths) of a candidate; ``last_length`` in place of its last sheet's."""
+    last = last_length if last_length is not None else max(_bounds(*entry)[2] for entry in candidate.sheets[-1])
+    return len(candidate.sheets), len(candidate.sheets) - 1 + last / length
+
+
+def _may_beat(boxes: _Candidate, strips: _Candidate, length: float, width: float) -> bool:
+    """Whether rectpack's sheets, their last re-nested as densely as a strip can be (its parts' area over the
+    width), could beat the strips' sheets: otherwise the re-nest is not worth its time."""
+    if not strips.sheets:
+        return True
+    area = sum(item.shape.engine.area for item, _ in boxes.sheets[-1])
+    return _equivalents(boxes, length, area / width) < _equivalents(strips, length)
+
+
 def _layout(candidate: _Candidate, parts: Sequence[Part], sheet: Sheet, margin: float, notes: list[str],
             unplaced: list[Unplaced]) -> Layout:
     """Number the copies in sheet order and move the engine transforms to the parts' own coordinates."""
@@ -555,24 +570,26 @@ def nest(parts: Sequence[Part], sheet: Sheet, *, spacing_mm: float, margin_mm: f
     notes: list[str] = []
     if not items:
         return Layout((), tuple(unplaced), "", ())
+    boxes = _box_sheets(items, length, width, spacing_mm)
     left = max(0.5, seconds - (time.monotonic() - started))
     candidates = []
     failures: list[str] = []
     try:
-        candidates.append(_strip_sheets(items, length, width, spacing_mm, left * 0.85, seed))
+        candidates.append(_strip_sheets(items, length, width, spacing_mm, left * (0.9 if boxes else 1.0), seed))
     except EngineFailed as error:
         failures.append(str(error))
-    boxes = _box_sheets(items, length, width, spacing_mm)
     if boxes is not None:
         last = boxes.sheets[-1]
-        try:
-            shorter_length, shorter = _strip(_counts(last), width, max(0, int(left * 0.1)), spacing_mm, seed)
-        except EngineFailed as error:
-            failures.append(f"re-nesting rectpack's last sheet: {error}")
-            shorter_length, shorter = math.inf, []
-        if shorter_length < max(_bounds(*entry)[2] for entry in last):
-            boxes.sheets[-1] = shorter
-            boxes.engine = "rectpack+spyrrow"
+        if not candidates or _may_beat(boxes, candidates[0], length, width):
+            try:
+                shorter_length, shorter = _strip(_counts(last), width,
+                                                 max(0, int(seconds - (time.monotonic() - started))), spacing_mm, seed)
+            except EngineFailed as error:
+                failures.append(f"re-nesting rectpack's last sheet: {error}")
+                shorter_length, shorter = math.inf, []
+            if shorter_length < max(_bounds(*entry)[2] for entry in last):
+                boxes.sheets[-1] = shorter
+                boxes.engine = "rectpack+spyrrow"
         candidates.append(boxes)
     best: Layout | None = None
     for candidate in candidates:
