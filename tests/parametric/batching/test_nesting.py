@@ -206,3 +206,36 @@ def test_when_spyrrow_cannot_take_the_strip_the_other_engine_still_nests(tmp_pat
     assert any("too small for the nesting engine's strip" in note for note in layout.notes)
     write_layout(layout, parts, tmp_path)
     assert_cuttable(tmp_path / "sheet-1.dxf", sheet, 2)
+
+
+# -- driving spyrrow: the strip's full width, fresh strips per sheet, the room before the cut filled -------------
+
+
+def test_parts_as_wide_as_the_usable_sheet_are_nested_true_shape(tmp_path):
+    # right triangles 270 mm a leg in the 280 mm inside the margin: spyrrow kept the 8 mm spacing from its strip's
+    # edges too, so none fitted its strip and rectpack's boxes (three a sheet) took two sheets
+    triangle = Polygon([(0, 0), (270, 0), (0, 270)])
+    parts = [Part("triangle", triangle, 6)]
+    sheet = Sheet(1000, 300)
+    layout = nest(parts, sheet, spacing_mm=SPACING, margin_mm=MARGIN, seconds=2)
+    assert len(layout.sheets) == 1 and not layout.unplaced, layout.notes
+    write_layout(layout, parts, tmp_path)
+    assert_cuttable(tmp_path / "sheet-1.dxf", sheet, 6)
+
+
+def test_the_room_before_a_cut_is_filled_with_parts_from_the_far_end():
+    from parametric.batching.nesting import _fill_gap, _Item, _prepare
+
+    big = _prepare(0, Part("panel", box(0, 0, 600, 600), 1), 1000, 600)
+    disc = _prepare(1, Part("disc", Point(0, 0).buffer(40), 5), 1000, 600)
+    panel, discs = _Item("part0", big, 1, big.rotations), _Item("part1", disc, 5, disc.rotations)
+    inside = [(panel, (0.0, 300.0, 300.0))]  # the panel from 0 to 600 of a 1000 mm sheet: 392 mm free beyond it
+    outside = [(discs, (0.0, 1100.0 + 100 * k, 300.0)) for k in range(5)]
+    added = _fill_gap(inside, outside, 1000, 600, SPACING, deadline=float("inf"))
+    assert len(added) == 5
+    placed = [affinity.translate(disc.engine, x, y) for _, (_, x, y) in added]
+    sheet_panel = affinity.translate(big.engine, 300, 300)
+    for index, polygon in enumerate(placed):
+        assert box(0, 0, 1000, 600).covers(polygon)
+        assert polygon.distance(sheet_panel) >= SPACING
+        assert all(polygon.distance(other) >= SPACING for other in placed[index + 1:])
