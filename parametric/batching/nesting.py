@@ -366,8 +366,9 @@ def _strip_sheets(items: list[_Item], length: float, width: float, spacing: floa
     return _Candidate("spyrrow", sheets, unplaced)
 
 
-GAP_SECONDS = 0.6
-"""u-nesting's time to fill the free room before a sheet's cut."""
+GAP_SECONDS = 0.3
+GAP_TOTAL_S = 1.5
+"""u-nesting's time for one free region before a sheet's cut, and for all of a sheet's."""
 
 
 def _fill_gap(inside: list[tuple[_Item, Transform]], outside: list[tuple[_Item, Transform]], length: float,
@@ -388,14 +389,14 @@ def _fill_gap(inside: list[tuple[_Item, Transform]], outside: list[tuple[_Item, 
     smallest = min(item.shape.engine.area for item, _ in spare.values())
     taken = unary_union([polygon.buffer(spacing, quad_segs=8) for polygon in placed])
     free = Polygon([(0, 0), (length, 0), (length, width), (0, width)]).difference(taken)
-    pieces = [piece for piece in getattr(free, "geoms", [free]) if piece.area > 1.5 * smallest]
+    pieces = [piece for whole in getattr(free, "geoms", [free]) for piece in _without_islands(whole, smallest)
+              if piece.area > 1.5 * smallest]
     added: list[tuple[_Item, Transform]] = []
     tree = STRtree(placed)
+    deadline = min(deadline, time.monotonic() + GAP_TOTAL_S)
     for piece in sorted(pieces, key=lambda piece: -piece.area):
         if time.monotonic() > deadline:
             break
-        if piece.interiors:  # u-nesting takes a region without islands
-            continue
         region = piece.buffer(-0.05).simplify(0.2)
         if region.is_empty or region.geom_type != "Polygon":
             continue
@@ -438,6 +439,25 @@ def _fill_gap(inside: list[tuple[_Item, Transform]], outside: list[tuple[_Item, 
             added.append((item, (turn, x, y)))
             spare[item.key][1] -= 1
     return added
+
+
+def _without_islands(region: Polygon, smallest: float, depth: int = 0) -> list[Polygon]:
+    """``region`` cut across at its islands (parts standing free in it) into pieces without any, which u-nesting
+    takes; pieces smaller than ``smallest`` are dropped."""
+    if region.area < smallest:
+        return []
+    if not region.interiors or depth > 12:
+        return [] if region.interiors else [region]
+    minx, miny, maxx, maxy = region.bounds
+    split = Polygon(region.interiors[0]).centroid.x
+    pieces = []
+    for half in (Polygon([(minx - 1, miny - 1), (split, miny - 1), (split, maxy + 1), (minx - 1, maxy + 1)]),
+                 Polygon([(split, miny - 1), (maxx + 1, miny - 1), (maxx + 1, maxy + 1), (split, maxy + 1)])):
+        part = region.intersection(half)
+        for piece in getattr(part, "geoms", [part]):
+            if piece.geom_type == "Polygon":
+                pieces.extend(_without_islands(piece, smallest, depth + 1))
+    return pieces
 
 
 def _added_polygons(added: list[tuple[_Item, Transform]]) -> list[Polygon]:

@@ -239,3 +239,12 @@ def test_the_room_before_a_cut_is_filled_with_parts_from_the_far_end():
         assert box(0, 0, 1000, 600).covers(polygon)
         assert polygon.distance(sheet_panel) >= SPACING
         assert all(polygon.distance(other) >= SPACING for other in placed[index + 1:])
+
+
+def test_free_room_with_parts_standing_in_it_is_cut_into_pieces_without_islands():
+    from parametric.batching.nesting import _without_islands
+
+    room = box(0, 0, 1000, 500).difference(box(100, 100, 200, 200)).difference(box(600, 300, 700, 400))
+    pieces = _without_islands(room, 10.0)
+    assert pieces and all(not piece.interiors for piece in pieces)
+    assert sum(piece.area for piece in pieces) == pytest.approx(room.area)
