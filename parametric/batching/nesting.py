@@ -338,11 +338,17 @@ def _strip_sheets(items: list[_Item], length: float, width: float, spacing: floa
     counts = {item.key: [item, item.demand] for item in items}
     sheets: list[list[tuple[_Item, Transform]]] = []
     unplaced: list[tuple[int, int, str]] = []
+    pending: list[tuple[_Item, Transform]] = []  # the last strip's parts beyond its cut, where it put them
     while any(count for _, count in counts.values()):
         left = seconds - (time.monotonic() - started)
-        budget = max(0, int(left / max(1, strips - len(sheets))))
-        placed_length, placed = _strip([(item, count) for item, count in counts.values() if count], width, budget,
-                                       spacing, seed)  # EngineFailed on the first strip: no candidate
+        if pending and left < 1.0:  # out of time: the rest of the last strip, moved up, is the next window
+            start = min(_bounds(*entry)[0] for entry in pending)
+            placed = _shifted(pending, start)
+            placed_length = max(_bounds(*entry)[2] for entry in placed)
+        else:
+            budget = max(0, int(left / max(1, strips - len(sheets))))
+            placed_length, placed = _strip([(item, count) for item, count in counts.values() if count], width,
+                                           budget, spacing, seed)  # EngineFailed on the first strip: no candidate
         placed = sorted(placed, key=lambda entry: _bounds(*entry)[0])
         if placed_length <= length + 1e-6 and max(_bounds(*entry)[2] for entry in placed) <= length + 1e-6:
             sheets.append(placed)
@@ -353,16 +359,22 @@ def _strip_sheets(items: list[_Item], length: float, width: float, spacing: floa
             first = outside[0][0]
             alone_length, alone = _alone(first, width)
             counts[first.key][1] -= 1
+            pending = outside[1:]
             if alone_length > length + 1e-6:
                 unplaced.append((first.shape.part, 1, "the nesting engine found no room for it on an empty sheet"))
             else:
                 sheets.append(alone)
             continue
         deadline = started + seconds
-        inside += _fill_gap(inside, outside, length, width, spacing, deadline)
+        filled = _fill_gap(inside, outside, length, width, spacing, deadline)
+        for item, _ in filled:  # the copies taken are dropped from the far end of what the strip left
+            at = max((k for k, entry in enumerate(outside) if entry[0] is item), key=lambda k: _bounds(*outside[k])[0])
+            outside.pop(at)
+        inside += filled
         for item, _ in inside:
             counts[item.key][1] -= 1
         sheets.append(inside)
+        pending = outside
     return _Candidate("spyrrow", sheets, unplaced)
 
 
@@ -597,7 +609,7 @@ def nest(parts: Sequence[Part], sheet: Sheet, *, spacing_mm: float, margin_mm: f
             remaining[shape.part] = 0
     items: list[_Item] = []
     if part_in_part:
-        items.extend(_fill_cutouts(shapes, parts, remaining, spacing_mm, started + 0.15 * seconds))
+        items.extend(_fill_cutouts(shapes, parts, remaining, spacing_mm, started + 0.2 * seconds))
     items.extend(_Item(f"part{shape.part}", shape, remaining[shape.part], shape.rotations)
                  for shape in shapes if remaining[shape.part] > 0)
     notes: list[str] = []
