@@ -5,10 +5,11 @@ by :mod:`.validate` before it is returned. The engines stay inside this module:
 
 - **spyrrow** (sparrow on jagua-rs) fills each sheet as a strip of the sheet's usable width,
   and the strip is cut at the usable length: the parts wholly before the cut are one sheet's
-  worth; a few short re-nests then try to take some of the parts across the cut onto that
-  sheet too. The last sheet is as short as spyrrow can make it (its offcut is kept).
+  worth, and what is left is nested again as a fresh strip for the next sheet. The last sheet
+  is as short as spyrrow can make it (its offcut is kept).
 - **u-nesting** places small parts into the cut-outs of larger ones (a frame door's window)
-  before that, when part-in-part is on; a part with its contents is then nested as one.
+  before that, when part-in-part is on; a part with its contents is then nested as one. It
+  also fills the ragged room left before each cut with parts from the far end of the strip.
 - **rectpack** packs the parts' bounding boxes as a second candidate (it wins on plain
   rectangles, its home ground), with its last sheet re-nested by spyrrow.
 
@@ -32,18 +33,17 @@ from .validate import LayoutError, check_layout
 
 __all__ = ["FOUR_WAY", "GRAIN", "Layout", "Part", "Placement", "Sheet", "SheetLayout", "Unplaced", "nest"]
 
-ENGINE_PAD_MM = 0.1
+ENGINE_PAD_MM = 0.03
 """The engines see each outline grown by this much (then simplified by less), so arcs cut into
 short chords and the engines' float32 arithmetic never bring two parts under the spacing."""
-SIMPLIFY_MM = 0.08
-MAX_PROBES = 3
-"""Re-nests per sheet that try to bring parts from across the cut onto the sheet."""
-MAIN_SHARE = 0.6
-PROBE_SHARE = 0.3
-"""Shares of the strip's time: the one long strip (its density decides the sheets most), the re-nests
-at the cuts (skipped when they would get under a second each); the rest shortens the last sheet."""
+SIMPLIFY_MM = 0.02
 FREE_ANGLES = tuple(float(angle) for angle in range(0, 180))
 """Angles tried to decide whether a freely turning part fits a sheet at all."""
+BOXES_FROM = 0.85
+"""rectpack is tried only when the parts fill at least this share of their bounding boxes grown by the spacing:
+below it, boxes packed without a gap still hold less than the strips do (time saved for the strips)."""
+BOX_RENEST_S = 2.0
+"""Time kept back from the strips to re-nest rectpack's last sheet, when that could beat them."""
 
 Transform = tuple[float, float, float]  # rotation_deg, x_mm, y_mm of an engine shape in the sheet's usable area
 
@@ -226,22 +226,84 @@ def _snap(rotation_deg: float, allowed: Sequence[float]) -> float | None:
     return None
 
 
+class EngineFailed(Exception):
+    """The strip engine could not nest a strip (spyrrow panicked, or the strip cannot be given to it); the
+    message says why in plain words. :func:`nest` falls back to its other candidates."""
+
+
+STRIP_START_GAPS = 2.0
+"""jagua-rs (under spyrrow) starts a strip as long as the items' area over the strip's height and shrinks it
+by the spacing; at or under one spacing the strip is empty and it panics ("Offset resulted in an empty
+polygon"). A strip whose items' area gives under this many spacings is nested on a narrower strip."""
+
+
+def _solve(instance, config):
+    """spyrrow's solve, its Rust panics (pyo3's PanicException, a BaseException) turned into :class:`EngineFailed`."""
+    try:
+        return instance.solve(config)
+    except BaseException as error:
+        if type(error).__name__ != "PanicException":
+            raise
+        first = (str(error).strip().splitlines() or ["no reason given"])[0]
+        raise EngineFailed(f"the nesting engine (spyrrow) failed: {first}") from None
+
+
+def _least_height(item: _Item) -> float:
+    """The least strip height one copy of ``item`` needs at an allowed turn."""
+    turns = FREE_ANGLES if item.rotations is None else item.rotations
+    return min(_extent(_turned(item.shape.engine, turn))[1] for turn in turns)
+
+
+def _alone(item: _Item, height: float) -> tuple[float, list[tuple[_Item, Transform]]]:
+    """One copy on its own strip, no engine: the allowed turn that fits ``height`` and is shortest, at the corner."""
+    turns = FREE_ANGLES if item.rotations is None else item.rotations
+    fitting = [turn for turn in turns if _extent(_turned(item.shape.engine, turn))[1] <= height + 1e-9]
+    if not fitting:
+        raise EngineFailed(f"{item.key} does not fit a strip {height:g} mm wide at any allowed turn")
+    turn = min(fitting, key=lambda option: (_extent(_turned(item.shape.engine, option))[0], option))
+    minx, miny, maxx, _ = _turned(item.shape.engine, turn).bounds
+    return maxx - minx, [(item, (float(turn), -minx, -miny))]
+
+
 def _strip(items: list[tuple[_Item, int]], height: float, seconds: int, spacing: float,
            seed: int) -> tuple[float, list[tuple[_Item, Transform]]]:
-    """spyrrow on a strip ``height`` mm wide: its length (mm) and each copy's transform."""
+    """spyrrow on a strip ``height`` mm wide: its length (mm) and each copy's transform. A single copy is laid by
+    itself; raises :class:`EngineFailed` when spyrrow fails."""
     import spyrrow
 
+    items = [(item, count) for item, count in items if count > 0]
+    if not items:
+        return 0.0, []
+    if sum(count for _, count in items) == 1:
+        return _alone(items[0][0], height)
+    area = sum(item.shape.engine.area * count for item, count in items)
+    if spacing > 0 and area / height < STRIP_START_GAPS * spacing:  # a few small parts on a wide strip
+        need = max(_least_height(item) for item, _ in items)
+        height = max(need, area / (STRIP_START_GAPS * spacing))
+        if area / height <= spacing * 1.05:
+            raise EngineFailed(f"the parts' area ({area:.0f} mm²) is too small for the nesting engine's strip "
+                               f"with a {spacing:g} mm spacing")
     by_key = {item.key: item for item, _ in items}
-    instance = spyrrow.StripPackingInstance("sheet", height, [
+    edge = spacing  # spyrrow keeps the spacing from the strip's edges too: the strip is widened by it each side
+    instance = spyrrow.StripPackingInstance("sheet", height + 2 * edge, [
         spyrrow.Item(item.key, [tuple(point) for point in item.shape.engine.exterior.coords[:-1]], count,
                      None if item.rotations is None else list(item.rotations))
         for item, count in items])
     config = spyrrow.StripPackingConfig(total_computation_time=seconds, min_items_separation=spacing or None,
                                         seed=seed)
-    solution = instance.solve(config)
+    solution = _solve(instance, config)
     placed = [(by_key[found.id], (float(found.rotation), float(found.translation[0]), float(found.translation[1])))
               for found in solution.placed_items]
-    return float(solution.width), placed
+    if not placed:
+        return 0.0, []
+    start = min(_bounds(*entry)[0] for entry in placed)
+    placed = [(item, (rotation, x - start, y - edge)) for item, (rotation, x, y) in placed]
+    low = min(_bounds(*entry)[1] for entry in placed)
+    high = max(_bounds(*entry)[3] for entry in placed)
+    if low < -1e-6 or high > height + 1e-6:
+        raise EngineFailed(f"the nesting engine (spyrrow) placed parts {-low if low < 0 else high - height:.3f} mm "
+                           "beyond its strip")
+    return max(_bounds(*entry)[2] for entry in placed), placed
 
 
 def _bounds(item: _Item, transform: Transform) -> tuple[float, float, float, float]:
@@ -263,58 +325,155 @@ def _shifted(entries: list[tuple[_Item, Transform]], dx: float) -> list[tuple[_I
 
 def _strip_sheets(items: list[_Item], length: float, width: float, spacing: float, seconds: float,
                   seed: int) -> _Candidate:
-    """Fill sheets one after the other from one long strip of the usable width.
+    """Fill sheets one after the other, each from a fresh strip of the usable width.
 
-    spyrrow nests everything as one strip (most of the time budget); the strip is then cut into
-    windows of the usable length: a sheet takes the parts wholly inside its window, and the next
-    window starts at the first part left. At each cut, short re-nests of the sheet's parts plus
-    the next few try to take those onto the sheet too. The last window is re-nested to shorten it.
+    spyrrow nests every part left as one strip; the sheet takes the parts wholly inside the usable length, and
+    the ragged room left before the cut is filled with parts from the far end of the strip (u-nesting into
+    the free region, :func:`_fill_gap`). What is left is nested again as a fresh strip for the next sheet, so
+    no sheet starts with the ragged edge of the one before. The strip that fits one sheet is the last sheet.
     """
     started = time.monotonic()
     area = sum(item.shape.engine.area * item.demand for item in items)
-    cuts = max(0, math.ceil(area / (length * width * 0.75)) - 1)
-    main = int(seconds) if cuts == 0 else max(0, int(seconds * MAIN_SHARE))
-    _, rest = _strip([(item, item.demand) for item in items], width, main, spacing, seed)
-    probe = max(0, int(seconds * PROBE_SHARE / max(1, cuts) / MAX_PROBES))
-    probes = MAX_PROBES if probe >= 1 else 0  # spyrrow with no time to search fails them all: skip them
+    strips = max(1, math.ceil(area / (length * width * 0.75)))
+    counts = {item.key: [item, item.demand] for item in items}
     sheets: list[list[tuple[_Item, Transform]]] = []
     unplaced: list[tuple[int, int, str]] = []
-    while rest:
-        start = min(_bounds(*entry)[0] for entry in rest)
-        rest = sorted(_shifted(rest, start), key=lambda entry: _bounds(*entry)[0])
-        if max(_bounds(*entry)[2] for entry in rest) <= length + 1e-6:
-            left = max(0, int(seconds - (time.monotonic() - started)))
-            if left and len(sheets) > 0:
-                shorter_length, shorter = _strip(_counts(rest), width, left, spacing, seed)
-                if len(shorter) == len(rest) and shorter_length < max(_bounds(*entry)[2] for entry in rest):
-                    rest = shorter
-            sheets.append(rest)
+    pending: list[tuple[_Item, Transform]] = []  # the last strip's parts beyond its cut, where it put them
+    while any(count for _, count in counts.values()):
+        left = seconds - (time.monotonic() - started)
+        if pending and left < 1.0:  # out of time: the rest of the last strip, moved up, is the next window
+            start = min(_bounds(*entry)[0] for entry in pending)
+            placed = _shifted(pending, start)
+            placed_length = max(_bounds(*entry)[2] for entry in placed)
+        else:
+            budget = max(0, int(left / max(1, strips - len(sheets))))
+            placed_length, placed = _strip([(item, count) for item, count in counts.values() if count], width,
+                                           budget, spacing, seed)  # EngineFailed on the first strip: no candidate
+        placed = sorted(placed, key=lambda entry: _bounds(*entry)[0])
+        if placed_length <= length + 1e-6 and max(_bounds(*entry)[2] for entry in placed) <= length + 1e-6:
+            sheets.append(placed)
             break
-        inside = [entry for entry in rest if _bounds(*entry)[2] <= length + 1e-6]
-        outside = [entry for entry in rest if _bounds(*entry)[2] > length + 1e-6]
-        across = sum(1 for entry in outside if _bounds(*entry)[0] < length)
-        low, high, best, taken = 0, across, inside, 0
-        for _ in range(probes):
-            if low >= high or time.monotonic() - started > seconds:
-                break
-            middle = (low + high + 1) // 2
-            probe_length, probe_placed = _strip(_counts(inside + outside[:middle]), width, probe, spacing, seed)
-            if probe_length <= length + 1e-6 and len(probe_placed) == len(inside) + middle:
-                low, best, taken = middle, probe_placed, middle
-            else:
-                high = middle - 1
-        if not best:  # nothing wholly inside the window: nest the first part alone
-            alone_length, alone = _strip([(outside[0][0], 1)], width, 0, spacing, seed)
+        inside = [entry for entry in placed if _bounds(*entry)[2] <= length + 1e-6]
+        outside = [entry for entry in placed if _bounds(*entry)[2] > length + 1e-6]
+        if not inside:  # nothing wholly inside the window: nest the first part alone
+            first = outside[0][0]
+            alone_length, alone = _alone(first, width)
+            counts[first.key][1] -= 1
+            pending = outside[1:]
             if alone_length > length + 1e-6:
-                unplaced.append((outside[0][0].shape.part, 1, "the nesting engine found no room for it on an "
-                                                              "empty sheet"))
+                unplaced.append((first.shape.part, 1, "the nesting engine found no room for it on an empty sheet"))
             else:
                 sheets.append(alone)
-            rest = outside[1:]
             continue
-        sheets.append(best)
-        rest = outside[taken:]
+        deadline = started + seconds
+        filled = _fill_gap(inside, outside, length, width, spacing, deadline)
+        for item, _ in filled:  # the copies taken are dropped from the far end of what the strip left
+            at = max((k for k, entry in enumerate(outside) if entry[0] is item), key=lambda k: _bounds(*outside[k])[0])
+            outside.pop(at)
+        inside += filled
+        for item, _ in inside:
+            counts[item.key][1] -= 1
+        sheets.append(inside)
+        pending = outside
     return _Candidate("spyrrow", sheets, unplaced)
+
+
+GAP_SECONDS = 0.3
+GAP_TOTAL_S = 1.5
+"""u-nesting's time for one free region before a sheet's cut, and for all of a sheet's."""
+
+
+def _fill_gap(inside: list[tuple[_Item, Transform]], outside: list[tuple[_Item, Transform]], length: float,
+              width: float, spacing: float, deadline: float) -> list[tuple[_Item, Transform]]:
+    """Parts from ``outside`` (the far end of the strip first) that u-nesting fits into the free room of a sheet
+    holding ``inside``, each kept only if it clears every part by the spacing (the layout is checked again)."""
+    import u_nesting
+    from shapely import STRtree
+    from shapely.ops import unary_union
+
+    placed = [affinity.translate(_turned(item.shape.engine, rotation), x, y) for item, (rotation, x, y) in inside]
+    spare: dict[str, list] = {}
+    for item, _ in sorted(outside, key=lambda entry: -_bounds(*entry)[0]):
+        if not item.contents:
+            spare.setdefault(item.key, [item, 0])[1] += 1
+    if not spare or not placed:
+        return []
+    smallest = min(item.shape.engine.area for item, _ in spare.values())
+    taken = unary_union([polygon.buffer(spacing, quad_segs=8) for polygon in placed])
+    free = Polygon([(0, 0), (length, 0), (length, width), (0, width)]).difference(taken)
+    pieces = [piece for whole in getattr(free, "geoms", [free]) for piece in _without_islands(whole, smallest)
+              if piece.area > 1.5 * smallest]
+    added: list[tuple[_Item, Transform]] = []
+    tree = STRtree(placed)
+    deadline = min(deadline, time.monotonic() + GAP_TOTAL_S)
+    for piece in sorted(pieces, key=lambda piece: -piece.area):
+        if time.monotonic() > deadline:
+            break
+        region = piece.buffer(-0.05).simplify(0.2)
+        if region.is_empty or region.geom_type != "Polygon":
+            continue
+        geometries = []
+        for item, count in spare.values():
+            if count <= 0 or item.shape.engine.area >= region.area:
+                continue
+            turns = FOUR_WAY if item.rotations is None else item.rotations
+            turns = tuple(turn for turn in turns if _fits(item.shape.engine, turn, *_extent(region)))
+            if turns:
+                geometries.append({"id": item.key, "quantity": min(count, int(region.area // item.shape.engine.area)),
+                                   "polygon": [list(point) for point in item.shape.engine.exterior.coords[:-1]],
+                                   "rotations": list(turns)})
+        if not geometries:
+            continue
+        budget = int(max(0.05, min(GAP_SECONDS, deadline - time.monotonic())) * 1000)
+        try:
+            result = u_nesting.solve_2d(geometries, {"polygon": [list(p) for p in region.exterior.coords[:-1]]},
+                                        {"strategy": "nfp", "spacing": spacing, "margin": 0.0,
+                                         "time_limit_ms": budget})
+        except Exception:  # u-nesting refuses some regions: the gap stays empty
+            continue
+        if not result.get("success"):
+            continue
+        for found in result["placements"]:
+            item, count = spare[found["geometry_id"]]
+            turns = FOUR_WAY if item.rotations is None else item.rotations
+            turn = _snap(math.degrees(found["rotation"][0]), turns)
+            if turn is None or count <= 0:
+                continue
+            x, y = found["position"]
+            polygon = affinity.translate(_turned(item.shape.engine, turn), x, y)
+            minx, miny, maxx, maxy = polygon.bounds
+            if minx < -1e-6 or miny < -1e-6 or maxx > length + 1e-6 or maxy > width + 1e-6:
+                continue
+            near = tree.query(polygon.buffer(spacing))
+            if any(polygon.distance(placed[index]) < spacing + 1e-3 for index in near) or any(
+                    polygon.distance(other) < spacing + 1e-3 for other in _added_polygons(added)):
+                continue
+            added.append((item, (turn, x, y)))
+            spare[item.key][1] -= 1
+    return added
+
+
+def _without_islands(region: Polygon, smallest: float, depth: int = 0) -> list[Polygon]:
+    """``region`` cut across at its islands (parts standing free in it) into pieces without any, which u-nesting
+    takes; pieces smaller than ``smallest`` are dropped."""
+    if region.area < smallest:
+        return []
+    if not region.interiors or depth > 12:
+        return [] if region.interiors else [region]
+    minx, miny, maxx, maxy = region.bounds
+    split = Polygon(region.interiors[0]).centroid.x
+    pieces = []
+    for half in (Polygon([(minx - 1, miny - 1), (split, miny - 1), (split, maxy + 1), (minx - 1, maxy + 1)]),
+                 Polygon([(split, miny - 1), (maxx + 1, miny - 1), (maxx + 1, maxy + 1), (split, maxy + 1)])):
+        part = region.intersection(half)
+        for piece in getattr(part, "geoms", [part]):
+            if piece.geom_type == "Polygon":
+                pieces.extend(_without_islands(piece, smallest, depth + 1))
+    return pieces
+
+
+def _added_polygons(added: list[tuple[_Item, Transform]]) -> list[Polygon]:
+    return [affinity.translate(_turned(item.shape.engine, rotation), x, y) for item, (rotation, x, y) in added]
 
 
 def _box_sheets(items: list[_Item], length: float, width: float, spacing: float) -> _Candidate | None:
@@ -363,6 +522,29 @@ def _box_sheets(items: list[_Item], length: float, width: float, spacing: float)
         if best is None or score < best[0]:
             best = (score, ordered)
     return None if best is None else _Candidate("rectpack", best[1], [])
+
+
+def _equivalents(candidate: _Candidate, length: float, last_length: float | None = None) -> tuple[int, float]:
+    """(sheets, sheet-equivalents in usable lengths) of a candidate; ``last_length`` in place of its last sheet's."""
+    last = last_length if last_length is not None else max(_bounds(*entry)[2] for entry in candidate.sheets[-1])
+    return len(candidate.sheets), len(candidate.sheets) - 1 + last / length
+
+
+def _box_fill(items: list[_Item], spacing: float) -> float:
+    """The share of their bounding boxes grown by the spacing that the items' outlines fill (area-weighted)."""
+    area = sum(item.shape.engine.area * item.demand for item in items)
+    boxes = sum((_extent(item.shape.engine)[0] + spacing) * (_extent(item.shape.engine)[1] + spacing) * item.demand
+                for item in items)
+    return area / boxes if boxes > 0 else 1.0
+
+
+def _may_beat(boxes: _Candidate, strips: _Candidate, length: float, width: float) -> bool:
+    """Whether rectpack's sheets, their last re-nested as densely as a strip can be (its parts' area over the
+    width), could beat the strips' sheets: otherwise the re-nest is not worth its time."""
+    if not strips.sheets:
+        return True
+    area = sum(item.shape.engine.area for item, _ in boxes.sheets[-1])
+    return _equivalents(boxes, length, area / width) < _equivalents(strips, length)
 
 
 def _layout(candidate: _Candidate, parts: Sequence[Part], sheet: Sheet, margin: float, notes: list[str],
@@ -427,24 +609,37 @@ def nest(parts: Sequence[Part], sheet: Sheet, *, spacing_mm: float, margin_mm: f
             remaining[shape.part] = 0
     items: list[_Item] = []
     if part_in_part:
-        items.extend(_fill_cutouts(shapes, parts, remaining, spacing_mm, started + 0.15 * seconds))
+        items.extend(_fill_cutouts(shapes, parts, remaining, spacing_mm, started + 0.2 * seconds))
     items.extend(_Item(f"part{shape.part}", shape, remaining[shape.part], shape.rotations)
                  for shape in shapes if remaining[shape.part] > 0)
     notes: list[str] = []
     if not items:
         return Layout((), tuple(unplaced), "", ())
+    boxes = _box_sheets(items, length, width, spacing_mm) if _box_fill(items, spacing_mm) >= BOXES_FROM else None
     left = max(0.5, seconds - (time.monotonic() - started))
-    candidates = [_strip_sheets(items, length, width, spacing_mm, left * 0.85, seed)]
-    boxes = _box_sheets(items, length, width, spacing_mm)
+    candidates = []
+    failures: list[str] = []
+    try:
+        kept = min(BOX_RENEST_S, 0.1 * left) if boxes else 0.0
+        candidates.append(_strip_sheets(items, length, width, spacing_mm, left - kept, seed))
+    except EngineFailed as error:
+        failures.append(str(error))
+        if boxes is None:  # the strips failed: rectpack's boxes are the fallback, however little they hold
+            boxes = _box_sheets(items, length, width, spacing_mm)
     if boxes is not None:
         last = boxes.sheets[-1]
-        shorter_length, shorter = _strip(_counts(last), width, max(0, int(left * 0.1)), spacing_mm, seed)
-        if shorter_length < max(_bounds(*entry)[2] for entry in last):
-            boxes.sheets[-1] = shorter
-            boxes.engine = "rectpack+spyrrow"
+        if not candidates or _may_beat(boxes, candidates[0], length, width):
+            try:
+                shorter_length, shorter = _strip(_counts(last), width,
+                                                 max(0, int(seconds - (time.monotonic() - started))), spacing_mm, seed)
+            except EngineFailed as error:
+                failures.append(f"re-nesting rectpack's last sheet: {error}")
+                shorter_length, shorter = math.inf, []
+            if shorter_length < max(_bounds(*entry)[2] for entry in last):
+                boxes.sheets[-1] = shorter
+                boxes.engine = "rectpack+spyrrow"
         candidates.append(boxes)
     best: Layout | None = None
-    failures: list[str] = []
     for candidate in candidates:
         layout = _layout(candidate, parts, sheet, margin_mm, notes, unplaced)
         found = check_layout(layout, parts, spacing_mm=spacing_mm, margin_mm=margin_mm, part_in_part=part_in_part)

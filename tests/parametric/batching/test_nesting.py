@@ -162,3 +162,89 @@ def test_bad_input_is_refused_with_every_field_named():
         nest([Part("bow", bow_tie, 0)], Sheet(100, 100), spacing_mm=-1, margin_mm=60, seconds=1)
     fields = {problem.field for problem in raised.value.errors}
     assert fields == {"spacing_mm", "margin_mm", "parts[0].count", "parts[0].outline"}
+
+
+# -- spyrrow's panics: a strip with too little area for its spacing ----------------------------------------------
+
+
+def test_one_part_alone_needs_no_engine_and_is_cut_where_it_fits():
+    # spyrrow panicked here: jagua-rs starts the strip 5000 / 1200 = 4.2 mm long and shrinks it by the 8 mm spacing
+    parts = [Part("plate", box(0, 0, 100, 50), 1)]
+    layout = nest(parts, Sheet(2440, 1220), spacing_mm=SPACING, margin_mm=MARGIN, seconds=1)
+    assert len(layout.sheets) == 1 and not layout.unplaced and not check_layout(
+        layout, parts, spacing_mm=SPACING, margin_mm=MARGIN)
+    assert layout.sheets[0].used_length_mm <= MARGIN + 50 + 0.5  # laid short side along the sheet, at its corner
+
+
+def test_a_few_small_parts_on_a_large_sheet_are_nested_not_a_panic(tmp_path):
+    parts = [Part("plate", box(0, 0, 100, 50), 1), Part("chip", box(0, 0, 30, 30), 2)]  # 6800 mm² on 1200 mm
+    layout = nest(parts, Sheet(2440, 1220), spacing_mm=SPACING, margin_mm=MARGIN, seconds=1)
+    assert len(layout.sheets) == 1 and not layout.unplaced
+    write_layout(layout, parts, tmp_path)
+    assert_cuttable(tmp_path / "sheet-1.dxf", Sheet(2440, 1220), 3)
+    assert layout.sheets[0].used_length_mm < 300
+
+
+def test_a_spyrrow_panic_is_an_engine_failure_not_a_crash():
+    import spyrrow
+
+    from parametric.batching.nesting import EngineFailed, _solve
+
+    instance = spyrrow.StripPackingInstance("s", 1200, [spyrrow.Item("a", [(0, 0), (100, 0), (100, 50), (0, 50)], 1,
+                                                                    [0, 90])])
+    config = spyrrow.StripPackingConfig(total_computation_time=0, min_items_separation=8.0, seed=1)
+    with pytest.raises(EngineFailed, match="the nesting engine \\(spyrrow\\) failed: .*empty polygon"):
+        _solve(instance, config)
+
+
+def test_when_spyrrow_cannot_take_the_strip_the_other_engine_still_nests(tmp_path):
+    # two 1150 x 2 mm slivers standing across the sheet: no narrower strip holds them, spyrrow would panic
+    parts = [Part("sliver", box(0, 0, 2, 1150), 2, GRAIN)]
+    sheet = Sheet(2440, 1220)
+    layout = nest(parts, sheet, spacing_mm=SPACING, margin_mm=MARGIN, seconds=1)
+    assert layout.engine.startswith("rectpack") and not layout.unplaced
+    assert any("too small for the nesting engine's strip" in note for note in layout.notes)
+    write_layout(layout, parts, tmp_path)
+    assert_cuttable(tmp_path / "sheet-1.dxf", sheet, 2)
+
+
+# -- driving spyrrow: the strip's full width, fresh strips per sheet, the room before the cut filled -------------
+
+
+def test_parts_as_wide_as_the_usable_sheet_are_nested_true_shape(tmp_path):
+    # right triangles 270 mm a leg in the 280 mm inside the margin: spyrrow kept the 8 mm spacing from its strip's
+    # edges too, so none fitted its strip and rectpack's boxes (three a sheet) took two sheets
+    triangle = Polygon([(0, 0), (270, 0), (0, 270)])
+    parts = [Part("triangle", triangle, 6)]
+    sheet = Sheet(1000, 300)
+    layout = nest(parts, sheet, spacing_mm=SPACING, margin_mm=MARGIN, seconds=2)
+    assert len(layout.sheets) == 1 and not layout.unplaced, layout.notes
+    write_layout(layout, parts, tmp_path)
+    assert_cuttable(tmp_path / "sheet-1.dxf", sheet, 6)
+
+
+def test_the_room_before_a_cut_is_filled_with_parts_from_the_far_end():
+    from parametric.batching.nesting import _fill_gap, _Item, _prepare
+
+    big = _prepare(0, Part("panel", box(0, 0, 600, 600), 1), 1000, 600)
+    disc = _prepare(1, Part("disc", Point(0, 0).buffer(40), 5), 1000, 600)
+    panel, discs = _Item("part0", big, 1, big.rotations), _Item("part1", disc, 5, disc.rotations)
+    inside = [(panel, (0.0, 300.0, 300.0))]  # the panel from 0 to 600 of a 1000 mm sheet: 392 mm free beyond it
+    outside = [(discs, (0.0, 1100.0 + 100 * k, 300.0)) for k in range(5)]
+    added = _fill_gap(inside, outside, 1000, 600, SPACING, deadline=float("inf"))
+    assert len(added) == 5
+    placed = [affinity.translate(disc.engine, x, y) for _, (_, x, y) in added]
+    sheet_panel = affinity.translate(big.engine, 300, 300)
+    for index, polygon in enumerate(placed):
+        assert box(0, 0, 1000, 600).covers(polygon)
+        assert polygon.distance(sheet_panel) >= SPACING
+        assert all(polygon.distance(other) >= SPACING for other in placed[index + 1:])
+
+
+def test_free_room_with_parts_standing_in_it_is_cut_into_pieces_without_islands():
+    from parametric.batching.nesting import _without_islands
+
+    room = box(0, 0, 1000, 500).difference(box(100, 100, 200, 200)).difference(box(600, 300, 700, 400))
+    pieces = _without_islands(room, 10.0)
+    assert pieces and all(not piece.interiors for piece in pieces)
+    assert sum(piece.area for piece in pieces) == pytest.approx(room.area)

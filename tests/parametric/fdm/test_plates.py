@@ -65,7 +65,9 @@ def test_the_packer_fits_at_least_what_prusaslicer_fits_of_a_40_by_30_part(print
     without_skirt = pack_plates(parts, printer, spacing_mm=SPACING, border_mm=0, seconds=1)
     assert len(without_skirt.sheets[0].placements) >= 30
     with_skirt = pack_plates(parts, printer, spacing_mm=SPACING, border_mm=BORDER, seconds=1)
-    assert len(with_skirt.sheets[0].placements) >= 27
+    # 29: four grid blocks winding round the middle; the best columns or rows hold 27 inside the skirt border,
+    # and PrusaSlicer's own 30 runs its skirt 3.4 mm off the bed (bench/bench_plates.py)
+    assert len(with_skirt.sheets[0].placements) >= 29
     for layout, border in ((without_skirt, 0.0), (with_skirt, BORDER)):
         assert sum(len(plate.placements) for plate in layout.sheets) == 40 and not layout.unplaced
         for plate in layout.sheets:
@@ -295,6 +297,22 @@ def test_cli_plate_refuses_bad_options_before_making_anything(tmp_path):
     assert "spacing: -2 mm is out of range" in result.stderr and "nope" in result.stderr
     assert "leg_cap: not one of the templates given" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.integration
+def test_a_full_plate_with_a_skirt_is_sliced_with_every_extrusion_on_the_bed(prusa_slicer, printer, tmp_path):
+    # 29 copies of 40 x 30 mm in four corner blocks (a pinwheel), the skirt around them all, 3.6 mm from the edges
+    run = make_plates([PlateSource("block.stl", "block", block(40, 30, 2), 29, "pla")], printer, tmp_path,
+                      seconds=1, batch_sheet=False)
+    [plate] = run.plates
+    assert len(plate.layout.placements) == 29
+    assert_plate_valid(plate.layout, plate.parts, printer, SPACING, BORDER)
+    gcode = tmp_path / "plate-1.gcode"
+    found = object_extrusion(gcode)
+    assert len(found.objects) == 29
+    assert found.overall.inside(*printer.build_volume_mm[:2], tolerance=0.0)
+    turns = {entry.rotation_deg for entry in plate.layout.placements}
+    assert turns == {0.0, 90.0}  # the blocks are turned both ways
 
 
 @pytest.mark.integration
