@@ -342,7 +342,7 @@ def _toolpath(production: Production, template: Any, settings: Any, verify: bool
     settings = settings or CamSettings()
     folder = production.out_dir / CNC_FOLDER
     fit = stock_fit(router, production.material)
-    shapes, kept = _fitted_shapes(production.manifest, template, fit)
+    shapes, kept = fitted_shapes(production.manifest, template, fit)
     results = cam_manifest(production.manifest, router, production.material, folder, quantity=production.quantity,
                            settings=settings, process=_single_process(template), shapes=shapes)
     production.cam = results
@@ -363,7 +363,7 @@ def _toolpath(production: Production, template: Any, settings: Any, verify: bool
                                                **({"kept_nominal": kept} if kept else {})}
 
 
-def _fitted_shapes(manifest: Manifest, template: Any, fit: SheetFit) -> tuple[dict[str, Any] | None, str]:
+def fitted_shapes(manifest: Manifest, template: Any, fit: SheetFit) -> tuple[dict[str, Any] | None, str]:
     """The parts rebuilt with their dados, rebates and slots cut to the router's measured sheets, by name, or
     ``None`` and why not: every sheet measures its nominal thickness, or the order was made with another
     version of the template (its rendered STEP files are then cut as they are, to the nominal sheet). The
