@@ -211,6 +211,19 @@ def _route_cut(name: str, part: Mapping[str, Any], material: str, routers: list[
     return Route(name, None, "; ".join(f"on {router}: {reason}" for router, reason in refused.items()))
 
 
+def stocked_thicknesses(machines: Sequence[Machine]) -> dict[str, list[float]] | None:
+    """The sheet thicknesses (mm) the shop's routers stock, by material, or ``None`` when it has no router (then
+    nothing narrows a template's thickness choices)."""
+    routers = [m for m in machines if isinstance(m, Router)]
+    if not routers:
+        return None
+    stocked: dict[str, set[float]] = {}
+    for router in routers:
+        for sheet in router.stock:
+            stocked.setdefault(sheet.material, set()).add(float(sheet.thickness_mm))
+    return {material: sorted(thicknesses) for material, thicknesses in sorted(stocked.items())}
+
+
 def route_parts(manifest: Mapping[str, Any], machines: Sequence[Machine], materials_by_process: Mapping[str, str],
                 process: str | None = None, can_cut: CutCheck | None = None) -> list[Route]:
     """A route for every part of a manifest (``Manifest.to_dict()``), with the material for each process."""
