@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..joinery import SheetFit, stock_fit
+from ..joinery import SheetFit, fitted_shapes, stock_fit
 from ..machines import Router
 from .features import PartFeatures
 from .planner import CamSettings, refusal
@@ -112,7 +112,6 @@ def manifest_check(manifest: Any, *, settings: CamSettings | None = None,
         if not fit.nominal:
             key = tuple(sorted(fit.measured_mm.items()))
             if key not in fitted:
-                from ..production import fitted_shapes
                 from ..registry import get_template
 
                 fitted[key] = fitted_shapes(manifest, get_template(manifest.template), fit)[0]
