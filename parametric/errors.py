@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
@@ -122,6 +123,37 @@ class TimeoutFault(InfrastructureError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.what, self.seconds, self.reason))
+
+
+class ToolMissing:
+    """Mixin for an error of an external tool (rs274, PrusaSlicer) that is not installed here: a fault of the
+    machine (:func:`infrastructure_fault`), retried once it is installed."""
+
+    infrastructure_kind = "missing_tool"
+
+
+class ToolTimeout:
+    """Mixin for an error of an external tool that ran longer than its time limit (:func:`time_limit`) and was
+    killed: a fault of ours that uses up an attempt, since the same input may time out again."""
+
+    infrastructure_kind = "timeout"
+    counts_as_attempt = True
+
+
+def not_installed(tool: str, package: str) -> str:
+    """What a :class:`ToolMissing` error says: the tool, its Debian package and how to install it."""
+    return f"{tool} is not installed (Debian package {package}; run scripts/install-system-deps.sh)"
+
+
+def overran(tool: str, limit_s: float, what: str = "") -> str:
+    """What a :class:`ToolTimeout` error says: the tool, its limit and (optionally) what it was working on."""
+    return f"{tool} took longer than {limit_s:g} s{f' on {what}' if what else ''} and was stopped"
+
+
+def time_limit(env_name: str, default_s: float) -> float | None:
+    """An external tool's time limit per run in seconds: ``$env_name`` (0 for none), else ``default_s``."""
+    value = float(os.environ.get(env_name, default_s))
+    return value if value > 0 else None
 
 
 def _rebuild_infrastructure_error(cls: type[InfrastructureError], kind: str, reason: str, retry_after_s: int,

@@ -66,3 +66,19 @@ def stock_fit(router: Any, material: str, allowance_mm: float = FIT_ALLOWANCE_MM
     measured = {float(sheet.thickness_mm): float(sheet.measured_thickness_mm) for sheet in router.stock
                 if sheet.material == material and getattr(sheet, "measured_thickness_mm", None) is not None}
     return SheetFit(measured, allowance_mm)
+
+
+def fitted_shapes(manifest: Any, template: Any, fit: SheetFit) -> tuple[dict[str, Any] | None, str]:
+    """The parts rebuilt with their dados, rebates and slots cut to the router's measured sheets, by name, or
+    ``None`` and why not: every sheet measures its nominal thickness, or the order was made with another
+    version of the template (its rendered STEP files are then cut as they are, to the nominal sheet). The
+    parameters, and so the parts' nominal thickness and size, stay what was ordered."""
+    if fit.nominal:
+        return None, ""
+    if manifest.version != template.version:
+        return None, (f"the order was made with {template.id} {manifest.version} (now {template.version}); its "
+                      "joints are cut as rendered, to the nominal sheet")
+    from .part import as_parts, solid_of
+
+    params = template.validate(manifest.params).fitted(fit)
+    return {part.name: solid_of(part.shape) for part in as_parts(template.id, template.build(params))}, ""

@@ -26,7 +26,7 @@ from typing import Any
 
 from .errors import FieldError, ValidationError
 from .files import atomic_write_json
-from .joinery import SheetFit, stock_fit
+from .joinery import fitted_shapes, stock_fit
 from .machines import Machine, Printer, Router
 from .manifest import Manifest
 from .materials import materials
@@ -342,7 +342,7 @@ def _toolpath(production: Production, template: Any, settings: Any, verify: bool
     settings = settings or CamSettings()
     folder = production.out_dir / CNC_FOLDER
     fit = stock_fit(router, production.material)
-    shapes, kept = _fitted_shapes(production.manifest, template, fit)
+    shapes, kept = fitted_shapes(production.manifest, template, fit)
     results = cam_manifest(production.manifest, router, production.material, folder, quantity=production.quantity,
                            settings=settings, process=_single_process(template), shapes=shapes)
     production.cam = results
@@ -361,22 +361,6 @@ def _toolpath(production: Production, template: Any, settings: Any, verify: bool
     production.manifest.extra["cam"] = cam_record(results, router, production.material, production.quantity, settings)
     production.manifest.extra["cam"]["fit"] = {**fit.as_dict(), "rebuilt": shapes is not None,
                                                **({"kept_nominal": kept} if kept else {})}
-
-
-def _fitted_shapes(manifest: Manifest, template: Any, fit: SheetFit) -> tuple[dict[str, Any] | None, str]:
-    """The parts rebuilt with their dados, rebates and slots cut to the router's measured sheets, by name, or
-    ``None`` and why not: every sheet measures its nominal thickness, or the order was made with another
-    version of the template (its rendered STEP files are then cut as they are, to the nominal sheet). The
-    parameters, and so the parts' nominal thickness and size, stay what was ordered."""
-    if fit.nominal:
-        return None, ""
-    if manifest.version != template.version:
-        return None, (f"the order was made with {template.id} {manifest.version} (now {template.version}); its "
-                      "joints are cut as rendered, to the nominal sheet")
-    from .part import as_parts, solid_of
-
-    params = template.validate(manifest.params).fitted(fit)
-    return {part.name: solid_of(part.shape) for part in as_parts(template.id, template.build(params))}, ""
 
 
 def _job_sheet(production: Production, request: SheetRequest) -> None:

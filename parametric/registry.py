@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any, ClassVar
@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 from .errors import FieldError, ValidationError
 from .materials import materials as material_table
 from .schema import TemplateParams, json_schema, validate
+from .units import format_length
 
 PROCESSES = ("fdm", "cnc")
 FAMILIES = ("furniture", "footwear", "home")
@@ -140,9 +141,57 @@ class Template:
             by_process.setdefault(table[offered].process, offered)
         return by_process
 
-    def schema(self) -> dict[str, Any]:
-        """JSON Schema of the parameters plus the product's facts and presets."""
+    def sheet_fields(self) -> list[str]:
+        """The fields that choose the thickness of a sheet the router cuts (declared ``choice(..., sheet=True)``)."""
+        return [name for name in self.Params.model_fields if self.Params.field_help(name).get("sheet")]
+
+    def stocked_choices(self, stocked: Mapping[str, Sequence[float]]) -> dict[str, dict[str, list[Any]]]:
+        """Per sheet field, per sheet material the template offers, the field's choices the shop stocks
+        (``stocked``: thicknesses in mm by material, :func:`parametric.routing.stocked_thicknesses`)."""
+        table = material_table()
+        sheet_materials = [m for m in self.materials if table[m].process == "cnc"]
+        return {name: {material: [c for c in self.Params.field_help(name)["choices"]
+                                  if _stocked(c, stocked.get(material, ()))] for material in sheet_materials}
+                for name in self.sheet_fields()}
+
+    def stock_problems(self, params: Mapping[str, Any], material: str | None,
+                       stocked: Mapping[str, Sequence[float]] | None, units: str = "mm") -> list[FieldError]:
+        """Why the sheet thicknesses in ``params`` (canonical) cannot be made from the shop's stock in the line's
+        sheet material, one problem per field; none when ``stocked`` is ``None`` (the shop has no routers: no
+        stock to narrow the choices to) or every thickness is stocked."""
+        if stocked is None or not self.sheet_fields():
+            return []
+        sheet_material = self.materials_by_process(material).get("cnc")
+        if sheet_material is None:
+            return []
+        name = material_table()[sheet_material].name
+        have = stocked.get(sheet_material, ())
+        problems = []
+        for field in self.sheet_fields():
+            value = params.get(field)
+            needs = self.Params.field_help(field)["sheet"]
+            if value is None or _stocked(value, have) or (isinstance(needs, str) and not params.get(needs)):
+                continue
+            offered = [c for c in self.Params.field_help(field)["choices"] if _stocked(c, have)]
+            if offered:
+                allowed = ", ".join(format_length(c, units) for c in offered)
+                message = (f"{format_length(value, units)} {name} is not stocked; the shop's routers have {name} in "
+                           f"{allowed}")
+            else:
+                choices = ", ".join(format_length(c, units) for c in self.Params.field_help(field)["choices"])
+                message = (f"the shop's routers stock no {name} in a {self.Params.label(field)} offered here "
+                           f"({choices}); choose another material")
+            problems.append(FieldError(field, message))
+        return problems
+
+    def schema(self, stocked: Mapping[str, Sequence[float]] | None = None) -> dict[str, Any]:
+        """JSON Schema of the parameters plus the product's facts and presets; with the shop's ``stocked``
+        thicknesses by material, each sheet field says which of its choices are stocked in each sheet
+        material (``x-stocked``), the only ones an order in that material may choose."""
         schema = json_schema(self.Params)
+        if stocked is not None:
+            for field, by_material in self.stocked_choices(stocked).items():
+                schema["properties"][field]["x-stocked"] = by_material
         schema["title"] = self.name
         schema["description"] = self.description
         schema["x-template"] = self.summary()
@@ -156,6 +205,12 @@ class Template:
         return {"id": self.id, "version": self.version, "name": self.name, "family": self.family,
                 "process": list(self.process), "materials": list(self.materials),
                 "default_material": self.default_material, "description": self.description}
+
+
+def _stocked(thickness: Any, have: Sequence[float]) -> bool:
+    from .routing import THICKNESS_TOLERANCE_MM
+
+    return any(abs(float(thickness) - float(t)) <= THICKNESS_TOLERANCE_MM for t in have)
 
 
 _REGISTRY: dict[str, Template] = {}

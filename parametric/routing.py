@@ -12,13 +12,17 @@ parts. When none can, the reason names the part's size and what the shop has:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .machines import Machine, Printer, Router, StockSheet, Tool
 from .materials import materials
 from .units import format_number
+
+CutCheck = Callable[[Mapping[str, Any], Router, str], "str | None"]
+"""Why a router cannot make a part (its manifest record) in a material, or None: CAM's own check
+(:class:`parametric.cnc.capability.CutCheck`)."""
 
 THICKNESS_TOLERANCE_MM = 0.05
 SHEET_MARGIN_MM = 10.0
@@ -82,18 +86,21 @@ def _process_of(part: Mapping[str, Any], process: str | None) -> str | None:
 
 
 def route(part: Mapping[str, Any], material: str, machines: Sequence[Machine], *, process: str | None = None,
-          max_nozzle_mm: float | None = None) -> Route:
+          max_nozzle_mm: float | None = None, can_cut: CutCheck | None = None) -> Route:
     """The machine that makes ``part`` in ``material``, or a Route with ``machine=None`` and the reason.
 
     ``process`` is used when the part record does not carry its own (single-process templates).
-    ``max_nozzle_mm`` limits the nozzle for parts with fine detail.
+    ``max_nozzle_mm`` limits the nozzle for parts with fine detail. ``can_cut`` is CAM's check of a
+    sheet part on a router (:func:`parametric.cnc.capability.manifest_check`): with it a router is
+    chosen only if CAM can then make the part there, with its tools' real reach, diameters and feeds,
+    and the refusal is CAM's. Without it only stock, size and the outline cutter are checked.
     """
     name = str(part.get("name", "part"))
     kind = _process_of(part, process)
     if kind == "fdm":
         return _route_print(name, part, material, [m for m in machines if isinstance(m, Printer)], max_nozzle_mm)
     if kind == "cnc":
-        return _route_cut(name, part, material, [m for m in machines if isinstance(m, Router)])
+        return _route_cut(name, part, material, [m for m in machines if isinstance(m, Router)], can_cut)
     return Route(name, None, f"the part's process {kind!r} is unknown; expected fdm or cnc")
 
 
@@ -150,7 +157,8 @@ def profile_tool(router: Router, material: str, thickness: float) -> Tool | None
     return max(usable, key=lambda t: (t.diameter_mm, -t.number), default=None)
 
 
-def _route_cut(name: str, part: Mapping[str, Any], material: str, routers: list[Router]) -> Route:
+def _route_cut(name: str, part: Mapping[str, Any], material: str, routers: list[Router],
+               can_cut: CutCheck | None) -> Route:
     x, y, z = (float(v) for v in part["size_mm"])
     if not part.get("flat"):
         return Route(name, None, f"it is not a flat sheet part ({_fmt(x)} x {_fmt(y)} x {_fmt(z)} mm); "
@@ -190,16 +198,38 @@ def _route_cut(name: str, part: Mapping[str, Any], material: str, routers: list[
             return Route(name, None, f"{_fmt(thickness)} mm thick; the longest end mill with feeds for "
                                      f"{_label(material)} cuts {_fmt(max(reaches))} mm deep")
         return Route(name, None, f"no router has an end mill with feeds and speeds for {_label(material)}")
-    router, sheet, turned, tool = min(tooled, key=lambda e: (_volume(e[0].bed_mm), _volume(e[1].size_mm)))
-    return Route(name, router, quarter_turn=turned, stock=sheet, tool=tool)
+    tooled.sort(key=lambda e: (_volume(e[0].bed_mm), _volume(e[1].size_mm)))
+    refused: dict[str, str] = {}
+    for router, sheet, turned, tool in tooled:
+        if router.name not in refused:
+            reason = can_cut(part, router, material) if can_cut is not None else None
+            if reason is None:
+                return Route(name, router, quarter_turn=turned, stock=sheet, tool=tool)
+            refused[router.name] = reason
+    if len(refused) == 1:
+        return Route(name, None, next(iter(refused.values())))
+    return Route(name, None, "; ".join(f"on {router}: {reason}" for router, reason in refused.items()))
+
+
+def stocked_thicknesses(machines: Sequence[Machine]) -> dict[str, list[float]] | None:
+    """The sheet thicknesses (mm) the shop's routers stock, by material, or ``None`` when it has no router (then
+    nothing narrows a template's thickness choices)."""
+    routers = [m for m in machines if isinstance(m, Router)]
+    if not routers:
+        return None
+    stocked: dict[str, set[float]] = {}
+    for router in routers:
+        for sheet in router.stock:
+            stocked.setdefault(sheet.material, set()).add(float(sheet.thickness_mm))
+    return {material: sorted(thicknesses) for material, thicknesses in sorted(stocked.items())}
 
 
 def route_parts(manifest: Mapping[str, Any], machines: Sequence[Machine], materials_by_process: Mapping[str, str],
-                process: str | None = None) -> list[Route]:
+                process: str | None = None, can_cut: CutCheck | None = None) -> list[Route]:
     """A route for every part of a manifest (``Manifest.to_dict()``), with the material for each process."""
     routes = []
     for part in manifest["parts"]:
         kind = _process_of(part, process)
         material = materials_by_process.get(kind or "", "")
-        routes.append(route(part, material, machines, process=kind))
+        routes.append(route(part, material, machines, process=kind, can_cut=can_cut))
     return routes

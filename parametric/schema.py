@@ -82,10 +82,15 @@ def count(default: int | None, *, ge: int, le: int, description: str, unit: str 
 
 
 def choice(default: Any, *, choices: Iterable[Any], description: str, unit: str = "",
-           group: str = "Options", order: int | None = None) -> Any:
-    """One of a fixed list of values; declare the field's type as a ``Literal`` of the same values."""
+           group: str = "Options", order: int | None = None, sheet: bool | str = False) -> Any:
+    """One of a fixed list of values; declare the field's type as a ``Literal`` of the same values.
+
+    ``sheet`` marks the thickness (mm) of a sheet the router cuts parts from, in the line's sheet
+    material: where the shop has routers, only the thicknesses they stock are offered
+    (:meth:`parametric.registry.Template.stock_problems`). A field name instead of ``True`` names the switch
+    without which that sheet is not cut (a bookcase's back panel)."""
     return Field(default, description=description,
-                 json_schema_extra=_extra(unit, None, group, order, choices=list(choices)))
+                 json_schema_extra=_extra(unit, None, group, order, choices=list(choices), sheet=sheet or None))
 
 
 def switch(default: bool, *, description: str, group: str = "Options", order: int | None = None) -> Any:

@@ -23,7 +23,7 @@ import parametric
 from parametric import FieldError, ValidationError
 from parametric.errors import InfrastructureError
 
-from . import limits
+from . import limits, machines
 from .builds import BuildFailed, Preparing
 from .errors import errors_response, fault_response, json_errors
 from .limits import RateLimited
@@ -97,7 +97,7 @@ def show_template(template_id: str) -> Any:
         template = parametric.get_template(template_id)
     except ValidationError as error:
         return errors_response([FieldError("template_id", e.message) for e in error.errors], 404)
-    schema = template.schema()
+    schema = template.schema(machines.stocked(services().database))  # sheet thicknesses: x-stocked by material
     return {**_template_summary(template), "schema": schema,
             "units": {name: field.get("unit", "") for name, field in schema["properties"].items()},
             "preset_params": schema["x-presets"]}
@@ -114,7 +114,8 @@ def create_quote() -> Any:
     inches or feet are kept exact); 429 with
     ``Retry-After`` when this client asked for too many new configurations."""
     body = json_body()
-    item, problems = parse_item(body, "", int(services().config["MAX_QUANTITY"]))
+    item, problems = parse_item(body, "", int(services().config["MAX_QUANTITY"]),
+                                stocked=machines.stocked(services().database))
     if problems or item is None:
         return errors_response(problems)
     item, snapped, problems = snap_line(item, body)
@@ -249,7 +250,7 @@ def parse_order_body(body: Any) -> OrderRequest:
     """The order request under this app's limits (items, quantity, pieces in all), or a ValidationError."""
     config = services().config
     return parse_order(body, int(config["MAX_ITEMS_PER_ORDER"]), int(config["MAX_QUANTITY"]),
-                       int(config["MAX_UNITS_PER_ORDER"]))
+                       int(config["MAX_UNITS_PER_ORDER"]), stocked=machines.stocked(services().database))
 
 
 def too_many_orders(retry_after: float) -> Response:

@@ -136,6 +136,7 @@ def plan_item(database: Database, output_folder: Path, item_id: int) -> list[int
     can make is a failed job whose ``last_error`` says why. Does nothing (returns ``[]``) if the item
     already has jobs. (:func:`prepare` adds a job per further plate when the copies need several.)"""
     from parametric import get_template
+    from parametric.cnc.capability import manifest_check
     from parametric.routing import route
 
     from . import machines
@@ -151,10 +152,12 @@ def plan_item(database: Database, output_folder: Path, item_id: int) -> list[int
     template = get_template(template_id)
     default_process = template.process[0] if template.process else None
     fleet = machines.all_machines(database)
+    can_cut = manifest_check(manifest)  # CAM's own check: a router is chosen only if CAM can then cut the part
     created: list[Job] = []
     for part in manifest.parts:
         process = part.get("process") or default_process
-        verdict = route(part, part_material(template, part, material, process), fleet, process=process)
+        verdict = route(part, part_material(template, part, material, process), fleet, process=process,
+                        can_cut=can_cut)
         kind = process if process in ("fdm", "cnc") else "fdm"
         job = Job(item_id=item_id, part=str(part.get("name", "part")), kind=kind,
                   machine=verdict.machine.name if verdict.machine else None, estimates={}, files={})
@@ -174,6 +177,7 @@ def reroute(database: Database, output_folder: Path, job_id: int) -> str | None:
     it (a retried job after its printer was removed or unloaded): the machine's name, or ``None`` with the
     job failed and the reason said."""
     from parametric import get_template
+    from parametric.cnc.capability import manifest_check
     from parametric.routing import route
 
     from . import machines
@@ -200,9 +204,10 @@ def reroute(database: Database, output_folder: Path, job_id: int) -> str | None:
     template = get_template(template_id)
     process = part.get("process") or (template.process[0] if template.process else None)
     chosen = part_material(template, part, material, process)
-    if current is not None and route(part, chosen, [current], process=process).ok:
+    can_cut = manifest_check(manifest)
+    if current is not None and route(part, chosen, [current], process=process, can_cut=can_cut).ok:
         return current.name
-    verdict = route(part, chosen, machines.all_machines(database), process=process)
+    verdict = route(part, chosen, machines.all_machines(database), process=process, can_cut=can_cut)
     if verdict.machine is None:
         transition(database, job_id, "failed", expect=("queued",), last_error=verdict.reason)
         return None

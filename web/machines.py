@@ -54,6 +54,14 @@ def fleet(database: Database) -> tuple[list[Machine], str]:
     return machines, hashlib.sha256(records.encode()).hexdigest()[:16]
 
 
+def stocked(database: Database) -> dict[str, list[float]] | None:
+    """The sheet thicknesses the shop's routers stock, by material (``None`` without a router): the only ones
+    an order's sheet thickness may be (:meth:`parametric.registry.Template.stock_problems`)."""
+    from parametric.routing import stocked_thicknesses
+
+    return stocked_thicknesses(all_machines(database))
+
+
 def get(database: Database, name: str) -> Machine | None:
     with database.session() as session:
         row = session.scalar(select(MachineRow).where(MachineRow.name == name))

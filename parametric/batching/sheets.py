@@ -3,7 +3,8 @@ sheet's DXF, G-code (checked by LinuxCNC's rs274), pictures and report.
 
 :func:`cut_sheets` is the one flow for the command line (``parametric nest TEMPLATE:COUNT ...
 --machine NAME``) and for a shop's batches. Per part it reads the real outline with its holes and
-openings from the B-rep (CAM's features, not bounding boxes) and plans its operations once; parts
+openings from the B-rep (CAM's features, not bounding boxes; dados, rebates and slots cut to the
+router's measured sheets plus the fit allowance, :mod:`parametric.joinery`) and plans its operations once; parts
 of one material and thickness are nested together on that stock's sheets (grain-locked parts along
 the sheet's length, when the material has a grain), and each sheet becomes one job for the router
 (:mod:`parametric.cnc.sheet`). A part that cannot be cut (no stock at its thickness, no tool for a
@@ -139,11 +140,15 @@ def _outline(features: Any) -> Any:
 
 def _plan(items: Sequence[SheetItem], router: Router, settings: Any,
           rotations: tuple[float, ...] | None) -> list[_Planned]:
-    """Every CNC part of every item, read from its STEP file and planned on ``router`` (once per
+    """Every CNC part of every item, read from its STEP file (rebuilt with its dados, rebates and slots cut to
+    the router's measured sheets, as a single product's CAM does) and planned on ``router`` (once per
     configuration, part and material); a part that cannot be cut keeps its reason instead."""
-    from ..cnc import CamError, extract_features, load_step, plan
+    from ..cnc import CamError, plan
+    from ..cnc.capability import CutCheck, manifest_check
+    from ..joinery import stock_fit
     from ..routing import route
 
+    checks: dict[str, CutCheck] = {}
     done: dict[tuple[str, str, str], tuple[Any, list[Any]] | str] = {}
     planned = []
     for index, item in enumerate(items):
@@ -156,20 +161,20 @@ def _plan(items: Sequence[SheetItem], router: Router, settings: Any,
             entry = _Planned(index, record["name"], material, thickness, int(record["quantity"]) * item.quantity,
                              _rotations(record, material, rotations))
             planned.append(entry)
-            verdict = route(record, material, [router], process="cnc")
+            if not any(f["format"] == "step" and f["part"] == record["name"] for f in manifest.files):
+                raise ValidationError([FieldError("items", f"{manifest.template}: rendered without STEP "
+                                                           "files; render it with formats=['step']")])
+            # CAM's own check, over the part as it is cut here: its housings fitted to the router's measured sheets
+            check = checks.setdefault(manifest.cache_key, manifest_check(manifest, settings=settings))
+            verdict = route(record, material, [router], process="cnc", can_cut=check)
             if not verdict.ok:
                 entry.reason = verdict.reason
                 continue
             key = (manifest.cache_key, record["name"], material)
             if key not in done:
+                features = check.features(record, stock_fit(router, material))
+                assert not isinstance(features, str)  # the check read them, and routing accepted the part
                 try:
-                    step = next(f for f in manifest.files if f["format"] == "step" and f["part"] == record["name"])
-                except StopIteration:
-                    raise ValidationError([FieldError("items", f"{manifest.template}: rendered without STEP "
-                                                               "files; render it with formats=['step']")]) from None
-                try:
-                    features = extract_features(load_step(manifest.directory / step["filename"]), record["name"],
-                                                thickness)
                     done[key] = (features, plan(features, router, material, settings))
                 except CamError as error:
                     done[key] = error.reason
@@ -333,6 +338,7 @@ def _remove_stale(out: Path, sheets: Sequence[CutSheet]) -> None:
 def _report(job: SheetJob, items: Sequence[SheetItem], planned: Sequence[_Planned], labels: Sequence[str],
             router: Router, machine: dict[str, Any], margin: float) -> dict[str, Any]:
     from ..jobsheet.batch import item_record
+    from ..joinery import stock_fit
 
     sheets = []
     for sheet in job.sheets:
@@ -362,7 +368,8 @@ def _report(job: SheetJob, items: Sequence[SheetItem], planned: Sequence[_Planne
     stocks = [{"material": stock.material, "thickness_mm": stock.thickness_mm, "sheet_mm": list(stock.sheet_mm),
                "spacing_mm": stock.spacing_mm, "sheets": len(stock.layout.sheets),
                "sheet_equivalents": round(stock.layout.sheet_equivalents, 3), "engine": stock.layout.engine,
-               "remnant_mm": [round(v, 1) for v in stock.layout.remnant_mm] if stock.layout.remnant_mm else None}
+               "remnant_mm": [round(v, 1) for v in stock.layout.remnant_mm] if stock.layout.remnant_mm else None,
+               "fit": stock_fit(router, stock.material).as_dict()}
               for stock in job.layouts]
     return {"machine": machine["name"], "dialect": router.dialect, "margin_mm": margin,
             "tool_table": job.tool_table.name if job.tool_table else None,

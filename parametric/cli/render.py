@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .common import EXIT_OK, parse_assignments, parse_envelope
+from .common import EXIT_OK, STORE_HELP, parse_assignments, parse_envelope
 
 
 def cmd_templates(args: argparse.Namespace) -> int:
@@ -29,7 +29,13 @@ def cmd_templates(args: argparse.Namespace) -> int:
 def cmd_schema(args: argparse.Namespace) -> int:
     from ..registry import get_template
 
-    print(json.dumps(get_template(args.template).schema(), indent=2, default=str))
+    stocked = None
+    if args.stock:  # the sheet thicknesses the shop's routers stock, per material, on each sheet field
+        from ..machines import open_store
+        from ..routing import stocked_thicknesses
+
+        stocked = stocked_thicknesses(open_store(args.store).all())
+    print(json.dumps(get_template(args.template).schema(stocked), indent=2, default=str))
     return EXIT_OK
 
 
@@ -64,6 +70,9 @@ def add_command(commands: Any) -> None:
 
     schema = commands.add_parser("schema", help="JSON Schema of a template's parameters, with units and presets")
     schema.add_argument("template")
+    schema.add_argument("--stock", action="store_true",
+                        help="say on each sheet thickness which choices the routers stock, per material (x-stocked)")
+    schema.add_argument("--store", metavar="FILE.json|URL", help=STORE_HELP)
     schema.set_defaults(handler=cmd_schema)
 
     rendering = commands.add_parser("render", help="build, check and export one configuration")

@@ -74,15 +74,17 @@ class CamResult:
 
 def cam_part(shape: Any, name: str, router: Router, material: str, out_dir: str | Path, *,
              thickness: float | None = None, copies: int = 1, quarter_turn: bool = False,
-             settings: CamSettings | None = None, header: Sequence[str] = (), tool_table: bool = True) -> CamResult:
+             settings: CamSettings | None = None, header: Sequence[str] = (), tool_table: bool = True,
+             features: PartFeatures | None = None) -> CamResult:
     """Features, operations, DXF and G-code for one flat part's B-rep ``shape`` on ``router``.
 
     With ``tool_table`` the controller's tool table for this part's programs is written beside them; a
     job of several parts in one folder writes one table for all of them instead (:func:`cam_manifest`).
+    ``features`` are the shape's, when they were read already.
     """
     settings = settings or CamSettings()
     started = time.perf_counter()
-    features = extract_features(shape, name, thickness)
+    features = features if features is not None else extract_features(shape, name, thickness)
     if quarter_turn:
         features = features.turned()
     extracted = time.perf_counter()
@@ -120,23 +122,36 @@ def cam_manifest(manifest: Any, router: Router, material: str, out_dir: str | Pa
     ``shapes`` gives a part's B-rep by name instead of its STEP file: the parts rebuilt with their housings
     fitted to the router's measured sheets (:func:`parametric.production.make`)."""
     from ..routing import route
+    from .capability import features_check
 
+    settings = settings or CamSettings()
     parts = [part for part in manifest.parts if (part.get("process") or process) == "cnc"]
-    verdicts = [route(part, material, [router], process=process) for part in parts]
-    refused = [FieldError("machine", f"{v.part}: {v.reason}") for v in verdicts if not v.ok]
-    if refused:
+    refused = [FieldError("machine", f"{v.part}: {v.reason}")
+               for v in (route(part, material, [router], process=process) for part in parts) if not v.ok]
+    if refused:  # the stock, the sheet or the outline cutter: nothing to read the parts for
         raise ValidationError(refused)
-    results = []
-    for part, verdict in zip(parts, verdicts, strict=True):
+    features = {}
+    for part in parts:
         if shapes is not None and part["name"] in shapes:
             shape = shapes[part["name"]]
         else:
             record = next(r for r in manifest.files if r["format"] == "step" and r["part"] == part["name"])
             shape = load_step(manifest.directory / record["filename"])
+        features[part["name"]] = extract_features(shape, part["name"], part.get("thickness_mm"))
+    # routing's own check over the features about to be cut: a router that cannot make a part is refused
+    # here with the reason routing and quotes give, before anything is written
+    can_cut = features_check(features, settings=settings)
+    verdicts = [route(part, material, [router], process=process, can_cut=can_cut) for part in parts]
+    refused = [FieldError("machine", f"{v.part}: {v.reason}") for v in verdicts if not v.ok]
+    if refused:
+        raise ValidationError(refused)
+    results = []
+    for part, verdict in zip(parts, verdicts, strict=True):
         header = [f"{manifest.template} {manifest.version}, part {part['name']} x{part['quantity'] * quantity}"]
-        results.append(cam_part(shape, part["name"], router, material, out_dir, thickness=part.get("thickness_mm"),
+        results.append(cam_part(None, part["name"], router, material, out_dir, thickness=part.get("thickness_mm"),
                                 copies=part["quantity"] * quantity, quarter_turn=verdict.quarter_turn,
-                                settings=settings, header=header, tool_table=False))
+                                settings=settings, header=header, tool_table=False,
+                                features=features[part["name"]]))
     job_tool_table(results, router, out_dir)
     return results
 

@@ -161,6 +161,23 @@ def _split_at(coords: Sequence[tuple[float, float]], marks: Iterable[float]) -> 
     return result
 
 
+@dataclass
+class _Choice:
+    """The tools a part's features are made with (:meth:`_Planner.choose`), before any toolpath is drawn."""
+
+    profile_tool: Tool
+    through: float
+    """How deep through cuts go: the sheet and the overcut (mm)."""
+    drills: dict[tuple[int, bool, float], list[Hole]] = field(default_factory=dict)
+    """Holes by (drill or matching end mill number, through, depth)."""
+    pockets: list[tuple[Any, dict[int, list[Any]]]] = field(default_factory=list)
+    """Each pocket, shallowest first, with its pieces by end mill number."""
+    milled: list[tuple[tuple[float, bool, float], list[Hole], Tool]] = field(default_factory=list)
+    """Holes no drill matches, by (diameter, through, depth), with the end mill that mills them."""
+    cutouts: dict[int, list[Any]] = field(default_factory=dict)
+    """Through openings by end mill number."""
+
+
 class _Planner:
     """Builds the toolpaths of one part on one router in one material."""
 
@@ -382,38 +399,63 @@ class _Planner:
 
     # the plan
 
-    def operations(self) -> list[Operation]:
+    def choose(self) -> _Choice:
+        """The tool for every feature, without toolpaths: the part of planning that decides whether the router
+        can make the part at all (raising :class:`CamError` with the reason when it cannot). Routing and quotes
+        ask this (:func:`check`), and :meth:`operations` plans from it, so they cannot disagree."""
         from shapely.geometry import Point
-        from shapely.ops import unary_union
 
         features, material = self.features, self.material
-        thickness = features.thickness
-        through = thickness + self.settings.overcut_mm
-        operations: list[Operation] = []
+        through = features.thickness + self.settings.overcut_mm
         endmills_through = _endmills(self.router, material, through)
         if not endmills_through:
             raise CamError(features.name, f"no end mill with feeds for {material} reaches {_fmt(through)} mm deep "
                                           f"on {self.router.name}")
-        profile_tool = self._outline_tool(endmills_through)
+        choice = _Choice(self._outline_tool(endmills_through), through)
 
         # holes: a matching drill bit, else an end mill that fits (plunged if it is the hole's size)
-        drills: dict[tuple[int, bool, float], list[Hole]] = {}
         interpolated: list[Hole] = []
         for hole in features.holes:
             drill = self._drill_for(hole)
             if drill is not None:
-                drills.setdefault((drill.number, hole.through, hole.depth), []).append(hole)
+                choice.drills.setdefault((drill.number, hole.through, hole.depth), []).append(hole)
             else:
                 interpolated.append(hole)
-        for (number, _, _), holes in sorted(drills.items(), key=lambda item: (item[1][0].diameter, item[0][2])):
-            operations.append(self.drill(holes, self.router.tool(number)))
 
         for pocket in sorted(features.pockets, key=lambda p: p.depth):
-            layer = f"POCKET_{layer_size(pocket.depth)}MM"
             by_tool: dict[int, list[Any]] = {}
             for piece in polygons(pocket.region):
                 by_tool.setdefault(self._endmill_fitting(piece, pocket.depth, keep=pocket.keep).number,
                                    []).append(piece)
+            choice.pockets.append((pocket, by_tool))
+
+        # holes no drill matches: milled inside with an end mill, blind ones cleared as round pockets
+        milled: dict[tuple[float, bool, float], list[Hole]] = {}
+        for hole in interpolated:
+            milled.setdefault((hole.diameter, hole.through, hole.depth), []).append(hole)
+        for (diameter, through_hole, depth), holes in sorted(milled.items()):
+            circle = Point(holes[0].center).buffer(diameter / 2, quad_segs=64)
+            tool = self._endmill_fitting(circle, through if through_hole else depth, hole=holes[0])
+            choice.milled.append(((diameter, through_hole, depth), holes, tool))
+
+        for cutout in features.cutouts:
+            choice.cutouts.setdefault(self._endmill_fitting(cutout, through).number, []).append(cutout)
+        return choice
+
+    def operations(self) -> list[Operation]:
+        from shapely.geometry import Point
+        from shapely.ops import unary_union
+
+        features = self.features
+        choice = self.choose()
+        through = choice.through
+        operations: list[Operation] = []
+        for (number, _, _), holes in sorted(choice.drills.items(), key=lambda item: (item[1][0].diameter,
+                                                                                      item[0][2])):
+            operations.append(self.drill(holes, self.router.tool(number)))
+
+        for pocket, by_tool in choice.pockets:
+            layer = f"POCKET_{layer_size(pocket.depth)}MM"
             for number, pieces in by_tool.items():
                 count = len(pieces)
                 operations.append(self.pocket(unary_union(pieces), pocket.keep, pocket.depth,
@@ -421,19 +463,13 @@ class _Planner:
                                               f"{count} pocket{'s' if count > 1 else ''} {_fmt(pocket.depth)} mm "
                                               f"deep ({_fmt(sum(p.area for p in pieces) / 100)} cm²)"))
 
-        # holes no drill matches: milled inside with an end mill, blind ones cleared as round pockets
-        milled: dict[tuple[float, bool, float], list[Hole]] = {}
-        for hole in interpolated:
-            milled.setdefault((hole.diameter, hole.through, hole.depth), []).append(hole)
-        for (diameter, through_hole, depth), holes in sorted(milled.items()):
+        for (diameter, through_hole, depth), holes, tool in choice.milled:
             circles = [Point(h.center).buffer(diameter / 2, quad_segs=64) for h in holes]
             count = f"{len(holes)} hole{'s' if len(holes) > 1 else ''}"
             if through_hole:
-                tool = self._endmill_fitting(circles[0], through, hole=holes[0])
                 operation = self.profile(circles, tool, False, through, f"DRILL_{layer_size(diameter)}MM",
                                          f"mill {count} Ø{_fmt(diameter)} mm through", dogbones=False)
             else:
-                tool = self._endmill_fitting(circles[0], depth, hole=holes[0])
                 region = unary_union(circles)
                 operation = self.pocket(region, features.outline.difference(region), depth, tool, "bore",
                                         f"DRILL_{layer_size(diameter)}MM_{layer_size(depth)}DEEP",
@@ -442,17 +478,13 @@ class _Planner:
             operation.shapes = []
             operations.append(operation)
 
-        if features.cutouts:
-            tools: dict[int, list[Any]] = {}
-            for cutout in features.cutouts:
-                tools.setdefault(self._endmill_fitting(cutout, through).number, []).append(cutout)
-            for number, cutouts in tools.items():
-                count = len(cutouts)
-                operations.append(self.profile(cutouts, self.router.tool(number), False, through, "CUTOUT_THROUGH",
-                                               f"cut out {count} opening{'s' if count > 1 else ''} through",
-                                               dogbones=True))
+        for number, cutouts in choice.cutouts.items():
+            count = len(cutouts)
+            operations.append(self.profile(cutouts, self.router.tool(number), False, through, "CUTOUT_THROUGH",
+                                           f"cut out {count} opening{'s' if count > 1 else ''} through",
+                                           dogbones=True))
 
-        operations.append(self.profile([features.outline], profile_tool, True, through, "PROFILE_THROUGH",
+        operations.append(self.profile([features.outline], choice.profile_tool, True, through, "PROFILE_THROUGH",
                                        f"cut the outline {_fmt(features.size[0])} x {_fmt(features.size[1])} mm "
                                        "through", dogbones=True))
         return operations
@@ -524,7 +556,12 @@ class _Planner:
                 return (f"{what}: the Ø{_fmt(tool.diameter_mm)} mm {tool.type} T{tool.number} reaches "
                         f"{_fmt(tool.flute_length_mm)} mm; this hole is {_fmt(need)} mm deep ({board}{point}), and no "
                         f"smaller end mill with feeds for {self.material} reaches that deep")
-            wanted = f"a {_fmt(hole.diameter)} mm drill or an end mill under {_fmt(hole.diameter)} mm"
+            mill_depth = self._hole_depth(hole, Tool(0, hole.diameter, "endmill"))
+            wanted = f"a {_fmt(hole.diameter)} mm drill"
+            if abs(mill_depth - need) > 1e-9:  # a drill's point goes deeper than an end mill has to
+                wanted += f" reaching {_fmt(need)} mm"
+                need = mill_depth
+            wanted += f" or an end mill under {_fmt(hole.diameter)} mm"
         else:
             what = f"a {_fmt(depth)} mm deep feature {_fmt(_narrowest(region))} mm wide"
             need = depth
@@ -573,3 +610,14 @@ def plan(features: PartFeatures, router: Router, material: str, settings: CamSet
             order.append(operation.tool.number)
     order.append(profile_tool)
     return sorted(operations, key=lambda op: order.index(op.tool.number))
+
+
+def refusal(features: PartFeatures, router: Router, material: str, settings: CamSettings | None = None
+            ) -> str | None:
+    """Why ``router`` cannot make ``features`` in ``material`` (the reason :func:`plan` would refuse it with), or
+    ``None`` when it can: the tool choice of planning without the toolpaths, for routing and quotes."""
+    try:
+        _Planner(features, router, material, settings or CamSettings()).choose()
+    except CamError as error:
+        return error.reason
+    return None

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ParametricError
+from ..errors import ParametricError, ToolMissing, ToolTimeout, not_installed, overran, time_limit
 
 INTERPRETER = "rs274"
 _CALL = re.compile(r"^\s*\d+\s+N\S*\s+([A-Z_]+)\((.*)\)\s*$")
@@ -38,17 +38,12 @@ class InterpreterError(ParametricError):
         super().__init__(f"{program}: {message}")
 
 
-class InterpreterMissing(InterpreterError):
+class InterpreterMissing(ToolMissing, InterpreterError):
     """rs274 is not installed here: a fault of the machine, retried once it is installed."""
 
-    infrastructure_kind = "missing_tool"
 
-
-class InterpreterTimeout(InterpreterError):
+class InterpreterTimeout(ToolTimeout, InterpreterError):
     """rs274 ran longer than its time limit (:func:`interpreter_timeout_s`) and was killed."""
-
-    infrastructure_kind = "timeout"
-    counts_as_attempt = True
 
 
 DEFAULT_INTERPRETER_TIMEOUT_S = 120.0
@@ -56,8 +51,7 @@ DEFAULT_INTERPRETER_TIMEOUT_S = 120.0
 
 def interpreter_timeout_s() -> float | None:
     """rs274's time limit per program: ``$PARAMETRIC_RS274_TIMEOUT_SECONDS`` (0 for none), else 120 s."""
-    value = float(os.environ.get("PARAMETRIC_RS274_TIMEOUT_SECONDS", DEFAULT_INTERPRETER_TIMEOUT_S))
-    return value if value > 0 else None
+    return time_limit("PARAMETRIC_RS274_TIMEOUT_SECONDS", DEFAULT_INTERPRETER_TIMEOUT_S)
 
 
 @dataclass(frozen=True)
@@ -197,8 +191,7 @@ def run_rs274(program: str | os.PathLike[str], tool_table: str | os.PathLike[str
     binary = interpreter_path()
     name = Path(program).name
     if binary is None:
-        raise InterpreterMissing(name, "rs274 is not installed (Debian package linuxcnc-uspace; run "
-                                     "scripts/install-system-deps.sh)")
+        raise InterpreterMissing(name, not_installed("rs274", "linuxcnc-uspace"))
     text = Path(program).read_text("utf-8")
     cleaned = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("$")) + "\n"
     with tempfile.TemporaryDirectory(prefix="rs274-") as folder:
@@ -216,7 +209,7 @@ def run_rs274(program: str | os.PathLike[str], tool_table: str | os.PathLike[str
                                        stdin=subprocess.DEVNULL, capture_output=True, text=True, cwd=folder,
                                        timeout=limit)
         except subprocess.TimeoutExpired:  # run() has killed it
-            raise InterpreterTimeout(name, f"rs274 took longer than {limit:g} s and was stopped") from None
+            raise InterpreterTimeout(name, overran("rs274", limit or 0)) from None
         if completed.returncode != 0:
             said = [line.strip() for line in (completed.stdout + "\n" + completed.stderr).splitlines()
                     if line.strip() and line.strip() != "executing"]

@@ -23,7 +23,16 @@ from dataclasses import asdict, astuple, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import FieldError, ParametricError, ValidationError
+from ..errors import (
+    FieldError,
+    ParametricError,
+    ToolMissing,
+    ToolTimeout,
+    ValidationError,
+    not_installed,
+    overran,
+    time_limit,
+)
 from ..files import ContentMismatch, atomic_target, atomic_write, atomic_write_json, place, sha256_file
 from ..machines import Printer
 from ..routing import fits
@@ -47,17 +56,12 @@ class SlicerError(ParametricError):
         super().__init__(reason)
 
 
-class SlicerMissing(SlicerError):
+class SlicerMissing(ToolMissing, SlicerError):
     """PrusaSlicer is not installed here: a fault of the machine, retried once it is installed."""
 
-    infrastructure_kind = "missing_tool"
 
-
-class SlicerTimeout(SlicerError):
+class SlicerTimeout(ToolTimeout, SlicerError):
     """PrusaSlicer ran longer than its time limit and was killed (:func:`slicer_timeout_s`)."""
-
-    infrastructure_kind = "timeout"
-    counts_as_attempt = True
 
 
 DEFAULT_SLICER_TIMEOUT_S = 600.0
@@ -65,8 +69,7 @@ DEFAULT_SLICER_TIMEOUT_S = 600.0
 
 def slicer_timeout_s() -> float | None:
     """PrusaSlicer's time limit per run: ``$PARAMETRIC_SLICER_TIMEOUT_SECONDS`` (0 for none), else 600 s."""
-    value = float(os.environ.get("PARAMETRIC_SLICER_TIMEOUT_SECONDS", DEFAULT_SLICER_TIMEOUT_S))
-    return value if value > 0 else None
+    return time_limit("PARAMETRIC_SLICER_TIMEOUT_SECONDS", DEFAULT_SLICER_TIMEOUT_S)
 
 
 def run_slicer(command: list[str], name: str) -> subprocess.CompletedProcess[str]:
@@ -75,7 +78,7 @@ def run_slicer(command: list[str], name: str) -> subprocess.CompletedProcess[str
     try:
         return subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=limit)
     except subprocess.TimeoutExpired:  # run() has killed it
-        raise SlicerTimeout(f"PrusaSlicer took longer than {limit:g} s on {name} and was stopped") from None
+        raise SlicerTimeout(overran("PrusaSlicer", limit or 0, name)) from None
 
 
 class PlateTooFull(SlicerError):
@@ -184,8 +187,7 @@ def slicer_path() -> str:
     """The PrusaSlicer binary, or a SlicerError saying how to install it."""
     found = shutil.which(os.environ.get("PARAMETRIC_PRUSA_SLICER", SLICER))
     if found is None:
-        raise SlicerMissing("PrusaSlicer is not installed (Debian package prusa-slicer; "
-                          "run scripts/install-system-deps.sh)")
+        raise SlicerMissing(not_installed("PrusaSlicer", "prusa-slicer"))
     return found
 
 

@@ -40,7 +40,7 @@ class BookcaseParams(TemplateParams):
                        description="Overall depth, front edge to back.")
     shelf_count: int = count(4, ge=1, le=8, order=4,
                              description="Number of fixed shelves between the top and the bottom, evenly spaced.")
-    sheet_thickness: SheetMm = choice(18, choices=SHEET_THICKNESSES, unit="mm", group="Dimensions", order=5,
+    sheet_thickness: SheetMm = choice(18, choices=SHEET_THICKNESSES, unit="mm", group="Dimensions", order=5, sheet=True,
                                       description="Thickness of the sheet the sides, top, bottom and shelves "
                                                   "are cut from.")
     dado_depth: Mm = length(6, ge=3, le=11, step=0.5, order=6, group="Joinery",
@@ -53,6 +53,7 @@ class BookcaseParams(TemplateParams):
                               description="Add a thin back panel in a rebate at the back; it also keeps the "
                                           "carcass square.")
     back_thickness: BackMm = choice(6, choices=THIN_SHEET_THICKNESSES_MM, unit="mm", group="Dimensions", order=9,
+                                    sheet="back_panel",
                                     description="Thickness of the back panel sheet (plywood or hardboard), as "
                                                 "stocked.")
 

@@ -60,7 +60,7 @@ class CabinetDoorParams(TemplateParams):
                        description="Width of the door or drawer front.")
     height: Mm = length(797, ge=100, le=2400, step=1, order=2,
                         description="Height of the door or drawer front.")
-    thickness: SheetMm = choice(18, choices=SHEET_THICKNESSES, unit="mm", group="Dimensions", order=3,
+    thickness: SheetMm = choice(18, choices=SHEET_THICKNESSES, unit="mm", group="Dimensions", order=3, sheet=True,
                                 description="Thickness of the sheet the door is cut from.")
     edge_profile: Literal["radius", "chamfer", "square"] = choice(
         "radius", choices=["radius", "chamfer", "square"], group="Dimensions", order=4,

@@ -71,7 +71,7 @@ class FlatpackStoolParams(TemplateParams):
     top_width: Mm = length(240, ge=100, le=500, step=5, order=6,
                            description="Width of each leg panel at the top, under the seat: the legs splay out "
                                        "from this to the foot span.")
-    sheet_thickness: SheetMm = choice(18, choices=SHEET_THICKNESSES, unit="mm", group="Dimensions", order=7,
+    sheet_thickness: SheetMm = choice(18, choices=SHEET_THICKNESSES, unit="mm", group="Dimensions", order=7, sheet=True,
                                       description="Thickness of the sheet the legs and the seat are cut from.")
     arch_height: Mm = length(120, ge=0, le=250, step=5, group="Shape", order=8,
                              description="Height of the arch cut between the feet of each leg panel; 0 for a "

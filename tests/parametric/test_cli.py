@@ -30,6 +30,18 @@ def test_schema_has_units_and_presets(capsys):
     assert schema["properties"]["depth"]["unit"] == "mm" and schema["x-presets"]
 
 
+def test_schema_with_stock_names_the_thicknesses_the_routers_stock(capsys, tmp_path, make_router):
+    from parametric.machines import MachineStore, machine_from_dict
+
+    store = tmp_path / "machines.json"
+    record = make_router()
+    record["stock"] = [{"material": "oak", "thickness_mm": 22, "size_mm": [2500, 1250]}]
+    MachineStore(store).add(machine_from_dict(record))
+    assert main(["schema", "wall_shelf", "--stock", "--store", str(store)]) == 0
+    stocked = json.loads(capsys.readouterr().out)["properties"]["board_thickness"]["x-stocked"]
+    assert stocked == {"birch_plywood": [], "oak": [22], "pine": [], "mdf": []}
+
+
 def test_render_writes_files_and_prints_the_manifest_path(tmp_path):
     result = run("render", "wall_shelf", "--set", "width=30in", "--set", "depth=20cm", "--preset", "bookshelf",
                  "--formats", "step,stl,3mf,glb,svg,dxf", "--out", str(tmp_path))

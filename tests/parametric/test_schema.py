@@ -79,3 +79,46 @@ def test_schema_carries_units_ranges_and_presets():
     assert width["description"]
     assert "spice-rack" in schema["x-presets"]
     assert schema["additionalProperties"] is False
+
+
+STOCKED = {"birch_plywood": [15.0, 18.0], "oak": [18.0], "mdf": [30.0]}
+"""Sheet thicknesses a shop's routers stock, by material (``parametric.routing.stocked_thicknesses``)."""
+
+
+def test_sheet_thickness_fields_are_declared_in_the_parameter_model():
+    assert parametric.get_template("wall_shelf").sheet_fields() == ["board_thickness"]
+    assert parametric.get_template("bookcase").sheet_fields() == ["sheet_thickness", "back_thickness"]
+    assert parametric.get_template("cabinet_door").sheet_fields() == ["thickness"]
+    assert parametric.get_template("insole").sheet_fields() == []
+
+
+def test_a_sheet_thickness_must_be_stocked_in_the_lines_sheet_material():
+    shelf = parametric.get_template("wall_shelf")
+    thick = shelf.validate({"board_thickness": 30}).canonical()
+    assert shelf.stock_problems(thick, "mdf", STOCKED) == []
+    [problem] = shelf.stock_problems(thick, "oak", STOCKED)
+    assert problem.field == "board_thickness"
+    assert problem.message == "30 mm Solid oak is not stocked; the shop's routers have Solid oak in 18 mm"
+    [in_inches] = shelf.stock_problems(thick, "oak", STOCKED, units="in")
+    assert in_inches.message.startswith("1.18 in Solid oak is not stocked")
+    # a shelf ordered in PLA has its board cut from the template's first sheet material, birch plywood
+    [printed] = shelf.stock_problems(thick, "pla", STOCKED)
+    assert "Birch plywood in 15 mm, 18 mm" in printed.message
+    [none] = shelf.stock_problems(thick, "pine", STOCKED)
+    assert none.message.startswith("the shop's routers stock no Pine in a board thickness offered here (12 mm")
+    assert shelf.stock_problems(thick, "oak", None) == []  # no routers: nothing to narrow to
+
+
+def test_a_back_panel_thickness_counts_only_with_a_back_panel():
+    bookcase = parametric.get_template("bookcase")
+    with_back = bookcase.validate({}).canonical()
+    assert [p.field for p in bookcase.stock_problems(with_back, "birch_plywood", STOCKED)] == ["back_thickness"]
+    without = bookcase.validate({"back_panel": False}).canonical()
+    assert bookcase.stock_problems(without, "birch_plywood", STOCKED) == []
+
+
+def test_the_schema_says_which_thicknesses_each_material_is_stocked_in():
+    schema = parametric.get_template("wall_shelf").schema(STOCKED)
+    assert schema["properties"]["board_thickness"]["x-stocked"] == {
+        "birch_plywood": [15, 18], "oak": [18], "pine": [], "mdf": [30]}
+    assert "x-stocked" not in parametric.get_template("wall_shelf").schema()["properties"]["board_thickness"]

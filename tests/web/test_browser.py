@@ -347,3 +347,39 @@ def test_an_unknown_product_and_a_mistyped_link_get_a_page_with_a_way_back(brows
     page.locator("main a.button").click()  # the way back: the catalog
     page.wait_for_url(f"{stack.base}/", wait_until="commit")
     assert not [p for p in problems if "404" not in p], problems
+
+
+def test_sheet_thicknesses_follow_the_routers_stock_when_the_material_changes(browser, stack):
+    """With a router stocking oak in 18 and 22 mm and birch plywood in 18 mm, the wall shelf's board thickness
+    offers only those; choosing birch plywood with 22 mm selected moves it to the stocked 18 mm."""
+    import base64
+    import json
+    import urllib.request
+
+    from tests.parametric import conftest as tools
+
+    record = tools.router_record(name="stock-router")
+    record["stock"] = [{"material": m, "thickness_mm": t, "size_mm": [2500, 1250]}
+                       for m, t in (("oak", 18), ("oak", 22), ("birch_plywood", 18))]
+    auth = {"Authorization": "Basic " + base64.b64encode(":".join(STAFF).encode()).decode(),
+            "Content-Type": "application/json"}
+    added = urllib.request.urlopen(urllib.request.Request(f"{stack.base}/api/v1/staff/machines", method="POST",
+                                                          data=json.dumps(record).encode(), headers=auth))
+    assert added.status == 201
+    try:
+        problems: list[str] = []
+        page = open_page(browser, problems)
+        page.goto(f"{stack.base}/configure/wall_shelf")
+        page.locator("#f-material").select_option("oak")
+        thickness = page.locator("#f-board_thickness")
+        enabled = "[...document.querySelectorAll('#f-board_thickness option')].filter(o => !o.disabled)" \
+                  ".map(o => o.value).join(' ')"
+        assert wait_for(page, f"{enabled} === '18 22'")
+        thickness.select_option("22")
+        page.locator("#f-material").select_option("birch_plywood")
+        assert wait_for(page, f"{enabled} === '18'")
+        assert thickness.input_value() == "18"
+        assert not problems, problems
+    finally:
+        urllib.request.urlopen(urllib.request.Request(f"{stack.base}/api/v1/staff/machines/stock-router",
+                                                      method="DELETE", headers=auth))

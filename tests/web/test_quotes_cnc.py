@@ -15,7 +15,7 @@ from parametric.units import format_duration
 from tests.parametric import conftest as tools
 from web.models import Job, OrderItem
 
-from .conftest import run_queue, services
+from .conftest import order_body, run_queue, services
 from .test_pages import csrf_token, form_values, page
 
 SHELF = {"template": "wall_shelf", "params": {"width": 762, "depth": 280},
@@ -124,3 +124,38 @@ def test_without_a_router_the_quote_says_why_it_used_the_volume_rate(client):
     assert board["estimate"]["reason"] == "no CNC router is set up in the shop"
     assert format_duration(board["estimate"]["machine_time_s"]) == "1 h 19 min"  # the issue's figure
     assert re.fullmatch(r"[\d.]+", str(board["unit_sheet_m2"]))  # still priced by the sheet it takes
+
+
+HANDLE_DOOR = {"template": "cabinet_door", "preset": "drawer-front-80", "params": {"handle_hole_diameter": 4.1},
+               "quantity": 1, "material": "birch_plywood"}
+"""A drawer front with 4.1 mm handle holes (issue 12): no drill matches; only a small end mill reaching through
+the 18 mm board makes them."""
+
+
+def test_the_quote_and_the_job_offer_only_a_router_cam_can_make_the_part_on(app, client, staff):
+    """The smaller router, routing's first choice by size, has only a 3 mm end mill reaching 12 mm: CAM cannot
+    mill the handle holes there. The quote and the job both go to the router that can, and with that router gone
+    the quote says CAM's reason."""
+    small = tools.router_record(name="small-router")
+    small["bed_mm"] = [1300, 1250]
+    able = tools.router_record(name="able-router")
+    able["tools"][2]["flute_length_mm"] = 22
+    for record in (small, able):
+        assert client.post("/api/v1/staff/machines", json=record, headers=staff).status_code == 201
+    door = cnc_parts(quote(client, HANDLE_DOOR))["door"]
+    assert door["estimate"]["source"] == "cam" and door["estimate"]["machine"] == "able-router", door["estimate"]
+
+    assert client.post("/api/v1/orders", json=order_body(HANDLE_DOOR)).status_code == 201
+    run_queue(app)
+    services(app).queue.manufacture()
+    run_queue(app)
+    with services(app).database.session() as session:
+        job = session.scalars(select(Job).where(Job.part == "door")).one()
+    assert (job.machine, job.state) == ("able-router", "ready"), job.last_error
+    assert job.estimates["machining_time_s"] == door["estimate"]["machine_time_s"]
+
+    assert client.delete("/api/v1/staff/machines/able-router", headers=staff).status_code in (200, 204)
+    alone = cnc_parts(quote(client, HANDLE_DOOR))["door"]
+    assert alone["estimate"]["source"] == "volume rate"
+    assert alone["estimate"]["reason"].startswith(
+        "a Ø4.1 mm through hole needs a 4.1 mm drill reaching 19.53 mm or an end mill under 4.1 mm reaching 18.3 mm")

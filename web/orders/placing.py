@@ -16,7 +16,7 @@ import hmac
 import json
 import re
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -122,10 +122,12 @@ def parse_units(raw: Any, field: str) -> tuple[str, list[FieldError]]:
     return str(raw), []
 
 
-def parse_item(raw: Any, prefix: str, max_quantity: int, units: str = "mm"
-               ) -> tuple[ItemRequest | None, list[FieldError]]:
+def parse_item(raw: Any, prefix: str, max_quantity: int, units: str = "mm",
+               stocked: Mapping[str, Sequence[float]] | None = None) -> tuple[ItemRequest | None, list[FieldError]]:
     """An order line from JSON; field names in the errors start with ``prefix`` (e.g. ``items[0]``); lengths in
-    its messages are written in ``units`` (or the line's own ``units`` field, as a quote request gives it)."""
+    its messages are written in ``units`` (or the line's own ``units`` field, as a quote request gives it).
+    ``stocked``: the sheet thicknesses the shop's routers stock by material (``web.machines.stocked``), which
+    a sheet thickness must be one of; ``None`` when the shop has no router."""
     if not isinstance(raw, dict):
         return None, [FieldError(prefix, "must be an object with template, params, quantity and "
                                  "material")]
@@ -181,6 +183,9 @@ def parse_item(raw: Any, prefix: str, max_quantity: int, units: str = "mm"
             material = template.check_material(material, preset)
         except ValidationError as error:
             problems.extend(FieldError(f"{dot}material", e.message) for e in error.errors)
+    if template is not None and canonical is not None and isinstance(material, str) and not problems:
+        problems.extend(ValidationError(template.stock_problems(canonical, material, stocked, units))
+                        .prefixed(f"{dot}params").errors)
     if problems or template is None or canonical is None or not isinstance(material, str):
         return None, problems
     return ItemRequest(template, canonical, quantity, material), []
@@ -244,7 +249,8 @@ def snap_order(request: OrderRequest, body: Any) -> tuple[OrderRequest, list[dic
     return OrderRequest(request.customer_name, request.customer_email, items, request.units), moved, problems
 
 
-def parse_order(body: Any, max_items: int, max_quantity: int, max_units: int | None = None) -> OrderRequest:
+def parse_order(body: Any, max_items: int, max_quantity: int, max_units: int | None = None,
+                stocked: Mapping[str, Sequence[float]] | None = None) -> OrderRequest:
     """A validated order request, or a :class:`ValidationError` listing every problem."""
     if not isinstance(body, dict):
         raise ValidationError([FieldError("", "must be a JSON object with customer and items")])
@@ -275,7 +281,7 @@ def parse_order(body: Any, max_items: int, max_quantity: int, max_units: int | N
         problems.append(FieldError("items", f"{len(raw_items)} items; at most {max_items} per order"))
     else:
         for index, raw in enumerate(raw_items):
-            item, item_problems = parse_item(raw, f"items[{index}]", max_quantity, shown_in)
+            item, item_problems = parse_item(raw, f"items[{index}]", max_quantity, shown_in, stocked)
             problems.extend(item_problems)
             if item is not None:
                 items.append(item)

@@ -101,14 +101,16 @@ def _cut(part: dict[str, Any], manifest: parametric.Manifest, material: str, fle
     """CAM's machining time for one copy of a sheet part on the router it would be routed to, or ``None``
     and the reason the volume rate is used instead."""
     from parametric.cnc import CamError
+    from parametric.cnc.capability import manifest_check
     from parametric.production import estimate_cut
     from parametric.routing import route
 
-    verdict = route(part, material, fleet, process="cnc")
-    if verdict.machine is None:
-        return None, verdict.reason
     if not any(r["format"] == "step" and r["part"] == part["name"] for r in manifest.files):
         return None, "no STEP file of this part to plan toolpaths from"
+    # CAM's own check: only a router CAM can then make the part on is offered, and a refusal is CAM's reason
+    verdict = route(part, material, fleet, process="cnc", can_cut=manifest_check(manifest, cache_root=cache_root))
+    if verdict.machine is None:
+        return None, verdict.reason
     try:
         result = estimate_cut(manifest, verdict.machine, part["name"], material=material,  # type: ignore[arg-type]
                               cache_root=cache_root)

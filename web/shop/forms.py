@@ -48,6 +48,14 @@ class FormField:
     max_length: int | None = None
     choices: tuple[Any, ...] = ()
     allowed_by_units: tuple[tuple[str, str], ...] = ()  # lengths: what is allowed, in each unit system
+    stocked_in: tuple[tuple[Any, tuple[str, ...]], ...] = ()
+    """A sheet thickness field where the shop has routers: per choice, the line materials it is stocked in."""
+
+    def materials_stocking(self, value: Any) -> tuple[str, ...] | None:
+        """The line materials ``value`` is stocked in, or ``None`` when the field is not narrowed by stock."""
+        if not self.stocked_in:
+            return None
+        return next((materials for choice, materials in self.stocked_in if choice == value), ())
 
     @property
     def input_name(self) -> str:
@@ -115,8 +123,22 @@ def _kind(meta: Mapping[str, Any], annotation: Any) -> str:
     return "number"
 
 
-def form_fields(template: Template) -> list[FormField]:
-    """Every parameter of the template as a form field, in the template's group and field order."""
+def _stocked_in(template: Template, name: str, stocked: Mapping[str, Any] | None) -> tuple[tuple[Any, tuple[str, ...]],
+                                                                                             ...]:
+    """Per choice of a sheet field, the line materials (any the template offers) whose sheet material the shop
+    stocks at that thickness; empty for other fields or a shop without routers."""
+    if stocked is None or name not in template.sheet_fields():
+        return ()
+    by_sheet = template.stocked_choices(stocked)[name]
+    sheet_of = {m: template.materials_by_process(m).get("cnc") for m in template.materials}
+    return tuple((choice, tuple(m for m, sheet in sheet_of.items() if sheet and choice in by_sheet.get(sheet, ())))
+                 for choice in template.Params.field_help(name)["choices"])
+
+
+def form_fields(template: Template, stocked: Mapping[str, Any] | None = None) -> list[FormField]:
+    """Every parameter of the template as a form field, in the template's group and field order; with the shop's
+    ``stocked`` sheet thicknesses by material (``web.machines.stocked``), sheet thickness fields say which of their
+    choices each material is stocked in."""
     model = template.Params
     fields = []
     for index, (name, info) in enumerate(model.model_fields.items()):
@@ -129,17 +151,17 @@ def form_fields(template: Template) -> list[FormField]:
             step=meta.get("step"), min_length=meta["min_length"], max_length=meta["max_length"],
             choices=tuple(meta.get("choices") or ()),
             allowed_by_units=tuple((units, model.allowed(name, units)) for units in UNIT_SYSTEMS)
-            if meta.get("unit") == "mm" else ())))
+            if meta.get("unit") == "mm" else (), stocked_in=_stocked_in(template, name, stocked))))
     groups = list(template.groups)
     ranked = sorted(fields, key=lambda row: (groups.index(row[2].group) if row[2].group in groups else len(groups),
                                              row[1] if row[1] is not None else 10_000 + row[0], row[0]))
     return [row[2] for row in ranked]
 
 
-def form_groups(template: Template) -> list[FormGroup]:
+def form_groups(template: Template, stocked: Mapping[str, Any] | None = None) -> list[FormGroup]:
     """The fields in their groups, groups in the template's order (undeclared groups last)."""
     grouped: dict[str, FormGroup] = {}
-    for form_field in form_fields(template):
+    for form_field in form_fields(template, stocked):
         grouped.setdefault(form_field.group, FormGroup(form_field.group)).fields.append(form_field)
     return list(grouped.values())
 

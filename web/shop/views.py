@@ -32,7 +32,7 @@ from parametric import FieldError, Template, ValidationError
 from parametric.materials import materials as material_table
 from parametric.units import LENGTH_UNITS, format_duration, length_value
 
-from .. import limits
+from .. import limits, machines
 from ..api import (
     _authorized_order,
     describe_order,
@@ -144,7 +144,8 @@ def _snapped_request(template: Template, values: Any
     units = units_from(values)
     raw = {"template": template.id, "params": params_from_form(template, values, units),
            "quantity": typed if quantity is None else quantity, "material": values.get("material") or None}
-    item, problems = parse_item(raw, "", int(services().config["MAX_QUANTITY"]), units)
+    item, problems = parse_item(raw, "", int(services().config["MAX_QUANTITY"]), units,
+                                machines.stocked(services().database))
     if item is None:
         return None, problems, {}
     if units not in METRIC_UNITS:  # 6 ft is 1828.8 mm: a customer in inches cannot land on a 10 mm step
@@ -165,7 +166,8 @@ def _configurator(template: Template, values: dict[str, str], units: str, errors
     derived = {name: length_value(value, units) if name in lengths and isinstance(value, int | float) else value
                for name, value in resolved.items()}
     return render_template(
-        "shop/configure.html", template=template, groups=form_groups(template), values=values, units=units,
+        "shop/configure.html", template=template, groups=form_groups(template, machines.stocked(services().database)),
+        values=values, units=units, material=values.get("material") or template.default_material,
         unit_systems=LENGTH_UNITS,
         errors=errors, preset=preset, derived=derived, footwear=is_footwear(template),
         size_systems=SIZE_SYSTEMS, materials=[parametric_material(m) for m in template.materials],
@@ -376,7 +378,8 @@ def checkout() -> Any:
         order_request = parse_order_body(body)
     except ValidationError as error:
         problems = error.errors + problems
-    item, item_problems = parse_item(line, "", int(config["MAX_QUANTITY"]), units)
+    item, item_problems = parse_item(line, "", int(config["MAX_QUANTITY"]), units,
+                                     machines.stocked(services().database))
     if item is None:
         abort(400, description="The configuration no longer validates: "
               + "; ".join(p.message for p in item_problems))

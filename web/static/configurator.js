@@ -419,11 +419,33 @@ form.addEventListener('input', (event) => {
   if (millimetres.has(event.target)) millimetres.set(event.target, readMillimetres(event.target, displayedUnits));
   schedule(DEBOUNCE_MS, event.timeStamp);
 });
+// -- sheet thicknesses the shop stocks ---------------------------------------------------------------
+
+// A sheet thickness the routers do not stock in the chosen material is greyed out (the server refuses it the
+// same way); when the material changes and the chosen thickness is not stocked in it, the nearest stocked one
+// is chosen instead.
+function applyStock() {
+  const material = form.querySelector('[name="material"]')?.value;
+  for (const select of form.querySelectorAll('select')) {
+    const options = [...select.options].filter((option) => option.dataset.stockedIn !== undefined);
+    if (!options.length) continue;
+    for (const option of options) option.disabled = !option.dataset.stockedIn.split(' ').includes(material);
+    const chosen = select.selectedOptions[0];
+    if (chosen && chosen.disabled) {
+      const open = options.filter((option) => !option.disabled);
+      const target = Number(chosen.value);
+      const nearest = open.sort((a, b) => Math.abs(a.value - target) - Math.abs(b.value - target))[0];
+      if (nearest) select.value = nearest.value;
+    }
+  }
+}
+
 form.addEventListener('change', (event) => {
   if (event.target.name === 'units') {
     applyUnits(currentUnits());
     return;
   }
+  if (event.target.name === 'material') applyStock();
   if (millimetres.has(event.target)) millimetres.set(event.target, readMillimetres(event.target, displayedUnits));
   schedule(0, event.timeStamp);  // a committed value (Enter, leaving the field, a menu) needs no debounce
 });
@@ -491,5 +513,6 @@ try {
   statusLine.textContent = 'Your browser cannot show the 3D preview (WebGL is off); the picture shows the standard size.';
 }
 applyUnits(currentUnits());
+applyStock();
 setUpSizePicker().catch(() => {});
 update(performance.now());

@@ -280,3 +280,39 @@ def test_labels_never_land_on_a_cut_layer(job):
         assert cut_layers and all(layer.startswith(("PROFILE", "DRILL", "POCKET", "CUTOUT")) for layer in cut_layers)
         [edge] = read_layer(out / sheet.program.dxf.name, "SHEET")
         assert edge.bounds == (0, 0, sheet.layout.sheet.length_mm, sheet.layout.sheet.width_mm)
+
+
+def test_nested_sheets_cut_dados_to_the_measured_sheet_plus_the_allowance(tmp_path, rs274, make_router):
+    """A router whose 18 mm plywood measures 17.6 mm: the nested sheet's G-code, read back through rs274, cuts each
+    side's shelf dados 17.6 mm plus the fit allowance wide, as a single product's CAM does; the order keeps 18 mm."""
+    from parametric.joinery import FIT_ALLOWANCE_MM
+    from parametric.registry import get_template
+
+    from ..cnc.test_measured_stock import BOOKCASE, swept
+
+    record = make_router()
+    for sheet in record["stock"]:
+        if sheet["material"] == "birch_plywood" and sheet["thickness_mm"] == 18:
+            sheet["measured_thickness_mm"] = 17.6
+    book = parametric.render("bookcase", BOOKCASE, material="birch_plywood", formats=["step"],
+                             out_dir=tmp_path / "render")
+    out = tmp_path / "sheets"
+    job = cut_sheets([SheetItem(book, 1)], machine_from_dict(record), out, seconds=2, png=False, batch_sheet=False)
+    params = get_template("bookcase").resolve(book.params)
+    widths = []
+    for sheet in job.sheets:
+        canon = check_programs([out / program.filename for program in sheet.program.programs], job.tool_table)
+        for _, placed in sheet.placed:
+            if placed.label.split()[-2] != "side":
+                continue
+            radius = next(op for op in placed.operations if op.kind == "pocket").tool.radius_mm
+            cut = affinity.rotate(affinity.translate(swept(canon, -params.dado_depth, radius), -placed.x_mm,
+                                                     -placed.y_mm), -placed.rotation_deg, origin=(0, 0))
+            for shelf in params.shelf_positions():
+                band = box(shelf - 10, params.depth / 2 - 10, shelf + params.thickness + 10, params.depth / 2 + 10)
+                lo, _, hi, _ = cut.intersection(band).bounds
+                widths.append(hi - lo)
+    assert widths == pytest.approx([17.6 + FIT_ALLOWANCE_MM] * 4, abs=1e-3)  # two sides, two shelves each
+    stock = next(s for s in job.report["stocks"] if s["thickness_mm"] == 18)
+    assert stock["fit"] == {"allowance_mm": FIT_ALLOWANCE_MM, "measured_mm": {"18": 17.6}}
+    assert book.params["sheet_thickness"] == 18
