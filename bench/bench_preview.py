@@ -13,9 +13,16 @@ values (*seen in this page*: answered from the page's memory).
 
 Figures per template: p50/p95 in ms, and the server's share (the preview request) beside
 the page's (GLB download, parse, draw). Targets: p95 < 1000 ms new, < 300 ms seen before.
-Prints its figures; asserts nothing.
+
+Prices (``--prices``, printed templates in PLA): a printer (mk3, PLA loaded) is set up and the shop's
+history is the real PrusaSlicer slices of the templates recorded in
+``tests/parametric/fdm/data/template_slices.csv`` (the printer's estimator is fitted to them); for each new
+configuration the page's price is timed from the preview drawn (the quote request) to the instant estimate
+shown and to the sliced price shown (``window.__quote.last``), and the estimate is compared with the sliced
+price. Target: estimate p95 < 300 ms. Prints its figures; asserts nothing.
 
     .venv/bin/python bench/bench_preview.py [--changes 8] [--template wall_shelf ...] [--field thickness]
+    .venv/bin/python bench/bench_preview.py --prices [--changes 6] [--template leg_cap ...]
 """
 
 from __future__ import annotations
@@ -36,7 +43,11 @@ CHROMIUM = os.environ.get("PARAMETRIC_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--use-angle=swiftshader",
                  "--enable-unsafe-swiftshader"]
-TARGET_NEW_MS, TARGET_SEEN_MS = 1000, 300
+TARGET_NEW_MS, TARGET_SEEN_MS, TARGET_ESTIMATE_MS = 1000, 300, 300
+RECORDED = Path(__file__).resolve().parents[1] / "tests" / "parametric" / "fdm" / "data" / "template_slices.csv"
+PRINTER = {"kind": "printer", "name": "mk3", "build_volume_mm": [250, 210, 210], "nozzle_diameter_mm": 0.4,
+           "materials": ["pla"]}
+STAFF = ("bench", "a staff password for the benchmark")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -44,15 +55,89 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
 
 
+def server_environment(folder: Path) -> dict[str, str]:
+    """The server's own SQLite database, queue and cache in ``folder``, with its embedded worker."""
+    return {**os.environ, "PARAMETRIC_INSTANCE": str(folder / "instance"), "PARAMETRIC_OUTPUT": str(folder / "output"),
+            "DATABASE_URL": f"sqlite:///{folder / 'shop.db'}", "REDIS_URL": ""}
+
+
+def set_up_printing(folder: Path, base: str) -> int:
+    """A printer with PLA, and its history: the recorded real slices of the templates. Returns how many."""
+    import base64
+    import csv
+    import json
+
+    from parametric.fdm.estimator import PartFeatures
+    from parametric.machines import machine_from_dict
+    from web.db import Database
+    from web.orders.estimates import record_slice
+
+    env = server_environment(folder)
+    subprocess.run([sys.executable, "-m", "parametric.cli", "users", "add", STAFF[0], "--password", STAFF[1]],
+                   env=env, check=True, capture_output=True)
+    request = urllib.request.Request(base + "/api/v1/staff/machines", data=json.dumps(PRINTER).encode(), headers={
+        "Content-Type": "application/json",
+        "Authorization": "Basic " + base64.b64encode(":".join(STAFF).encode()).decode()})
+    with urllib.request.urlopen(request, timeout=30):
+        pass
+    database = Database(env["DATABASE_URL"])
+    printer = machine_from_dict(PRINTER)
+    with RECORDED.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        features = PartFeatures(*(float(row[n]) for n in ("volume_cm3", "area_cm2", "height_mm", "footprint_cm2")))
+        record_slice(database, printer, row["material"], f"{row['template']}:{row['configuration']}:{row['part']}",
+                     features, float(row["print_time_s"]), float(row["filament_g"]))
+    database.dispose()
+    return len(rows)
+
+
+def price_change(page: Any, name: str, value: str, timeout: float = 300) -> dict[str, Any] | None:
+    """Set a value, wait for the preview and then the final (sliced) price: the page's price timings."""
+    done = page.evaluate("window.__quote.done")
+    if change(page, name, value) is None:
+        return None
+    wait_for(page, f"window.__quote.done > {done}", timeout)
+    return page.evaluate("""() => {
+        const q = window.__quote.last, p = window.__preview.last;
+        return {requested: q.startedAt, changed: p.startedAt, estimateAt: q.estimateAt ?? null, finalAt: q.finalAt,
+                estimateTotal: q.estimateTotal ?? null, finalTotal: q.finalTotal, errorPct: q.estimateErrorPct ?? null};
+    }""")
+
+
+def price_rows(samples: list[dict[str, Any]]) -> list[str]:
+    estimated = [s for s in samples if s["estimateAt"] is not None]
+    lines = []
+    if estimated:
+        to_estimate = [s["estimateAt"] - s["requested"] for s in estimated]
+        from_change = [s["estimateAt"] - s["changed"] for s in estimated]
+        p95 = percentile(to_estimate, 95)
+        verdict = "  ok" if p95 < TARGET_ESTIMATE_MS else f"  MISSES {TARGET_ESTIMATE_MS} ms"
+        lines.append(f"  {'estimate shown':<22} p50 {percentile(to_estimate, 50):7.0f}  p95 {p95:7.0f}   "
+                     f"(from the change: p50 {percentile(from_change, 50):.0f}, p95 {percentile(from_change, 95):.0f})"
+                     f"   n={len(estimated)}{verdict}")
+    to_final = [s["finalAt"] - s["requested"] for s in samples]
+    lines.append(f"  {'sliced price shown':<22} p50 {percentile(to_final, 50):7.0f}  "
+                 f"p95 {percentile(to_final, 95):7.0f}   n={len(samples)}")
+    if estimated:
+        misses = [abs(s["estimateTotal"] - s["finalTotal"]) / s["finalTotal"] * 100 for s in estimated]
+        within = sum(m <= s["errorPct"] for m, s in zip(misses, estimated, strict=True))
+        lines.append(f"  {'estimate vs sliced':<22} |error| p50 {percentile(misses, 50):.1f} %  max {max(misses):.1f} %"
+                     f"   within its stated error: {within}/{len(estimated)}   "
+                     f"(stated p50 {percentile([s['errorPct'] for s in estimated], 50):.1f} %)")
+    if len(estimated) < len(samples):
+        lines.append(f"  no estimate for {len(samples) - len(estimated)} of {len(samples)} (waited for the slice)")
+    return lines
+
+
 def start_server(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = {**os.environ, "PARAMETRIC_INSTANCE": str(folder / "instance"), "PARAMETRIC_OUTPUT": str(folder / "output"),
-           "DATABASE_URL": "", "REDIS_URL": ""}
+    env = server_environment(folder)
     log = open(folder / "serve.log", "wb")  # noqa: SIM115  kept open for the server's life
-    server = subprocess.Popen([sys.executable, "-m", "parametric.cli", "serve", "--no-worker", "--port", str(port),
-                               "--threads", "8"], env=env, stdout=log, stderr=subprocess.STDOUT,
+    server = subprocess.Popen([sys.executable, "-m", "parametric.cli", "serve", "--workers", "1", "--port",
+                               str(port), "--threads", "8"], env=env, stdout=log, stderr=subprocess.STDOUT,
                               start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -126,6 +211,8 @@ def main() -> int:
     parser.add_argument("--changes", type=int, default=8, help="new values per template (default 8)")
     parser.add_argument("--template", action="append", help="only this template (repeatable)")
     parser.add_argument("--field", help="vary this length field (default: each template's first one)")
+    parser.add_argument("--prices", action="store_true",
+                        help="time the instant estimate and the sliced price of printed templates in PLA instead")
     args = parser.parse_args()
     try:
         from playwright.sync_api import sync_playwright
@@ -136,13 +223,35 @@ def main() -> int:
 
     import parametric
 
-    template_ids = args.template or [t.id for t in parametric.templates()]
+    printed = [t.id for t in parametric.templates() if t.process == ("fdm",) and "pla" in t.materials]
+    template_ids = args.template or (printed if args.prices else [t.id for t in parametric.templates()])
     folder = Path(tempfile.mkdtemp(prefix="parametric-bench-preview-"))
     server, base = start_server(folder)
     results: dict[str, dict[str, list[dict[str, Any]]]] = {}
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            if args.prices:
+                history = set_up_printing(folder, base)
+                print(f"printer mk3 (PLA), history: {history} recorded PrusaSlicer slices of the templates; "
+                      f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
+                samples: list[dict[str, Any]] = []
+                for template_id in template_ids:
+                    context, page = open_configurator(browser, base, template_id)
+                    page.select_option("select[name='material']", "pla")
+                    wait_for(page, "window.__quote.done >= 1", 300)
+                    name, values = values_for(page, args.changes, args.field)
+                    mine = [s for s in (price_change(page, name, value) for value in values[1:]) if s]
+                    context.close()
+                    samples += mine
+                    print(f"{template_id}: {name.removeprefix('params.')} over {len(mine)} new configurations, ms "
+                          "from the preview drawn (the quote request):")
+                    print("\n".join(price_rows(mine)) if mine else "  (no samples)", flush=True)
+                browser.close()
+                if samples:
+                    print("\nAll printed templates, ms from the preview drawn to the price shown:")
+                    print("\n".join(price_rows(samples)))
+                return 0
             for template_id in template_ids:
                 context, page = open_configurator(browser, base, template_id)
                 name, values = values_for(page, args.changes, args.field)
