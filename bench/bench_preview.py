@@ -67,7 +67,7 @@ def set_up_printing(folder: Path, base: str) -> int:
     import csv
     import json
 
-    from parametric.fdm.estimator import PartFeatures
+    from parametric.fdm.estimator import FEATURES, PartFeatures
     from parametric.machines import machine_from_dict
     from web.db import Database
     from web.orders.estimates import record_slice
@@ -85,8 +85,9 @@ def set_up_printing(folder: Path, base: str) -> int:
     with RECORDED.open(encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     for row in rows:
-        features = PartFeatures(*(float(row[n]) for n in ("volume_cm3", "area_cm2", "height_mm", "footprint_cm2")))
-        record_slice(database, printer, row["material"], f"{row['template']}:{row['configuration']}:{row['part']}",
+        features = PartFeatures(*(float(row[n]) for n in FEATURES))
+        record_slice(database, printer, row["material"], row["template"],
+                         f"{row['template']}:{row['configuration']}:{row['part']}",
                      features, float(row["print_time_s"]), float(row["filament_g"]))
     database.dispose()
     return len(rows)

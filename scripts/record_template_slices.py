@@ -30,8 +30,8 @@ from parametric.machines import Printer
 PRINTER = Printer(name="mk3", build_volume_mm=(250, 210, 210), nozzle_diameter_mm=0.4, materials=["pla"])
 MATERIAL = "pla"
 SHARES = (0.15, 0.5, 0.85)
-COLUMNS = ("template", "version", "configuration", "part", "printer", "material", "profile", "volume_cm3", "area_cm2",
-           "height_mm", "footprint_cm2", "print_time_s", "filament_g", "slicer")
+COLUMNS = ("template", "version", "configuration", "part", "printer", "material", "profile", "volume_cm3",
+           "side_area_cm2", "flat_area_cm2", "height_mm", "footprint_cm2", "print_time_s", "filament_g", "slicer")
 
 
 def configurations(template: Any) -> list[tuple[str, dict[str, Any]]]:
@@ -55,7 +55,8 @@ def main() -> int:
     parser.add_argument("--out", default="tests/parametric/fdm/data/template_slices.csv")
     parser.add_argument("--template", action="append", help="only this template (repeatable)")
     args = parser.parse_args()
-    version = subprocess.run([slicer_path(), "--help"], capture_output=True, text=True).stdout.splitlines()[0]
+    shown = subprocess.run([slicer_path(), "--help"], capture_output=True, text=True).stdout.splitlines()
+    version = next((line.split(" ")[0] for line in shown if line.startswith("PrusaSlicer")), "PrusaSlicer")
     profile = profile_digest(profile_text(build_profile(PRINTER, MATERIAL)))
     rows = []
     templates = [t for t in parametric.templates() if t.process == ("fdm",) and MATERIAL in t.materials]

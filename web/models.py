@@ -346,10 +346,11 @@ class SliceRecord(Base):
     __tablename__ = "slice_records"
     __table_args__ = (
         UniqueConstraint("printer", "material", "profile", "part_key", name="uq_slice_records_part"),
-        Index("ix_slice_records_group", "printer", "material", "profile"),
+        Index("ix_slice_records_group", "printer", "material", "profile", "template"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    template: Mapped[str] = mapped_column(String(64))  # the product the part belongs to
     printer: Mapped[str] = mapped_column(String(100))
     material: Mapped[str] = mapped_column(String(32))
     profile: Mapped[str] = mapped_column(String(16))
@@ -361,8 +362,8 @@ class SliceRecord(Base):
 
 
 class SliceModelRow(Base):
-    """The estimator fitted to one printer, filament and profile's slice records (refitted as each comes in), or
-    why there is none yet (``reason``: too few slices)."""
+    """The estimator fitted to one printer, filament and profile's slice records (refitted as each comes in), with
+    each product's own scale on it, or why there is none yet (``reason``: too few slices)."""
 
     __tablename__ = "slice_models"
 

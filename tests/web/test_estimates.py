@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from parametric.fdm.estimator import MIN_SLICES, PartFeatures
+from parametric.fdm.estimator import FEATURES, MIN_SLICES, PartFeatures
 from parametric.machines import machine_from_dict
 from tests.parametric import conftest as tools
 from web.models import SliceModelRow, SliceRecord
@@ -37,9 +37,8 @@ def seed(app: Any, rows: list[dict[str, str]]) -> None:
     """Record real past slices as the shop's own (the test printer is the one they were sliced for)."""
     printer = machine_from_dict(PRINTER)
     for row in rows:
-        features = PartFeatures(*(float(row[name]) for name in ("volume_cm3", "area_cm2", "height_mm",
-                                                                 "footprint_cm2")))
-        estimates.record_slice(services(app).database, printer, row["material"],
+        features = PartFeatures(*(float(row[name]) for name in FEATURES))
+        estimates.record_slice(services(app).database, printer, row["material"], row["template"],
                                f"{row['template']}:{row['configuration']}:{row['part']}", features,
                                float(row["print_time_s"]), float(row["filament_g"]))
 
@@ -82,9 +81,12 @@ def test_a_new_printed_configuration_is_estimated_at_once_then_sliced(app, clien
     rows = recorded_slices()
     seed(app, rows)
     database = services(app).database
+    profile = estimates.profile_of(machine_from_dict(PRINTER), "pla")
     with database.session() as session:
-        model = session.scalar(select(SliceModelRow))
+        model = session.get(SliceModelRow, ("mk3", "pla", profile))
     assert model is not None and model.slices == len(rows) and model.model is not None
+    leg_caps = len({tuple(r[n] for n in FEATURES) for r in rows if r["template"] == "leg_cap"})
+    assert model.model["products"]["leg_cap"]["slices"] == leg_caps
     line = new_leg_cap()
     show_preview(app, client, line)
 
@@ -94,7 +96,9 @@ def test_a_new_printed_configuration_is_estimated_at_once_then_sliced(app, clien
     assert estimate["state"] == "estimate" and estimate["figures"] == "estimate"
     [part] = estimate["parts"]
     assert part["estimate"]["source"] == "estimate" and part["estimate"]["machine"] == "mk3"
-    assert part["estimate"]["slices"] == len(rows)
+    # scaled to the leg caps sliced before, at their error
+    assert part["estimate"]["fitted_to"] == "product" and part["estimate"]["slices"] == leg_caps
+    assert part["estimate"]["time_error_pct"] == model.model["products"]["leg_cap"]["time_error_pct"]
     spread = estimate["estimate"]
     assert 0 < spread["error_pct"] < 100
     assert spread["low"] < estimate["price"]["total"] < spread["high"]
@@ -113,7 +117,8 @@ def test_a_new_printed_configuration_is_estimated_at_once_then_sliced(app, clien
     # the slice came in: recorded, and the model refitted with it
     with database.session() as session:
         assert session.scalar(select(func.count()).select_from(SliceRecord)) == len(rows) + 1
-        assert session.scalar(select(SliceModelRow.slices)) == len(rows) + 1
+        refitted = session.get(SliceModelRow, ("mk3", "pla", profile))
+    assert refitted.slices == len(rows) + 1 and refitted.model["products"]["leg_cap"]["slices"] == leg_caps + 1
 
 
 def test_checkout_never_shows_an_estimate(app, client, staff):

@@ -1,13 +1,14 @@
 """Instant estimates of printed parts: the shop's past slices, the models fitted to them, and a line's estimate.
 
 Every part a quote slices is recorded (:func:`record_slice`, on the worker, with the part's features and
-PrusaSlicer's figures) and its printer, filament and profile's model is refitted at once
-(``parametric.fdm.estimator.fit``). A new configuration's quote is then answered straight away from its
-preview files (:func:`estimate_basis`: the STL the preview already made, read without the CAD kernel, and
-the stored model), labelled as an estimate with its expected error, while a worker slices it; the sliced
-figure replaces it when it lands. Checkout and orders never use an estimate: they wait for the slice.
-Without enough past slices, or for a part unlike any sliced before, there is no estimate and the reason
-says why.
+PrusaSlicer's figures) and its printer, filament and profile's models are refitted at once
+(``parametric.fdm.estimator.fit``): one over every product, with each product's own scale on it once it
+has a few slices (a product's own past slices tell most about it; a new product gets the larger error). A new
+configuration's quote is then answered straight away from its preview files (:func:`estimate_basis`: the
+STL the preview already made, read without the CAD kernel, and the stored model), labelled as an estimate
+with its expected error, while a worker slices it; the sliced figure replaces it when it lands. Checkout
+and orders never use an estimate: they wait for the slice. Without enough past slices, or for a part
+unlike any sliced before, there is no estimate and the reason says why.
 """
 
 from __future__ import annotations
@@ -39,10 +40,10 @@ def profile_of(printer: Printer, material: str) -> str:
     return profile_digest(profile_text(build_profile(printer, material)))
 
 
-def record_slice(database: Database, printer: Printer, material: str, part_key: str, features: PartFeatures,
-                 print_time_s: float, filament_g: float) -> SliceModel | str:
-    """Keep one sliced part (once per ``part_key``) and refit its printer, filament and profile's model: the
-    model, or why there is none."""
+def record_slice(database: Database, printer: Printer, material: str, template: str, part_key: str,
+                 features: PartFeatures, print_time_s: float, filament_g: float) -> SliceModel | str:
+    """Keep one sliced part of ``template`` (once per ``part_key``) and refit its printer, filament and profile's
+    model: the model, or why there is none."""
     profile = profile_of(printer, material)
     try:
         with database.transaction() as session:
@@ -50,23 +51,28 @@ def record_slice(database: Database, printer: Printer, material: str, part_key: 
                 SliceRecord.printer == printer.name, SliceRecord.material == material,
                 SliceRecord.profile == profile, SliceRecord.part_key == part_key))
             if known is None:
-                session.add(SliceRecord(printer=printer.name, material=material, profile=profile, part_key=part_key,
-                                        features=features.to_dict(), print_time_s=float(print_time_s),
-                                        filament_g=float(filament_g)))
+                session.add(SliceRecord(template=template, printer=printer.name, material=material, profile=profile,
+                                        part_key=part_key, features=features.to_dict(),
+                                        print_time_s=float(print_time_s), filament_g=float(filament_g)))
     except IntegrityError:  # another worker recorded the same part a moment ago
         pass
     return refit(database, printer.name, material, profile)
 
 
 def refit(database: Database, printer: str, material: str, profile: str) -> SliceModel | str:
-    """Fit the model of one printer, filament and profile to its recorded slices and store it (or the reason
-    there is none) in one transaction."""
+    """Fit the model of one printer, filament and profile to its recorded slices (each product's among them) and
+    store it, or the reason there is none, in one transaction."""
     with database.transaction() as session:
         rows = session.execute(
-            select(SliceRecord.features, SliceRecord.print_time_s, SliceRecord.filament_g)
+            select(SliceRecord.features, SliceRecord.print_time_s, SliceRecord.filament_g, SliceRecord.template)
             .where(SliceRecord.printer == printer, SliceRecord.material == material, SliceRecord.profile == profile)
             .order_by(SliceRecord.id.desc()).limit(FIT_WINDOW)).all()
-        samples = [Sample(PartFeatures(**features), time_s, grams) for features, time_s, grams in rows]
+        samples = []
+        for features, time_s, grams, product in rows:
+            try:
+                samples.append(Sample(PartFeatures(**features), time_s, grams, product))
+            except TypeError:  # recorded with other features (an older estimator): not used
+                continue
         try:
             model: SliceModel | str = fit(samples)
         except NoEstimate as error:
@@ -86,14 +92,15 @@ def stored_model(database: Database, printer: Printer, material: str) -> SliceMo
     """The model for ``printer`` in ``material`` with the quote's profile, or why there is none, in plain words."""
     with database.session() as session:
         row = session.get(SliceModelRow, (printer.name, material, profile_of(printer, material)))
+    name = get_material(material).name
     if row is None:
-        return f"no part has been sliced for {printer.name} in {get_material(material).name} yet"
+        return f"no part has been sliced for {printer.name} in {name} yet"
     if row.model is None:
-        return f"{printer.name} in {get_material(material).name}: {row.reason}"
+        return f"{printer.name} in {name}: {row.reason}"
     try:
         return SliceModel.from_dict(row.model)
     except (NoEstimate, KeyError, TypeError, ValueError) as error:
-        return f"{printer.name} in {get_material(material).name}: {error}"
+        return f"{printer.name} in {name}: {error}"
 
 
 def estimate_basis(manifest: Any, chosen_material: str, fleet: Sequence[Machine], database: Database
@@ -120,7 +127,7 @@ def estimate_basis(manifest: Any, chosen_material: str, fleet: Sequence[Machine]
                 return model
             try:
                 figures = model.estimate(part_features(Path(manifest.directory) / record["filename"],
-                                                       part["size_mm"]))
+                                                       part["size_mm"]), manifest.template)
             except NoEstimate as error:
                 return f"{part['name']} cannot be estimated: {error}"
             estimated = {"machine": verdict.machine.name, **figures.to_dict()}
@@ -132,14 +139,14 @@ def estimate_basis(manifest: Any, chosen_material: str, fleet: Sequence[Machine]
             "unit": {"mass_g": manifest.mass_g, "volume_mm3": manifest.volume_mm3, "bbox_mm": manifest.bbox_mm}}
 
 
-def record_quote_slice(database: Database, fleet: Sequence[Machine], part: Mapping[str, Any], stl: Path,
-                       sha256: str, material: str, sliced: Mapping[str, Any]) -> None:
+def record_quote_slice(database: Database, fleet: Sequence[Machine], template: str, part: Mapping[str, Any],
+                       stl: Path, sha256: str, material: str, sliced: Mapping[str, Any]) -> None:
     """After a quote sliced ``part``: record it for the estimator. A failure here is logged, never the quote's."""
     printer = next((m for m in fleet if isinstance(m, Printer) and m.name == sliced["machine"]), None)
     if printer is None:
         return
     try:
-        record_slice(database, printer, material, sha256, part_features(stl, part["size_mm"]),
+        record_slice(database, printer, material, template, sha256, part_features(stl, part["size_mm"]),
                      sliced["print_time_s"], sliced["filament_g"])
     except (NoEstimate, SQLAlchemyError, OSError) as error:
         log.warning("quote: the slice of %s for %s was not recorded for estimates: %s", part["name"],

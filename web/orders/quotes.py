@@ -179,8 +179,8 @@ def _record_slice(database: Any, fleet: Sequence[Machine], part: dict[str, Any],
     from .estimates import record_quote_slice
 
     record = next(r for r in manifest.files if r["format"] == "stl" and r["part"] == part["name"])
-    record_quote_slice(database, fleet, part, manifest.directory / record["filename"], record["sha256"], material,
-                       estimate)
+    record_quote_slice(database, fleet, manifest.template, part, manifest.directory / record["filename"],
+                       record["sha256"], material, estimate)
 
 
 def quote_line(item: ItemRequest, services: Any, client: str | None = "") -> dict[str, Any] | Preparing:

@@ -1,8 +1,8 @@
 """The shop's past slices and the estimators fitted to them, for instant prices of printed parts.
 
-``slice_records`` keeps each part PrusaSlicer sliced for a quote (printer, filament, profile digest, the part's
+``slice_records`` keeps each part PrusaSlicer sliced for a quote (product, printer, filament, profile digest, the part's
 features, print time and filament for one copy); ``slice_models`` the least-squares model fitted to each
-printer, filament and profile's records, refitted as slices come in.
+printer, filament and profile's records (with each product's own scale on it), refitted as slices come in.
 
 Revision ID: 0013
 Revises: 0008
@@ -22,6 +22,7 @@ def upgrade() -> None:
     op.create_table(
         "slice_records",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("template", sa.String(length=64), nullable=False),
         sa.Column("printer", sa.String(length=100), nullable=False),
         sa.Column("material", sa.String(length=32), nullable=False),
         sa.Column("profile", sa.String(length=16), nullable=False),
@@ -33,7 +34,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_slice_records")),
         sa.UniqueConstraint("printer", "material", "profile", "part_key", name="uq_slice_records_part"),
     )
-    op.create_index("ix_slice_records_group", "slice_records", ["printer", "material", "profile"])
+    op.create_index("ix_slice_records_group", "slice_records", ["printer", "material", "profile", "template"])
     op.create_table(
         "slice_models",
         sa.Column("printer", sa.String(length=100), nullable=False),
