@@ -158,3 +158,18 @@ def test_a_line_with_a_sheet_part_waits_for_its_toolpaths(app, client, staff):
     response = client.post("/api/v1/quotes", json=line)
     assert response.status_code == 202
     assert "waits for its toolpaths" in response.get_json()["estimate_unavailable"]
+
+
+def test_no_printer_for_the_material_gives_no_estimate(app, client, staff):
+    """A line no printer can make is priced at the volume rate by the worker: nothing is estimated meanwhile."""
+    assert add_printer(client, staff).status_code == 201
+    seed(app, recorded_slices())
+    line = {**new_leg_cap(), "material": "tpu"}  # mk3 has PLA and PETG loaded
+    url = (f"/configure/leg_cap/preview?params.sleeve_depth={line['params']['sleeve_depth']}&quantity=2"
+           "&material=tpu")
+    client.get(url)
+    run_one(app)
+    response = client.post("/api/v1/quotes", json=line)
+    assert response.status_code == 202
+    body = response.get_json()
+    assert body["state"] == "preparing" and "no printer has TPU" in body["estimate_unavailable"]

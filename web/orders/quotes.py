@@ -217,6 +217,8 @@ def instant_quote(item: ItemRequest, services: Any) -> dict[str, Any] | str:
     basis = estimate_basis(manifest, item.material, machines.all_machines(services.database), services.database)
     if isinstance(basis, str):
         return basis
+    if not any(part["estimated"] for part in basis["parts"]):  # nothing to estimate: the worker's figure is coming
+        return next(part["reason"] for part in basis["parts"] if part["reason"])
     return price(item, basis, services.config, services.queue)
 
 
