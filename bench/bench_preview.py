@@ -96,7 +96,7 @@ def set_up_printing(folder: Path, base: str) -> int:
 def price_change(page: Any, name: str, value: str, timeout: float = 300) -> dict[str, Any] | None:
     """Set a value, wait for the preview and then the final (sliced) price: the page's price timings."""
     done = page.evaluate("window.__quote.done")
-    if change(page, name, value) is None:
+    if change(page, name, value, timeout) is None:
         return None
     wait_for(page, f"window.__quote.done > {done}", timeout)
     return page.evaluate("""() => {
@@ -176,14 +176,14 @@ def values_for(page: Any, count: int, name: str | None = None) -> tuple[str, lis
     return field["name"], values
 
 
-def change(page: Any, name: str, value: str) -> dict[str, Any] | None:
+def change(page: Any, name: str, value: str, timeout: float = 120) -> dict[str, Any] | None:
     """Set a value as a customer does (type, Tab) and wait for the preview; ``None`` if the server refused it."""
     done, refused = page.evaluate("[window.__preview.done, window.__preview.errors]")
     selector = f"input[name='{name}']"
     page.fill(selector, value)
     page.press(selector, "Tab")
     outcome = wait_for(page, f"window.__preview.done > {done} ? 'done' : "
-                             f"(window.__preview.errors > {refused} ? 'refused' : '')")
+                             f"(window.__preview.errors > {refused} ? 'refused' : '')", timeout)
     return page.evaluate("window.__preview.last") if outcome == "done" else None
 
 
