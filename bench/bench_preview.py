@@ -13,9 +13,17 @@ values (*seen in this page*: answered from the page's memory).
 
 Figures per template: p50/p95 in ms, and the server's share (the preview request) beside
 the page's (GLB download, parse, draw). Targets: p95 < 1000 ms new, < 300 ms seen before.
-Prints its figures; asserts nothing.
+
+Prices (``--prices``, printed templates in PLA): a printer (mk3, PLA loaded) is set up and the shop's
+history is the real PrusaSlicer slices of the templates recorded in
+``tests/parametric/fdm/data/template_slices.csv`` (the printer's estimator is fitted to them); each new
+configuration is asked for as the configurator asks (its preview until ready, then its quote, polled every
+0.2 s) and timed from the quote request to the instant estimate (202 "estimate") and to the sliced price
+(200); the estimate is compared with the sliced price. Target: estimate p95 < 300 ms. The page's own label
+change is what ``tests/web/test_browser_estimates.py`` checks. Prints its figures; asserts nothing.
 
     .venv/bin/python bench/bench_preview.py [--changes 8] [--template wall_shelf ...] [--field thickness]
+    .venv/bin/python bench/bench_preview.py --prices [--changes 6] [--template leg_cap ...]
 """
 
 from __future__ import annotations
@@ -36,7 +44,11 @@ CHROMIUM = os.environ.get("PARAMETRIC_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--use-angle=swiftshader",
                  "--enable-unsafe-swiftshader"]
-TARGET_NEW_MS, TARGET_SEEN_MS = 1000, 300
+TARGET_NEW_MS, TARGET_SEEN_MS, TARGET_ESTIMATE_MS = 1000, 300, 300
+RECORDED = Path(__file__).resolve().parents[1] / "tests" / "parametric" / "fdm" / "data" / "template_slices.csv"
+PRINTER = {"kind": "printer", "name": "mk3", "build_volume_mm": [250, 210, 210], "nozzle_diameter_mm": 0.4,
+           "materials": ["pla"]}
+STAFF = ("bench", "a staff password for the benchmark")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -44,15 +56,134 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
 
 
+def server_environment(folder: Path) -> dict[str, str]:
+    """The server's own SQLite database, queue and cache in ``folder``, with its embedded worker."""
+    return {**os.environ, "PARAMETRIC_INSTANCE": str(folder / "instance"), "PARAMETRIC_OUTPUT": str(folder / "output"),
+            "DATABASE_URL": f"sqlite:///{folder / 'shop.db'}", "REDIS_URL": ""}
+
+
+def set_up_printing(folder: Path, base: str) -> int:
+    """A printer with PLA, and its history: the recorded real slices of the templates. Returns how many."""
+    import base64
+    import csv
+    import json
+
+    from parametric.fdm.estimator import FEATURES, PartFeatures
+    from parametric.machines import machine_from_dict
+    from web.db import Database
+    from web.orders.estimates import record_slice
+
+    env = server_environment(folder)
+    subprocess.run([sys.executable, "-m", "parametric.cli", "users", "add", STAFF[0], "--password", STAFF[1]],
+                   env=env, check=True, capture_output=True)
+    request = urllib.request.Request(base + "/api/v1/staff/machines", data=json.dumps(PRINTER).encode(), headers={
+        "Content-Type": "application/json",
+        "Authorization": "Basic " + base64.b64encode(":".join(STAFF).encode()).decode()})
+    with urllib.request.urlopen(request, timeout=30):
+        pass
+    database = Database(env["DATABASE_URL"])
+    printer = machine_from_dict(PRINTER)
+    with RECORDED.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        features = PartFeatures(*(float(row[n]) for n in FEATURES))
+        record_slice(database, printer, row["material"], row["template"],
+                         f"{row['template']}:{row['configuration']}:{row['part']}",
+                     features, float(row["print_time_s"]), float(row["filament_g"]))
+    database.dispose()
+    return len(rows)
+
+
+def api_values(template_id: str, count: int, name: str | None) -> tuple[str, list[float]]:
+    """A numeric field of the template (``name``, else its first with a step) and ``count`` new values on its
+    step, inside its range."""
+    import parametric
+
+    properties = parametric.get_template(template_id).schema()["properties"]
+    chosen = name or next(n for n, p in properties.items() if p.get("type") == "number" and p.get("step"))
+    field = properties[chosen]
+    step = float(field.get("step") or 1)
+    start = float(field["default"])
+    sign = 1 if start + (count + 1) * step <= float(field["maximum"]) else -1
+    seed = int(time.time()) % 7  # another run of the bench asks for other values
+    return chosen, [round(start + sign * (seed + index + 1) * step, 4) for index in range(count)]
+
+
+def price_by_api(base: str, template_id: str, field: str, value: float, timeout: float = 600) -> dict[str, Any] | None:
+    """One new configuration as the configurator asks for it: its preview (until ready), then its quote, timed
+    from the quote request to the estimate (202 "estimate") and to the sliced price (200)."""
+    import json
+    import urllib.error
+
+    def ask(url: str, body: Any = None) -> tuple[int, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(base + url, data=data, headers={"Content-Type": "application/json",
+                                                                        "Accept": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"{}")
+
+    deadline = time.monotonic() + timeout
+    while True:
+        status, _ = ask(f"/configure/{template_id}/preview?params.{field}={value}&quantity=1&material=pla")
+        if status == 200:
+            break
+        if status not in (202, 429) or time.monotonic() > deadline:
+            print(f"  {field}={value}: preview answered {status}", flush=True)
+            return None
+        time.sleep(0.2)
+    line = {"template": template_id, "params": {field: value}, "quantity": 1, "material": "pla"}
+    requested = time.perf_counter() * 1000
+    sample: dict[str, Any] = {"requested": requested, "changed": requested, "estimateAt": None,
+                              "estimateTotal": None, "errorPct": None}
+    while time.monotonic() < deadline:
+        status, body = ask("/api/v1/quotes", line)
+        now = time.perf_counter() * 1000
+        if status == 202 and body.get("state") == "estimate" and sample["estimateAt"] is None:
+            sample.update(estimateAt=now, estimateTotal=body["price"]["total"], errorPct=body["estimate"]["error_pct"])
+        elif status == 200:
+            sample.update(finalAt=now, finalTotal=body["price"]["total"])
+            return sample
+        elif status not in (202, 429):
+            print(f"  {field}={value}: quote answered {status}: {body}", flush=True)
+            return None
+        time.sleep(0.2)
+    return None
+
+
+def price_rows(samples: list[dict[str, Any]]) -> list[str]:
+    estimated = [s for s in samples if s["estimateAt"] is not None]
+    lines = []
+    if estimated:
+        to_estimate = [s["estimateAt"] - s["requested"] for s in estimated]
+        p95 = percentile(to_estimate, 95)
+        verdict = "  ok" if p95 < TARGET_ESTIMATE_MS else f"  MISSES {TARGET_ESTIMATE_MS} ms"
+        lines.append(f"  {'estimate answered':<22} p50 {percentile(to_estimate, 50):7.0f}  p95 {p95:7.0f}"
+                     f"   n={len(estimated)}{verdict}")
+    to_final = [s["finalAt"] - s["requested"] for s in samples]
+    lines.append(f"  {'sliced price answered':<22} p50 {percentile(to_final, 50):7.0f}  "
+                 f"p95 {percentile(to_final, 95):7.0f}   n={len(samples)}")
+    if estimated:
+        misses = [abs(s["estimateTotal"] - s["finalTotal"]) / s["finalTotal"] * 100 for s in estimated]
+        within = sum(m <= s["errorPct"] for m, s in zip(misses, estimated, strict=True))
+        lines.append(f"  {'estimate vs sliced':<22} |error| p50 {percentile(misses, 50):.1f} %  max {max(misses):.1f} %"
+                     f"   within its stated error: {within}/{len(estimated)}   "
+                     f"(stated p50 {percentile([s['errorPct'] for s in estimated], 50):.1f} %)")
+    if len(estimated) < len(samples):
+        lines.append(f"  no estimate for {len(samples) - len(estimated)} of {len(samples)} (waited for the slice)")
+    return lines
+
+
 def start_server(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = {**os.environ, "PARAMETRIC_INSTANCE": str(folder / "instance"), "PARAMETRIC_OUTPUT": str(folder / "output"),
-           "DATABASE_URL": "", "REDIS_URL": ""}
+    env = server_environment(folder)
     log = open(folder / "serve.log", "wb")  # noqa: SIM115  kept open for the server's life
-    server = subprocess.Popen([sys.executable, "-m", "parametric.cli", "serve", "--no-worker", "--port", str(port),
-                               "--threads", "8"], env=env, stdout=log, stderr=subprocess.STDOUT,
+    server = subprocess.Popen([sys.executable, "-m", "parametric.cli", "serve", "--workers", "1", "--port",
+                               str(port), "--threads", "8"], env=env, stdout=log, stderr=subprocess.STDOUT,
                               start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -90,14 +221,14 @@ def values_for(page: Any, count: int, name: str | None = None) -> tuple[str, lis
     return field["name"], values
 
 
-def change(page: Any, name: str, value: str) -> dict[str, Any] | None:
+def change(page: Any, name: str, value: str, timeout: float = 120) -> dict[str, Any] | None:
     """Set a value as a customer does (type, Tab) and wait for the preview; ``None`` if the server refused it."""
     done, refused = page.evaluate("[window.__preview.done, window.__preview.errors]")
     selector = f"input[name='{name}']"
     page.fill(selector, value)
     page.press(selector, "Tab")
     outcome = wait_for(page, f"window.__preview.done > {done} ? 'done' : "
-                             f"(window.__preview.errors > {refused} ? 'refused' : '')")
+                             f"(window.__preview.errors > {refused} ? 'refused' : '')", timeout)
     return page.evaluate("window.__preview.last") if outcome == "done" else None
 
 
@@ -126,6 +257,8 @@ def main() -> int:
     parser.add_argument("--changes", type=int, default=8, help="new values per template (default 8)")
     parser.add_argument("--template", action="append", help="only this template (repeatable)")
     parser.add_argument("--field", help="vary this length field (default: each template's first one)")
+    parser.add_argument("--prices", action="store_true",
+                        help="time the instant estimate and the sliced price of printed templates in PLA instead")
     args = parser.parse_args()
     try:
         from playwright.sync_api import sync_playwright
@@ -136,13 +269,32 @@ def main() -> int:
 
     import parametric
 
-    template_ids = args.template or [t.id for t in parametric.templates()]
+    printed = [t.id for t in parametric.templates() if t.process == ("fdm",) and "pla" in t.materials]
+    template_ids = args.template or (printed if args.prices else [t.id for t in parametric.templates()])
     folder = Path(tempfile.mkdtemp(prefix="parametric-bench-preview-"))
     server, base = start_server(folder)
     results: dict[str, dict[str, list[dict[str, Any]]]] = {}
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            if args.prices:
+                history = set_up_printing(folder, base)
+                print(f"printer mk3 (PLA), history: {history} recorded PrusaSlicer slices of the templates; "
+                      f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
+                samples: list[dict[str, Any]] = []
+                for template_id in template_ids:
+                    field, values = api_values(template_id, args.changes, args.field)
+                    mine = [price_by_api(base, template_id, field, value) for value in values]
+                    mine = [s for s in mine if s]
+                    samples += mine
+                    print(f"{template_id}: {field} over {len(mine)} new configurations, ms from the preview ready "
+                          "(the quote request):")
+                    print("\n".join(price_rows(mine)) if mine else "  (no samples)", flush=True)
+                browser.close()
+                if samples:
+                    print("\nAll printed templates, ms from the preview ready to the price answered:")
+                    print("\n".join(price_rows(samples)))
+                return 0
             for template_id in template_ids:
                 context, page = open_configurator(browser, base, template_id)
                 name, values = values_for(page, args.changes, args.field)

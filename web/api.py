@@ -46,7 +46,7 @@ from .orders.placing import (
     snap_line,
     snap_order,
 )
-from .orders.quotes import quote_line
+from .orders.quotes import instant_quote, quote_line
 from .services import services
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -110,9 +110,12 @@ def show_template(template_id: str) -> Any:
 def create_quote() -> Any:
     """The price and lead time of one line (200), or 202 ``{"state": "preparing", "retry_after"}`` with
     ``Retry-After`` while a worker measures a configuration not seen before: send the same request again
-    then. Numbers are snapped to their fields' steps first (``snapped`` says which moved; values written in
-    inches or feet are kept exact); 429 with
-    ``Retry-After`` when this client asked for too many new configurations."""
+    then. While it is sliced, a printed line whose printers have enough past slices is answered at once with
+    202 ``{"state": "estimate", "figures": "estimate", "estimate": {"error_pct", "low", "high"}, ...quote}``: an
+    estimate from the printers' models, replaced by the sliced quote (200, ``"figures": "final"``); checkout and
+    orders always use the sliced one. Numbers are snapped to their fields' steps first (``snapped`` says which
+    moved; values written in inches or feet are kept exact); 429 with ``Retry-After`` when this client asked for
+    too many new configurations."""
     body = json_body()
     item, problems = parse_item(body, "", int(services().config["MAX_QUANTITY"]),
                                 stocked=machines.stocked(services().database))
@@ -129,8 +132,13 @@ def create_quote() -> Any:
         response = json_errors(429, str(error))
         response.headers["Retry-After"] = str(error.retry_after)
         return response
-    if isinstance(quoted, Preparing):
-        response = jsonify(state="preparing", retry_after=quoted.retry_after, params=item.params, snapped=snapped)
+    if isinstance(quoted, Preparing):  # being sliced: an instant estimate meanwhile, if the printers' history allows
+        instant = instant_quote(item, services())
+        if isinstance(instant, str):
+            response = jsonify(state="preparing", retry_after=quoted.retry_after, params=item.params,
+                               snapped=snapped, estimate_unavailable=instant)
+        else:
+            response = jsonify(state="estimate", retry_after=quoted.retry_after, **instant, snapped=snapped)
         response.status_code = 202
         response.headers["Retry-After"] = str(quoted.retry_after)
         response.headers["Cache-Control"] = "no-store"

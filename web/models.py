@@ -336,3 +336,41 @@ class WorkerRow(Base):
     note: Mapped[str | None] = mapped_column(Text)                   # what the reaper did about it
     started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     heartbeat_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class SliceRecord(Base):
+    """One part PrusaSlicer sliced for a quote: the printer, filament and profile (digest of the PrusaSlicer
+    profile) it was sliced with, the part's features (``parametric.fdm.estimator.PartFeatures``) and the slicer's
+    print time and filament for one copy. The shop's own history, which instant estimates are fitted to."""
+
+    __tablename__ = "slice_records"
+    __table_args__ = (
+        UniqueConstraint("printer", "material", "profile", "part_key", name="uq_slice_records_part"),
+        Index("ix_slice_records_group", "printer", "material", "profile", "template"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    template: Mapped[str] = mapped_column(String(64))  # the product the part belongs to
+    printer: Mapped[str] = mapped_column(String(100))
+    material: Mapped[str] = mapped_column(String(32))
+    profile: Mapped[str] = mapped_column(String(16))
+    part_key: Mapped[str] = mapped_column(String(128))  # the sliced STL's SHA-256: one record per part
+    features: Mapped[dict[str, Any]] = mapped_column(JSON)
+    print_time_s: Mapped[float] = mapped_column(Float)
+    filament_g: Mapped[float] = mapped_column(Float)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class SliceModelRow(Base):
+    """The estimator fitted to one printer, filament and profile's slice records (refitted as each comes in), with
+    each product's own scale on it, or why there is none yet (``reason``: too few slices)."""
+
+    __tablename__ = "slice_models"
+
+    printer: Mapped[str] = mapped_column(String(100), primary_key=True)
+    material: Mapped[str] = mapped_column(String(32), primary_key=True)
+    profile: Mapped[str] = mapped_column(String(16), primary_key=True)
+    model: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    reason: Mapped[str | None] = mapped_column(Text)
+    slices: Mapped[int] = mapped_column(Integer, default=0)
+    fitted_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -110,6 +110,13 @@ def _static_schemas(config: Mapping[str, Any]) -> dict[str, Any]:
                                            "lead_time"],
             "properties": {
                 "template": {"type": "string"}, "version": {"type": "string"}, "params": {"type": "object"},
+                "figures": {"type": "string", "enum": ["estimate", "final"],
+                            "description": "final: sliced (or CAM, or volume rate), what checkout and the order show; "
+                                           "estimate: from the printers' past slices while the slice is made"},
+                "estimate": {"type": "object", "required": ["error_pct", "low", "high"],
+                             "properties": {"error_pct": {"type": "number", "minimum": 0},
+                                            "low": {"type": "number"}, "high": {"type": "number"},
+                                            "slices": {"type": "integer"}, "note": {"type": "string"}}},
                 "quantity": {"type": "integer", "minimum": 1, "maximum": max_quantity},
                 "material": {"type": "object", "required": ["id", "process", "cost_per_kg"]},
                 "unit": {"type": "object", "required": ["mass_g", "volume_mm3", "machine_hours"],
@@ -191,6 +198,8 @@ def _static_schemas(config: Mapping[str, Any]) -> dict[str, Any]:
                                      "offset": {"type": "integer"}}},
         "Preparing": {"type": "object", "required": ["state", "retry_after", "params"],
                       "properties": {"state": {"type": "string", "enum": ["preparing"]},
+                                     "estimate_unavailable": {"type": "string",
+                                                              "description": "why no instant estimate is given"},
                                      "retry_after": {"type": "integer", "minimum": 1},
                                      "params": {"type": "object", "description": "the values used (snapped to "
                                                                                  "their fields' steps)"},
@@ -234,9 +243,13 @@ def _paths() -> dict[str, Any]:
             "operationId": "createQuote", "summary": "Price and lead time of one line before ordering",
             "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("Item")}}},
             "responses": {"200": _json(_ref("Quote")),
-                          "202": {**_json(_ref("Preparing")),
-                                  "description": "a new configuration: a worker measures it; send the same request "
-                                                 "again after Retry-After seconds",
+                          "202": {"content": {"application/json": {"schema": {"oneOf": [
+                                      _ref("Preparing"),
+                                      {"allOf": [_ref("Quote"), {"type": "object", "required": ["state", "estimate"],
+                                                                 "properties": {"state": {"enum": ["estimate"]}}}]}]}}},
+                                  "description": "a new configuration: a worker measures it (meanwhile, for printed "
+                                                 "parts, an estimate from the printers' past slices); send the same "
+                                                 "request again after Retry-After seconds",
                                   "headers": {"Retry-After": {"schema": {"type": "integer"}}}},
                           **body_errors,
                           "429": {**_errors("too many new configurations from this client; retry after "

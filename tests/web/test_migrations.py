@@ -72,7 +72,7 @@ def test_the_models_hold_every_table():
     """The migrations see every model: web.models alone registers them all (none left in another module)."""
     assert set(Base.metadata.tables) == {"orders", "order_items", "artifacts", "idempotency_keys", "users",
                                          "machines", "jobs", "rate_limits", "builds", "workers", "batches",
-                                         "batch_sheets", "batch_placements"}
+                                         "batch_sheets", "batch_placements", "slice_records", "slice_models"}
 
 
 def _fill(database: Database) -> None:

@@ -163,6 +163,8 @@ def measure_parts(request: dict[str, Any], generation: Generation, config: Mappi
         if process == "fdm":
             estimate, reason = _sliced(part, manifest, material.id, fleet, float(config["QUOTE_SLICER_WAIT_SECONDS"]))
             cut = None
+            if estimate is not None:  # the shop's history, which instant estimates are fitted to
+                _record_slice(generation.database, fleet, part, manifest, material.id, estimate)
         else:
             cut, reason = _cut(part, manifest, material.id, fleet, generation.cache.root)
             estimate = None
@@ -172,6 +174,15 @@ def measure_parts(request: dict[str, Any], generation: Generation, config: Mappi
                       "sliced": estimate, "cut": cut, "reason": reason})
     return {"cache_key": manifest.cache_key, "parts": parts,
             "unit": {"mass_g": manifest.mass_g, "volume_mm3": manifest.volume_mm3, "bbox_mm": manifest.bbox_mm}}
+
+
+def _record_slice(database: Any, fleet: Sequence[Machine], part: dict[str, Any], manifest: parametric.Manifest,
+                  material: str, estimate: dict[str, Any]) -> None:
+    from .estimates import record_quote_slice
+
+    record = next(r for r in manifest.files if r["format"] == "stl" and r["part"] == part["name"])
+    record_quote_slice(database, fleet, manifest.template, part, manifest.directory / record["filename"],
+                       record["sha256"], material, estimate)
 
 
 def quote_line(item: ItemRequest, services: Any, client: str | None = "") -> dict[str, Any] | Preparing:
@@ -193,21 +204,50 @@ def quote_line(item: ItemRequest, services: Any, client: str | None = "") -> dic
     return price(item, outcome, services.config, services.queue)
 
 
+def instant_quote(item: ItemRequest, services: Any) -> dict[str, Any] | str:
+    """While a worker slices ``item`` (its quote is :class:`Preparing`): the quote from its preview files and the
+    printers' estimators (``web.orders.estimates``), marked ``"figures": "estimate"`` with its expected error, or
+    why there is none (the preview is not there yet, too few past slices, a part unlike those sliced before, a
+    sheet part). Never for checkout or an order: they wait for the slice."""
+    from .. import machines
+    from ..shop.preview import cached_preview
+    from .estimates import estimate_basis
+
+    manifest = cached_preview(item, services.generation)
+    if manifest is None:
+        return "the preview of this configuration is not ready yet"
+    basis = estimate_basis(manifest, item.material, machines.all_machines(services.database), services.database)
+    if isinstance(basis, str):
+        return basis
+    if not any(part["estimated"] for part in basis["parts"]):  # nothing to estimate: the worker's figure is coming
+        return next(part["reason"] for part in basis["parts"] if part["reason"])
+    return price(item, basis, services.config, services.queue)
+
+
 def price(item: ItemRequest, basis: Mapping[str, Any], config: Mapping[str, Any], queue: Any = None
           ) -> dict[str, Any]:
     """Price and lead time of ``item`` from its measurements (:func:`measure_parts`): arithmetic only."""
     chosen = get_material(item.material)
     parts, processes = [], set()
+    errors: list[tuple[float, float]] = []  # (cost, its expected error in %) of each estimated figure
     for part in basis["parts"]:
         process = part["process"]
         material = get_material(part["material"])
         copies = int(part["quantity"]) * item.quantity
         estimate, cut = part["sliced"], part.get("cut")
+        guessed = part.get("estimated")
         sheet_mm2 = None
         if estimate is not None:
             hours = estimate["print_time_s"] / 3600
             mass_g = estimate["filament_g"]
             source = {"source": "prusaslicer", **estimate}
+        elif guessed is not None:  # an instant estimate until the slice lands (``instant_quote``)
+            hours = guessed["print_time_s"] / 3600
+            mass_g = guessed["filament_g"]
+            source = {"source": "estimate", **guessed}
+            errors.append((hours * copies * _rate(config["MACHINE_RATE_PER_HOUR"], process, "MACHINE_RATE_PER_HOUR"),
+                           guessed["time_error_pct"]))
+            errors.append((mass_g / 1000 * material.cost_per_kg * copies, guessed["filament_error_pct"]))
         elif cut is not None:
             hours = cut["machining_time_s"] / 3600
             source = {"source": "cam", **cut}
@@ -219,7 +259,7 @@ def price(item: ItemRequest, basis: Mapping[str, Any], config: Mapping[str, Any]
             sheet_mm2 = sheet_area_mm2(part, cut, _utilisation(config))
             thickness = float(part.get("thickness_mm") or part["size_mm"][2])
             mass_g = material.mass_g(sheet_mm2 * thickness)
-        elif estimate is None:
+        elif estimate is None and guessed is None:
             mass_g = material.mass_g(part["volume_mm3"])
         hourly = _rate(config["MACHINE_RATE_PER_HOUR"], process, "MACHINE_RATE_PER_HOUR")
         processes.add(process)
@@ -244,7 +284,18 @@ def price(item: ItemRequest, basis: Mapping[str, Any], config: Mapping[str, Any]
     def money(value: float) -> float:
         return round(value + 1e-9, 2)
 
+    if errors:  # the price's expected error: each estimated cost at its own error (setup and rates are exact)
+        spread = sum(cost * pct / 100 for cost, pct in errors)
+        basis_shown: dict[str, Any] = {
+            "figures": "estimate",
+            "estimate": {"error_pct": round(100 * spread / total, 1) if total else 0.0,
+                         "low": money(max(setup, total - spread)), "high": money(total + spread),
+                         "slices": min(p["estimate"]["slices"] for p in parts if p["estimate"]["source"] == "estimate"),
+                         "note": "an estimate from the printer's past slices; the sliced price replaces it"}}
+    else:
+        basis_shown = {"figures": "final"}  # sliced, CAM or volume rate: what checkout and the order show
     return {
+        **basis_shown,
         "template": item.template.id, "version": item.template.version, "params": item.params,
         "material": {"id": chosen.id, "name": chosen.name, "process": chosen.process,
                      "cost_per_kg": chosen.cost_per_kg},

@@ -16,9 +16,13 @@ const orderButton = document.getElementById('order-button');
 const orderHint = document.getElementById('order-hint');
 const quotePrice = document.getElementById('quote-price');
 const quoteLead = document.getElementById('quote-lead');
+const quoteBasis = document.getElementById('quote-basis');
+const quoteBox = document.getElementById('quote');
 
 // What tests and the benchmark read: how many previews were shown, and how long the last one took.
 const previewState = window.__preview = { done: 0, errors: 0, last: null, viewer: 'starting' };
+// ... and for prices: when the last configuration's estimate and its final (sliced) price were shown.
+const quoteState = window.__quote = { done: 0, last: null };
 
 // -- units -------------------------------------------------------------------------------------
 
@@ -241,15 +245,55 @@ function showDimensions() {
 
 let quoting = null;
 
+function showFigures(figures, basis) {
+  quoteBox.dataset.figures = figures;
+  quoteBasis.textContent = basis;
+}
+
 function pricePending() {
   // never show the last configuration's price as this one's
   quotePrice.textContent = '…';
   quoteLead.textContent = 'Calculating the price…';
+  showFigures('', '');
 }
 
 function priceUnknown(lead = '') {
   quotePrice.textContent = 'Shown at checkout.';
   quoteLead.textContent = lead;
+  showFigures('', '');
+}
+
+function showPrice(request, body) {
+  // an estimate (202 "estimate": from the printers' past slices) is marked as one, with its expected error;
+  // the final price (sliced by PrusaSlicer, or from the router's toolpaths) replaces it and says so
+  const { price, lead_time: lead } = body;
+  const money = (value) => `${value.toFixed(2)} ${price.currency}`;
+  const estimated = body.figures === 'estimate';
+  quotePrice.textContent = estimated ? `about ${money(price.total)}` : money(price.total);
+  quoteLead.textContent = `${request.quantity} × ${money(price.unit)} plus ${money(price.setup)} setup · `
+    + `ships in ${lead.days} days (by ${lead.ships_by})`;
+  if (estimated) {
+    const { error_pct: error, low, high } = body.estimate;
+    showFigures('estimate', `Estimate from our printers' past prints, usually within ±${error.toFixed(0)} % `
+      + `(${money(low)} to ${money(high)}). The exact price follows in a few seconds, once your part is sliced.`);
+  } else {
+    const sliced = body.parts.some((part) => part.estimate.source === 'prusaslicer');
+    showFigures('final', sliced ? 'Exact price: your part was sliced for the printer that will make it.' : '');
+  }
+}
+
+function timeQuote(startedAt, body) {
+  // when (performance.now()) this configuration's estimate and final price were first shown, and their totals
+  const at = performance.now();
+  const last = quoteState.last && quoteState.last.startedAt === startedAt ? quoteState.last : { startedAt };
+  if (body.figures === 'estimate' && last.estimateAt === undefined) {
+    Object.assign(last, { estimateAt: at, estimateTotal: body.price.total, estimateErrorPct: body.estimate.error_pct });
+  }
+  if (body.figures === 'final') {
+    Object.assign(last, { finalAt: at, finalTotal: body.price.total });
+    quoteState.done += 1;
+  }
+  quoteState.last = last;
 }
 
 function retryDelay(response, body) {
@@ -279,16 +323,25 @@ async function patiently(url, options, sequence, onWait) {
 }
 
 async function updateQuote(request, sequence) {
-  // a printed part is priced from PrusaSlicer's estimates: a new configuration can take a few seconds
+  // a printed part is priced from PrusaSlicer's estimates: a new configuration can take a few seconds, during
+  // which the server may answer with an estimate from the printers' past slices
   quoting?.abort();
   quoting = new AbortController();
   pricePending();
+  const startedAt = performance.now();
+  quoteState.last = { startedAt };
   try {
     const { response, body } = await patiently(form.dataset.quoteUrl, {
       method: 'POST', headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
       body: JSON.stringify(request), signal: quoting.signal,
     }, sequence, (status, waiting) => {
+      if (status === 202 && waiting.state === 'estimate') {
+        showPrice(request, waiting);
+        timeQuote(startedAt, waiting);
+        return;
+      }
       quoteLead.textContent = status === 429 ? waiting.errors[0].message : 'Working out the price…';
+      if (waiting.estimate_unavailable) showFigures('', `No quick estimate: ${waiting.estimate_unavailable}.`);
     });
     if (sequence !== latest) return;
     if (response.status === 422) {
@@ -298,10 +351,8 @@ async function updateQuote(request, sequence) {
       return;
     }
     if (!response.ok) throw new Error(body.errors?.[0]?.message || `HTTP ${response.status}`);  // 503: our words
-    const { price, lead_time: lead } = body;
-    quotePrice.textContent = `${price.total.toFixed(2)} ${price.currency}`;
-    quoteLead.textContent = `${request.quantity} × ${price.unit.toFixed(2)} ${price.currency} plus `
-      + `${price.setup.toFixed(2)} ${price.currency} setup · ships in ${lead.days} days (by ${lead.ships_by})`;
+    showPrice(request, body);
+    timeQuote(startedAt, body);
   } catch (error) {
     if (error.name === 'AbortError') return;
     if (sequence !== latest) return;

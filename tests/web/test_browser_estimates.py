@@ -1,0 +1,100 @@
+"""The instant price in a real browser (headless Debian Chromium, Playwright, against ``parametric serve`` with
+its worker): a shop with a printer and a history of real PrusaSlicer slices of the templates (recorded in
+``tests/parametric/fdm/data/template_slices.csv``). A new configuration shows an estimate at once, labelled as
+one with its expected error, and the sliced price replaces it, saying so; checkout shows the sliced price."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from parametric.machines import machine_from_dict
+from web.db import Database
+
+from .live import Stack
+from .test_browser import axe_violations, open_page, shot, wait_for
+from .test_browser import browser as browser  # noqa: PLC0414  the module's Chromium fixture
+from .test_estimates import recorded_slices
+from .test_manufacturing import PRINTER
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+STAFF = ("grace", "a staff password for the browser test")
+
+
+@pytest.fixture(scope="module")
+def printing_stack(tmp_path_factory, output_root) -> Iterator[Stack]:
+    """The shop with a printer (mk3, PLA) whose estimator is fitted to the recorded real slices."""
+    from parametric.fdm.estimator import FEATURES, PartFeatures
+    from web.orders.estimates import record_slice
+
+    folder = tmp_path_factory.mktemp("browser-estimates")
+    live = Stack(folder, {
+        "DATABASE_URL": f"sqlite:///{folder / 'shop.db'}", "REDIS_URL": "",
+        "PARAMETRIC_INSTANCE": str(folder / "instance"), "PARAMETRIC_OUTPUT": str(folder / "output"),
+        "PARAMETRIC_CACHE_FOLDER": str(output_root / "cache"), "PARAMETRIC_HUEY_NAME": "parametric-browser-estimates",
+    })
+    try:
+        live.start_server("--workers", "1")
+        added = subprocess.run([sys.executable, "-m", "parametric.cli", "users", "add", STAFF[0], "--password",
+                                STAFF[1]], env=live.env, capture_output=True, text=True, timeout=60)
+        assert added.returncode == 0, added.stderr
+        auth = {"Authorization": "Basic " + base64.b64encode(":".join(STAFF).encode()).decode()}
+        status, body, _ = live.request("POST", "/api/v1/staff/machines", PRINTER, headers=auth)
+        assert status == 201, body
+        database = Database(f"sqlite:///{folder / 'shop.db'}")
+        printer = machine_from_dict(PRINTER)
+        for row in recorded_slices():
+            features = PartFeatures(*(float(row[n]) for n in FEATURES))
+            record_slice(database, printer, row["material"], row["template"],
+                         f"{row['template']}:{row['configuration']}:{row['part']}",
+                         features, float(row["print_time_s"]), float(row["filament_g"]))
+        database.dispose()
+        yield live
+    finally:
+        live.stop()
+
+
+def figures(page: Any) -> str:
+    return page.evaluate("document.getElementById('quote').dataset.figures || ''")
+
+
+def test_the_price_shows_an_estimate_at_once_then_the_sliced_price(browser: Any, printing_stack: Stack):
+    problems: list[str] = []
+    page = open_page(browser, problems)
+    page.goto(f"{printing_stack.base}/configure/leg_cap")
+    wait_for(page, "window.__preview && window.__preview.done >= 1", timeout=120)
+    page.select_option("#f-material", "pla")
+    wait_for(page, "window.__quote.done >= 1", timeout=300)  # the first configuration, sliced
+
+    depth = page.locator("#f-sleeve_depth")
+    done = page.evaluate("window.__quote.done")
+    depth.fill("37.5")
+    page.keyboard.press("Tab")
+    wait_for(page, "document.getElementById('quote').dataset.figures === 'estimate'", timeout=120)
+    estimate_price = page.locator("#quote-price").inner_text()
+    basis = page.locator("#quote-basis").inner_text()
+    assert estimate_price.startswith("about ") and estimate_price.endswith(" EUR")
+    assert basis.startswith("Estimate from our printers' past prints, usually within ±")
+    assert "The exact price follows" in basis
+    shot(page.locator("#quote"), "estimate-01-estimate.png")
+    assert axe_violations(page) == []
+    waited = page.evaluate("window.__quote.last.estimateAt - window.__quote.last.startedAt")
+    assert waited < 5000  # at once, not after the slice (the bench measures it properly)
+
+    wait_for(page, f"window.__quote.done > {done}", timeout=300)
+    assert figures(page) == "final"
+    final_price = page.locator("#quote-price").inner_text()
+    assert not final_price.startswith("about ") and final_price.endswith(" EUR")
+    assert page.locator("#quote-basis").inner_text() == ("Exact price: your part was sliced for the printer that "
+                                                         "will make it.")
+    shot(page.locator("#quote"), "estimate-02-sliced.png")
+
+    page.locator("#order-button").click()  # checkout shows the sliced figure, never the estimate
+    page.wait_for_url("**/configure/leg_cap")
+    assert page.locator("#checkout-total").inner_text() == final_price
+    assert problems == []
