@@ -127,14 +127,16 @@ def price_by_api(base: str, template_id: str, field: str, value: float, timeout:
 
     deadline = time.monotonic() + timeout
     while True:
-        status, _ = ask(f"/configure/{template_id}/preview?params.{field}={value}&quantity=1&material=pla")
+        status, shown = ask(f"/configure/{template_id}/preview?params.{field}={value}&quantity=1&material=pla")
         if status == 200:
             break
         if status not in (202, 429) or time.monotonic() > deadline:
             print(f"  {field}={value}: preview answered {status}", flush=True)
             return None
         time.sleep(0.2)
-    line = {"template": template_id, "params": {field: value}, "quantity": 1, "material": "pla"}
+    # The quote the configurator asks for: the preview's own request (a form leaves an unticked box out, so the
+    # preview's stacking_lip is false where the API's default is true: another configuration, without a preview).
+    line = shown["quote_request"]
     requested = time.perf_counter() * 1000
     sample: dict[str, Any] = {"requested": requested, "changed": requested, "estimateAt": None,
                               "estimateTotal": None, "errorPct": None}

@@ -164,7 +164,8 @@ def remake_object(batch_id: int, placement_id: int) -> Any:
     return _detail(batch, outcome=outcome, remade_from=batch_id)
 
 
-@api_bp.get("/<int:batch_id>/batch-sheet.<any(html, pdf):kind>")
+@api_bp.get("/<int:batch_id>/batch-sheet.html", defaults={"kind": "html"})  # two paths, as documented
+@api_bp.get("/<int:batch_id>/batch-sheet.pdf", defaults={"kind": "pdf"})
 @staff_required
 def batch_sheet(batch_id: int, kind: str) -> Any:
     """The batch sheet (HTML or PDF) of a closed, sent or finished batch."""
