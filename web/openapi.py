@@ -73,7 +73,11 @@ def _static_schemas(config: Mapping[str, Any]) -> dict[str, Any]:
     max_items, max_quantity = int(config["MAX_ITEMS_PER_ORDER"]), int(config["MAX_QUANTITY"])
     file_ = {"type": "object", "required": ["format", "part", "filename", "bytes", "sha256", "url"],
              "properties": {"format": {"type": "string", "enum": list(FORMATS)}, "part": {"type": "string"},
-                            "filename": {"type": "string"}, "bytes": {"type": "integer"},
+                            "filename": {"type": "string"},
+                            "download_name": {"type": "string", "description": "the name it is saved under: "
+                                              "order, item, product, part and copies "
+                                              "(order-1a2b3c4d_item-1_wall_shelf_bracket_x4.stl)"},
+                            "bytes": {"type": "integer"},
                             "sha256": {"type": "string"}, "url": {"type": "string"}}}
     return {
         "Errors": {
@@ -170,6 +174,8 @@ def _static_schemas(config: Mapping[str, Any]) -> dict[str, Any]:
                            "attempts": {"type": "integer", "minimum": 0},
                            "files": {"type": "array", "items": _ref("File")},
                            "manifest": {**NULLABLE_STRING, "description": "URL of manifest.json once ready"},
+                           "archive": {**NULLABLE_STRING, "description": "URL of the item's \"download all\" zip "
+                                                                           "once ready"},
                            "production": {"type": "array", "items": _ref("Production"),
                                           "description": "the manufacturing jobs of the item, once planned"}}},
         "Order": {
@@ -264,6 +270,17 @@ def _paths() -> dict[str, Any]:
             "responses": {"200": {"description": "the file", "content": {
                 "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
                 "403": no_token, "404": _errors("no such order, token or file")}}},
+        "/api/v1/orders/{order_id}/items/{position}/archive": {"get": {
+            "operationId": "downloadArchive",
+            "summary": "Every file of an item and its manifest in one zip, named by order, item, product, part and "
+                       "copies",
+            "parameters": [order_id, {"name": "position", "in": "path", "required": True,
+                                      "schema": {"type": "integer", "minimum": 1}}, token_header, token_query],
+            "responses": {"200": {"description": "the zip, as an attachment", "content": {
+                "application/zip": {"schema": {"type": "string", "format": "binary"}}}},
+                "403": no_token, "404": _errors("no such order or token, or the item has no files yet"),
+                "503": _errors("a fault of ours: the archive could not be written (disk full or read-only), or "
+                               "a file no longer matches its record; try again later")}}},
         "/api/v1/openapi.json": {"get": {
             "operationId": "openapi", "summary": "This document",
             "responses": {"200": _json({"type": "object", "required": ["openapi", "paths"]})}}},
@@ -290,6 +307,14 @@ def _paths() -> dict[str, Any]:
             "responses": {"200": {"description": "the file", "content": {
                 "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
                 **staff_errors, "404": _errors("no such order or file")}}},
+        "/api/v1/staff/orders/{order_id}/items/{position}/archive": {"get": {
+            "operationId": "staffDownloadArchive", "summary": "Every file of an item of any order in one zip",
+            "security": staff,
+            "parameters": [order_id, {"name": "position", "in": "path", "required": True,
+                                      "schema": {"type": "integer", "minimum": 1}}],
+            "responses": {"200": {"description": "the zip, as an attachment", "content": {
+                "application/zip": {"schema": {"type": "string", "format": "binary"}}}},
+                **staff_errors, "404": _errors("no such order, or the item has no files yet")}}},
         "/api/v1/staff/items/{item_id}/retry": {"post": {
             "operationId": "staffRetryItem", "summary": "Queue a failed item again", "security": staff,
             "parameters": [{"name": "item_id", "in": "path", "required": True,
