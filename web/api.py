@@ -181,10 +181,12 @@ def archive_url(order: Order, item: OrderItem, token: str | None, staff: bool) -
 
 def describe_item(order: Order, item: OrderItem, staff: bool = False, jobs: list[Any] | None = None,
                   token: str | None = None) -> dict[str, Any]:
-    files, manifest, archive = [], None, None
+    files, manifest, archive, plates = [], None, None, None
     if item.state == "ready":
         copies = downloads.part_copies(services().config["OUTPUT_FOLDER"], item)
         archive = archive_url(order, item, token, staff)
+        if token is not None and downloads.printed_parts(services().config["OUTPUT_FOLDER"], item):
+            plates = url_for("api.download_plates", order_id=order.id, position=item.position)
         for artifact in item.artifacts:
             url = file_url(order, item, artifact.filename, token, staff)
             if artifact.format == "manifest":
@@ -196,7 +198,8 @@ def describe_item(order: Order, item: OrderItem, staff: bool = False, jobs: list
     described = {"position": item.position, "template": item.template, "version": item.template_version,
                  "params": item.params, "quantity": item.quantity, "material": item.material, "state": item.state,
                  "reason": item.reason if item.state == "failed" else None, "attempts": item.attempts,
-                 "files": files, "manifest": manifest, "archive": archive, "production": describe_production(jobs or [], staff),
+                 "files": files, "manifest": manifest, "archive": archive, "plates": plates,
+                 "production": describe_production(jobs or [], staff),
                  "quote": item.quote}
     described["progress"], described["label"] = tracking.line_words(item.state, described["production"])
     if staff:
@@ -388,6 +391,33 @@ def download_archive(order_id: str, position: int) -> Any:
     if isinstance(order, Response):
         return order
     return send_archive(order, position)
+
+
+@bp.get("/orders/<order_id>/items/<int:position>/plates")
+def download_plates(order_id: str, position: int) -> Any:
+    """Print-ready plates of an item's printed parts for the customer's own printer (``?printer=``): one
+    PrusaSlicer project 3MF per plate (a zip when there are several), for the holder of the order's token."""
+    order = _authorized_order(order_id)
+    if isinstance(order, Response):
+        return order
+    item = _ready_item(order, position)
+    try:
+        plates = downloads.build_home_plates(services().config["OUTPUT_FOLDER"], order, item,
+                                             request.args.get("printer", "")) if item is not None else None
+    except ValidationError as error:
+        return errors_response(error.errors)
+    except downloads.CorruptFile as error:
+        return fault_response(InfrastructureError("corrupt_file", str(error)))
+    except OSError as error:
+        fault = infrastructure_fault(error)
+        if fault is None:
+            raise
+        return fault_response(fault)
+    if plates is None:
+        return json_errors(404, "this order item has no printed parts ready to put on plates")
+    mimetype = "model/3mf" if plates.name.endswith(".3mf") else "application/zip"
+    return send_file(plates.path, mimetype=mimetype, as_attachment=True, download_name=plates.name,
+                     etag=plates.etag, max_age=0, conditional=True)
 
 
 @bp.get("/openapi.json")

@@ -15,6 +15,7 @@ from typing import Any
 
 import parametric
 from parametric import FORMATS
+from parametric.fdm.vendors import home_printers
 from parametric.materials import materials
 
 from .models import ITEM_STATES
@@ -176,6 +177,8 @@ def _static_schemas(config: Mapping[str, Any]) -> dict[str, Any]:
                            "manifest": {**NULLABLE_STRING, "description": "URL of manifest.json once ready"},
                            "archive": {**NULLABLE_STRING, "description": "URL of the item's \"download all\" zip "
                                                                            "once ready"},
+                           "plates": {**NULLABLE_STRING, "description": "URL of print-ready plates of its printed "
+                                                                          "parts (add ?printer=), for the customer"},
                            "production": {"type": "array", "items": _ref("Production"),
                                           "description": "the manufacturing jobs of the item, once planned"}}},
         "Order": {
@@ -281,6 +284,25 @@ def _paths() -> dict[str, Any]:
                 "403": no_token, "404": _errors("no such order or token, or the item has no files yet"),
                 "503": _errors("a fault of ours: the archive could not be written (disk full or read-only), or "
                                "a file no longer matches its record; try again later")}}},
+        "/api/v1/orders/{order_id}/items/{position}/plates": {"get": {
+            "operationId": "downloadPlates",
+            "summary": "Print-ready plates of an item's printed parts for the customer's own printer: one PrusaSlicer "
+                       "project 3MF per plate (its embedded configuration is the printer's PrusaSlicer preset with "
+                       "the material's temperatures), a zip when there are several",
+            "parameters": [order_id, {"name": "position", "in": "path", "required": True,
+                                      "schema": {"type": "integer", "minimum": 1}},
+                           {"name": "printer", "in": "query", "required": True,
+                            "schema": {"type": "string", "enum": sorted(home_printers())},
+                            "description": "the customer's printer (the tracking page lists them by name)"},
+                           token_header, token_query],
+            "responses": {"200": {"description": "the plate (3MF) or plates (zip), as an attachment", "content": {
+                "model/3mf": {"schema": {"type": "string", "format": "binary"}},
+                "application/zip": {"schema": {"type": "string", "format": "binary"}}}},
+                "403": no_token, "404": _errors("no such order or token, or the item has no printed parts ready"),
+                "422": _errors("a printer we do not know (the message lists those we do), or parts that do not "
+                               "fit on it"),
+                "503": _errors("a fault of ours (disk full or read-only, or a file that no longer matches its "
+                               "record); try again later")}}},
         "/api/v1/openapi.json": {"get": {
             "operationId": "openapi", "summary": "This document",
             "responses": {"200": _json({"type": "object", "required": ["openapi", "paths"]})}}},

@@ -155,3 +155,65 @@ def test_job_files_are_saved_under_job_order_and_part(app, client, staff, prusa_
     queue_page = client.get("/staff/manufacturing").get_data(as_text=True)
     for name in saved:
         assert f'download="{name}"' in queue_page
+
+
+def test_print_ready_plates_for_the_customers_own_printer(app, client, prusa_slicer, tmp_path):
+    """Leg caps ordered as files: every copy on plates of the customer's MINI, as PrusaSlicer projects whose
+    embedded configuration is the MINI's own preset; PrusaSlicer slices the 3MF as it is, for that bed."""
+    import subprocess
+
+    from parametric.fdm.prusaslicer import slicer_path
+    from parametric.fdm.vendors import home_printers
+
+    order = client.post("/api/v1/orders", json=order_body(
+        {"template": "leg_cap", "params": {"sleeve_depth": 8 + unique_width() % 9}, "quantity": 6,
+         "material": "pla"})).get_json()
+    assert run_queue(app) == ["ready"]
+    [item] = client.get(f"/api/v1/orders/{order['id']}?token={order['token']}").get_json()["items"]
+    assert item["plates"] == f"/api/v1/orders/{order['id']}/items/1/plates"
+    url = f"{item['plates']}?token={order['token']}"
+    refused = client.get(f"{url}&printer=a-printer-nobody-has")
+    assert refused.status_code == 422
+    message = refused.get_json()["errors"][0]
+    assert message["field"] == "printer" and "Original Prusa MINI / MINI+" in message["message"]
+    assert client.get(f"{item['plates']}?printer=prusa_mini").status_code == 403
+    response = client.get(f"{url}&printer=prusa_mini")
+    assert response.status_code == 200, response.data[:300]
+    assert response.mimetype == "model/3mf"
+    assert disposition_name(response) == f"order-{order['id'][:8]}_item-1_leg_cap_prusa_mini_plate-1_pla.3mf"
+    plate = tmp_path / "plate.3mf"
+    plate.write_bytes(response.data)
+    with zipfile.ZipFile(plate) as project:
+        config = project.read("Metadata/Slic3r_PE.config").decode()
+        model = project.read("Metadata/Slic3r_PE_model.config").decode()
+    mini = home_printers()["prusa_mini"]
+    assert f"; bed_shape = {mini.options['bed_shape']}" in config and "; temperature = 210" in config
+    assert sum(f'key="name" value="leg_cap-copy-{n}.stl"' in model for n in range(1, 8)) == 6  # each copy, named
+    import re
+
+    offsets = [float(v) for v in re.findall(r'key="source_offset_[xy]" value="([-\d.]+)"', model)]
+    assert len(offsets) == 12 and all(0 < v < 180 for v in offsets)  # every copy on the MINI's 180 mm bed
+    gcode = tmp_path / "plate.gcode"
+    sliced = subprocess.run([slicer_path(), "--loglevel", "1", "--export-gcode", str(plate), "-o", str(gcode)],
+                            capture_output=True, text=True, timeout=600)
+    assert sliced.returncode == 0, sliced.stderr[-500:]
+    text = gcode.read_text()
+    assert 'M862.3 P "MINI"' in text  # the MINI's own start G-code, with its model check
+    assert "; bed_shape = 0x0,180x0,180x180,0x180" in text
+    assert all(f"; printing object leg_cap-copy-{n}.stl" in text for n in range(1, 7))
+    again = client.get(f"{url}&printer=prusa_mini")
+    assert again.data == response.data  # made once per printer and set of files
+    page = client.get(f"/track/{order['id']}?token={order['token']}").get_data(as_text=True)
+    assert "Get print-ready plates (3MF)" in page and "Original Prusa MINI / MINI+" in page
+
+
+def test_an_item_without_printed_parts_offers_no_plates(app, client):
+    from .test_orders import place
+
+    order = place(client, order_body({"template": "cabinet_door", "params": {}, "material": "birch_plywood"})
+                  ).get_json()
+    assert run_queue(app) == ["ready"]
+    [item] = client.get(f"/api/v1/orders/{order['id']}?token={order['token']}").get_json()["items"]
+    assert item["plates"] is None
+    response = client.get(f"/api/v1/orders/{order['id']}/items/1/plates?token={order['token']}&printer=prusa_mini")
+    assert response.status_code == 404

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from parametric import FieldError, ValidationError
+
 from ..models import Artifact, Order, OrderItem
 
 ARCHIVE_PREFIX = ".download-all-"
@@ -101,24 +103,116 @@ def open_checked(output_folder: str | Path, artifact: Artifact) -> IO[bytes] | N
     return handle
 
 
-def part_copies(output_folder: str | Path, item: OrderItem) -> dict[str, int]:
-    """How many copies of each part the item needs (per product, from its checked manifest, times the quantity)."""
+def manifest_parts(output_folder: str | Path, item: OrderItem) -> list[dict[str, Any]]:
+    """The item's parts as its checked manifest lists them (name, quantity per product, process, material)."""
     record = next((a for a in item.artifacts if a.format == "manifest"), None)
     if record is None:
-        return {}
+        return []
     try:
         handle = open_checked(output_folder, record)
     except CorruptFile:
-        return {}
+        return []
     if handle is None:
-        return {}
+        return []
     with handle:
         try:
             manifest = json.loads(handle.read())
         except ValueError:
-            return {}
+            return []
+    return [part for part in manifest.get("parts", []) if isinstance(part, dict) and "name" in part]
+
+
+def part_copies(output_folder: str | Path, item: OrderItem) -> dict[str, int]:
+    """How many copies of each part the item needs (per product, from its checked manifest, times the quantity)."""
     return {str(part["name"]): int(part.get("quantity", 1)) * item.quantity
-            for part in manifest.get("parts", []) if isinstance(part, dict) and "name" in part}
+            for part in manifest_parts(output_folder, item)}
+
+
+def printed_parts(output_folder: str | Path, item: OrderItem) -> list[tuple[dict[str, Any], Artifact]]:
+    """The item's printed parts, each with its STL (in its print pose)."""
+    from parametric.materials import get_material
+
+    def printed(part: dict[str, Any]) -> bool:  # a part without its own process is made as its material is
+        if part.get("process"):
+            return part["process"] == "fdm"
+        try:
+            return get_material(str(part.get("material") or item.material)).process == "fdm"
+        except (KeyError, ValueError, ValidationError):
+            return False
+
+    stls = {a.part: a for a in item.artifacts if a.format == "stl"}
+    return [(part, stls[part["name"]]) for part in manifest_parts(output_folder, item)
+            if printed(part) and part["name"] in stls]
+
+
+def build_home_plates(output_folder: str | Path, order: Order, item: OrderItem, printer_id: str) -> Archive | None:
+    """Print-ready plates of the item's printed parts for the customer's printer ``printer_id`` (a
+    ``ValidationError`` names the printers offered): one PrusaSlicer project 3MF per plate, every copy the item
+    needs, named by part and copy; one plate is served as its 3MF, several as a zip. ``None`` when the item has
+    no printed parts. Made once per printer and set of files (the STLs are checked against their records as they
+    are read), in a temporary folder renamed into place."""
+    import trimesh
+
+    from parametric.fdm.plates import PlateSource
+    from parametric.fdm.projects import home_plates
+    from parametric.fdm.vendors import get_home_printer
+
+    home = get_home_printer(printer_id)
+    parts = printed_parts(output_folder, item)
+    if not parts:
+        return None
+    folder = artifact_path(output_folder, parts[0][1])
+    if folder is None:
+        return None
+    folder = folder.parent
+    key = hashlib.sha256(json.dumps([home.id, sorted(home.options.items()), item.quantity,
+                                     [(p["name"], p.get("quantity"), p.get("material"), a.sha256) for p, a in parts]],
+                                    sort_keys=True).encode()).hexdigest()[:20]
+    target = folder / f".plates-{home.id}-{key}"
+    stem = f"{item_stem(order, item)}_{safe_piece(home.id)}"
+    if not target.is_dir():
+        scratch = Path(tempfile.mkdtemp(prefix=f".plates-{home.id}-", suffix=".part", dir=folder))
+        try:
+            by_material: dict[str, list[PlateSource]] = {}
+            for part, artifact in parts:
+                handle = open_checked(output_folder, artifact)
+                if handle is None:
+                    raise CorruptFile(folder / artifact.filename, artifact)
+                with handle:
+                    mesh = trimesh.load(handle, file_type="stl", force="mesh")
+                material = str(part.get("material") or item.material)
+                copies = int(part.get("quantity", 1)) * item.quantity
+                by_material.setdefault(material, []).append(
+                    PlateSource(f"{item.template}:{part['name']}", str(part["name"]), mesh, copies, material))
+            number = 0
+            for material, sources in by_material.items():
+                made = home_plates(sources, home, scratch / material)
+                if made.unplaced:
+                    reasons = "; ".join(sorted({str(u["reason"]) for u in made.unplaced}))
+                    raise ValidationError([FieldError("printer", f"some parts do not fit on the {home.name}: "
+                                                                 f"{reasons}")])
+                for path in made.paths:
+                    number += 1
+                    os.replace(path, scratch / f"{stem}_plate-{number}_{safe_piece(material)}.3mf")
+                shutil.rmtree(scratch / material)
+            os.replace(scratch, target)
+        except BaseException:
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise
+        for stale in folder.glob(f".plates-{home.id}-*"):
+            if stale != target:
+                shutil.rmtree(stale, ignore_errors=True)
+    plates = sorted(target.glob("*.3mf"), key=lambda p: int(p.stem.split("_plate-")[1].split("_")[0]))
+    if len(plates) == 1:
+        return Archive(plates[0], plates[0].name, plates[0].stat().st_size, key)
+    bundle = target / "plates.zip"
+    if not bundle.is_file():
+        handle, temporary = tempfile.mkstemp(prefix=".plates-", suffix=".part", dir=target)
+        with os.fdopen(handle, "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as archive:
+            for plate in plates:
+                archive.write(plate, f"{stem}/{plate.name}")
+        os.replace(temporary, bundle)
+    return Archive(bundle, f"{stem}_plates.zip", bundle.stat().st_size, key)
 
 
 @dataclass(frozen=True)

@@ -488,8 +488,13 @@ def track(order_id: str) -> Any:
     described = describe_order(order, token=token)
     api_url = url_for("api.show_order", order_id=order.id, token=token)
     making = any(job["state"] not in FINAL_JOB_STATES for item in described["items"] for job in item["production"])
+    from parametric.fdm.profile import PrintSettings
+    from parametric.fdm.vendors import home_printers
+
     return _private(render_template("shop/track.html", order=described, api_url=api_url, lines=_lines(described),
-                                    duration=format_duration, making=making))
+                                    duration=format_duration, making=making, token=token,
+                                    home_printers=list(home_printers().values()),
+                                    print_settings=PrintSettings()))
 
 
 def _private(page: str) -> Response:

@@ -58,9 +58,10 @@ let displayedUnits = currentUnits();
 for (const input of lengthInputs) millimetres.set(input, readMillimetres(input, displayedUnits));
 
 function applyUnits(units) {
+  const switched = units !== displayedUnits;  // at start the boxes keep the text as given (a saved link's 31.4999)
   for (const input of lengthInputs) {
     const mm = millimetres.get(input);
-    if (mm !== null && !Number.isNaN(mm)) input.value = shown(mm, units);
+    if (switched && mm !== null && !Number.isNaN(mm)) input.value = shown(mm, units);
     const field = input.closest('.field');
     const label = field.querySelector('[data-unit-label]');
     if (label) label.textContent = UNIT_HINTS[units];

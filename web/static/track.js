@@ -52,6 +52,8 @@ function showItem(item) {
   const archive = files.querySelector('[data-role="archive"]');
   if (item.archive) archive.querySelector('a').href = item.archive;
   archive.hidden = !item.archive;
+  const plates = line.querySelector('[data-role="plates"]');
+  if (plates) plates.hidden = !item.plates;
   const production = line.querySelector('[data-role="production"]');
   if (item.production.length === 0) return;  // until the parts are planned, the page shows the quoted times
   production.querySelector('ul').replaceChildren(...item.production.map((job) => {
