@@ -7,12 +7,9 @@ a body that is not JSON is a 400.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, send_file, url_for
@@ -21,7 +18,7 @@ from sqlalchemy.orm import selectinload
 
 import parametric
 from parametric import FieldError, ValidationError
-from parametric.errors import InfrastructureError
+from parametric.errors import InfrastructureError, infrastructure_fault
 
 from . import limits, machines
 from .builds import BuildFailed, Preparing
@@ -29,7 +26,7 @@ from .errors import errors_response, fault_response, json_errors
 from .limits import RateLimited
 from .models import Job, Order, OrderItem
 from .openapi import openapi_document
-from .orders import tokens, tracking
+from .orders import downloads, tokens, tracking
 from .orders.placing import (
     Client,
     IdempotencyConflict,
@@ -181,21 +178,36 @@ def file_url(order: Order, item: OrderItem, filename: str, token: str | None, st
     return None
 
 
+def archive_url(order: Order, item: OrderItem, token: str | None, staff: bool) -> str | None:
+    """Where the item's "download all" zip is downloaded (as :func:`file_url`)."""
+    if token is not None:
+        return url_for("api.download_archive", order_id=order.id, position=item.position, token=token)
+    if staff:
+        return url_for("staff.download_archive", order_id=order.id, position=item.position)
+    return None
+
+
 def describe_item(order: Order, item: OrderItem, staff: bool = False, jobs: list[Any] | None = None,
                   token: str | None = None) -> dict[str, Any]:
-    files, manifest = [], None
+    files, manifest, archive, plates = [], None, None, None
     if item.state == "ready":
+        copies = downloads.part_copies(services().config["OUTPUT_FOLDER"], item)
+        archive = archive_url(order, item, token, staff)
+        if token is not None and downloads.printed_parts(services().config["OUTPUT_FOLDER"], item):
+            plates = url_for("api.download_plates", order_id=order.id, position=item.position)
         for artifact in item.artifacts:
             url = file_url(order, item, artifact.filename, token, staff)
             if artifact.format == "manifest":
                 manifest = url
                 continue
             files.append({"format": artifact.format, "part": artifact.part, "filename": artifact.filename,
+                          "download_name": downloads.saved_name(order, item, artifact, copies),
                           "bytes": artifact.bytes, "sha256": artifact.sha256, "url": url})
     described = {"position": item.position, "template": item.template, "version": item.template_version,
                  "params": item.params, "quantity": item.quantity, "material": item.material, "state": item.state,
                  "reason": item.reason if item.state == "failed" else None, "attempts": item.attempts,
-                 "files": files, "manifest": manifest, "production": describe_production(jobs or [], staff),
+                 "files": files, "manifest": manifest, "archive": archive, "plates": plates,
+                 "production": describe_production(jobs or [], staff),
                  "quote": item.quote}
     described["progress"], described["label"] = tracking.line_words(item.state, described["production"])
     if staff:
@@ -334,41 +346,44 @@ def show_order(order_id: str) -> Any:
     return describe_order(order, token=request_token())
 
 
+def _ready_item(order: Order, position: int) -> OrderItem | None:
+    return next((item for item in order.items if item.position == position and item.state == "ready"), None)
+
+
 def send_artifact(order: Order, position: int, filename: str) -> Response:
-    """One generated file of the order; only files recorded for the item, and only inside the output folder."""
-    artifact = next((a for item in order.items if item.position == position and item.state == "ready"
-                     for a in item.artifacts if a.filename == filename), None)
-    root = Path(services().config["OUTPUT_FOLDER"]).resolve()
-    path = (root / artifact.path).resolve() if artifact is not None else None
-    if artifact is None or path is None or not path.is_relative_to(root) or not path.is_file():
-        return json_errors(404, "no such file for this order item")
-    handle = verified_file(path, artifact.bytes, artifact.sha256)
-    if handle is None:  # the order's own copy changed on disk: never served under its old SHA-256 and size
-        return fault_response(InfrastructureError("corrupt_file", f"{path} no longer matches its record "
-                                                                  f"({artifact.bytes} bytes, {artifact.sha256})"))
-    return send_file(handle, mimetype=MIMETYPES.get(artifact.format, "application/octet-stream"), as_attachment=True,
-                     download_name=artifact.filename, etag=artifact.sha256, max_age=0, conditional=True)
-
-
-def verified_file(path: Path, size: int, sha256: str) -> Any:
-    """``path`` opened for reading if its bytes are the recorded ones (size, then SHA-256), else ``None``.
-    The handle that was checked is the one served, so what is sent is what was checked."""
-    handle = open(path, "rb")  # noqa: SIM115 - handed to send_file, which closes it
+    """One generated file of the order; only files recorded for the item, and only inside the output folder.
+    It is saved under a name that says order, item, product, part and copies (:func:`downloads.saved_name`)."""
+    item = _ready_item(order, position)
+    artifact = next((a for a in item.artifacts if a.filename == filename), None) if item is not None else None
+    output = services().config["OUTPUT_FOLDER"]
     try:
-        if os.fstat(handle.fileno()).st_size != size:
-            handle.close()
-            return None
-        digest = hashlib.sha256()
-        while chunk := handle.read(1024 * 1024):
-            digest.update(chunk)
-        if digest.hexdigest() != sha256:
-            handle.close()
-            return None
-        handle.seek(0)
-        return handle
-    except BaseException:
-        handle.close()
-        raise
+        handle = downloads.open_checked(output, artifact) if artifact is not None else None
+    except downloads.CorruptFile as error:  # the order's own copy changed on disk: never served under its record
+        return fault_response(InfrastructureError("corrupt_file", str(error)))
+    if handle is None or item is None or artifact is None:
+        return json_errors(404, "no such file for this order item")
+    name = downloads.saved_name(order, item, artifact, downloads.part_copies(output, item))
+    return send_file(handle, mimetype=MIMETYPES.get(artifact.format, "application/octet-stream"), as_attachment=True,
+                     download_name=name, etag=artifact.sha256, max_age=0, conditional=True)
+
+
+def send_archive(order: Order, position: int) -> Response:
+    """The item's "download all" zip: every file and its manifest, named by order, item, product, part and copies,
+    each checked against its record as it goes in."""
+    item = _ready_item(order, position)
+    try:
+        archive = downloads.build_archive(services().config["OUTPUT_FOLDER"], order, item) if item else None
+    except downloads.CorruptFile as error:
+        return fault_response(InfrastructureError("corrupt_file", str(error)))
+    except OSError as error:  # a full or read-only disk is ours (503); anything else is a fault to fix (500)
+        fault = infrastructure_fault(error)
+        if fault is None:
+            raise
+        return fault_response(fault)
+    if archive is None:
+        return json_errors(404, "this order item has no files to download yet")
+    return send_file(archive.path, mimetype="application/zip", as_attachment=True, download_name=archive.name,
+                     etag=archive.etag, max_age=0, conditional=True)
 
 
 @bp.get("/orders/<order_id>/items/<int:position>/files/<path:filename>")
@@ -378,6 +393,42 @@ def download(order_id: str, position: int, filename: str) -> Any:
     if isinstance(order, Response):
         return order
     return send_artifact(order, position, filename)
+
+
+@bp.get("/orders/<order_id>/items/<int:position>/archive")
+def download_archive(order_id: str, position: int) -> Any:
+    """Every file of an item in one zip, for the holder of the order's token."""
+    order = _authorized_order(order_id)
+    if isinstance(order, Response):
+        return order
+    return send_archive(order, position)
+
+
+@bp.get("/orders/<order_id>/items/<int:position>/plates")
+def download_plates(order_id: str, position: int) -> Any:
+    """Print-ready plates of an item's printed parts for the customer's own printer (``?printer=``): one
+    PrusaSlicer project 3MF per plate (a zip when there are several), for the holder of the order's token."""
+    order = _authorized_order(order_id)
+    if isinstance(order, Response):
+        return order
+    item = _ready_item(order, position)
+    try:
+        plates = downloads.build_home_plates(services().config["OUTPUT_FOLDER"], order, item,
+                                             request.args.get("printer", "")) if item is not None else None
+    except ValidationError as error:
+        return errors_response(error.errors)
+    except downloads.CorruptFile as error:
+        return fault_response(InfrastructureError("corrupt_file", str(error)))
+    except OSError as error:
+        fault = infrastructure_fault(error)
+        if fault is None:
+            raise
+        return fault_response(fault)
+    if plates is None:
+        return json_errors(404, "this order item has no printed parts ready to put on plates")
+    mimetype = "model/3mf" if plates.name.endswith(".3mf") else "application/zip"
+    return send_file(plates.path, mimetype=mimetype, as_attachment=True, download_name=plates.name,
+                     etag=plates.etag, max_age=0, conditional=True)
 
 
 @bp.get("/openapi.json")

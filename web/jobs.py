@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -637,8 +639,10 @@ MIMETYPES = {".gcode": "text/plain", ".nc": "text/plain", ".ngc": "text/plain", 
 
 @dataclass(frozen=True)
 class Download:
-    """A file of a job staff may download: its own name (unique within the job), what it is, where it is, and
-    the size and SHA-256 it had when the job was prepared (``None`` for a job prepared before they were kept)."""
+    """A file of a job staff may download: its own name (unique within the job), what it is, where it is, the
+    size and SHA-256 it had when the job was prepared (``None`` for a job prepared before they were kept), and the
+    name it is saved under (``job-12_order-1a2b3c4d_side.nc``: job, order and part, so that downloads from
+    several jobs never collide)."""
 
     name: str
     kind: str
@@ -647,6 +651,7 @@ class Download:
     size_bytes: int
     mimetype: str
     recorded: tuple[int, str] | None = None
+    download_name: str = ""
 
 
 def _paths(files: dict[str, Any]) -> list[str]:
@@ -663,8 +668,36 @@ def checksums(files: dict[str, Any]) -> dict[str, list[Any]]:
     return {text: list(sha256_file(text)) for text in _paths(files) if Path(text).is_file()}
 
 
-def downloads(job: Job, output_folder: str | Path) -> list[Download]:
-    """The job's files for staff: only paths recorded in ``job.files``, inside the output folder, and present."""
+def safe_name(text: str) -> str:
+    """``text`` as a piece of a file name: letters, digits, ``.``, ``-`` and ``_`` (anything else becomes ``-``)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.") or "file"
+
+
+def saved_name(job: Job, order_id: str | None, name: str) -> str:
+    """What a job's file ``name`` is saved as: the job, its order (first 8 characters of the id, as the pages show
+    it) and its part, then the file's own name unless that only repeats the part (``side.nc`` of part ``side``)."""
+    stem, dot, suffix = name.rpartition(".")
+    if not dot:
+        stem, suffix = name, ""
+    pieces = [f"job-{job.id}"] + ([f"order-{order_id[:8]}"] if order_id else []) + [safe_name(job.part)]
+    if stem != job.part:
+        pieces.append(safe_name(stem))
+    return "_".join(pieces) + (f".{safe_name(suffix)}" if suffix else "")
+
+
+def order_ids(database: Database, jobs_: Sequence[Job]) -> dict[int, str]:
+    """The order id of each job's item, by job id (one query)."""
+    item_ids = {job.item_id for job in jobs_}
+    if not item_ids:
+        return {}
+    with database.session() as session:
+        orders = dict(session.execute(select(OrderItem.id, OrderItem.order_id).where(OrderItem.id.in_(item_ids))).all())
+    return {job.id: orders[job.item_id] for job in jobs_ if job.item_id in orders}
+
+
+def downloads(job: Job, output_folder: str | Path, order_id: str | None = None) -> list[Download]:
+    """The job's files for staff: only paths recorded in ``job.files``, inside the output folder, and present;
+    each saved under :func:`saved_name` (with ``order_id``, the order's too)."""
     root = Path(output_folder).resolve()
     found: dict[str, Download] = {}
     for kind, label in DOWNLOAD_KINDS:
@@ -678,13 +711,14 @@ def downloads(job: Job, output_folder: str | Path) -> list[Download]:
             recorded = ((job.files or {}).get("checksums") or {}).get(text)
             found[path.name] = Download(path.name, kind, label, path, path.stat().st_size,
                                         MIMETYPES.get(path.suffix.lower(), "application/octet-stream"),
-                                        (int(recorded[0]), str(recorded[1])) if recorded else None)
+                                        (int(recorded[0]), str(recorded[1])) if recorded else None,
+                                        saved_name(job, order_id, path.name))
     return list(found.values())
 
 
-def download(job: Job, output_folder: str | Path, name: str) -> Download | None:
+def download(job: Job, output_folder: str | Path, name: str, order_id: str | None = None) -> Download | None:
     """The job's file called ``name``, if staff may download it (see :func:`downloads`)."""
-    return next((d for d in downloads(job, output_folder) if d.name == name), None)
+    return next((d for d in downloads(job, output_folder, order_id) if d.name == name), None)
 
 
 def damaged(database: Database, job: Job, found: Download, prepare: Any) -> str:

@@ -212,12 +212,13 @@ def _output_folder() -> Path:
 def _send_download(job_id: int, name: str) -> Response | None:
     """The job's file called ``name`` as an attachment; ``None`` for an unknown job or a file it does not have."""
     job = jobs.get(services().database, job_id) if job_id <= MAX_ID else None
-    found = jobs.download(job, _output_folder(), name) if job is not None else None
+    order_id = jobs.order_ids(services().database, [job]).get(job.id) if job is not None else None
+    found = jobs.download(job, _output_folder(), name, order_id) if job is not None else None
     if found is None or job is None:
         return None
     source: Any = found.path
     if found.recorded is not None:  # the handle checked (size, SHA-256) is the one sent
-        from .api import verified_file
+        from .orders.downloads import verified_file
 
         source = verified_file(found.path, *found.recorded)
         if source is None:
@@ -225,7 +226,7 @@ def _send_download(job_id: int, name: str) -> Response | None:
             response = json_errors(503, message, "file")
             response.headers["Retry-After"] = "30"
             return response
-    response = send_file(source, mimetype=found.mimetype, as_attachment=True, download_name=found.name,
+    response = send_file(source, mimetype=found.mimetype, as_attachment=True, download_name=found.download_name,
                          max_age=0, etag=found.recorded[1] if found.recorded else True)
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
@@ -238,9 +239,11 @@ def list_job_files(job_id: int) -> Any:
     job = jobs.get(services().database, job_id) if job_id <= MAX_ID else None
     if job is None:
         return json_errors(404, "no job with this id")
+    order_id = jobs.order_ids(services().database, [job]).get(job.id)
     return {"files": [{"name": d.name, "kind": d.kind, "size_bytes": d.size_bytes, "content_type": d.mimetype,
+                       "download_name": d.download_name,
                        "url": url_for("manufacturing_api.download_job_file", job_id=job_id, name=d.name)}
-                      for d in jobs.downloads(job, _output_folder())]}
+                      for d in jobs.downloads(job, _output_folder(), order_id)]}
 
 
 @api_bp.get("/jobs/<int(max=2147483647):job_id>/files/<name>")
@@ -290,7 +293,8 @@ def queues() -> Any:
     for job in open_jobs:
         by_machine.setdefault(job.machine if job.machine in names else None, []).append(job)
     output = _output_folder()
-    files = {job.id: jobs.downloads(job, output) for job in [*open_jobs, *finished]}
+    orders = jobs.order_ids(database, [*open_jobs, *finished])
+    files = {job.id: jobs.downloads(job, output, orders.get(job.id)) for job in [*open_jobs, *finished]}
     return render_template("staff/manufacturing.html", machines=fleet, by_machine=by_machine, finished=finished,
                            unrouted=by_machine.get(None, []), files=files, state_label=jobs.state_label,
                            not_sent=jobs.not_sent,
@@ -686,7 +690,10 @@ def openapi_paths() -> dict[str, Any]:
                         "properties": {"name": {"type": "string"},
                                        "kind": {"type": "string", "enum": [k for k, _ in jobs.DOWNLOAD_KINDS]},
                                        "size_bytes": {"type": "integer", "minimum": 0},
-                                       "content_type": {"type": "string"}, "url": {"type": "string"}}}}}}}}},
+                                       "content_type": {"type": "string"}, "url": {"type": "string"},
+                                       "download_name": {"type": "string", "description": "the name it is saved "
+                                                         "under: job, order and part (job-12_order-1a2b3c4d_side.nc)"
+                                                         }}}}}}}}},
                           **refusals, "404": errors("no such job")}}},
         "/api/v1/staff/jobs/{job_id}/files/{name}": {"get": {
             "operationId": "staffDownloadJobFile",

@@ -15,6 +15,7 @@ from typing import Any
 
 import parametric
 from parametric import FORMATS
+from parametric.fdm.vendors import home_printers
 from parametric.materials import materials
 
 from .models import ITEM_STATES
@@ -73,7 +74,11 @@ def _static_schemas(config: Mapping[str, Any]) -> dict[str, Any]:
     max_items, max_quantity = int(config["MAX_ITEMS_PER_ORDER"]), int(config["MAX_QUANTITY"])
     file_ = {"type": "object", "required": ["format", "part", "filename", "bytes", "sha256", "url"],
              "properties": {"format": {"type": "string", "enum": list(FORMATS)}, "part": {"type": "string"},
-                            "filename": {"type": "string"}, "bytes": {"type": "integer"},
+                            "filename": {"type": "string"},
+                            "download_name": {"type": "string", "description": "the name it is saved under: "
+                                              "order, item, product, part and copies "
+                                              "(order-1a2b3c4d_item-1_wall_shelf_bracket_x4.stl)"},
+                            "bytes": {"type": "integer"},
                             "sha256": {"type": "string"}, "url": {"type": "string"}}}
     return {
         "Errors": {
@@ -177,6 +182,10 @@ def _static_schemas(config: Mapping[str, Any]) -> dict[str, Any]:
                            "attempts": {"type": "integer", "minimum": 0},
                            "files": {"type": "array", "items": _ref("File")},
                            "manifest": {**NULLABLE_STRING, "description": "URL of manifest.json once ready"},
+                           "archive": {**NULLABLE_STRING, "description": "URL of the item's \"download all\" zip "
+                                                                           "once ready"},
+                           "plates": {**NULLABLE_STRING, "description": "URL of print-ready plates of its printed "
+                                                                          "parts (add ?printer=), for the customer"},
                            "production": {"type": "array", "items": _ref("Production"),
                                           "description": "the manufacturing jobs of the item, once planned"}}},
         "Order": {
@@ -281,6 +290,36 @@ def _paths() -> dict[str, Any]:
             "responses": {"200": {"description": "the file", "content": {
                 "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
                 "403": no_token, "404": _errors("no such order, token or file")}}},
+        "/api/v1/orders/{order_id}/items/{position}/archive": {"get": {
+            "operationId": "downloadArchive",
+            "summary": "Every file of an item and its manifest in one zip, named by order, item, product, part and "
+                       "copies",
+            "parameters": [order_id, {"name": "position", "in": "path", "required": True,
+                                      "schema": {"type": "integer", "minimum": 1}}, token_header, token_query],
+            "responses": {"200": {"description": "the zip, as an attachment", "content": {
+                "application/zip": {"schema": {"type": "string", "format": "binary"}}}},
+                "403": no_token, "404": _errors("no such order or token, or the item has no files yet"),
+                "503": _errors("a fault of ours: the archive could not be written (disk full or read-only), or "
+                               "a file no longer matches its record; try again later")}}},
+        "/api/v1/orders/{order_id}/items/{position}/plates": {"get": {
+            "operationId": "downloadPlates",
+            "summary": "Print-ready plates of an item's printed parts for the customer's own printer: one PrusaSlicer "
+                       "project 3MF per plate (its embedded configuration is the printer's PrusaSlicer preset with "
+                       "the material's temperatures), a zip when there are several",
+            "parameters": [order_id, {"name": "position", "in": "path", "required": True,
+                                      "schema": {"type": "integer", "minimum": 1}},
+                           {"name": "printer", "in": "query", "required": True,
+                            "schema": {"type": "string", "enum": sorted(home_printers())},
+                            "description": "the customer's printer (the tracking page lists them by name)"},
+                           token_header, token_query],
+            "responses": {"200": {"description": "the plate (3MF) or plates (zip), as an attachment", "content": {
+                "model/3mf": {"schema": {"type": "string", "format": "binary"}},
+                "application/zip": {"schema": {"type": "string", "format": "binary"}}}},
+                "403": no_token, "404": _errors("no such order or token, or the item has no printed parts ready"),
+                "422": _errors("a printer we do not know (the message lists those we do), or parts that do not "
+                               "fit on it"),
+                "503": _errors("a fault of ours (disk full or read-only, or a file that no longer matches its "
+                               "record); try again later")}}},
         "/api/v1/openapi.json": {"get": {
             "operationId": "openapi", "summary": "This document",
             "responses": {"200": _json({"type": "object", "required": ["openapi", "paths"]})}}},
@@ -307,6 +346,14 @@ def _paths() -> dict[str, Any]:
             "responses": {"200": {"description": "the file", "content": {
                 "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
                 **staff_errors, "404": _errors("no such order or file")}}},
+        "/api/v1/staff/orders/{order_id}/items/{position}/archive": {"get": {
+            "operationId": "staffDownloadArchive", "summary": "Every file of an item of any order in one zip",
+            "security": staff,
+            "parameters": [order_id, {"name": "position", "in": "path", "required": True,
+                                      "schema": {"type": "integer", "minimum": 1}}],
+            "responses": {"200": {"description": "the zip, as an attachment", "content": {
+                "application/zip": {"schema": {"type": "string", "format": "binary"}}}},
+                **staff_errors, "404": _errors("no such order, or the item has no files yet")}}},
         "/api/v1/staff/items/{item_id}/retry": {"post": {
             "operationId": "staffRetryItem", "summary": "Queue a failed item again", "security": staff,
             "parameters": [{"name": "item_id", "in": "path", "required": True,

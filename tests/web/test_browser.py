@@ -383,3 +383,83 @@ def test_sheet_thicknesses_follow_the_routers_stock_when_the_material_changes(br
     finally:
         urllib.request.urlopen(urllib.request.Request(f"{stack.base}/api/v1/staff/machines/stock-router",
                                                       method="DELETE", headers=auth))
+
+
+def same_camera(a: dict, b: dict) -> bool:
+    return all(abs(x - y) < 1e-6 for key in ("position", "target") for x, y in zip(a[key], b[key], strict=True)) \
+        and abs(a["zoom"] - b["zoom"]) < 1e-9
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_a_saved_link_restores_the_configuration_and_the_camera_stays_put(browser, stack, size):
+    """Issue 13 item 9: the customer turns and zooms the preview, changes a value (typed in inches): the new model
+    comes in under the same camera. The page's link (copied with its button) opens the same configuration, inches
+    as typed, units and preset, also in a browser without JavaScript; axe finds nothing."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    problems: list[str] = []
+    page = open_page(browser, problems, **SIZES[size])
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=stack.base)
+    page.goto(f"{stack.base}/configure/wall_shelf?preset=bookshelf")
+    wait_for(page, "window.__preview && window.__preview.done >= 1", timeout=300)
+    framed = page.evaluate("window.__preview.camera()")
+    canvas = page.locator("#preview-canvas")
+    box = canvas.bounding_box()
+    centre = (box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.move(*centre)
+    page.mouse.down()
+    page.mouse.move(centre[0] + 60, centre[1] + 25, steps=6)  # turn
+    page.mouse.up()
+    page.mouse.wheel(0, -300)  # zoom in
+    canvas.focus()
+    canvas.press("ArrowLeft")  # pan: the target moves off the model's centre
+    time.sleep(0.3)
+    left = page.evaluate("window.__preview.camera()")
+    assert not same_camera(framed, left), "the test could not move the camera"
+    done = page.evaluate("window.__preview.done")
+    page.locator("input[name='units'][value='in']").check()
+    width = page.locator("#f-width")
+    width.fill("31.4999")
+    width.press("Tab")
+    wait_for(page, f"window.__preview.done > {done}", timeout=300)
+    glb = page.evaluate("window.__preview.last.glb")
+    after = page.evaluate("window.__preview.camera()")
+    assert same_camera(left, after), (left, after)
+    assert not axe_violations(page), axe_violations(page)
+
+    link = page.locator("#share-link").input_value()
+    query = dict(parse_qsl(urlsplit(link).query, keep_blank_values=True))
+    assert (query["params.width"], query["units"], query["preset"]) == ("31.4999", "in", "bookshelf")
+    assert "csrf_token" not in query
+    page.locator("#share-copy").click()
+    wait_for(page, "document.getElementById('share-status').textContent === 'Link copied.'")
+    assert page.evaluate("navigator.clipboard.readText()") == link
+    shot(page.locator("#share"), f"13-share-link-{size}.png")
+
+    page.locator("#view-fit").click()  # framed again on request
+    assert not same_camera(after, page.evaluate("window.__preview.camera()"))
+
+    again = open_page(browser, problems, **SIZES[size])  # the link in another browser
+    again.goto(link)
+    wait_for(again, "window.__preview && window.__preview.done >= 1", timeout=300)
+    assert again.locator("#f-width").input_value() == "31.4999"
+    assert again.locator("input[name='units'][value='in']").is_checked()
+    assert again.locator(".presets a[aria-current='true']").inner_text() == "Bookshelf" or \
+        "bookshelf" in (again.locator(".presets a[aria-current='true']").get_attribute("href") or "")
+    assert again.evaluate("window.__preview.last.glb") == glb  # the same model: the same configuration
+    assert dict(parse_qsl(urlsplit(again.locator("#share-link").input_value()).query,
+                          keep_blank_values=True)) == query
+    assert not axe_violations(again), axe_violations(again)
+
+    plain = open_page(browser, problems, java_script_enabled=False, **SIZES[size])
+    plain.goto(link)
+    assert plain.locator("#f-width").input_value() == "31.4999"
+    plain.locator("#f-width").fill("32.125")
+    plain.get_by_role("button", name="Make the link for the values above").click()
+    plain.wait_for_url("**/configure/wall_shelf?*#share")
+    made = plain.locator("#share-link").input_value()
+    assert made == plain.url.split("#")[0]
+    assert dict(parse_qsl(urlsplit(made).query, keep_blank_values=True)) == {**query, "params.width": "32.125"}
+    assert not axe_violations(plain), axe_violations(plain)
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "sideways scrolling"
+    assert not problems, problems

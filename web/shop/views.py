@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from flask import (
@@ -59,7 +60,16 @@ from ..orders.placing import (
 from ..orders.quotes import quote_line
 from ..services import services
 from .catalog import Catalog, templates_by_family
-from .forms import PREFIX, display_values, field_errors, form_groups, parameter_rows, params_from_form, units_from
+from .forms import (
+    PREFIX,
+    display_values,
+    field_errors,
+    form_fields,
+    form_groups,
+    parameter_rows,
+    params_from_form,
+    units_from,
+)
 from .preview import preview_file, request_preview
 
 bp = Blueprint("shop", __name__)
@@ -168,10 +178,30 @@ def _configurator(template: Template, values: dict[str, str], units: str, errors
     return render_template(
         "shop/configure.html", template=template, groups=form_groups(template, machines.stocked(services().database)),
         values=values, units=units, material=values.get("material") or template.default_material,
-        unit_systems=LENGTH_UNITS,
+        unit_systems=LENGTH_UNITS, share=share_url(template, values, units, preset),
         errors=errors, preset=preset, derived=derived, footwear=is_footwear(template),
         size_systems=SIZE_SYSTEMS, materials=[parametric_material(m) for m in template.materials],
         max_quantity=int(services().config["MAX_QUANTITY"])), status
+
+
+def share_url(template: Template, values: Mapping[str, str], units: str, preset: str | None) -> str:
+    """The address that restores this configuration exactly: every field as it was typed (a value typed in inches
+    stays the text typed, never a rounded conversion), the units, the preset it started from, material and
+    quantity. A switch that is off is left out, as a form leaves it out."""
+    query: dict[str, str] = {}
+    if preset:
+        query["preset"] = preset
+    query["units"] = units
+    for form_field in form_fields(template):
+        text = str(values.get(form_field.input_name) or "")
+        if form_field.kind == "switch":
+            if text.lower() in ("on", "true", "1", "yes"):
+                query[form_field.input_name] = "on"
+            continue
+        query[form_field.input_name] = text
+    query["material"] = str(values.get("material") or template.default_material)
+    query["quantity"] = str(values.get("quantity") or "1")
+    return url_for("shop.configure", template_id=template.id, _external=True, **query)
 
 
 def parametric_material(material_id: str) -> dict[str, Any]:
@@ -188,8 +218,13 @@ def configure(template_id: str) -> Any:
     if preset not in template.presets:
         preset = None
     units = units_from(request.args)
+    if "csrf_token" in request.args or "share" in request.args:
+        # the form sent here by its "Link to this configuration" button (no JavaScript needed): answered with
+        # the configuration's own address, which never carries the session's form token
+        values = {k: v for k, v in request.args.items() if k not in ("csrf_token", "share")}
+        return redirect(share_url(template, values, units, preset) + "#share", 303)
     if any(name.startswith(PREFIX) for name in request.args):  # a configuration given in the address
-        return _configurator(template, dict(request.args.items()), units, {})
+        return _configurator(template, dict(request.args.items()), units, {}, preset)
     explicit = set(template.presets[preset].params) if preset else set()
     values = display_values(template, template.resolve({}, preset).canonical(), explicit, units)
     values["quantity"] = "1"
@@ -214,12 +249,14 @@ def _to_checkout(template: Template, form: Any) -> Any:
     units = units_from(form)
     item, problems = _item_request(template, form)
     values = _as_typed(template, {k: v for k, v in form.items() if k != "csrf_token"}, units)
+    preset = form.get("preset") if form.get("preset") in template.presets else None
     if item is None:
-        return _configurator(template, values, units, field_errors(problems), status=422)
+        return _configurator(template, values, units, field_errors(problems), preset, status=422)
     try:
         quoted = quote_line(item, services(), client_address())
     except BuildFailed as error:
-        return _configurator(template, values, units, field_errors([FieldError("params", error.reason)]), status=422)
+        return _configurator(template, values, units, field_errors([FieldError("params", error.reason)]), preset,
+                             status=422)
     except RateLimited as error:
         return _too_many(error)
     if isinstance(quoted, Preparing):
@@ -454,8 +491,13 @@ def track(order_id: str) -> Any:
     described = describe_order(order, token=token)
     api_url = url_for("api.show_order", order_id=order.id, token=token)
     making = any(job["state"] not in FINAL_JOB_STATES for item in described["items"] for job in item["production"])
+    from parametric.fdm.profile import PrintSettings
+    from parametric.fdm.vendors import home_printers
+
     return _private(render_template("shop/track.html", order=described, api_url=api_url, lines=_lines(described),
-                                    duration=format_duration, making=making))
+                                    duration=format_duration, making=making, token=token,
+                                    home_printers=list(home_printers().values()),
+                                    print_settings=PrintSettings()))
 
 
 def _private(page: str) -> Response:

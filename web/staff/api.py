@@ -15,7 +15,7 @@ from sqlalchemy.orm import selectinload
 
 from parametric import FieldError
 
-from ..api import describe_item, describe_order, send_artifact
+from ..api import describe_item, describe_order, send_archive, send_artifact
 from ..errors import errors_response, json_errors
 from ..inputs import whole_number
 from ..models import ITEM_STATES, Order, OrderItem, utcnow
@@ -82,6 +82,18 @@ def download(order_id: str, position: int, filename: str) -> Any:
     if order is None:
         return json_errors(404, "no order with this id")
     return send_artifact(order, position, filename)
+
+
+@bp.get("/orders/<order_id>/items/<int:position>/archive")
+@staff_required
+def download_archive(order_id: str, position: int) -> Any:
+    """Every file of an item of any order in one zip, for staff."""
+    with services().database.session() as session:
+        order = session.scalar(select(Order).where(Order.id == order_id)
+                               .options(selectinload(Order.items).selectinload(OrderItem.artifacts)))
+    if order is None:
+        return json_errors(404, "no order with this id")
+    return send_archive(order, position)
 
 
 def retry(item_id: int) -> str:

@@ -26,7 +26,7 @@ from sqlalchemy.orm import selectinload
 import parametric
 
 from .. import limits
-from ..api import describe_order, send_artifact
+from ..api import describe_order, send_archive, send_artifact
 from ..db import Database
 from ..inputs import whole_number
 from ..models import ITEM_STATES, Order, OrderItem, utcnow
@@ -209,6 +209,16 @@ def download(order_id: str, position: int, filename: str) -> Any:
     response = send_artifact(_load(order_id), position, filename)
     if response.status_code == 404:
         abort(404, description="There is no such file for this order item.")
+    return response
+
+
+@bp.get("/orders/<order_id>/items/<int:position>/archive")
+@login_required
+def download_archive(order_id: str, position: int) -> Any:
+    """Every file of an order item in one zip, for staff logged in to the dashboard."""
+    response = send_archive(_load(order_id), position)
+    if response.status_code == 404:
+        abort(404, description="This order item has no files to download yet.")
     return response
 
 

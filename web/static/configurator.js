@@ -62,9 +62,10 @@ let displayedUnits = currentUnits();
 for (const input of lengthInputs) millimetres.set(input, readMillimetres(input, displayedUnits));
 
 function applyUnits(units) {
+  const switched = units !== displayedUnits;  // at start the boxes keep the text as given (a saved link's 31.4999)
   for (const input of lengthInputs) {
     const mm = millimetres.get(input);
-    if (mm !== null && !Number.isNaN(mm)) input.value = shown(mm, units);
+    if (switched && mm !== null && !Number.isNaN(mm)) input.value = shown(mm, units);
     const field = input.closest('.field');
     const label = field.querySelector('[data-unit-label]');
     if (label) label.textContent = UNIT_HINTS[units];
@@ -220,13 +221,33 @@ function frame(model) {
   controls.update();
 }
 
+// The first model is framed; after that the camera stays where the customer left it (position, target, zoom)
+// when a changed configuration's model replaces the last one. Only the far plane grows, so a bigger model is
+// never cut off. "Fit the model in view" frames it again.
+function keepInView(model) {
+  const sphere = new THREE.Box3().setFromObject(model).getBoundingSphere(new THREE.Sphere());
+  const { camera } = viewer;
+  const needed = camera.position.distanceTo(sphere.center) + sphere.radius * 2;
+  if (needed > camera.far) {
+    camera.far = needed;
+    camera.updateProjectionMatrix();
+  }
+}
+
 function showModel(model) {
   if (viewer.model) viewer.scene.remove(viewer.model);
   viewer.scene.add(model);
   viewer.model = model;
-  frame(model);
+  if (viewer.fitted) keepInView(model);
+  else frame(model);
+  viewer.fitted = true;
   viewer.render();
 }
+
+// What tests read of the camera: where it is, what it looks at, its zoom.
+previewState.camera = () => viewer && {
+  position: viewer.camera.position.toArray(), target: viewer.controls.target.toArray(), zoom: viewer.camera.zoom,
+};
 
 let lastBbox = null;
 
@@ -392,6 +413,7 @@ let inflight = null;
 const answers = new Map();  // query -> the preview endpoint's answer (deterministic for a configuration)
 
 async function update(startedAt) {
+  updateShareLink();  // also after changes made for the customer (the size picker fills the foot length)
   const current = query();
   if (current === lastQuery) return;
   lastQuery = current;
@@ -548,11 +570,68 @@ async function setUpSizePicker() {
   picker.hidden = false;
 }
 
+// -- the link to this configuration ---------------------------------------------------------------
+
+// The same address the server writes (web.shop.views.share_url): every field as the box shows it, in the units
+// shown; a length whose shown text was rounded by a switch of units goes as its exact millimetres instead.
+const shareBox = document.getElementById('share-link');
+const shareCopy = document.getElementById('share-copy');
+const shareStatus = document.getElementById('share-status');
+
+function shareLink() {
+  const data = new FormData(form);
+  data.delete('csrf_token');
+  if (!data.get('preset')) data.delete('preset');
+  data.set('units', displayedUnits);
+  for (const input of lengthInputs) {
+    const mm = millimetres.get(input);
+    if (mm !== null && !Number.isNaN(mm) && readMillimetres(input, displayedUnits) !== mm) {
+      data.set(input.name, exact(input));
+    }
+  }
+  return `${shareBox.dataset.base}?${new URLSearchParams(data)}`;
+}
+
+function updateShareLink() {
+  if (!shareBox) return;
+  shareBox.value = shareLink();
+  shareStatus.textContent = '';
+}
+
+if (shareBox) {
+  form.addEventListener('input', updateShareLink);
+  form.addEventListener('change', updateShareLink);
+  shareBox.addEventListener('focus', () => shareBox.select());
+  shareCopy.hidden = false;
+  shareCopy.addEventListener('click', async () => {
+    updateShareLink();
+    try {
+      await navigator.clipboard.writeText(shareBox.value);
+    } catch {
+      shareBox.select();  // no clipboard access: the link is selected for the customer to copy
+      if (!document.execCommand('copy')) {
+        shareStatus.textContent = 'Select the link and copy it.';
+        return;
+      }
+    }
+    shareStatus.textContent = 'Link copied.';
+  });
+}
+
 // -- start -----------------------------------------------------------------------------------------
 
 try {
   viewer = createViewer();
   previewState.viewer = 'webgl';
+  const fit = document.getElementById('view-fit');
+  if (fit) {
+    fit.hidden = false;
+    fit.addEventListener('click', () => {
+      if (!viewer.model) return;
+      frame(viewer.model);
+      viewer.render();
+    });
+  }
 } catch (error) {
   previewState.viewer = 'unavailable';
   if (viewerBox.dataset.picture) {
@@ -565,5 +644,6 @@ try {
 }
 applyUnits(currentUnits());
 applyStock();
+updateShareLink();
 setUpSizePicker().catch(() => {});
 update(performance.now());

@@ -39,8 +39,8 @@ function showItem(item) {
       const entry = document.createElement('li');
       const link = document.createElement('a');
       link.href = file.url;
-      link.download = file.filename;
-      link.textContent = file.filename;
+      link.download = file.download_name;
+      link.textContent = file.download_name;
       const note = document.createElement('span');
       note.className = 'muted';
       note.textContent = ` ${file.format.toUpperCase()}, ${kilobytes(file.bytes)}`;
@@ -49,6 +49,11 @@ function showItem(item) {
     }));
   }
   files.hidden = item.files.length === 0;
+  const archive = files.querySelector('[data-role="archive"]');
+  if (item.archive) archive.querySelector('a').href = item.archive;
+  archive.hidden = !item.archive;
+  const plates = line.querySelector('[data-role="plates"]');
+  if (plates) plates.hidden = !item.plates;
   const production = line.querySelector('[data-role="production"]');
   if (item.production.length === 0) return;  // until the parts are planned, the page shows the quoted times
   production.querySelector('ul').replaceChildren(...item.production.map((job) => {
