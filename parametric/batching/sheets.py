@@ -148,7 +148,7 @@ def _plan(items: Sequence[SheetItem], router: Router, settings: Any,
     from ..joinery import stock_fit
     from ..routing import route
 
-    checks: dict[str, CutCheck] = {}
+    checks: dict[tuple[str, tuple[str, ...]], CutCheck] = {}
     done: dict[tuple[str, str, str], tuple[Any, list[Any]] | str] = {}
     planned = []
     for index, item in enumerate(items):
@@ -165,7 +165,10 @@ def _plan(items: Sequence[SheetItem], router: Router, settings: Any,
                 raise ValidationError([FieldError("items", f"{manifest.template}: rendered without STEP "
                                                            "files; render it with formats=['step']")])
             # CAM's own check, over the part as it is cut here: its housings fitted to the router's measured sheets
-            check = checks.setdefault(manifest.cache_key, manifest_check(manifest, settings=settings))
+            # Keyed by the files too: the jobs of one product each bring a manifest of their own part only
+            # (``Manifest.for_part``), all under the product's cache key.
+            steps = tuple(sorted(f["part"] for f in manifest.files if f["format"] == "step"))
+            check = checks.setdefault((manifest.cache_key, steps), manifest_check(manifest, settings=settings))
             verdict = route(record, material, [router], process="cnc", can_cut=check)
             if not verdict.ok:
                 entry.reason = verdict.reason

@@ -368,7 +368,7 @@ def test_the_batch_pages_show_the_sheet_pictures_and_placements(app, client, sta
 
 @pytest.mark.integration  # real CadQuery and CAM, and the job sheet's PDF (WeasyPrint)
 def test_real_drawer_fronts_are_nested_by_their_true_outlines_with_holes(app, client, staff):
-    from .test_manufacturing_cnc import ready_cnc_jobs
+    from .test_manufacturing_cnc import WIDTH, ready_cnc_jobs
 
     add_router(app)
     first, second = (job.id for job in ready_cnc_jobs(app, client, items=2))
@@ -378,7 +378,7 @@ def test_real_drawer_fronts_are_nested_by_their_true_outlines_with_holes(app, cl
     stored = jobs.get(services(app).database, first)
     outline = Polygon(stored.batching["exterior"], stored.batching["holes"])
     assert len(outline.interiors) == 2  # the drawer front's two handle holes, from its STEP's CAM features
-    assert outline.bounds[2] - outline.bounds[0] == pytest.approx(301.5, abs=0.01)
+    assert outline.bounds[2] - outline.bounds[0] == pytest.approx(WIDTH, abs=0.01)
     assert (stored.batching["material"], stored.batching["thickness_mm"]) == ("birch_plywood", 18)
     assert sum(len(sheet.placements) for sheet in batch.sheets) == 2
     with services(app).database.session() as session:

@@ -38,7 +38,7 @@ pytestmark = pytest.mark.integration
 rs274 = tools.rs274
 
 BOOKCASE = {"template": "bookcase", "preset": "low-kids", "quantity": 1, "material": "birch_plywood"}
-DOOR = {"template": "cabinet_door", "preset": "drawer-front-80", "params": {"width": 301.5, "height": 150.0},
+DOOR = {"template": "cabinet_door", "preset": "drawer-front-80", "params": {"width": 302.0, "height": 150.0},
         "quantity": 2, "material": "birch_plywood"}
 PULL = {"template": "drawer_pull", "preset": "small-drawer-64", "material": "pla"}
 ORDERS = [[BOOKCASE, {**PULL, "quantity": 2}], [BOOKCASE, DOOR], [DOOR, {**PULL, "quantity": 1}]]

@@ -108,7 +108,7 @@ def wait_until_ready(stack: Stack, orders: list[dict], timeout: float = 150) -> 
 
 
 def test_twenty_concurrent_orders_on_two_workers(stack, database):
-    widths = [520 + 11 * index + 0.25 for index in range(16)] + [733.5] * 4  # 4 orders share one configuration
+    widths = [520 + 10 * index for index in range(16)] + [730] * 4  # on the 10 mm step; 4 orders share one
     keys = [f"it-{uuid.uuid4()}" for _ in widths]
     posts = [(shelf(width), key) for width, key in zip(widths, keys, strict=True)]
     posts += [(shelf(widths[0]), keys[0])] * 4  # a client retrying its first order while it is being placed
@@ -190,7 +190,7 @@ def _assert_killed_mid_render(database: Database, item_id: int, owner: str) -> N
 
 
 def test_a_worker_process_killed_mid_render_loses_nothing(stack, database):
-    order, item_id = _place_slow_order(stack, database, 1433.25)
+    order, item_id = _place_slow_order(stack, database, 1430)
     item = _rendering(stack, database, item_id)
     pid = int(item.lease_owner.split(":")[1])
     assert os.getpgid(pid) in _worker_groups(stack)  # a render process of one of our workers
@@ -203,11 +203,11 @@ def test_a_worker_process_killed_mid_render_loses_nothing(stack, database):
     assert finished.attempts == 2 and finished.rendered_by != item.lease_owner
     assert {f["format"] for f in shown["items"][0]["files"]} == ORDER_FORMATS
     status, manifest, _ = stack.get(shown["items"][0]["manifest"])
-    assert status == 200 and manifest["checks"]["watertight"] and manifest["params"]["width"] == 1433.25
+    assert status == 200 and manifest["checks"]["watertight"] and manifest["params"]["width"] == 1430
 
 
 def test_a_whole_worker_killed_mid_render_is_taken_over_by_the_other(stack, database):
-    order, item_id = _place_slow_order(stack, database, 1466.75)
+    order, item_id = _place_slow_order(stack, database, 1470)
     item = _rendering(stack, database, item_id)
     pid = int(item.lease_owner.split(":")[1])
     groups = _worker_groups(stack)

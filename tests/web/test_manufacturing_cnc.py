@@ -28,7 +28,7 @@ from .test_pages import form_values, page
 # the real tools' fixtures (skipped loudly when missing, a failure under CI=true), shared with tests/parametric
 rs274 = tools.rs274
 
-WIDTH, HEIGHT, THICKNESS = 301.5, 150.0, 18
+WIDTH, HEIGHT, THICKNESS = 302.0, 150.0, 18  # on the width's 1 mm step (orders snap to it)
 DOOR = {"template": "cabinet_door", "preset": "drawer-front-80", "params": {"width": WIDTH, "height": HEIGHT},
         "quantity": 1, "material": "birch_plywood"}
 """A small drawer front (through outline, two handle holes): one flat part, a few seconds to render."""

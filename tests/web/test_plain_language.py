@@ -16,7 +16,7 @@ import parametric
 from parametric.units import format_number
 from web.models import Job
 
-from .conftest import services
+from .conftest import services, unique_width
 
 DEVELOPER_WORDING = [
     (re.compile(r"(?<![A-Za-z])'[^']*'(?![A-Za-z])"), "repr quotes"),
@@ -162,9 +162,9 @@ def test_a_bug_is_a_styled_500_page(app, client):
 
 
 def test_tracking_says_what_the_workshop_is_doing(app, client, staff):
+    line = {"template": "wall_shelf", "params": {"width": unique_width()}, "quantity": 1, "material": "birch_plywood"}
     placed = client.post("/api/v1/orders", json={"customer": {"name": "Ada", "email": "ada@example.com"},
-                                                 "items": [{"template": "wall_shelf", "params": {"width": 612},
-                                                            "quantity": 1, "material": "birch_plywood"}]}).get_json()
+                                                 "items": [line]}).get_json()
     url = f"/track/{placed['id']}?token={placed['token']}"
     first = lxml.html.fromstring(client.get(url).get_data(as_text=True)).text_content()
     assert "Birch plywood" in first and "birch_plywood" not in first

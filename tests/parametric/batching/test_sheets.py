@@ -316,3 +316,17 @@ def test_nested_sheets_cut_dados_to_the_measured_sheet_plus_the_allowance(tmp_pa
     stock = next(s for s in job.report["stocks"] if s["thickness_mm"] == 18)
     assert stock["fit"] == {"allowance_mm": FIT_ALLOWANCE_MM, "measured_mm": {"18": 17.6}}
     assert book.params["sheet_thickness"] == 18
+
+
+def test_one_product_s_parts_as_separate_jobs_are_each_checked_against_their_own_files(tmp_path, make_router):
+    """The web hands each job's part on its own (``Manifest.for_part``: one part's files, the product's cache key):
+    each part is checked against its own STEP file, not the first job's (which once refused every part after the
+    first as 'rendered without a STEP file')."""
+    router = machine_from_dict(make_router("linuxcnc"))
+    book = parametric.render("bookcase", {}, preset="paperback", material="birch_plywood", formats=["step"])
+    names = [part["name"] for part in book.parts if part["name"] != "back"]
+    items = [SheetItem(book.for_part(name), 1, "ORD-1", f"job-{index}") for index, name in enumerate(names, 1)]
+    result = cut_sheets(items, router, tmp_path, seconds=2, verify=False, png=False, batch_sheet=False)
+    assert result.unplaced == []
+    copies = sum(int(part["quantity"]) for part in book.parts if part["name"] in names)
+    assert sum(len(sheet.placed) for sheet in result.sheets) == copies
