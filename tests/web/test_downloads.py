@@ -212,8 +212,8 @@ def test_an_item_without_printed_parts_offers_no_plates(app, client):
 
     order = place(client, order_body({"template": "cabinet_door", "params": {}, "material": "birch_plywood"})
                   ).get_json()
-    assert run_queue(app) == ["ready"]
+    run_queue(app)  # nothing to run when another test already built the default door (the cache is shared)
     [item] = client.get(f"/api/v1/orders/{order['id']}?token={order['token']}").get_json()["items"]
-    assert item["plates"] is None
+    assert item["state"] == "ready" and item["plates"] is None
     response = client.get(f"/api/v1/orders/{order['id']}/items/1/plates?token={order['token']}&printer=prusa_mini")
     assert response.status_code == 404
