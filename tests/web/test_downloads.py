@@ -159,11 +159,14 @@ def test_job_files_are_saved_under_job_order_and_part(app, client, staff, prusa_
 
 def test_print_ready_plates_for_the_customers_own_printer(app, client, prusa_slicer, tmp_path):
     """Leg caps ordered as files: every copy on plates of the customer's MINI, as PrusaSlicer projects whose
-    embedded configuration is the MINI's own preset; PrusaSlicer slices the 3MF as it is, for that bed."""
+    embedded configuration is the MINI's own preset; PrusaSlicer slices the 3MF as it is, for that bed. The request
+    only asks for the plates (202, Retry-After, nothing sliced yet); a worker slices them; then they are served."""
     import subprocess
 
     from parametric.fdm.prusaslicer import slicer_path
     from parametric.fdm.vendors import home_printers
+    from web.models import Build
+    from web.priorities import PRIORITY
 
     order = client.post("/api/v1/orders", json=order_body(
         {"template": "leg_cap", "params": {"sleeve_depth": 8 + unique_width() % 9}, "quantity": 6,
@@ -177,9 +180,26 @@ def test_print_ready_plates_for_the_customers_own_printer(app, client, prusa_sli
     message = refused.get_json()["errors"][0]
     assert message["field"] == "printer" and "Original Prusa MINI / MINI+" in message["message"]
     assert client.get(f"{item['plates']}?printer=prusa_mini").status_code == 403
+    output = Path(services(app).config["OUTPUT_FOLDER"])
+    assert not list(output.rglob(".plates-*"))  # this test's own output folder: no plate anywhere yet
+
+    first = client.get(f"{url}&printer=prusa_mini")
+    assert first.status_code == 202, first.data[:300]
+    assert first.get_json() == {"state": "preparing", "retry_after": 2}
+    assert first.headers["Retry-After"] == "2" and first.headers["Cache-Control"] == "no-store"
+    assert not list(output.rglob(".plates-*")) and not list(output.rglob("*_plate-*.3mf"))  # nothing sliced
+    again = client.get(f"{url}&printer=prusa_mini")
+    assert again.status_code == 202 and again.get_json()["state"] == "preparing"
+    assert services(app).queue.waiting() == {PRIORITY["plates"]: 1}  # asked twice, queued once
+    with services(app).database.session() as session:
+        [build] = session.query(Build).filter(Build.request["order"].as_string() == order["id"]).all()
+        assert (build.state, build.priority, build.request["printer"]) == ("queued", PRIORITY["plates"], "prusa_mini")
+
+    assert run_queue(app) == ["done"]  # the worker: real PrusaSlicer
     response = client.get(f"{url}&printer=prusa_mini")
     assert response.status_code == 200, response.data[:300]
     assert response.mimetype == "model/3mf"
+    assert response.headers["ETag"]
     assert disposition_name(response) == f"order-{order['id'][:8]}_item-1_leg_cap_prusa_mini_plate-1_pla.3mf"
     plate = tmp_path / "plate.3mf"
     plate.write_bytes(response.data)
@@ -201,8 +221,11 @@ def test_print_ready_plates_for_the_customers_own_printer(app, client, prusa_sli
     assert 'M862.3 P "MINI"' in text  # the MINI's own start G-code, with its model check
     assert "; bed_shape = 0x0,180x0,180x180,0x180" in text
     assert all(f"; printing object leg_cap-copy-{n}.stl" in text for n in range(1, 7))
-    again = client.get(f"{url}&printer=prusa_mini")
-    assert again.data == response.data  # made once per printer and set of files
+    later = client.get(f"{url}&printer=prusa_mini")
+    assert later.data == response.data  # made once per printer and set of files
+    assert client.get(f"{url}&printer=prusa_mini", headers={"If-None-Match": response.headers["ETag"]}
+                      ).status_code == 304
+    assert run_queue(app) == []  # nothing asked again
     page = client.get(f"/track/{order['id']}?token={order['token']}").get_data(as_text=True)
     assert "Get print-ready plates (3MF)" in page and "Original Prusa MINI / MINI+" in page
 
