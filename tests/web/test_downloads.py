@@ -240,3 +240,49 @@ def test_an_item_without_printed_parts_offers_no_plates(app, client):
     assert item["state"] == "ready" and item["plates"] is None
     response = client.get(f"/api/v1/orders/{order['id']}/items/1/plates?token={order['token']}&printer=prusa_mini")
     assert response.status_code == 404
+
+
+def test_plates_that_do_not_fit_are_the_customers_to_know_and_a_fault_is_ours(app, client, prusa_slicer):
+    """A name plate 200 mm wide: wider than a MINI's 180 mm bed. The worker finds it (PrusaSlicer's
+    plates, not the request), and the answer is then a 422 naming ``printer`` and the MINI, every time after, with
+    no second build. A changed STL is a fault of ours: answered 503, never blamed on the customer."""
+    order = client.post("/api/v1/orders", json=order_body(
+        {"template": "name_plate", "params": {"text": f"Plates {unique_width()}", "plate_width": 200},
+         "quantity": 1, "material": "pla"})).get_json()
+    assert run_queue(app) == ["ready"]
+    url = f"/api/v1/orders/{order['id']}/items/1/plates?token={order['token']}&printer=prusa_mini"
+    first = client.get(url)
+    assert first.status_code == 202 and first.get_json()["state"] == "preparing"
+    assert run_queue(app) == ["failed"]
+    for _ in range(2):
+        refused = client.get(url)
+        assert refused.status_code == 422, refused.data[:300]
+        [problem] = refused.get_json()["errors"]
+        assert problem["field"] == "printer"
+        assert problem["message"].startswith("some parts do not fit on the Original Prusa MINI / MINI+: "), problem
+    assert run_queue(app) == []  # answered from the failed build: nothing asked again
+
+    output = Path(services(app).config["OUTPUT_FOLDER"])
+    [stl] = [p for p in output.rglob("*.stl") if order["id"] in str(p)]
+    good = stl.read_bytes()
+    other = url.replace("prusa_mini", "prusa_mk3s")  # 200 mm wide: fits the MK3S's 250 x 210 mm bed
+    assert client.get(other).status_code == 202
+    stl.write_bytes(good[:-50])  # the order's own copy changes on disk before the worker reads it
+    huey = services(app).queue.huey
+    huey.execute(huey.dequeue())  # the worker's first attempt: a fault of ours, given back to the queue
+    retrying = client.get(other)
+    assert retrying.status_code == 503, retrying.data[:300]
+    assert retrying.headers["Retry-After"] == "2"
+    assert retrying.get_json()["errors"] == [{"field": "", "message": "We can't prepare files right now, please "
+                                                                      "try again shortly."}]  # not the customer's
+    stl.write_bytes(good)  # mended: the next attempt makes the plates
+    assert run_queue(app) == ["done"]
+    made = client.get(other)
+    assert made.status_code == 200 and made.mimetype == "model/3mf"
+    assert disposition_name(made) == f"order-{order['id'][:8]}_item-1_name_plate_prusa_mk3s_plate-1_pla.3mf"
+
+    stl.write_bytes(good[:-50])  # changed before anything is asked: answered at once, nothing queued to fail
+    fault = client.get(url.replace("prusa_mini", "voron_v2_250"))
+    assert fault.status_code == 503 and fault.headers["Retry-After"]
+    assert fault.get_json()["errors"][0]["field"] == ""
+    assert run_queue(app) == []

@@ -75,15 +75,19 @@ def ask_plates(services: Any, order: Order, item: OrderItem | None, printer_id: 
     made = downloads.built_home_plates(plan)
     if made is not None:
         return Plates(plan.home.name, archive=made)
-    try:
-        downloads.check_plate_sources(output, plan)
-    except downloads.CorruptFile as error:  # the order's own copy changed on disk: ours to mend, not a build to queue
-        raise InfrastructureError("corrupt_file", str(error)) from error
     key = plates_key(order, item, plan)
+
+    def enqueue(level: int) -> None:  # only for a build not asked for yet: the files it is made from are checked
+        try:
+            downloads.check_plate_sources(output, plan)
+        except downloads.CorruptFile as error:  # the order's own copy changed on disk: ours to mend, not queued
+            raise InfrastructureError("corrupt_file", str(error)) from error
+        services.queue.build_plates(key, priority=level)
+
     try:
         outcome = request_build(services.database, services.config, services.build_limit, BUILD_KIND, key,
                                 {"order": order.id, "position": item.position, "printer": plan.home.id}, client,
-                                lambda level: services.queue.build_plates(key, priority=level), "plates")
+                                enqueue, "plates")
     except BuildFailed as error:
         return Plates(plan.home.name, problem=FieldError("printer", error.reason.removeprefix("printer: ")))
     if isinstance(outcome, Preparing):
