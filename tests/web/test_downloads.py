@@ -121,6 +121,17 @@ def test_openapi_documents_the_archives(client):
         assert "422" in operation["responses"] and "404" in operation["responses"]
 
 
+def test_openapi_documents_that_plates_are_prepared_first(client):
+    plates = client.get("/api/v1/openapi.json").get_json()["paths"]["/api/v1/orders/{order_id}/items/{position}/plates"]
+    responses = plates["get"]["responses"]
+    preparing = responses["202"]
+    assert preparing["content"]["application/json"]["schema"]["properties"]["state"]["enum"] == ["preparing"]
+    assert preparing["content"]["application/json"]["schema"]["required"] == ["state", "retry_after"]
+    assert preparing["headers"]["Retry-After"]["schema"] == {"type": "integer", "minimum": 1}
+    assert "Retry-After" in responses["503"]["headers"] and "Retry-After" in responses["429"]["headers"]
+    assert set(responses["200"]["content"]) == {"model/3mf", "application/zip"}
+
+
 def test_job_files_are_saved_under_job_order_and_part(app, client, staff, prusa_slicer):
     """Two orders' jobs both have a ``leg_cap.gcode`` and a ``jobsheet.pdf``; saved, they are told apart."""
     from web import jobs
@@ -286,3 +297,38 @@ def test_plates_that_do_not_fit_are_the_customers_to_know_and_a_fault_is_ours(ap
     assert fault.status_code == 503 and fault.headers["Retry-After"]
     assert fault.get_json()["errors"][0]["field"] == ""
     assert run_queue(app) == []
+
+
+def test_the_tracking_pages_form_waits_on_a_page_then_delivers_the_plates(app, client, prusa_slicer):
+    """The "print it yourself" form is a plain GET a browser sends: a page (never JSON) that names the printer and
+    refreshes itself while a worker slices, then the 3MF itself."""
+    import re
+
+    order = client.post("/api/v1/orders", json=order_body(
+        {"template": "leg_cap", "params": {"sleeve_depth": 8 + unique_width() % 9}, "quantity": 2,
+         "material": "pla"})).get_json()
+    assert run_queue(app) == ["ready"]
+    page = client.get(f"/track/{order['id']}?token={order['token']}").get_data(as_text=True)
+    [action] = re.findall(r'<form class="home-plates" data-role="plates" method="get" action="([^"]+)"', page)
+    assert action == f"/track/{order['id']}/items/1/plates"
+    url = f"{action}?token={order['token']}&printer=ender3_v2"
+    waiting = client.get(url, headers={"Accept": "text/html"})
+    assert waiting.status_code == 202 and waiting.mimetype == "text/html"
+    assert waiting.headers["Retry-After"] == "2" and waiting.headers["Cache-Control"] == "private, no-store"
+    assert waiting.headers["Refresh"] == f"2; url={url}"
+    text = waiting.get_data(as_text=True)
+    assert "Your print-ready plates are being prepared" in text and "<strong>Creality Ender-3 V2</strong>" in text
+    assert f'<meta http-equiv="refresh" content="2; url={url}">' in text.replace("&amp;", "&")
+    assert f'href="/track/{order["id"]}?token={order["token"]}"' in text  # the way back to the order
+    assert client.get(url).status_code == 202  # asked again: still one build
+    assert run_queue(app) == ["done"]
+    made = client.get(url, headers={"Accept": "text/html"})
+    assert made.status_code == 200 and made.mimetype == "model/3mf"
+    assert disposition_name(made) == f"order-{order['id'][:8]}_item-1_leg_cap_ender3_v2_plate-1_pla.3mf"
+    with zipfile.ZipFile(io.BytesIO(made.data)) as project:
+        assert "; bed_shape = 5x0,215x0,215x220,5x220" in project.read("Metadata/Slic3r_PE.config").decode()
+    unknown = client.get(f"{action}?token={order['token']}&printer=a-printer-nobody-has")
+    assert unknown.status_code == 422 and unknown.mimetype == "text/html"
+    text = unknown.get_data(as_text=True)
+    assert "These plates cannot be made" in text and "Original Prusa MINI / MINI+" in text
+    assert client.get(f"{action}?token=wrong&printer=ender3_v2").status_code == 404
