@@ -506,8 +506,8 @@ def track(order_id: str) -> Any:
 @bp.get("/track/<order_id>/items/<int:position>/plates")
 def plates(order_id: str, position: int) -> Any:
     """The tracking page's "print it yourself" form, for a browser: while a worker slices the plates a page that
-    says so for the printer chosen and refreshes itself (no JavaScript needed), then the file itself, which the
-    browser saves (``web.orders.plates``, as the API's ``download_plates``)."""
+    says so for the printer chosen and asks again (its script in the background, else its ``<noscript>`` refresh),
+    then the file itself, which the browser saves (``web.orders.plates``, as the API's ``download_plates``)."""
     order = _authorized(order_id)
     token = request_token()
     back = url_for("shop.track", order_id=order.id, token=token)
@@ -530,8 +530,7 @@ def plates(order_id: str, position: int) -> Any:
     page = render_template("shop/plates.html", title=title, printer=asked.printer, again=again, seconds=seconds,
                            back=back, fault=asked.fault is not None)
     response = _private(page, 503 if asked.fault else 202)
-    response.headers["Retry-After"] = str(seconds)
-    response.headers["Refresh"] = f"{seconds}; url={again}"
+    response.headers["Retry-After"] = str(seconds)  # no Refresh header: it would reload the page under its script too
     return response
 
 
