@@ -43,6 +43,7 @@ from .orders.placing import (
     snap_line,
     snap_order,
 )
+from .orders.plates import NO_PLATES, ask_plates
 from .orders.quotes import instant_quote, quote_line
 from .services import services
 
@@ -404,31 +405,41 @@ def download_archive(order_id: str, position: int) -> Any:
     return send_archive(order, position)
 
 
+def send_plates(archive: downloads.Archive) -> Response:
+    """Made plates as the customer saves them: one plate as its 3MF, several as a zip; ETag, revalidated."""
+    mimetype = "model/3mf" if archive.name.endswith(".3mf") else "application/zip"
+    return send_file(archive.path, mimetype=mimetype, as_attachment=True, download_name=archive.name,
+                     etag=archive.etag, max_age=0, conditional=True)
+
+
 @bp.get("/orders/<order_id>/items/<int:position>/plates")
 def download_plates(order_id: str, position: int) -> Any:
     """Print-ready plates of an item's printed parts for the customer's own printer (``?printer=``): one
-    PrusaSlicer project 3MF per plate (a zip when there are several), for the holder of the order's token."""
+    PrusaSlicer project 3MF per plate (a zip when there are several), for the holder of the order's token. A
+    worker slices them (``web.orders.plates``): 202 ``{"state": "preparing", "retry_after"}`` with
+    ``Retry-After`` until they are made, then 200 with the file; 422 naming ``printer`` for a printer we do not
+    offer or parts that do not fit on it; 503 with ``Retry-After`` while a fault of ours is being retried."""
     order = _authorized_order(order_id)
     if isinstance(order, Response):
         return order
-    item = _ready_item(order, position)
     try:
-        plates = downloads.build_home_plates(services().config["OUTPUT_FOLDER"], order, item,
-                                             request.args.get("printer", "")) if item is not None else None
-    except ValidationError as error:
-        return errors_response(error.errors)
-    except downloads.CorruptFile as error:
-        return fault_response(InfrastructureError("corrupt_file", str(error)))
-    except OSError as error:
-        fault = infrastructure_fault(error)
-        if fault is None:
-            raise
-        return fault_response(fault)
-    if plates is None:
-        return json_errors(404, "this order item has no printed parts ready to put on plates")
-    mimetype = "model/3mf" if plates.name.endswith(".3mf") else "application/zip"
-    return send_file(plates.path, mimetype=mimetype, as_attachment=True, download_name=plates.name,
-                     etag=plates.etag, max_age=0, conditional=True)
+        plates = ask_plates(services(), order, _ready_item(order, position), request.args.get("printer", ""),
+                            limits.client_address())
+    except RateLimited as error:
+        return limits.too_many(error.retry_after, str(error))
+    if plates.problem is not None:
+        return errors_response([plates.problem])
+    if plates.archive is not None:
+        return send_plates(plates.archive)
+    if plates.preparing is None:
+        return json_errors(404, NO_PLATES)
+    if plates.fault is not None:
+        return fault_response(InfrastructureError("build_retried", plates.fault), plates.preparing.retry_after)
+    response = jsonify(state="preparing", retry_after=plates.preparing.retry_after)
+    response.status_code = 202
+    response.headers["Retry-After"] = str(plates.preparing.retry_after)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.get("/openapi.json")

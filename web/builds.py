@@ -37,11 +37,14 @@ from .priorities import PRIORITY
 
 @dataclass(frozen=True)
 class Preparing:
-    """A build a worker is making (or will make): ask again after ``retry_after`` seconds."""
+    """A build a worker is making (or will make): ask again after ``retry_after`` seconds. ``fault`` says why
+    it is being made again when a worker's attempt failed for a reason of ours (a crash, a full disk): it is
+    retried, never the customer's to fix."""
 
     key: str
     state: str
     retry_after: int
+    fault: str | None = None
 
 
 class BuildFailed(Exception):
@@ -98,7 +101,8 @@ def request_build(database: Database, config: Mapping[str, Any], limit: ClientLi
         except Exception:
             forget(database, key)  # the next request asks again
             raise
-    return Preparing(key, asked.state, retry_after)
+    return Preparing(key, asked.state, retry_after,
+                     found.reason if found is not None and found.state in ("queued", "running") else None)
 
 
 def find(database: Database, key: str) -> Build | None:

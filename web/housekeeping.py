@@ -119,7 +119,7 @@ def reap_workers(queue: Any, stale_s: float) -> dict[str, str]:
         handed = ""
         if released:
             handed = f"; item {', '.join(map(str, released))} given to another worker"
-        elif row.task in ("build_preview", "build_quote", "draw_picture") and row.task_args:
+        elif row.task in ("build_preview", "build_quote", "draw_picture", "build_plates") and row.task_args:
             builds.release(database, str(row.task_args[0]), f"the worker building it ({row.name}) stopped answering")
             queue.resubmit(row.task, list(row.task_args), row.task_priority)
             handed = f"; its {row.task.removeprefix('build_').replace('_', ' ')} given to another worker"

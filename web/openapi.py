@@ -312,14 +312,25 @@ def _paths() -> dict[str, Any]:
                             "schema": {"type": "string", "enum": sorted(home_printers())},
                             "description": "the customer's printer (the tracking page lists them by name)"},
                            token_header, token_query],
-            "responses": {"200": {"description": "the plate (3MF) or plates (zip), as an attachment", "content": {
+            "responses": {"200": {"description": "the plate (3MF) or plates (zip), as an attachment, once a worker "
+                                                 "has made them (ETag: send If-None-Match for a 304)", "content": {
                 "model/3mf": {"schema": {"type": "string", "format": "binary"}},
                 "application/zip": {"schema": {"type": "string", "format": "binary"}}}},
+                "202": {"description": "a worker is slicing the plates (the request never does): send the same "
+                                       "request again after Retry-After seconds; asking again queues nothing more",
+                        "content": {"application/json": {"schema": {
+                            "type": "object", "required": ["state", "retry_after"],
+                            "properties": {"state": {"type": "string", "enum": ["preparing"]},
+                                           "retry_after": {"type": "integer", "minimum": 1}}}}},
+                        "headers": retry_after},
                 "403": no_token, "404": _errors("no such order or token, or the item has no printed parts ready"),
                 "422": _errors("a printer we do not know (the message lists those we do), or parts that do not "
-                               "fit on it"),
-                "503": _errors("a fault of ours (disk full or read-only, or a file that no longer matches its "
-                               "record); try again later")}}},
+                               "fit on it (field printer; the same answer until the order's files change)"),
+                "429": {**_errors("too many new builds from this client; retry after Retry-After seconds"),
+                        "headers": retry_after},
+                "503": {**_errors("a fault of ours (disk full or read-only, a file that no longer matches its "
+                                  "record, or a worker's attempt that failed and is being made again); try again "
+                                  "after Retry-After seconds"), "headers": retry_after}}}},
         "/api/v1/openapi.json": {"get": {
             "operationId": "openapi", "summary": "This document",
             "responses": {"200": _json({"type": "object", "required": ["openapi", "paths"]})}}},

@@ -10,8 +10,8 @@ dispatcher) is not queued at all when our consumer runs: it has processes of its
 plain ``huey_consumer web.tasks.huey -k process``.
 
 Tasks are thin wrappers around :class:`web.orders.generation.Generation` (order items), the
-builds of pages (``web.shop.preview``, ``web.orders.quotes``, ``web.shop.catalog``) and
-``web.jobs``. Each worker process records a heartbeat with the task it is running
+builds of pages (``web.shop.preview``, ``web.orders.quotes``, ``web.shop.catalog``, ``web.orders.plates``)
+and ``web.jobs``. Each worker process records a heartbeat with the task it is running
 (``web.workers``). Nothing here builds the Flask app: ``web.tasks.huey`` is built from the
 environment on first use, and ``parametric worker`` runs :func:`create_consumer`.
 """
@@ -61,6 +61,7 @@ class Queue:
     build_preview: TaskWrapper | None = None
     build_quote: TaskWrapper | None = None
     draw_picture: TaskWrapper | None = None
+    build_plates: TaskWrapper | None = None
     tasks: dict[str, TaskWrapper] = field(default_factory=dict)
     gather_batches: TaskWrapper | None = None  # batches (web.batches)
 
@@ -193,6 +194,14 @@ def create_queue(config: Mapping[str, Any], generation: Generation | None = None
 
         return run_build(config, database, key, lambda request: draw(request, generation, config))
 
+    @huey.task(name="build_plates", priority=PRIORITY["plates"])
+    def build_plates(key: str) -> str:
+        """Print-ready plates of an order item for the customer's own printer (PrusaSlicer, about a second a plate)."""
+        from .orders.plates import make_plates
+
+        return run_build(config, database, key,
+                         lambda request: make_plates(request, database, generation.output_folder))
+
     @huey.periodic_task(crontab(), name="reap_leases", priority=PRIORITY["housekeeping"])
     def reap_leases() -> dict[str, Any]:
         """Queue again what dead or hung workers held (only under huey's plain consumer: ours has a reaper
@@ -233,8 +242,9 @@ def create_queue(config: Mapping[str, Any], generation: Generation | None = None
     gather_batches = register_batch_tasks(huey, generation.database, generation.output_folder, config,
                                           priority=PRIORITY["housekeeping"])
     queue = Queue(huey, generation, render_item, reap_leases, prepare_job, manufacture, build_preview,
-                  build_quote, draw_picture, gather_batches=gather_batches)
-    queue.tasks = {task.name: task for task in (render_item, build_preview, build_quote, draw_picture, prepare_job)}
+                  build_quote, draw_picture, build_plates=build_plates, gather_batches=gather_batches)
+    queue.tasks = {task.name: task for task in (render_item, build_preview, build_quote, draw_picture, build_plates,
+                                                prepare_job)}
     return queue
 
 

@@ -165,3 +165,29 @@ def test_api_orders_and_quotes_keep_values_written_in_inches_exact(app, client):
     assert quoted.get_json()["params"]["sleeve_depth"] == 33.02
     feet = client.post("/api/v1/quotes", json={"template": "leg_cap", "params": {"sleeve_depth": '1 5/16"'}})
     assert feet.get_json()["snapped"] == {} and feet.get_json()["params"]["sleeve_depth"] == 33.3375
+
+
+def test_plates_come_after_the_pre_sale_builds_and_before_order_renders(app):
+    """A customer waiting on the plates page is served after previews and quotes (a sale may hang on those) and
+    before order renders and slicing for jobs (minutes each, nobody watching the page for them); a fault that
+    gives a plates build back to the queue is told to the customer as ours (``Preparing.fault``)."""
+    queue = services(app).queue
+    queue.prepare_job(1)
+    queue.render_item(1)
+    queue.build_plates("l" * 64)
+    queue.build_quote("q" * 64)
+    queue.build_preview("p" * 64)
+    assert [queue.huey.dequeue().name for _ in range(5)] == ["build_preview", "build_quote", "build_plates",
+                                                              "render_item", "prepare_job"]
+    assert PRIORITY["quote"] > PRIORITY["plates"] > PRIORITY["render"]
+    database = services(app).database
+    asked: list[int] = []
+    first = builds.request_build(database, app.config, services(app).build_limit, "picture", "l" * 64, {}, None,
+                                 asked.append, "plates")
+    assert isinstance(first, builds.Preparing) and first.fault is None and asked == [PRIORITY["plates"]]
+    assert builds.claim(database, "l" * 64, "worker-1") is not None
+    assert builds.release(database, "l" * 64, "a fault on our side; trying again")
+    again = builds.request_build(database, app.config, services(app).build_limit, "picture", "l" * 64, {}, None,
+                                 asked.append, "plates")
+    assert isinstance(again, builds.Preparing) and again.fault == "a fault on our side; trying again"
+    assert asked == [PRIORITY["plates"]]  # given back to the queue by the worker itself: not enqueued again here

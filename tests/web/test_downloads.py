@@ -121,6 +121,17 @@ def test_openapi_documents_the_archives(client):
         assert "422" in operation["responses"] and "404" in operation["responses"]
 
 
+def test_openapi_documents_that_plates_are_prepared_first(client):
+    plates = client.get("/api/v1/openapi.json").get_json()["paths"]["/api/v1/orders/{order_id}/items/{position}/plates"]
+    responses = plates["get"]["responses"]
+    preparing = responses["202"]
+    assert preparing["content"]["application/json"]["schema"]["properties"]["state"]["enum"] == ["preparing"]
+    assert preparing["content"]["application/json"]["schema"]["required"] == ["state", "retry_after"]
+    assert preparing["headers"]["Retry-After"]["schema"] == {"type": "integer", "minimum": 1}
+    assert "Retry-After" in responses["503"]["headers"] and "Retry-After" in responses["429"]["headers"]
+    assert set(responses["200"]["content"]) == {"model/3mf", "application/zip"}
+
+
 def test_job_files_are_saved_under_job_order_and_part(app, client, staff, prusa_slicer):
     """Two orders' jobs both have a ``leg_cap.gcode`` and a ``jobsheet.pdf``; saved, they are told apart."""
     from web import jobs
@@ -159,11 +170,14 @@ def test_job_files_are_saved_under_job_order_and_part(app, client, staff, prusa_
 
 def test_print_ready_plates_for_the_customers_own_printer(app, client, prusa_slicer, tmp_path):
     """Leg caps ordered as files: every copy on plates of the customer's MINI, as PrusaSlicer projects whose
-    embedded configuration is the MINI's own preset; PrusaSlicer slices the 3MF as it is, for that bed."""
+    embedded configuration is the MINI's own preset; PrusaSlicer slices the 3MF as it is, for that bed. The request
+    only asks for the plates (202, Retry-After, nothing sliced yet); a worker slices them; then they are served."""
     import subprocess
 
     from parametric.fdm.prusaslicer import slicer_path
     from parametric.fdm.vendors import home_printers
+    from web.models import Build
+    from web.priorities import PRIORITY
 
     order = client.post("/api/v1/orders", json=order_body(
         {"template": "leg_cap", "params": {"sleeve_depth": 8 + unique_width() % 9}, "quantity": 6,
@@ -177,9 +191,33 @@ def test_print_ready_plates_for_the_customers_own_printer(app, client, prusa_sli
     message = refused.get_json()["errors"][0]
     assert message["field"] == "printer" and "Original Prusa MINI / MINI+" in message["message"]
     assert client.get(f"{item['plates']}?printer=prusa_mini").status_code == 403
+    output = Path(services(app).config["OUTPUT_FOLDER"])
+    assert not list(output.rglob(".plates-*"))  # this test's own output folder: no plate anywhere yet
+
+    import time
+
+    started = time.perf_counter()
+    first = client.get(f"{url}&printer=prusa_mini")
+    asked_s = time.perf_counter() - started
+    assert first.status_code == 202, first.data[:300]
+    assert first.get_json() == {"state": "preparing", "retry_after": 2}
+    assert first.headers["Retry-After"] == "2" and first.headers["Cache-Control"] == "no-store"
+    assert not list(output.rglob(".plates-*")) and not list(output.rglob("*_plate-*.3mf"))  # nothing sliced
+    again = client.get(f"{url}&printer=prusa_mini")
+    assert again.status_code == 202 and again.get_json()["state"] == "preparing"
+    assert services(app).queue.waiting() == {PRIORITY["plates"]: 1}  # asked twice, queued once
+    with services(app).database.session() as session:
+        [build] = session.query(Build).filter(Build.request["order"].as_string() == order["id"]).all()
+        assert (build.state, build.priority, build.request["printer"]) == ("queued", PRIORITY["plates"], "prusa_mini")
+
+    started = time.perf_counter()
+    assert run_queue(app) == ["done"]  # the worker: real PrusaSlicer
+    print(f"\nplates: the request answered 202 in {asked_s * 1000:.0f} ms; the worker made them in "
+          f"{time.perf_counter() - started:.2f} s")
     response = client.get(f"{url}&printer=prusa_mini")
     assert response.status_code == 200, response.data[:300]
     assert response.mimetype == "model/3mf"
+    assert response.headers["ETag"]
     assert disposition_name(response) == f"order-{order['id'][:8]}_item-1_leg_cap_prusa_mini_plate-1_pla.3mf"
     plate = tmp_path / "plate.3mf"
     plate.write_bytes(response.data)
@@ -201,8 +239,11 @@ def test_print_ready_plates_for_the_customers_own_printer(app, client, prusa_sli
     assert 'M862.3 P "MINI"' in text  # the MINI's own start G-code, with its model check
     assert "; bed_shape = 0x0,180x0,180x180,0x180" in text
     assert all(f"; printing object leg_cap-copy-{n}.stl" in text for n in range(1, 7))
-    again = client.get(f"{url}&printer=prusa_mini")
-    assert again.data == response.data  # made once per printer and set of files
+    later = client.get(f"{url}&printer=prusa_mini")
+    assert later.data == response.data  # made once per printer and set of files
+    assert client.get(f"{url}&printer=prusa_mini", headers={"If-None-Match": response.headers["ETag"]}
+                      ).status_code == 304
+    assert run_queue(app) == []  # nothing asked again
     page = client.get(f"/track/{order['id']}?token={order['token']}").get_data(as_text=True)
     assert "Get print-ready plates (3MF)" in page and "Original Prusa MINI / MINI+" in page
 
@@ -217,3 +258,86 @@ def test_an_item_without_printed_parts_offers_no_plates(app, client):
     assert item["state"] == "ready" and item["plates"] is None
     response = client.get(f"/api/v1/orders/{order['id']}/items/1/plates?token={order['token']}&printer=prusa_mini")
     assert response.status_code == 404
+
+
+def test_plates_that_do_not_fit_are_the_customers_to_know_and_a_fault_is_ours(app, client, prusa_slicer):
+    """A name plate 200 mm wide: wider than a MINI's 180 mm bed. The worker finds it (PrusaSlicer's
+    plates, not the request), and the answer is then a 422 naming ``printer`` and the MINI, every time after, with
+    no second build. A changed STL is a fault of ours: answered 503, never blamed on the customer."""
+    order = client.post("/api/v1/orders", json=order_body(
+        {"template": "name_plate", "params": {"text": f"Plates {unique_width()}", "plate_width": 200},
+         "quantity": 1, "material": "pla"})).get_json()
+    assert run_queue(app) == ["ready"]
+    url = f"/api/v1/orders/{order['id']}/items/1/plates?token={order['token']}&printer=prusa_mini"
+    first = client.get(url)
+    assert first.status_code == 202 and first.get_json()["state"] == "preparing"
+    assert run_queue(app) == ["failed"]
+    for _ in range(2):
+        refused = client.get(url)
+        assert refused.status_code == 422, refused.data[:300]
+        [problem] = refused.get_json()["errors"]
+        assert problem["field"] == "printer"
+        assert problem["message"].startswith("some parts do not fit on the Original Prusa MINI / MINI+: "), problem
+    assert run_queue(app) == []  # answered from the failed build: nothing asked again
+
+    output = Path(services(app).config["OUTPUT_FOLDER"])
+    [stl] = [p for p in output.rglob("*.stl") if order["id"] in str(p)]
+    good = stl.read_bytes()
+    other = url.replace("prusa_mini", "prusa_mk3s")  # 200 mm wide: fits the MK3S's 250 x 210 mm bed
+    assert client.get(other).status_code == 202
+    stl.write_bytes(good[:-50])  # the order's own copy changes on disk before the worker reads it
+    huey = services(app).queue.huey
+    huey.execute(huey.dequeue())  # the worker's first attempt: a fault of ours, given back to the queue
+    retrying = client.get(other)
+    assert retrying.status_code == 503, retrying.data[:300]
+    assert retrying.headers["Retry-After"] == "2"
+    assert retrying.get_json()["errors"] == [{"field": "", "message": "We can't prepare files right now, please "
+                                                                      "try again shortly."}]  # not the customer's
+    stl.write_bytes(good)  # mended: the next attempt makes the plates
+    assert run_queue(app) == ["done"]
+    made = client.get(other)
+    assert made.status_code == 200 and made.mimetype == "model/3mf"
+    assert disposition_name(made) == f"order-{order['id'][:8]}_item-1_name_plate_prusa_mk3s_plate-1_pla.3mf"
+
+    stl.write_bytes(good[:-50])  # changed before anything is asked: answered at once, nothing queued to fail
+    fault = client.get(url.replace("prusa_mini", "voron_v2_250"))
+    assert fault.status_code == 503 and fault.headers["Retry-After"]
+    assert fault.get_json()["errors"][0]["field"] == ""
+    assert run_queue(app) == []
+
+
+def test_the_tracking_pages_form_waits_on_a_page_then_delivers_the_plates(app, client, prusa_slicer):
+    """The "print it yourself" form is a plain GET a browser sends: a page (never JSON) that names the printer and
+    refreshes itself while a worker slices, then the 3MF itself."""
+    import re
+
+    order = client.post("/api/v1/orders", json=order_body(
+        {"template": "leg_cap", "params": {"sleeve_depth": 8 + unique_width() % 9}, "quantity": 2,
+         "material": "pla"})).get_json()
+    assert run_queue(app) == ["ready"]
+    page = client.get(f"/track/{order['id']}?token={order['token']}").get_data(as_text=True)
+    [action] = re.findall(r'<form class="home-plates" data-role="plates" method="get" action="([^"]+)"', page)
+    assert action == f"/track/{order['id']}/items/1/plates"
+    url = f"{action}?token={order['token']}&printer=ender3_v2"
+    waiting = client.get(url, headers={"Accept": "text/html"})
+    assert waiting.status_code == 202 and waiting.mimetype == "text/html"
+    assert waiting.headers["Retry-After"] == "2" and waiting.headers["Cache-Control"] == "private, no-store"
+    assert "Refresh" not in waiting.headers  # the page's script asks again; without it, its <noscript> refresh
+    text = waiting.get_data(as_text=True)
+    assert "Your print-ready plates are being prepared" in text and "<strong>Creality Ender-3 V2</strong>" in text
+    assert f'<noscript><meta http-equiv="refresh" content="2; url={url}"></noscript>' in text.replace("&amp;", "&")
+    head = client.head(url)  # what the page's script asks while it waits
+    assert head.status_code == 202 and head.headers["Retry-After"] == "2"
+    assert f'href="/track/{order["id"]}?token={order["token"]}"' in text  # the way back to the order
+    assert client.get(url).status_code == 202  # asked again: still one build
+    assert run_queue(app) == ["done"]
+    made = client.get(url, headers={"Accept": "text/html"})
+    assert made.status_code == 200 and made.mimetype == "model/3mf"
+    assert disposition_name(made) == f"order-{order['id'][:8]}_item-1_leg_cap_ender3_v2_plate-1_pla.3mf"
+    with zipfile.ZipFile(io.BytesIO(made.data)) as project:
+        assert "; bed_shape = 5x0,215x0,215x220,5x220" in project.read("Metadata/Slic3r_PE.config").decode()
+    unknown = client.get(f"{action}?token={order['token']}&printer=a-printer-nobody-has")
+    assert unknown.status_code == 422 and unknown.mimetype == "text/html"
+    text = unknown.get_data(as_text=True)
+    assert "These plates cannot be made" in text and "Original Prusa MINI / MINI+" in text
+    assert client.get(f"{action}?token=wrong&printer=ender3_v2").status_code == 404

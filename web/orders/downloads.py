@@ -145,16 +145,26 @@ def printed_parts(output_folder: str | Path, item: OrderItem) -> list[tuple[dict
             if printed(part) and part["name"] in stls]
 
 
-def build_home_plates(output_folder: str | Path, order: Order, item: OrderItem, printer_id: str) -> Archive | None:
-    """Print-ready plates of the item's printed parts for the customer's printer ``printer_id`` (a
-    ``ValidationError`` names the printers offered): one PrusaSlicer project 3MF per plate, every copy the item
-    needs, named by part and copy; one plate is served as its 3MF, several as a zip. ``None`` when the item has
-    no printed parts. Made once per printer and set of files (the STLs are checked against their records as they
-    are read), in a temporary folder renamed into place."""
-    import trimesh
+@dataclass(frozen=True)
+class PlatesPlan:
+    """What the plates of an item for one printer are made from: the printer, the printed parts with their STLs,
+    the item's folder, a key of it all (printer and its options, quantity, parts and their SHA-256) and the stem
+    of the saved names. Worked out without slicing anything (:func:`plan_home_plates`)."""
 
-    from parametric.fdm.plates import PlateSource
-    from parametric.fdm.projects import home_plates
+    home: Any
+    parts: list[tuple[dict[str, Any], Artifact]]
+    folder: Path
+    key: str
+    stem: str
+
+    @property
+    def target(self) -> Path:
+        return self.folder / f".plates-{self.home.id}-{self.key}"
+
+
+def plan_home_plates(output_folder: str | Path, order: Order, item: OrderItem, printer_id: str) -> PlatesPlan | None:
+    """The plan of the item's plates for the customer's printer ``printer_id`` (a ``ValidationError`` names the
+    printers offered); ``None`` when the item has no printed parts. Reads the manifest only: no slicing."""
     from parametric.fdm.vendors import get_home_printer
 
     home = get_home_printer(printer_id)
@@ -164,17 +174,62 @@ def build_home_plates(output_folder: str | Path, order: Order, item: OrderItem, 
     folder = artifact_path(output_folder, parts[0][1])
     if folder is None:
         return None
-    folder = folder.parent
     key = hashlib.sha256(json.dumps([home.id, sorted(home.options.items()), item.quantity,
                                      [(p["name"], p.get("quantity"), p.get("material"), a.sha256) for p, a in parts]],
                                     sort_keys=True).encode()).hexdigest()[:20]
-    target = folder / f".plates-{home.id}-{key}"
-    stem = f"{item_stem(order, item)}_{safe_piece(home.id)}"
+    return PlatesPlan(home, parts, folder.parent, key, f"{item_stem(order, item)}_{safe_piece(home.id)}")
+
+
+def check_plate_sources(output_folder: str | Path, plan: PlatesPlan) -> None:
+    """Every STL the plates are made from matches its record (:class:`CorruptFile` if one changed or is gone):
+    checked before a worker is asked, so a changed file is our fault answered at once, not a build queued to fail."""
+    for _, artifact in plan.parts:
+        handle = open_checked(output_folder, artifact)
+        if handle is None:
+            raise CorruptFile(plan.folder / artifact.filename, artifact)
+        handle.close()
+
+
+def built_home_plates(plan: PlatesPlan) -> Archive | None:
+    """The plates of ``plan`` if they were made (one plate as its 3MF, several as a zip), else ``None``."""
+    if not plan.target.is_dir():
+        return None
+    plates = sorted(plan.target.glob("*.3mf"), key=lambda p: int(p.stem.split("_plate-")[1].split("_")[0]))
+    if not plates:
+        return None
+    if len(plates) == 1:
+        return Archive(plates[0], plates[0].name, plates[0].stat().st_size, plan.key)
+    bundle = plan.target / "plates.zip"
+    if not bundle.is_file():
+        handle, temporary = tempfile.mkstemp(prefix=".plates-", suffix=".part", dir=plan.target)
+        with os.fdopen(handle, "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as archive:
+            for plate in plates:
+                archive.write(plate, f"{plan.stem}/{plate.name}")
+        os.replace(temporary, bundle)
+    return Archive(bundle, f"{plan.stem}_plates.zip", bundle.stat().st_size, plan.key)
+
+
+def build_home_plates(output_folder: str | Path, order: Order, item: OrderItem, printer_id: str) -> Archive | None:
+    """Print-ready plates of the item's printed parts for the customer's printer ``printer_id`` (a
+    ``ValidationError`` names the printers offered, or says which parts do not fit on it): one PrusaSlicer project
+    3MF per plate, every copy the item needs, named by part and copy; one plate is served as its 3MF, several as a
+    zip. ``None`` when the item has no printed parts. Made once per printer and set of files (the STLs are checked
+    against their records as they are read), in a temporary folder renamed into place. PrusaSlicer runs here
+    (about a second a plate): a worker calls this (``web.orders.plates``), never a request."""
+    import trimesh
+
+    from parametric.fdm.plates import PlateSource
+    from parametric.fdm.projects import home_plates
+
+    plan = plan_home_plates(output_folder, order, item, printer_id)
+    if plan is None:
+        return None
+    home, folder, target, stem = plan.home, plan.folder, plan.target, plan.stem
     if not target.is_dir():
         scratch = Path(tempfile.mkdtemp(prefix=f".plates-{home.id}-", suffix=".part", dir=folder))
         try:
             by_material: dict[str, list[PlateSource]] = {}
-            for part, artifact in parts:
+            for part, artifact in plan.parts:
                 handle = open_checked(output_folder, artifact)
                 if handle is None:
                     raise CorruptFile(folder / artifact.filename, artifact)
@@ -202,17 +257,7 @@ def build_home_plates(output_folder: str | Path, order: Order, item: OrderItem, 
         for stale in folder.glob(f".plates-{home.id}-*"):
             if stale != target:
                 shutil.rmtree(stale, ignore_errors=True)
-    plates = sorted(target.glob("*.3mf"), key=lambda p: int(p.stem.split("_plate-")[1].split("_")[0]))
-    if len(plates) == 1:
-        return Archive(plates[0], plates[0].name, plates[0].stat().st_size, key)
-    bundle = target / "plates.zip"
-    if not bundle.is_file():
-        handle, temporary = tempfile.mkstemp(prefix=".plates-", suffix=".part", dir=target)
-        with os.fdopen(handle, "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as archive:
-            for plate in plates:
-                archive.write(plate, f"{stem}/{plate.name}")
-        os.replace(temporary, bundle)
-    return Archive(bundle, f"{stem}_plates.zip", bundle.stat().st_size, key)
+    return built_home_plates(plan)
 
 
 @dataclass(frozen=True)

@@ -36,11 +36,13 @@ from parametric.units import LENGTH_UNITS, format_duration, length_value
 from .. import limits, machines
 from ..api import (
     _authorized_order,
+    _ready_item,
     describe_order,
     order_admission,
     order_client,
     parse_order_body,
     request_token,
+    send_plates,
 )
 from ..builds import BuildFailed, Preparing
 from ..inputs import whole_number
@@ -57,6 +59,7 @@ from ..orders.placing import (
     request_hash,
     snap_item,
 )
+from ..orders.plates import ask_plates
 from ..orders.quotes import quote_line
 from ..services import services
 from .catalog import Catalog, templates_by_family
@@ -500,9 +503,40 @@ def track(order_id: str) -> Any:
                                     print_settings=PrintSettings()))
 
 
-def _private(page: str) -> Response:
+@bp.get("/track/<order_id>/items/<int:position>/plates")
+def plates(order_id: str, position: int) -> Any:
+    """The tracking page's "print it yourself" form, for a browser: while a worker slices the plates a page that
+    says so for the printer chosen and asks again (its script in the background, else its ``<noscript>`` refresh),
+    then the file itself, which the browser saves (``web.orders.plates``, as the API's ``download_plates``)."""
+    order = _authorized(order_id)
+    token = request_token()
+    back = url_for("shop.track", order_id=order.id, token=token)
+    printer = request.args.get("printer", "")
+    try:
+        asked = ask_plates(services(), order, _ready_item(order, position), printer, client_address())
+    except RateLimited as error:
+        return _too_many(error)
+    if asked.archive is not None:
+        return send_plates(asked.archive)
+    if asked.problem is not None:
+        page = render_template("shop/plates.html", title="These plates cannot be made", printer=asked.printer,
+                               problem=asked.problem.message, back=back)
+        return _private(page, 422)
+    if asked.preparing is None:
+        abort(404, description="This item has no printed parts to put on plates, or its files are not ready yet.")
+    seconds = asked.preparing.retry_after
+    again = url_for("shop.plates", order_id=order.id, position=position, token=token, printer=printer)
+    title = "Your plates are taking longer" if asked.fault else "Your print-ready plates are being prepared"
+    page = render_template("shop/plates.html", title=title, printer=asked.printer, again=again, seconds=seconds,
+                           back=back, fault=asked.fault is not None)
+    response = _private(page, 503 if asked.fault else 202)
+    response.headers["Retry-After"] = str(seconds)  # no Refresh header: it would reload the page under its script too
+    return response
+
+
+def _private(page: str, status: int = 200) -> Response:
     """A page reached with the order's secret token: never kept by shared caches or the browser's."""
-    response = Response(page, mimetype="text/html")
+    response = Response(page, status=status, mimetype="text/html")
     response.headers["Cache-Control"] = "private, no-store"
     return response
 
