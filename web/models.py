@@ -281,12 +281,12 @@ class BatchPlacement(Base):
 
 
 BUILD_STATES = ("queued", "running", "done", "failed")
-BUILD_KINDS = ("preview", "quote", "picture")
+BUILD_KINDS = ("preview", "quote", "picture", "plates")
 
 
 class Build(Base):
-    """A preview, quote or catalog picture asked for by a page and built by a worker, never by a request
-    thread: the request enqueues it (once per ``key``) and answers "preparing"; the worker records the
+    """A preview, quote, catalog picture or customer's plates asked for by a page and built by a worker, never by a
+    request thread: the request enqueues it (once per ``key``) and answers "preparing"; the worker records the
     outcome here (a quote's measured parts in ``result``, a failure's ``reason``) and how long it took.
 
     ``key`` is a hash of what is built (template, version, canonical parameters, export settings and,
@@ -296,7 +296,7 @@ class Build(Base):
     __tablename__ = "builds"
     __table_args__ = (
         CheckConstraint("state IN ('queued', 'running', 'done', 'failed')", name="state"),
-        CheckConstraint("kind IN ('preview', 'quote', 'picture')", name="kind"),
+        CheckConstraint("kind IN ('preview', 'quote', 'picture', 'plates')", name="kind"),
         Index("ix_builds_kind_finished", "kind", "finished_at"),
     )
 

@@ -15,7 +15,7 @@ from sqlalchemy import CheckConstraint, func, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 from web.db import Database
-from web.models import Artifact, Base, IdempotencyKey, Job, MachineRow, Order, OrderItem, RateLimit, User
+from web.models import Artifact, Base, Build, IdempotencyKey, Job, MachineRow, Order, OrderItem, RateLimit, User
 from web.orders import tokens
 
 from .live import postgres_database
@@ -147,3 +147,22 @@ def test_the_check_constraints_hold_after_the_rename(database):
         order = Order(id="o2", token_hash="t", customer_name="Ada", customer_email="ada@example.com")
         session.add(OrderItem(order=order, position=0, template="wall_shelf", template_version="1.0.0", params={},
                               quantity=0, material="pla"))
+
+
+def test_builds_take_plates_after_0010_and_keep_their_rows(database):
+    """0010 widens the builds' kind check to ``plates`` (a customer's own-printer plates, made by a worker); on
+    SQLite the table is rebuilt, and the builds already there stay. Other kinds are still refused."""
+    database.upgrade("0009")
+    with database.transaction() as session:
+        session.add(Build(key="p1", kind="picture", request={"template": "leg_cap"}))
+    with pytest.raises(IntegrityError), database.transaction() as session:
+        session.add(Build(key="p2", kind="plates", request={"order": "o1"}))
+    database.upgrade()
+    assert proposed_changes(database) == []
+    with database.transaction() as session:
+        session.add(Build(key="p2", kind="plates", request={"order": "o1"}))
+    with database.session() as session:
+        assert {build.key: build.kind for build in session.scalars(select(Build))} == {"p1": "picture",
+                                                                                       "p2": "plates"}
+    with pytest.raises(IntegrityError), database.transaction() as session:
+        session.add(Build(key="p3", kind="sculpture", request={}))

@@ -28,11 +28,8 @@ from ..models import Order, OrderItem
 from . import downloads
 
 NO_PLATES = "this order item has no printed parts ready to put on plates"
-BUILD_KIND = "picture"
-"""The kind plates are recorded under in the builds table. Its check constraint (migration 0005) allows only
-``preview``, ``quote`` and ``picture``, and widening it needs a migration of its own: until then plates are
-recorded as ``picture`` (a drawing made for a customer's page, like the catalog's; neither kind counts in a quote's
-lead time, nor is its mean time used). Their keys never meet the catalog's: :func:`plates_key` hashes ``plates``."""
+BUILD_KIND = "plates"
+"""The kind plates are recorded under in the builds table (migration 0010)."""
 
 
 @dataclass(frozen=True)

@@ -339,7 +339,8 @@ def lead_seconds(queue: Any, config: Mapping[str, Any]) -> dict[str, Any]:
     ahead = queue.ahead_of(PRIORITY["render"])
     means = {"render": queue.generation.average_render_seconds(),
              "preview": builds.mean_seconds(database, "preview"),
-             "quote": builds.mean_seconds(database, "quote")}
+             "quote": builds.mean_seconds(database, "quote"),
+             "plates": builds.mean_seconds(database, "plates")}
     default = float(config["DEFAULT_RENDER_SECONDS"])
     seconds = sum(count * (means.get(kind) or default) for kind, count in ahead.items())
     live = workers.live_count(database, float(config["WORKER_STALE_SECONDS"]))
