@@ -10,7 +10,9 @@ sheets reach a utilisation, when the oldest job's promised ship date needs it to
 A closed printer batch is sliced once per plate (:func:`parametric.fdm.make_plates`, PrusaSlicer keeping the
 positions). Sending goes through the machine's connector, one sheet or plate per upload, and the batch's jobs
 move with it (sent). Jobs keep their own order references and states; a job taken out of a batch is made on its
-own and the batch is laid out again without it.
+own and the batch is laid out again without it. Objects of a finished printer batch that did not come out right
+are made again on new plates, one object (:func:`remake`) or every object of a stopped plate (:func:`remake_plates`)
+at a time, each copy at most once (the original job records which job makes each placement again).
 
 Every state change is one transaction; the layout work is the core's, this module keeps the bookkeeping.
 """

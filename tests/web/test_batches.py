@@ -703,11 +703,13 @@ def test_a_plate_stopped_on_octoprint_is_made_again_whole_in_one_step(app, clien
     import re
     import time
 
+    import lxml.html
     import trimesh
 
     from web import machines
 
     from .test_manufacturing_cnc import page_login
+    from .test_pages import form_values
 
     database = services(app).database
     machines.add(database, machines.parse(
@@ -746,7 +748,10 @@ def test_a_plate_stopped_on_octoprint_is_made_again_whole_in_one_step(app, clien
     page = client.get(f"/staff/batches/{batch_id}").get_data(as_text=True)
     assert f'action="/staff/batches/{batch_id}/remake"' in page and 'name="plate" value="1"' in page
     assert "Make this plate again" in page and "On the printer: stopped." in page
-    assert re.search(rf'action="/staff/batches/{batch_id}/remake".*?name="csrf_token" value="[^"]+"', page, re.S)
+    form = form_values(lxml.html.fromstring(page), "remake-plate-1")
+    assert form["plate"] == "1" and form["csrf_token"]
+    forged = client.post(f"/staff/batches/{batch_id}/remake", data={"plate": "1"})
+    assert forged.status_code == 400 and jobs.get(database, discs).batching.get("remade") is None  # no CSRF token
 
     # one call makes every object of the stopped plate again: one new job per order's part, on a new plate
     answer = client.post(f"/api/v1/staff/batches/{batch_id}/remake", json={"reason": "spaghetti"}, headers=staff)
@@ -791,6 +796,9 @@ def test_a_plate_stopped_on_octoprint_is_made_again_whole_in_one_step(app, clien
         message = twice.get_json()["errors"][0]["message"]
         assert message.count("is already being made again as job") == 3 and \
             f"(job {tiles} copy 1) is already being made again as job {again[tiles]['id']}" in message
+    resent = client.post(f"/staff/batches/{batch_id}/remake", data={**form, "reason": "spaghetti again"},
+                         follow_redirects=True)  # the page's form, as it was before the plate was made again
+    assert resent.status_code == 200 and "already being made again as job" in resent.get_data(as_text=True)
     with database.session() as session:
         assert len(session.scalars(select(Job)).all()) == 5
     page = client.get(f"/staff/batches/{batch_id}").get_data(as_text=True)
