@@ -684,6 +684,24 @@ def test_a_plate_is_made_again_only_of_a_finished_printer_batch_and_bad_requests
         assert len(session.scalars(select(Job)).all()) == 2
 
 
+def idle_octoprint(octoprint: Any) -> None:
+    """Wait until the session's Virtual Printer is idle, then delete the plates earlier tests uploaded: each test's
+    database numbers its batches from 1, so an earlier test's plate would carry the same tag (``batch-1-1``) and be
+    taken for this test's (already sent, and cancelled there)."""
+    import time
+
+    from parametric.hosts import JOB_TAG
+
+    deadline = time.monotonic() + 240
+    while octoprint._call("GET", "/api/job")[1].get("state") != "Operational":  # an earlier print may be ending
+        assert time.monotonic() < deadline, "the Virtual Printer never became idle"
+        time.sleep(1)
+    _, listing = octoprint._call("GET", "/api/files/local?recursive=true")
+    for upload in listing.get("files", []):
+        if str((upload.get("userdata") or {}).get(JOB_TAG) or "").startswith("batch-"):
+            assert octoprint._call("DELETE", f"/api/files/local/{upload['path']}")[0] == 204, upload["path"]
+
+
 def tracked(app: Flask, client: Any, job_id: int) -> str:
     """The customer's tracking page of the order of ``job_id`` (its order given a token, as placing does)."""
     from web.orders import tokens
@@ -701,7 +719,6 @@ def tracked(app: Flask, client: Any, job_id: int) -> str:
 @pytest.mark.integration  # PrusaSlicer and a real OctoPrint driving its Virtual Printer
 def test_a_plate_stopped_on_octoprint_is_made_again_whole_in_one_step(app, client, staff, tmp_path, octoprint):
     import re
-    import time
 
     import lxml.html
     import trimesh
@@ -715,10 +732,7 @@ def test_a_plate_stopped_on_octoprint_is_made_again_whole_in_one_step(app, clien
     machines.add(database, machines.parse(
         {"kind": "printer", "name": "mk3", "build_volume_mm": [250, 210, 210], "materials": ["pla", "petg"],
          "host": {"kind": "octoprint", "url": octoprint.url, "api_key": octoprint.api_key}}))
-    deadline = time.monotonic() + 240
-    while octoprint._call("GET", "/api/job")[1].get("state") != "Operational":  # an earlier print may be ending
-        assert time.monotonic() < deadline, "the Virtual Printer never became idle"
-        time.sleep(1)
+    idle_octoprint(octoprint)
     assert octoprint._call("POST", "/api/printer/command", {"commands": ["M220 S2000"]})[0] == 204  # fast moves
     disc = tmp_path / "disc.stl"
     trimesh.creation.cylinder(radius=6, height=1.6).apply_translation((0, 0, 0.8)).export(disc)
@@ -813,4 +827,5 @@ def test_a_plate_stopped_on_octoprint_is_made_again_whole_in_one_step(app, clien
     assert client.post(f"/api/v1/staff/batches/{body['id']}/done", headers=staff).get_json()["state"] == "done"
     tracking = tracked(app, client, discs)
     assert "did not come out right; printed again" in tracking and "made: ready to ship" in tracking
-    octoprint._call("POST", "/api/job", {"command": "cancel"})  # the Virtual Printer is left idle for the next test
+    octoprint._call("POST", "/api/job", {"command": "cancel"})  # the Virtual Printer is left idle for the next test,
+    idle_octoprint(octoprint)  # without this test's plates
