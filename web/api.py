@@ -156,11 +156,15 @@ def _load_order(order_id: str) -> Order | None:
 def describe_production(jobs: list[Any], staff: bool = False) -> list[dict[str, Any]]:
     """An item's manufacturing jobs: part, state (and in workshop words), progress and the estimated machine time."""
     described = []
+    replaced = tracking.replacing(jobs)
     for job in jobs:
         estimates = job.estimates or {}
         seconds = estimates.get("print_time_s", estimates.get("machining_time_s"))
+        made_again = bool((job.batching or {}).get("remake_of"))
         entry = {"part": job.part, "state": job.state, "kind": job.kind,
-                 "label": tracking.job_words(job.kind, job.state, job.cancel_reason),
+                 "label": tracking.job_words(job.kind, job.state, job.cancel_reason, made_again=made_again,
+                                             replaced=replaced.get(job.id)),
+                 "made_again": made_again, "replaced": job.id in replaced,
                  "process": tracking.process_words(job.kind),
                  "progress": round(job.progress or 0.0, 1), "estimated_time_s": seconds}
         if staff:

@@ -10,7 +10,9 @@ sheets reach a utilisation, when the oldest job's promised ship date needs it to
 A closed printer batch is sliced once per plate (:func:`parametric.fdm.make_plates`, PrusaSlicer keeping the
 positions). Sending goes through the machine's connector, one sheet or plate per upload, and the batch's jobs
 move with it (sent). Jobs keep their own order references and states; a job taken out of a batch is made on its
-own and the batch is laid out again without it.
+own and the batch is laid out again without it. Objects of a finished printer batch that did not come out right
+are made again on new plates, one object (:func:`remake`) or every object of a stopped plate (:func:`remake_plates`)
+at a time, each copy at most once (the original job records which job makes each placement again).
 
 Every state change is one transaction; the layout work is the core's, this module keeps the bookkeeping.
 """
@@ -706,14 +708,18 @@ def send(database: Database, batch_id: int, *, timeout_s: float = 10.0) -> tuple
 
 
 def _move(database: Database, batch_id: int, to: str, job_states: tuple[str, ...], job_to: str,
-          **values: Any) -> None:
-    """The batch to ``to`` and its jobs in ``job_states`` to ``job_to``, in one transaction."""
+          ended: Mapping[int, str] | None = None, **values: Any) -> None:
+    """The batch to ``to`` and its jobs in ``job_states`` to ``job_to``, in one transaction; ``ended`` records how
+    each sheet (plate), by index, ended on its machine (:data:`PLATE_ENDS`)."""
     now = utcnow()
     with database.transaction() as session:
         stored = session.get(Batch, batch_id, with_for_update=True)
         assert stored is not None
         if to not in TRANSITIONS[stored.state]:
             raise BatchError(f"a {stored.state} batch cannot become {to}")
+        for sheet in session.scalars(select(BatchSheet).where(BatchSheet.batch_id == batch_id)).all():
+            if ended and sheet.index in ended:
+                sheet.files = {**(sheet.files or {}), "ended": ended[sheet.index]}
         stored.state, stored.updated_at = to, now
         for key, value in values.items():
             setattr(stored, key, value)
@@ -779,7 +785,9 @@ def follow(database: Database, *, timeout_s: float = 10.0) -> dict[int, str]:
         noun = "sheet" if batch.process == "cnc" else "plate"
         if "failed" in states:
             failed = [str(sheet.index) for sheet, state in zip(batch.sheets, states, strict=True) if state == "failed"]
-            _move(database, batch_id, "failed", ("sent", "printing"), "failed",
+            ended = {sheet.index: ("done" if state == "done" else "stopped" if state == "failed" else "not printed")
+                     for sheet, state in zip(batch.sheets, states, strict=True)}
+            _move(database, batch_id, "failed", ("sent", "printing"), "failed", ended,
                   last_error=f"{noun} {', '.join(failed)} stopped on the machine (cancelled there or a machine error)")
             outcomes[batch_id] = "failed"
         elif states and all(state == "done" for state in states):
@@ -814,8 +822,9 @@ def get(database: Database, batch_id: int) -> Batch:
 
 def describe(database: Database, batch: Batch, *, detail: bool = False,
              picture_url: Any = None, sheet_url: Any = None, output_folder: Path | None = None) -> dict[str, Any]:
-    """A batch as the staff API shows it; with ``detail`` its sheets (plates), placements (each with its G-code
-    object label on a plate, and the job making it again if it was remade) and jobs with their orders.
+    """A batch as the staff API shows it; with ``detail`` its sheets (plates, with how each ended on the printer
+    when the batch failed: :data:`PLATE_ENDS`), placements (each with its G-code object label on a plate, and the
+    job making it again if it was remade) and jobs with their orders.
     ``picture_url(batch_id, index)`` gives a sheet picture's address, ``sheet_url(batch_id, kind)`` the batch
     sheet's (html, pdf), shown when ``output_folder`` holds it."""
     jobs_in = members(database, batch.id)
@@ -846,7 +855,7 @@ def describe(database: Database, batch: Batch, *, detail: bool = False,
         "utilisation": round(sheet.utilisation, 4), "used_length_mm": round(sheet.used_length_mm, 3),
         "time_s": sheet.time_s, "estimates": sheet.estimates or {},
         "picture": picture_url(batch.id, sheet.index) if picture_url and sheet.picture else None,
-        "delivered": bool((sheet.files or {}).get("delivered")),
+        "delivered": bool((sheet.files or {}).get("delivered")), "ended": (sheet.files or {}).get("ended"),
         "placements": [{"id": p.id, "job_id": p.job_id, "copy": p.copy, "x_mm": round(p.x_mm, 4),
                         "y_mm": round(p.y_mm, 4), "rotation_deg": round(p.rotation_deg, 6),
                         "object": object_label(number) if batch.process == "fdm" else None,
@@ -893,21 +902,42 @@ def batch_sheet(database: Database, output_folder: Path, batch_id: int, kind: st
     return path
 
 
-# -- making a failed plate object again ----------------------------------------------------------------------
+# -- making failed plate objects again -----------------------------------------------------------------------
 
 
 REMAKE_STATES = ("done", "failed")
 """States of a printer batch whose objects may be made again: its plates are off the printer."""
+PLATE_ENDS = ("done", "stopped", "not printed")
+"""How a plate of a failed batch ended, as :func:`follow` records it in the plate's files (``ended``): printed to
+the end, stopped on the printer (cancelled there, a machine error), or never started (the batch failed first)."""
 
 
-def _placement(database: Database, batch_id: int, placement_id: int) -> tuple[BatchPlacement, BatchSheet, int]:
-    """The placement with its plate and its object number on the plate (1-based, the G-code label's)."""
+@dataclass(frozen=True)
+class _Object:
+    """One object of a finished plate: its placement (job and copy), plate index and G-code label."""
+
+    placement: BatchPlacement
+    plate: int
+    label: str
+
+    def named(self) -> str:
+        return f"object {self.label} of plate {self.plate} (job {self.placement.job_id} copy {self.placement.copy})"
+
+
+def _remakable(database: Database, batch_id: int) -> Batch:
     batch = get(database, batch_id)
-    for sheet in batch.sheets:
-        for number, placement in enumerate(sheet.placements, start=1):
-            if placement.id == placement_id:
-                return placement, sheet, number
-    raise BatchError(f"batch {batch_id} has no placement {placement_id}", 404, "placement_id")
+    if batch.process != "fdm":
+        raise BatchError("only a plate's object can be made again alone; a router's part is cut again with its "
+                         "item (take the job out, or order it again)")
+    if batch.state not in REMAKE_STATES:
+        raise BatchError(f"an object of a {batch.state} batch cannot be made again; only of a done or failed one "
+                         "(its plates are off the printer)")
+    return batch
+
+
+def _objects(sheet: BatchSheet) -> list[_Object]:
+    return [_Object(placement, sheet.index, object_label(number))
+            for number, placement in enumerate(sheet.placements, start=1)]
 
 
 def remake(database: Database, output_folder: Path, config: Mapping[str, Any], batch_id: int, placement_id: int,
@@ -917,57 +947,148 @@ def remake(database: Database, output_folder: Path, config: Mapping[str, Any], b
     printer and filament, if any), which is closed, sliced and sent at once. The batch's other objects and its
     jobs keep their state (a done job stays done); the original job records which copy is made again by which
     job, so that copy is never made again twice. Returns the batch now holding the copy and what happened."""
-    batch = get(database, batch_id)
-    if batch.process != "fdm":
-        raise BatchError("only a plate's object can be made again alone; a router's part is cut again with its "
-                         "item (take the job out, or order it again)")
-    if batch.state not in REMAKE_STATES:
-        raise BatchError(f"an object of a {batch.state} batch cannot be made again; only of a done or failed one "
-                         "(its plates are off the printer)")
-    placement, sheet, number = _placement(database, batch_id, placement_id)
-    label = object_label(number)
+    batch = _remakable(database, batch_id)
+    found = next((item for sheet in batch.sheets for item in _objects(sheet) if item.placement.id == placement_id),
+                 None)
+    if found is None:
+        raise BatchError(f"batch {batch_id} has no placement {placement_id}", 404, "placement_id")
+    made = _make_again(database, output_folder, config, batch, [found], field="placement_id",
+                       reason=reason or f"object {found.label} failed on plate {found.plate} of batch {batch_id}",
+                       timeout_s=timeout_s)
+    return made.batches[0], made.outcome
+
+
+@dataclass(frozen=True)
+class Remade:
+    """What :func:`remake_plates` did: the batches now holding the copies (normally one), each object made again
+    (``object``, ``plate``, ``placement``, ``job``, ``copy``, ``as_job``), the objects skipped and why, and the
+    outcome in plain words."""
+
+    batches: list[Batch]
+    remade: list[dict[str, Any]]
+    skipped: list[str]
+    outcome: str
+
+
+def stopped_plates(batch: Batch) -> list[int]:
+    """The plates of a failed printer batch that did not print to the end (stopped, or never started), as
+    :func:`follow` recorded them; empty for a done batch (each plate finished) or one that records nothing."""
+    if batch.state != "failed":
+        return []
+    return [sheet.index for sheet in batch.sheets if (sheet.files or {}).get("ended") in ("stopped", "not printed")]
+
+
+def remake_plates(database: Database, output_folder: Path, config: Mapping[str, Any], batch_id: int,
+                  plate: int | None = None, *, reason: str | None = None, timeout_s: float = 10.0) -> Remade:
+    """Make every object of a stopped plate again in one step: the plate ``plate`` of a done or failed printer
+    batch, or (without ``plate``) every plate of a failed batch that did not print to the end. Each job's copies
+    on those plates become one new job of as many copies (see :func:`remake`), all gathered onto new plates,
+    closed, sliced once and sent. Objects already being made again are skipped and named; the objects of plates
+    that printed to the end, and their jobs, stay as they are."""
+    batch = _remakable(database, batch_id)
+    indexes = [sheet.index for sheet in batch.sheets]
+    if plate is not None:
+        if plate not in indexes:
+            raise BatchError(f"batch {batch_id} has no plate {plate}; its plates are "
+                             f"{', '.join(map(str, indexes)) or 'none'}", 422, "plate")
+        chosen = [plate]
+    else:
+        chosen = stopped_plates(batch)
+        if not chosen:
+            raise BatchError(("every plate of this done batch printed to the end" if batch.state == "done" else
+                              "this failed batch does not record which plate stopped")
+                             + f"; say which plate to make again (plate: {', '.join(map(str, indexes))})",
+                             422, "plate")
+    objects = [item for sheet in batch.sheets if sheet.index in chosen for item in _objects(sheet)]
+    if not objects:
+        raise BatchError(f"plate {', '.join(map(str, chosen))} holds no object", 422, "plate")
+    plates = f"plate{'s' if len(chosen) > 1 else ''} {', '.join(map(str, chosen))}"
+    return _make_again(database, output_folder, config, batch, objects, field="plate",
+                       reason=reason or f"{plates} of batch {batch_id} stopped on the printer", timeout_s=timeout_s)
+
+
+def _make_again(database: Database, output_folder: Path, config: Mapping[str, Any], batch: Batch,
+                objects: list[_Object], *, field: str, reason: str, timeout_s: float) -> Remade:
+    """Make ``objects`` of the finished printer ``batch`` again: per original job, its copies not already being
+    made again become one new ready job of as many copies (its ``remake_of`` names each placement), and the
+    original records each placement's new job in ``remade`` (so no copy is ever made again twice); in one
+    transaction. The new jobs are then gathered onto new plates, closed (sliced once) and sent."""
     now = utcnow()
+    by_job: dict[int, list[_Object]] = {}
+    for item in objects:
+        by_job.setdefault(item.placement.job_id, []).append(item)
+    unmade = {sheet.index for sheet in batch.sheets if batch.state == "failed"
+              and (sheet.files or {}).get("ended") != "done"}
+    skipped: list[str] = []
+    remade: list[dict[str, Any]] = []
+    new_jobs: list[int] = []
     with database.transaction() as session:
-        original = session.get(Job, placement.job_id, with_for_update=True)
-        assert original is not None
-        info = dict(original.batching or {})
-        remade = dict(info.get("remade") or {})
-        if str(placement.id) in remade:
-            raise BatchError(f"object {label} of plate {sheet.index} (job {original.id} copy {placement.copy}) is "
-                             f"already being made again as job {remade[str(placement.id)]}")
-        if "exterior" not in info:
-            raise BatchError(f"job {original.id}'s part has no outline to plate", 422, "placement_id")
-        why = reason or f"object {label} failed on plate {sheet.index} of batch {batch_id}"
-        copy = Job(item_id=original.item_id, part=original.part, machine=original.machine, kind=original.kind,
-                   state="ready", estimates={"copies": 1}, files={}, created_at=now, updated_at=now,
-                   last_error=None,
-                   batching={key: value for key, value in info.items() if key not in ("remade", "remake_of")}
-                   | {"copies": 1, "remake_of": {"batch": batch_id, "plate": sheet.index, "placement": placement.id,
-                                                 "job": original.id, "copy": placement.copy, "object": label,
-                                                 "reason": why}})
-        session.add(copy)
-        session.flush()
-        remade[str(placement.id)] = copy.id
-        original.batching = {**info, "remade": remade}
-        original.updated_at = now
-        copy_id = copy.id
-    log.info("batch %s: object %s (job %s copy %s) is made again as job %s", batch_id, label, placement.job_id,
-             placement.copy, copy_id)
+        for job_id, items in by_job.items():
+            original = session.get(Job, job_id, with_for_update=True)
+            assert original is not None
+            info = dict(original.batching or {})
+            records = dict(info.get("remade") or {})
+            fresh = []
+            for item in items:
+                earlier = records.get(str(item.placement.id))
+                if earlier is not None:
+                    skipped.append(f"{item.named()} is already being made again as job {earlier}")
+                else:
+                    fresh.append(item)
+            if not fresh:
+                continue
+            if "exterior" not in info:
+                raise BatchError(f"job {original.id}'s part has no outline to plate", 422, field)
+            copy = Job(item_id=original.item_id, part=original.part, machine=original.machine, kind=original.kind,
+                       state="ready", estimates={"copies": len(fresh)}, files={}, created_at=now, updated_at=now,
+                       last_error=None,
+                       batching={key: value for key, value in info.items()
+                                 if key not in ("remade", "remake_of", "superseded")}
+                       | {"copies": len(fresh), "remake_of": {
+                           "batch": batch.id, "job": original.id, "reason": reason,
+                           "placements": [{"plate": item.plate, "placement": item.placement.id,
+                                           "copy": item.placement.copy, "object": item.label} for item in fresh]}})
+            session.add(copy)
+            session.flush()
+            for item in fresh:
+                records[str(item.placement.id)] = copy.id
+                remade.append({"object": item.label, "plate": item.plate, "placement": item.placement.id,
+                               "job": original.id, "copy": item.placement.copy, "as_job": copy.id})
+            # a failed job whose every copy that did not print is being made again is not held up any more
+            lost = {p.id for sheet in batch.sheets if sheet.index in unmade or not unmade
+                    for p in sheet.placements if p.job_id == original.id}
+            superseded = original.state == "failed" and lost <= set(map(int, records))
+            original.batching = {**info, "remade": records, "superseded": superseded}
+            original.updated_at = now
+            new_jobs.append(copy.id)
+    if not new_jobs:
+        raise BatchError("; ".join(skipped), 409, "state")
+    for entry in remade:
+        log.info("batch %s: object %s of plate %s (job %s copy %s) is made again as job %s", batch.id,
+                 entry["object"], entry["plate"], entry["job"], entry["copy"], entry["as_job"])
     gather(database, output_folder, config)
     with database.session() as session:
-        new_batch_id = session.scalar(select(Job.batch_id).where(Job.id == copy_id))
-    if new_batch_id is None:
-        raise BatchError(f"job {copy_id} (the copy made again) could not be put on a plate; see its batching "
-                         "note on the manufacturing page", 409, "placement_id")
-    target = get(database, new_batch_id)
-    if target.state == "open":
-        close(database, output_folder, config, new_batch_id,
-              f"{why}: job {placement.job_id} copy {placement.copy} made again as job {copy_id}")
-    try:
-        sent, outcome = send(database, new_batch_id, timeout_s=timeout_s)
-    except BatchError as error:
-        return get(database, new_batch_id), f"job {copy_id} on batch {new_batch_id}, not sent yet: {error}"
-    return sent, f"job {copy_id} on batch {new_batch_id}: {outcome}"
+        placed = dict(session.execute(select(Job.id, Job.batch_id).where(Job.id.in_(new_jobs))).all())
+    missing = [job_id for job_id in new_jobs if placed.get(job_id) is None]
+    if missing:
+        raise BatchError(f"job {', '.join(map(str, missing))} (made again) could not be put on a plate; see its "
+                         "batching note on the manufacturing page", 409, field)
+    copies = ", ".join(f"job {e['job']} copy {e['copy']} as job {e['as_job']}" for e in remade)
+    outcomes, held = [], []
+    for new_batch_id in sorted(set(placed.values())):
+        if get(database, new_batch_id).state == "open":
+            close(database, output_folder, config, new_batch_id, f"{reason}: {copies} made again")
+        try:
+            sent, outcome = send(database, new_batch_id, timeout_s=timeout_s)
+        except BatchError as error:
+            sent, outcome = get(database, new_batch_id), f"not sent yet: {error}"
+        held.append(sent)
+        made = ", ".join(f"job {job_id}" for job_id in new_jobs if placed[job_id] == new_batch_id)
+        outcomes.append(f"{made} on batch {new_batch_id}: {outcome}")
+    outcome = "; ".join(outcomes)
+    if skipped:
+        outcome += "; skipped: " + "; ".join(skipped)
+    return Remade(held, remade, skipped, outcome)
 
 
 def register_tasks(huey: Any, database: Database, output_folder: Path, config: Mapping[str, Any], *,

@@ -168,7 +168,12 @@ def _static_schemas(config: Mapping[str, Any]) -> dict[str, Any]:
             "properties": {"part": {"type": "string"}, "state": {"type": "string"}, "label": {"type": "string"},
                            "process": {"type": "string"}, "progress": {"type": "number", "minimum": 0,
                                                                        "maximum": 100},
-                           "estimated_time_s": {"type": ["number", "null"]}}},
+                           "estimated_time_s": {"type": ["number", "null"]},
+                           "made_again": {"type": "boolean",
+                                          "description": "the part is made again: it did not come out right"},
+                           "replaced": {"type": "boolean",
+                                        "description": "the part did not come out right and is being made again "
+                                                       "by another entry (made_again)"}}},
         "File": file_,
         "OrderItemState": {
             "type": "object",

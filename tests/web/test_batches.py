@@ -333,6 +333,7 @@ def test_the_batch_endpoints_are_in_the_openapi_document(client):
                 "/api/v1/staff/batches/{batch_id}/jobs/{job_id}": ["delete"],
                 "/api/v1/staff/batches/{batch_id}/sheets/{index}/picture": ["get"],
                 "/api/v1/staff/batches/{batch_id}/placements/{placement_id}/remake": ["post"],
+                "/api/v1/staff/batches/{batch_id}/remake": ["post"],
                 "/api/v1/staff/batches/{batch_id}/batch-sheet.html": ["get"],
                 "/api/v1/staff/batches/{batch_id}/batch-sheet.pdf": ["get"]}
     for path, methods in expected.items():
@@ -343,6 +344,9 @@ def test_the_batch_endpoints_are_in_the_openapi_document(client):
     assert "409" in paths["/api/v1/staff/batches/{batch_id}/close"]["post"]["responses"]
     assert {"409", "422"} <= set(paths["/api/v1/staff/batches/{batch_id}/placements/{placement_id}/remake"]["post"]
                                  ["responses"])
+    plate = paths["/api/v1/staff/batches/{batch_id}/remake"]["post"]
+    assert {"409", "422"} <= set(plate["responses"])
+    assert set(plate["requestBody"]["content"]["application/json"]["schema"]["properties"]) == {"plate", "reason"}
 
 
 def test_the_batch_pages_show_the_sheet_pictures_and_placements(app, client, staff):
@@ -519,8 +523,8 @@ def test_a_failed_plate_object_is_printed_again_alone_and_the_other_parts_stay_d
     [remake_job] = body["job_list"]
     assert remake_job["copies"] == 1 and remake_job["state"] == "sent"
     assert remake_job["remake_of"] | {"reason": None} == {
-        "batch": batch_id, "plate": 1, "placement": failed["id"], "job": pulls, "copy": 2, "object": failed["object"],
-        "reason": None}
+        "batch": batch_id, "job": pulls, "reason": None,
+        "placements": [{"plate": 1, "placement": failed["id"], "copy": 2, "object": failed["object"]}]}
     assert [(p["job_id"], p["copy"]) for s in body["sheet_list"] for p in s["placements"]] == [(remake_job["id"], 1)]
     new_gcode = Path(batches.get(services(app).database, body["id"]).sheets[0].files["gcode"][0]).read_text()
     assert set(re.findall(r"; printing object (\S+)", new_gcode)) == {"o001.stl"}  # the one object, alone
@@ -635,3 +639,193 @@ def test_a_plate_is_followed_on_octoprint_cancelled_it_fails_and_one_object_is_p
     cancelled, printed = tagged[f"batch-{batch_id}-1"], tagged[f"batch-{body['id']}-1"]
     assert (cancelled.get("success") or 0, cancelled.get("failure")) == (0, 1)
     assert (printed.get("success"), printed.get("failure") or 0) == (1, 0)
+
+
+def test_a_plate_is_made_again_only_of_a_finished_printer_batch_and_bad_requests_name_the_field(app, client, staff,
+                                                                                               tmp_path):
+    import trimesh
+
+    from web import machines
+
+    add_router(app)
+    panel = panel_job(app)
+    machines.add(services(app).database, machines.parse(
+        {"kind": "printer", "name": "mk3", "build_volume_mm": [250, 210, 210], "materials": ["pla"]}))
+    box = tmp_path / "box.stl"
+    trimesh.creation.box((30, 20, 4)).apply_translation((15, 10, 2)).export(box)
+    printed = print_job(app, box, copies=2)
+    gather(app)
+    router_batch, printer_batch = batch_of(app, panel).id, batch_of(app, printed).id
+    url = f"/api/v1/staff/batches/{printer_batch}/remake"
+    assert client.post(url).status_code == 401
+    for body, field, words in (({"plate": "two"}, "plate", "plate is the number of a plate"),
+                               ({"plate": 0}, "plate", "plate is the number of a plate"),
+                               ({"plate": True}, "plate", "plate is the number of a plate"),
+                               ({"reason": 5}, "reason", "at most 500 characters"),
+                               ({"reason": "x" * 501}, "reason", "at most 500 characters"),
+                               ({"colour": "red"}, "colour", "the fields are plate and reason"),
+                               ([1], "", "a JSON object")):
+        answer = client.post(url, json=body, headers=staff)
+        assert answer.status_code == 422, body
+        [error] = answer.get_json()["errors"]
+        assert error["field"] == field and words in error["message"], (body, error)
+    # an open batch's plate has not been printed: nothing to make again
+    still_open = client.post(url, headers=staff)
+    assert still_open.status_code == 409
+    assert "only of a done or failed one" in still_open.get_json()["errors"][0]["message"]
+    cnc = client.post(f"/api/v1/staff/batches/{router_batch}/remake", json={"plate": 1}, headers=staff)
+    assert cnc.status_code == 409 and "only a plate's object" in cnc.get_json()["errors"][0]["message"]
+    for missing in (999999, 2**31):
+        answer = client.post(f"/api/v1/staff/batches/{missing}/remake", headers=staff)
+        assert answer.status_code == 404 and answer.get_json()["errors"][0]["field"] == "batch_id"
+    # nothing changed: the printed job is still waiting on its open batch, and no job was added
+    assert (jobs.get(services(app).database, printed).state, batch_of(app, printed).state) == ("ready", "open")
+    with services(app).database.session() as session:
+        assert len(session.scalars(select(Job)).all()) == 2
+
+
+def idle_octoprint(octoprint: Any) -> None:
+    """Wait until the session's Virtual Printer is idle, then delete the plates earlier tests uploaded: each test's
+    database numbers its batches from 1, so an earlier test's plate would carry the same tag (``batch-1-1``) and be
+    taken for this test's (already sent, and cancelled there)."""
+    import time
+
+    from parametric.hosts import JOB_TAG
+
+    deadline = time.monotonic() + 240
+    while octoprint._call("GET", "/api/job")[1].get("state") != "Operational":  # an earlier print may be ending
+        assert time.monotonic() < deadline, "the Virtual Printer never became idle"
+        time.sleep(1)
+    _, listing = octoprint._call("GET", "/api/files/local?recursive=true")
+    for upload in listing.get("files", []):
+        if str((upload.get("userdata") or {}).get(JOB_TAG) or "").startswith("batch-"):
+            assert octoprint._call("DELETE", f"/api/files/local/{upload['path']}")[0] == 204, upload["path"]
+
+
+def tracked(app: Flask, client: Any, job_id: int) -> str:
+    """The customer's tracking page of the order of ``job_id`` (its order given a token, as placing does)."""
+    from web.orders import tokens
+
+    token = tokens.new_token()
+    with services(app).database.transaction() as session:
+        order = session.get(Order, session.get(OrderItem, session.get(Job, job_id).item_id).order_id)
+        order.token_hash = tokens.token_hash(token)
+        order_id = order.id
+    page = client.get(f"/track/{order_id}?token={token}")
+    assert page.status_code == 200
+    return page.get_data(as_text=True)
+
+
+@pytest.mark.integration  # PrusaSlicer and a real OctoPrint driving its Virtual Printer
+def test_a_plate_stopped_on_octoprint_is_made_again_whole_in_one_step(app, client, staff, tmp_path, octoprint):
+    import re
+
+    import lxml.html
+    import trimesh
+
+    from web import machines
+
+    from .test_manufacturing_cnc import page_login
+    from .test_pages import form_values
+
+    database = services(app).database
+    machines.add(database, machines.parse(
+        {"kind": "printer", "name": "mk3", "build_volume_mm": [250, 210, 210], "materials": ["pla", "petg"],
+         "host": {"kind": "octoprint", "url": octoprint.url, "api_key": octoprint.api_key}}))
+    idle_octoprint(octoprint)
+    assert octoprint._call("POST", "/api/printer/command", {"commands": ["M220 S2000"]})[0] == 204  # fast moves
+    disc = tmp_path / "disc.stl"
+    trimesh.creation.cylinder(radius=6, height=1.6).apply_translation((0, 0, 0.8)).export(disc)
+    tile = tmp_path / "tile.stl"
+    trimesh.creation.box((12, 12, 1.6)).apply_translation((6, 6, 0.8)).export(tile)
+    # two orders on one plate, and a third order's part of another filament, waiting on its own batch
+    discs, tiles = print_job(app, disc, copies=2), print_job(app, tile, copies=1)
+    other = print_job(app, tile, copies=1, material="petg")
+    gather(app)
+    batch_id = batch_of(app, discs).id
+    other_batch = batch_of(app, other).id
+    assert batch_of(app, tiles).id == batch_id and other_batch != batch_id
+    for action in ("close", "send"):
+        answer = client.post(f"/api/v1/staff/batches/{batch_id}/{action}", headers=staff)
+        assert answer.status_code == 200, answer.get_json()
+    follow_until(app, batch_id, ("running",), 60)
+    assert octoprint._call("POST", "/api/job", {"command": "cancel"})[0] == 204  # spaghetti: staff stop it
+    failed = follow_until(app, batch_id, ("failed", "done"), 60)
+    assert failed.state == "failed" and failed.sheets[0].files["ended"] == "stopped"
+    assert batches.stopped_plates(failed) == [1]
+    plate = {p.id: (p.job_id, p.copy) for p in failed.sheets[0].placements}
+    assert sorted(plate.values()) == [(discs, 1), (discs, 2), (tiles, 1)]
+    assert "held up; our workshop is on it" in tracked(app, client, discs)
+    before_other = jobs.get(database, other)
+
+    page_login(client)  # the batch's page offers the stopped plate to be made again whole
+    page = client.get(f"/staff/batches/{batch_id}").get_data(as_text=True)
+    assert f'action="/staff/batches/{batch_id}/remake"' in page and 'name="plate" value="1"' in page
+    assert "Make this plate again" in page and "On the printer: stopped." in page
+    form = form_values(lxml.html.fromstring(page), "remake-plate-1")
+    assert form["plate"] == "1" and form["csrf_token"]
+    forged = client.post(f"/staff/batches/{batch_id}/remake", data={"plate": "1"})
+    assert forged.status_code == 400 and jobs.get(database, discs).batching.get("remade") is None  # no CSRF token
+
+    # one call makes every object of the stopped plate again: one new job per order's part, on a new plate
+    answer = client.post(f"/api/v1/staff/batches/{batch_id}/remake", json={"reason": "spaghetti"}, headers=staff)
+    assert answer.status_code == 200, answer.get_json()
+    body = answer.get_json()
+    assert body["remade_from"] == batch_id and body["id"] != batch_id and body["batches"] == [body["id"]]
+    assert body["state"] == "sent" and body["outcome"].endswith("1 plate(s) sent") and body["skipped"] == []
+    assert sorted((e["placement"], e["job"], e["copy"]) for e in body["remade"]) == \
+        sorted((placement, *made) for placement, made in plate.items())
+    again = {job["remake_of"]["job"]: job for job in body["job_list"]}
+    assert set(again) == {discs, tiles} and len(body["job_list"]) == 2
+    assert (again[discs]["copies"], again[tiles]["copies"]) == (2, 1)
+    assert {job["state"] for job in body["job_list"]} == {"sent"}
+    assert again[discs]["remake_of"]["reason"] == f"spaghetti (reported by staff {STAFF[0]})"
+    assert sorted(p["copy"] for p in again[discs]["remake_of"]["placements"]) == [1, 2]
+    new_plate = [(p["job_id"], p["copy"]) for s in body["sheet_list"] for p in s["placements"]]
+    assert sorted(new_plate) == sorted([(again[discs]["id"], 1), (again[discs]["id"], 2), (again[tiles]["id"], 1)])
+    # the new plate was sliced once with every object on it, each labelled in its G-code
+    [new_sheet] = batches.get(database, body["id"]).sheets
+    gcode = Path(new_sheet.files["gcode"][0]).read_text()
+    assert set(re.findall(r"; printing object (o\d{3}\.stl)", gcode)) == {"o001.stl", "o002.stl", "o003.stl"}
+    # no part is made twice: each placement of the stopped plate is recorded once, by the job making it again
+    recorded = {}
+    for job_id in (discs, tiles):
+        recorded.update(jobs.get(database, job_id).batching["remade"])
+    assert {int(k): v for k, v in recorded.items()} == {
+        e["placement"]: again[e["job"]]["id"] for e in body["remade"]}
+    first = client.get(f"/api/v1/staff/batches/{batch_id}", headers=staff).get_json()
+    assert first["state"] == "failed" and {j["state"] for j in first["job_list"]} == {"failed"}
+    assert {p["id"]: p["remade_as"] for p in first["sheet_list"][0]["placements"]} == {
+        int(k): v for k, v in recorded.items()}
+    # the third order's part is as it was
+    after_other = jobs.get(database, other)
+    assert (after_other.state, after_other.batch_id, after_other.batching) == \
+        (before_other.state, before_other.batch_id, before_other.batching)
+    assert batches.get(database, other_batch).state == "open"
+
+    # asked again (for every stopped plate, or for plate 1), nothing is made twice
+    for repeat in (None, {"plate": 1}):
+        twice = client.post(f"/api/v1/staff/batches/{batch_id}/remake", json=repeat, headers=staff)
+        assert twice.status_code == 409, twice.get_json()
+        message = twice.get_json()["errors"][0]["message"]
+        assert message.count("is already being made again as job") == 3 and \
+            f"(job {tiles} copy 1) is already being made again as job {again[tiles]['id']}" in message
+    resent = client.post(f"/staff/batches/{batch_id}/remake", data={**form, "reason": "spaghetti again"},
+                         follow_redirects=True)  # the page's form, as it was before the plate was made again
+    assert resent.status_code == 200 and "already being made again as job" in resent.get_data(as_text=True)
+    with database.session() as session:
+        assert len(session.scalars(select(Job)).all()) == 5
+    page = client.get(f"/staff/batches/{batch_id}").get_data(as_text=True)
+    assert "Make this plate again" not in page and page.count("made again as job") == 3
+
+    # the customers read that their parts are being made again, not that they are held up
+    for job_id in (discs, tiles):
+        tracking = tracked(app, client, job_id)
+        assert "did not come out right; being made again" in tracking
+        assert "being made again: on its machine, about to start" in tracking
+        assert "held up" not in tracking
+    assert client.post(f"/api/v1/staff/batches/{body['id']}/done", headers=staff).get_json()["state"] == "done"
+    tracking = tracked(app, client, discs)
+    assert "did not come out right; printed again" in tracking and "made: ready to ship" in tracking
+    octoprint._call("POST", "/api/job", {"command": "cancel"})  # the Virtual Printer is left idle for the next test,
+    idle_octoprint(octoprint)  # without this test's plates

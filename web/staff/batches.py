@@ -1,6 +1,7 @@
 """Batches for staff: ``/api/v1/staff/batches`` (list, detail, close, re-nest, take a job out, send, make a failed
-plate object again alone, a sheet's picture, the batch sheet as HTML and PDF) and the dashboard pages
-``/staff/batches`` and ``/staff/batches/<id>`` with the sheet and plate pictures.
+plate object again alone, make every object of a stopped plate again in one step, a sheet's picture, the batch
+sheet as HTML and PDF) and the dashboard pages ``/staff/batches`` and ``/staff/batches/<id>`` with the sheet and
+plate pictures.
 
 Views are thin: the work is in :mod:`web.batches`; its :class:`~web.batches.BatchError` carries the status and the
 plain-words message answered.
@@ -92,6 +93,27 @@ def act(batch_id: int, action: str, job_id: int | None = None, placement_id: int
     raise batches.BatchError(f"unknown action {action!r}", 404, "action")
 
 
+REASON_CHARS = 500
+
+
+def remake_plates(batch_id: int, plate: Any, reason: Any) -> batches.Remade:
+    """Make every object of the batch's stopped plate(s) again (``plate``: one plate's index, or None for each
+    plate of a failed batch that did not print to the end). Raises :class:`batches.BatchError`, 422 naming the
+    field for a bad ``plate`` or ``reason``."""
+    if batch_id > MAX_ID:
+        raise batches.BatchError(f"there is no batch {batch_id}", 404, "batch_id")
+    if plate is not None and (isinstance(plate, bool) or not isinstance(plate, int) or not 1 <= plate <= MAX_ID):
+        raise batches.BatchError("plate is the number of a plate of the batch (1, 2, ...), or left out for every "
+                                 "plate that stopped", 422, "plate")
+    if reason is not None and (not isinstance(reason, str) or len(reason.strip()) > REASON_CHARS):
+        raise batches.BatchError(f"reason is what went wrong, in words (at most {REASON_CHARS} characters)", 422,
+                                 "reason")
+    said = reason.strip() if isinstance(reason, str) and reason.strip() else None
+    why = f"{said} (reported by staff {g.staff_user})" if said else None
+    return batches.remake_plates(services().database, _output(), services().config, batch_id, plate,
+                                 reason=why)
+
+
 def _failed(error: batches.BatchError) -> Any:
     return json_errors(error.status, str(error), error.field)
 
@@ -162,6 +184,27 @@ def remake_object(batch_id: int, placement_id: int) -> Any:
         return _failed(error)
     log.info("staff %s: placement %s of batch %s made again (%s)", g.staff_user, placement_id, batch_id, outcome)
     return _detail(batch, outcome=outcome, remade_from=batch_id)
+
+
+@api_bp.post("/<int:batch_id>/remake")
+@staff_required
+def remake_plate(batch_id: int) -> Any:
+    """Make every object of a stopped plate again in one step: ``{"plate": index}`` (one plate of a done or failed
+    printer batch) or, without it, each plate of a failed batch that did not print to the end; an optional
+    ``"reason"``. Answered with the batch now holding the copies, what was made again and what was skipped."""
+    body = request.get_json(silent=True) if request.content_length else {}
+    if not isinstance(body, dict):
+        return json_errors(422, 'send nothing, or a JSON object such as {"plate": 1, "reason": "spaghetti"}', "")
+    unknown = sorted(set(body) - {"plate", "reason"})
+    if unknown:
+        return json_errors(422, f"{unknown[0]} is not a field here; the fields are plate and reason", unknown[0])
+    try:
+        made = remake_plates(batch_id, body.get("plate"), body.get("reason"))
+    except batches.BatchError as error:
+        return _failed(error)
+    log.info("staff %s: plate objects of batch %s made again (%s)", g.staff_user, batch_id, made.outcome)
+    return _detail(made.batches[0], outcome=made.outcome, remade_from=batch_id, remade=made.remade,
+                   skipped=made.skipped, batches=[batch.id for batch in made.batches])
 
 
 @api_bp.get("/<int:batch_id>/batch-sheet.html", defaults={"kind": "html"})  # two paths, as documented
@@ -265,6 +308,21 @@ def remake_form(batch_id: int, placement_id: int) -> Any:
     return redirect(url_for("batches.batch_page", batch_id=batch.id), code=303)
 
 
+@bp.post("/<int:batch_id>/remake")
+@login_required
+def remake_plate_form(batch_id: int) -> Any:
+    plate = request.form.get("plate", "")
+    try:
+        made = remake_plates(batch_id, int(plate) if plate.isdigit() else plate or None,
+                             request.form.get("reason") or None)
+    except batches.BatchError as error:
+        flash(f"Batch {batch_id}: {error}.", "error")
+        return redirect(url_for("batches.batch_page", batch_id=batch_id), code=303)
+    log.info("staff %s: plate objects of batch %s made again (%s)", g.staff_user, batch_id, made.outcome)
+    flash(f"Made again: {made.outcome}.", "success")
+    return redirect(url_for("batches.batch_page", batch_id=made.batches[0].id), code=303)
+
+
 @bp.post("/<int:batch_id>/<any(close, renest, send, done):action>")
 @login_required
 def batch_form_action(batch_id: int, action: str) -> Any:
@@ -342,6 +400,29 @@ def openapi_paths() -> dict[str, Any]:
                           "409": errors("the batch is not a done or failed printer batch, or the object is "
                                         "already being made again"),
                           "422": errors("the part has no outline to plate")}}},
+        "/api/v1/staff/batches/{batch_id}/remake": {"post": {
+            "operationId": "staffRemakeBatchPlate",
+            "summary": "Make every object of a stopped plate again in one step: the plate given, of a done or failed "
+                       "printer batch, or (without one) each plate of a failed batch that did not print to the end. "
+                       "Each job's copies on it become one new job of as many copies, all on new plates, sliced "
+                       "once and sent; objects already being made again are skipped and named; plates that printed "
+                       "to the end, and their jobs, stay as they are", "security": staff,
+            "parameters": [batch_id],
+            "requestBody": {"required": False, "content": {"application/json": {"schema": {
+                "type": "object", "additionalProperties": False,
+                "properties": {"plate": {**number, "description": "the plate's index (left out: every plate "
+                                                                     "that stopped)"},
+                               "reason": {"type": "string", "maxLength": REASON_CHARS,
+                                          "description": "what went wrong (spaghetti, a power cut)"}}}}}},
+            "responses": {"200": ok("the batch now holding the copies, with ``outcome`` in plain words, "
+                                    "``remade_from``, ``remade`` (each object: object, plate, placement, job, copy, "
+                                    "as_job), ``skipped`` (objects already being made again) and ``batches`` (the "
+                                    "ids of the batches holding the copies)"), "401": unauthorized,
+                          "404": errors("no such batch"),
+                          "409": errors("the batch is not a done or failed printer batch, or every object of the "
+                                        "plate is already being made again"),
+                          "422": errors("a bad plate or reason, a plate the batch does not have, or no plate given "
+                                        "for a batch that does not say which one stopped")}}},
         "/api/v1/staff/batches/{batch_id}/batch-sheet.html": {"get": {
             "operationId": "staffBatchSheetHtml",
             "summary": "The batch sheet of a closed, sent or finished batch as HTML: pictures with numbered parts, "
