@@ -621,7 +621,8 @@ def state_label(job: Job, now: Any = None) -> str:
     if not_sent(job):
         wait = max(0.0, ((job.next_attempt_at - (now or utcnow())).total_seconds()))
         machine = "router" if job.kind == "cnc" else "printer"
-        reason = job.last_error or f"the {machine} could not be reached"
+        # the host's error may end "; will retry": the label says when instead, once
+        reason = (job.last_error or "").removesuffix("; will retry") or f"the {machine} could not be reached"
         from parametric.units import format_duration
 
         again = f"retrying in {format_duration(wait)}" if wait >= 1 else "retrying now"
