@@ -28,6 +28,7 @@ from .test_browser import (  # noqa: F401  the module's fixtures
     axe_violations,
     browser,
     check_stl,
+    no_sideways_scrolling,
     open_page,
     stack,
     wait_for,
@@ -45,23 +46,6 @@ def shop_database(stack) -> Iterator[Database]:  # noqa: F811
         yield database
     finally:
         database.dispose()
-
-
-def no_sideways_scrolling(page: Any) -> None:
-    """The page is no wider than the screen. (Not ``window.innerWidth``: with a phone's viewport emulated, Chromium
-    widens the layout viewport to the content, so a page 714 px wide on a 390 px screen has innerWidth 714.)"""
-    widths = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
-    if widths[0] > widths[1]:
-        wide = page.evaluate(WIDE_ELEMENTS)
-        raise AssertionError(f"sideways scrolling: the page is {widths[0]} px wide on a {widths[1]} px screen; "
-                             f"too wide: {wide}")
-
-
-WIDE_ELEMENTS = """[...document.querySelectorAll('body *')]
-  .filter(e => e.scrollWidth > e.clientWidth + 1 || e.getBoundingClientRect().right > innerWidth + 1)
-  .filter(e => !e.parentElement.closest('.table-scroll'))
-  .slice(0, 8).map(e => `${e.tagName.toLowerCase()}${e.id ? '#' + e.id : ''}${e.className ? '.' + e.className : ''}`
-    + ` (${e.scrollWidth} px: ${e.textContent.trim().slice(0, 40)})`)"""
 
 
 def screenshot(page: Any, name: str) -> None:
