@@ -130,7 +130,9 @@ def test_the_customer_downloads_each_file_and_all_of_them_under_names_that_say_w
             elif name.endswith(".svg"):
                 assert b"<svg" in data[:2000]
         manifest = json.loads(bundle.read(f"{stem}/{stem}_manifest.json"))
-        assert manifest["parts"] and all("name" in part for part in manifest["parts"])
+        assert manifest["parts"]
+        for part in manifest["parts"]:  # each part's STL says the part and how many copies the order needs
+            assert f"{stem}_{part['name']}_x{part.get('quantity', 1)}.stl" in shown, (part, shown)
         assert bundle.read(f"{stem}/{stl_link.inner_text()}") == Path(download.path()).read_bytes()
     assert not problems, problems
 
@@ -156,7 +158,8 @@ def test_tracking_says_in_workshop_words_what_is_happening_as_the_page_updates_i
     assert page.locator("[data-role='state']").inner_text() in ("files waiting to be made", "files being made",
                                                                 "files checked", "held up; our workshop is on it")
     wait_for_files(page)
-    assert page.locator("[data-role='state']").inner_text() != "files being made"
+    # checked, not "ready": nothing is made yet (no machine is set up here, so the workshop has it in hand)
+    assert page.locator("[data-role='state']").inner_text() in ("files checked", "held up; our workshop is on it")
     assert not axe_violations(page), axe_violations(page)
 
     # The workshop takes it on: the board is on the router, the bracket waits for a printer (as the server-side
@@ -168,15 +171,18 @@ def test_tracking_says_in_workshop_words_what_is_happening_as_the_page_updates_i
                     estimates={"machining_time_s": 4140.0}, files={})
         bracket = Job(item_id=item.id, part="bracket", kind="fdm", machine="mk3", state="ready", estimates={},
                       files={})
-        session.add_all([board, bracket])
+        cleat = Job(item_id=item.id, part="cleat", kind="fdm", machine="mk3", state="printing", progress=40.0,
+                    estimates={"print_time_s": 1500.0}, files={})
+        session.add_all([board, bracket, cleat])
         session.flush()
-        board_id, bracket_id = board.id, bracket.id
+        board_id, bracket_id, cleat_id = board.id, bracket.id, cleat.id
     page.reload()
     text = production_text(page)
     assert "board: being cut" in text and "about 1 h 09 min of cutting" in text
     assert "bracket: waiting for a machine" in text
-    assert page.locator("#order-status").inner_text() == "being cut"
-    assert page.locator("[data-role='state']").inner_text() == "being cut"
+    assert "cleat: being printed (40%) about 25 min 00 s of printing" in text, text
+    assert page.locator("#order-status").inner_text() == "being cut and being printed"
+    assert page.locator("[data-role='state']").inner_text() == "being cut and being printed"
     assert "birch_plywood" not in page.locator("main").inner_text()
     assert not axe_violations(page), axe_violations(page)
     screenshot(page, f"31-{size}-tracking-being-cut.png")
@@ -190,11 +196,13 @@ def test_tracking_says_in_workshop_words_what_is_happening_as_the_page_updates_i
                                     headers=auth)
     assert status == 200, body
     assert jobs.transition(shop_database, board_id, "done")
+    assert jobs.transition(shop_database, cleat_id, "done")
     wait_for(page, "document.getElementById('order-status').textContent === 'made: ready to ship'", timeout=40)
     assert page.evaluate("window.__marker") == "same page" and page.evaluate("window.__tracking.polls") > polls
     text = production_text(page)
     assert f"bracket: cancelled: {reason}" in text, text
     assert "board: cut" in text and "about 1 h 09 min of cutting" in text, text
+    assert "cleat: printed about 25 min 00 s of printing" in text, text
     assert page.locator("[data-role='state']").inner_text() == "made: ready to ship"
     assert "birch_plywood" not in page.locator("main").inner_text()
     assert not axe_violations(page), axe_violations(page)
