@@ -252,7 +252,8 @@ def test_staff_see_not_sent_yet_with_why_and_when_for_a_printer_that_cannot_be_r
     assert state.inner_text() == "ready" or state.inner_text().startswith("not sent yet: ")  # the dispatcher's try
     with page.expect_navigation():
         row.locator("form[action$='/send'] button").click()  # staff send it now: it fails now, retried later
-    assert "not delivered yet, trying again later" in page.locator("main").inner_text()
+    flash = page.locator(".flashes").inner_text()
+    assert "not delivered yet, trying again later (OctoPrint at " in flash and "will retry" not in flash, flash
     label = state.inner_text()
     match = re.fullmatch(r"not sent yet: (.+); retrying in (\d+) s", label)
     assert match, label
