@@ -615,13 +615,18 @@ def not_sent(job: Job) -> bool:
             and not files.get("on_host") and not files.get("delivered"))
 
 
+def delivery_error(job: Job) -> str:
+    """Why the job's last upload failed, without the host error's own "; will retry" (the pages say when)."""
+    return (job.last_error or "").removesuffix("; will retry")
+
+
 def state_label(job: Job, now: Any = None) -> str:
     """The state as the workshop says it: a CNC job in progress is cutting, not printing; a job whose upload
     failed is "not sent yet", with why and when it is tried again, until it is really sent."""
     if not_sent(job):
         wait = max(0.0, ((job.next_attempt_at - (now or utcnow())).total_seconds()))
         machine = "router" if job.kind == "cnc" else "printer"
-        reason = job.last_error or f"the {machine} could not be reached"
+        reason = delivery_error(job) or f"the {machine} could not be reached"
         from parametric.units import format_duration
 
         again = f"retrying in {format_duration(wait)}" if wait >= 1 else "retrying now"

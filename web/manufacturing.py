@@ -156,7 +156,7 @@ def act(job_id: int, action: str, reason: str | None = None) -> tuple[str | None
                 return f"the {machine} is busy; the job stays ready and goes when it is free", outcome
             if outcome == "deferred":
                 later = jobs.get(database, job_id)
-                return None, f"not delivered yet, trying again later ({later.last_error if later else ''})"
+                return None, f"not delivered yet, trying again later ({jobs.delivery_error(later) if later else ''})"
             return None, outcome
         if action == "cancel":
             outcome = jobs.cancel(database, job_id, reason=reason)

@@ -127,6 +127,27 @@ def axe_violations(page: Any) -> list[str]:
                          " + v.nodes.map(n => n.target.join(' ')).join(', ')))")
 
 
+def no_sideways_scrolling(page: Any) -> None:
+    """The page is no wider than the screen. (Not ``window.innerWidth``: with a phone's viewport emulated, Chromium
+    widens the layout viewport to the content, so a page 714 px wide on a 390 px screen has innerWidth 714.)"""
+    widths = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    if widths[0] > widths[1]:
+        wide = page.evaluate(WIDE_ELEMENTS)
+        raise AssertionError(f"sideways scrolling: the page is {widths[0]} px wide on a {widths[1]} px screen; "
+                             f"too wide: {wide}")
+
+
+WIDE_ELEMENTS = """(() => {
+  const edge = document.documentElement.clientWidth + 1;
+  const wide = (e) => !e.parentElement.closest('.table-scroll')
+    && (e.scrollWidth > e.clientWidth + 1 || e.getBoundingClientRect().right > edge);
+  return [...document.querySelectorAll('body *')].filter(wide).filter(e => ![...e.children].some(wide))
+    .slice(0, 8).map(e => `${e.tagName.toLowerCase()}${e.id ? '#' + e.id : ''}${e.className ? '.' + e.className : ''}`
+      + ` (${Math.round(e.getBoundingClientRect().right)} px: ${e.textContent.trim().slice(0, 60)})`);
+})()"""
+"""The innermost elements that stick out of the page (not those scrolling in a box of their own), for the message."""
+
+
 SIZES = {"laptop": {"viewport": {"width": 1280, "height": 900}},
          "phone": {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True,
                    "device_scale_factor": 2}}
@@ -238,7 +259,7 @@ def test_phone_sized_configurator_with_shoe_size_picker(browser, stack):
                      device_scale_factor=2)
     page.goto(f"{stack.base}/configure/heel_lift")
     wait_for(page, "window.__preview && window.__preview.done >= 1", timeout=180)  # a pair: two parts to build
-    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "sideways scrolling"
+    no_sideways_scrolling(page)
     box = page.locator("#preview-canvas").bounding_box()
     assert box["width"] <= 390 and box["height"] > 150
     done = page.evaluate("window.__preview.done")
@@ -251,7 +272,7 @@ def test_phone_sized_configurator_with_shoe_size_picker(browser, stack):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "08-phone-configurator.png"), full_page=True)
     page.goto(f"{stack.base}/")
-    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    no_sideways_scrolling(page)
     wait_for(page, "document.querySelector('.card img').naturalWidth > 0")  # drawn by the server on first use
     page.screenshot(path=str(SCREENSHOTS / "09-phone-catalog.png"))
     assert not problems, problems
@@ -326,7 +347,7 @@ def test_a_customer_who_works_in_inches_is_answered_in_inches(browser, stack, si
     page.wait_for_url("**/track/*")
     assert "72 in" in page.locator("details table.parameters").text_content()  # folded away under Parameters
     assert not axe_violations(page), axe_violations(page)
-    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "sideways scrolling"
+    no_sideways_scrolling(page)
     assert not problems, problems
 
 
@@ -343,7 +364,7 @@ def test_an_unknown_product_and_a_mistyped_link_get_a_page_with_a_way_back(brows
     assert page.goto(f"{stack.base}/track/0123456789abcdef?token=mistyped").status == 404
     assert "tracking link from your order confirmation" in page.locator("main").inner_text()
     assert not axe_violations(page), axe_violations(page)
-    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "sideways scrolling"
+    no_sideways_scrolling(page)
     page.locator("main a.button").click()  # the way back: the catalog
     page.wait_for_url(f"{stack.base}/", wait_until="commit")
     assert not [p for p in problems if "404" not in p], problems
@@ -462,5 +483,5 @@ def test_a_saved_link_restores_the_configuration_and_the_camera_stays_put(browse
     assert dict(parse_qsl(urlsplit(made).query, keep_blank_values=True)) == {**query, "params.width": "32.125"}
     # No axe here: it runs as a script, and Playwright's evaluate never returns on a page with scripts off (the
     # test hung there). The same page's HTML was checked with scripts on above.
-    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "sideways scrolling"
+    no_sideways_scrolling(page)
     assert not problems, problems

@@ -9,13 +9,18 @@ import re
 
 import pytest
 
-from .test_browser import SCREENSHOTS, SIZES, axe_violations, browser, open_page, stack, wait_for  # noqa: F401
+from .test_browser import (  # noqa: F401
+    SCREENSHOTS,
+    SIZES,
+    axe_violations,
+    browser,
+    no_sideways_scrolling,
+    open_page,
+    stack,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
-
-
-def no_sideways_scrolling(page) -> None:
-    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "sideways scrolling"
 
 
 def screenshot(page, name: str) -> None:
