@@ -19,6 +19,7 @@ from sqlalchemy.orm import selectinload
 import parametric
 from parametric import FieldError, ValidationError
 from parametric.errors import InfrastructureError, infrastructure_fault
+from parametric.materials import get_material
 
 from . import limits, machines
 from .builds import BuildFailed, Preparing
@@ -194,12 +195,16 @@ def archive_url(order: Order, item: OrderItem, token: str | None, staff: bool) -
 
 def describe_item(order: Order, item: OrderItem, staff: bool = False, jobs: list[Any] | None = None,
                   token: str | None = None) -> dict[str, Any]:
-    files, manifest, archive, plates = [], None, None, None
+    files, manifest, archive, plates, plate_materials = [], None, None, None, []
     if item.state == "ready":
         copies = downloads.part_copies(services().config["OUTPUT_FOLDER"], item)
         archive = archive_url(order, item, token, staff)
-        if token is not None and downloads.printed_parts(services().config["OUTPUT_FOLDER"], item):
+        printed = downloads.printed_parts(services().config["OUTPUT_FOLDER"], item) if token is not None else []
+        if printed:
             plates = url_for("api.download_plates", order_id=order.id, position=item.position)
+            plate_materials = [{"id": material.id, "name": material.name} for material in sorted(
+                {get_material(downloads.printed_material(item, part)) for part, _ in printed},
+                key=lambda material: material.id)]
         for artifact in item.artifacts:
             url = file_url(order, item, artifact.filename, token, staff)
             if artifact.format == "manifest":
@@ -212,6 +217,7 @@ def describe_item(order: Order, item: OrderItem, staff: bool = False, jobs: list
                  "params": item.params, "quantity": item.quantity, "material": item.material, "state": item.state,
                  "reason": item.reason if item.state == "failed" else None, "attempts": item.attempts,
                  "files": files, "manifest": manifest, "archive": archive, "plates": plates,
+                 "plate_materials": plate_materials,
                  "production": describe_production(jobs or [], staff),
                  "quote": item.quote}
     described["progress"], described["label"] = tracking.line_words(item.state, described["production"])

@@ -191,6 +191,11 @@ def _static_schemas(config: Mapping[str, Any]) -> dict[str, Any]:
                                                                            "once ready"},
                            "plates": {**NULLABLE_STRING, "description": "URL of print-ready plates of its printed "
                                                                           "parts (add ?printer=), for the customer"},
+                           "plate_materials": {"type": "array", "items": {
+                               "type": "object", "required": ["id", "name"],
+                               "properties": {"id": {"type": "string"}, "name": {"type": "string"}}},
+                                               "description": "the materials of the parts those plates hold (their "
+                                                              "temperatures are in the plates' projects)"},
                            "production": {"type": "array", "items": _ref("Production"),
                                           "description": "the manufacturing jobs of the item, once planned"}}},
         "Order": {

@@ -8,6 +8,7 @@ import io
 import zipfile
 from pathlib import Path
 
+import lxml.html
 from sqlalchemy import select
 
 from tests.parametric import conftest as tools
@@ -110,6 +111,22 @@ def test_the_tracking_page_offers_download_all_and_named_links(app, client):
     assert f"/api/v1/orders/{order['id']}/items/1/archive?token={order['token']}" in page
     assert f"order-{order['id'][:8]}_item-1_wall_shelf_bracket_x2.stl" in page
     assert ">board.stl<" not in page
+
+
+def test_plates_of_a_wooden_product_are_in_its_printing_material(app, client):
+    """A wall shelf in oak: its board is cut from oak, its brackets are printed in the template's filament (PLA, as
+    their manufacturing jobs are). The plates offered for the brackets say PLA, never oak, on the API and on the
+    tracking page's "print it yourself" help."""
+    from parametric.materials import get_material
+
+    order, item = ready_order(app, client, quantity=1)
+    assert item["plates"] is not None
+    pla = get_material("pla")
+    assert item["plate_materials"] == [{"id": "pla", "name": pla.name}]
+    page = lxml.html.fromstring(client.get(f"/track/{order['id']}?token={order['token']}").get_data(as_text=True))
+    [help_text] = page.xpath('//form[@data-role="plates"]//p[@class="help"]')
+    assert f"{pla.name} temperatures" in help_text.text_content()
+    assert "Oak temperatures" not in help_text.text_content()
 
 
 def test_openapi_documents_the_archives(client):

@@ -128,6 +128,17 @@ def part_copies(output_folder: str | Path, item: OrderItem) -> dict[str, int]:
             for part in manifest_parts(output_folder, item)}
 
 
+def printed_material(item: OrderItem, part: dict[str, Any]) -> str:
+    """The filament a printed part of ``item`` is made of, as its manufacturing job is (``web.jobs.part_material``):
+    the manifest's, else the template's printing material when the item's is a sheet's (a wall shelf in oak has
+    PLA brackets)."""
+    from parametric import get_template
+
+    from ..jobs import part_material
+
+    return part_material(get_template(item.template), part, item.material, "fdm")
+
+
 def printed_parts(output_folder: str | Path, item: OrderItem) -> list[tuple[dict[str, Any], Artifact]]:
     """The item's printed parts, each with its STL (in its print pose)."""
     from parametric.materials import get_material
@@ -175,7 +186,8 @@ def plan_home_plates(output_folder: str | Path, order: Order, item: OrderItem, p
     if folder is None:
         return None
     key = hashlib.sha256(json.dumps([home.id, sorted(home.options.items()), item.quantity,
-                                     [(p["name"], p.get("quantity"), p.get("material"), a.sha256) for p, a in parts]],
+                                     [(p["name"], p.get("quantity"), printed_material(item, p), a.sha256)
+                                      for p, a in parts]],
                                     sort_keys=True).encode()).hexdigest()[:20]
     return PlatesPlan(home, parts, folder.parent, key, f"{item_stem(order, item)}_{safe_piece(home.id)}")
 
@@ -235,7 +247,7 @@ def build_home_plates(output_folder: str | Path, order: Order, item: OrderItem, 
                     raise CorruptFile(folder / artifact.filename, artifact)
                 with handle:
                     mesh = trimesh.load(handle, file_type="stl", force="mesh")
-                material = str(part.get("material") or item.material)
+                material = printed_material(item, part)
                 copies = int(part.get("quantity", 1)) * item.quantity
                 by_material.setdefault(material, []).append(
                     PlateSource(f"{item.template}:{part['name']}", str(part["name"]), mesh, copies, material))

@@ -53,7 +53,13 @@ function showItem(item) {
   if (item.archive) archive.querySelector('a').href = item.archive;
   archive.hidden = !item.archive;
   const plates = line.querySelector('[data-role="plates"]');
-  if (plates) plates.hidden = !item.plates;
+  if (plates) {
+    plates.hidden = !item.plates;
+    const materials = plates.querySelector('[data-role="plate-materials"]');
+    if (materials && item.plate_materials.length) {
+      materials.textContent = item.plate_materials.map((material) => material.name).join(' and ');
+    }
+  }
   const production = line.querySelector('[data-role="production"]');
   if (item.production.length === 0) return;  // until the parts are planned, the page shows the quoted times
   production.querySelector('ul').replaceChildren(...item.production.map((job) => {
