@@ -20,8 +20,8 @@ class WallShelfParams(TemplateParams):
                        description="Length of the shelf along the wall.")
     depth: Mm = length(200, ge=100, le=400, step=5, order=2,
                        description="How far the shelf reaches out from the wall.")
-    board_thickness: BoardMm = choice(18, choices=PANEL_THICKNESSES_MM, unit="mm", group="Dimensions", order=3, sheet=True,
-                                      description="Thickness of the shelf board, as boards are stocked.")
+    board_thickness: BoardMm = choice(18, choices=PANEL_THICKNESSES_MM, unit="mm", group="Dimensions", order=3,
+                                      sheet=True, description="Thickness of the shelf board, as boards are stocked.")
     corner_radius: Mm = length(10, ge=2, le=40, step=1, order=4,
                                description="Radius of the board's rounded corners, seen from above.")
     bracket_height: Mm = length(150, ge=60, le=300, step=5, order=5,
