@@ -17,7 +17,7 @@ from parametric.machines import machine_from_dict
 from web.db import Database
 
 from .live import Stack
-from .test_browser import axe_violations, open_page, shot, wait_for
+from .test_browser import SIZES, axe_violations, open_page, shot, wait_for
 from .test_browser import browser as browser  # noqa: PLC0414  the module's Chromium fixture
 from .test_estimates import recorded_slices
 from .test_manufacturing import PRINTER
@@ -63,9 +63,29 @@ def figures(page: Any) -> str:
     return page.evaluate("document.getElementById('quote').dataset.figures || ''")
 
 
-def test_the_price_shows_an_estimate_at_once_then_the_sliced_price(browser: Any, printing_stack: Stack):
+NEW_DEPTH = {"laptop": "37.5", "phone": "38.5"}
+"""A sleeve depth not sliced before in this shop, one for each screen (both sizes share the shop)."""
+
+
+def readable(page: Any, selector: str) -> None:
+    """The element is shown whole on the screen's width: not hidden, not cut off at the side, nothing scrolled
+    sideways, its text not clipped by its box."""
+    element = page.locator(selector)
+    assert element.is_visible(), f"{selector} is hidden"
+    box = element.bounding_box()
+    width = page.evaluate("window.innerWidth")
+    assert box["x"] >= 0 and box["x"] + box["width"] <= width, (selector, box, width)
+    assert page.evaluate(f"(e => e.scrollWidth <= e.clientWidth && e.scrollHeight <= e.clientHeight + 1)"
+                         f"(document.querySelector('{selector}'))"), f"{selector}'s text is clipped"
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "sideways scrolling"
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_the_price_shows_an_estimate_at_once_then_the_sliced_price(browser: Any, printing_stack: Stack, size: str):
+    """On a laptop-sized and a phone-sized screen: the estimate is shown at once, labelled as one, then replaced by
+    the sliced price, labelled so; both labels readable whole on the screen, axe finding nothing."""
     problems: list[str] = []
-    page = open_page(browser, problems)
+    page = open_page(browser, problems, **SIZES[size])
     page.goto(f"{printing_stack.base}/configure/leg_cap")
     wait_for(page, "window.__preview && window.__preview.done >= 1", timeout=120)
     page.select_option("#f-material", "pla")
@@ -73,7 +93,7 @@ def test_the_price_shows_an_estimate_at_once_then_the_sliced_price(browser: Any,
 
     depth = page.locator("#f-sleeve_depth")
     done = page.evaluate("window.__quote.done")
-    depth.fill("37.5")
+    depth.fill(NEW_DEPTH[size])
     page.keyboard.press("Tab")
     wait_for(page, "document.getElementById('quote').dataset.figures === 'estimate'", timeout=120)
     estimate_price = page.locator("#quote-price").inner_text()
@@ -81,7 +101,9 @@ def test_the_price_shows_an_estimate_at_once_then_the_sliced_price(browser: Any,
     assert estimate_price.startswith("about ") and estimate_price.endswith(" EUR")
     assert basis.startswith("Estimate from our printers' past prints, usually within ±")
     assert "The exact price follows" in basis
-    shot(page.locator("#quote"), "estimate-01-estimate.png")
+    readable(page, "#quote-price")
+    readable(page, "#quote-basis")
+    shot(page.locator("#quote"), f"estimate-01-estimate-{size}.png")
     assert axe_violations(page) == []
     waited = page.evaluate("window.__quote.last.estimateAt - window.__quote.last.startedAt")
     assert waited < 5000  # at once, not after the slice (the bench measures it properly)
@@ -92,7 +114,10 @@ def test_the_price_shows_an_estimate_at_once_then_the_sliced_price(browser: Any,
     assert not final_price.startswith("about ") and final_price.endswith(" EUR")
     assert page.locator("#quote-basis").inner_text() == ("Exact price: your part was sliced for the printer that "
                                                          "will make it.")
-    shot(page.locator("#quote"), "estimate-02-sliced.png")
+    readable(page, "#quote-price")
+    readable(page, "#quote-basis")
+    assert axe_violations(page) == []
+    shot(page.locator("#quote"), f"estimate-02-sliced-{size}.png")
 
     page.locator("#order-button").click()  # checkout shows the sliced figure, never the estimate
     page.wait_for_url("**/configure/leg_cap")

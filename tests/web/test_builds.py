@@ -4,6 +4,7 @@ says when to retry; off-step values are snapped to the field's step before the c
 
 from __future__ import annotations
 
+import json
 import threading
 
 from web import builds
@@ -182,12 +183,52 @@ def test_plates_come_after_the_pre_sale_builds_and_before_order_renders(app):
     assert PRIORITY["quote"] > PRIORITY["plates"] > PRIORITY["render"]
     database = services(app).database
     asked: list[int] = []
-    first = builds.request_build(database, app.config, services(app).build_limit, "picture", "l" * 64, {}, None,
+    first = builds.request_build(database, app.config, services(app).build_limit, "plates", "l" * 64, {}, None,
                                  asked.append, "plates")
     assert isinstance(first, builds.Preparing) and first.fault is None and asked == [PRIORITY["plates"]]
     assert builds.claim(database, "l" * 64, "worker-1") is not None
     assert builds.release(database, "l" * 64, "a fault on our side; trying again")
-    again = builds.request_build(database, app.config, services(app).build_limit, "picture", "l" * 64, {}, None,
+    again = builds.request_build(database, app.config, services(app).build_limit, "plates", "l" * 64, {}, None,
                                  asked.append, "plates")
     assert isinstance(again, builds.Preparing) and again.fault == "a fault on our side; trying again"
     assert asked == [PRIORITY["plates"]]  # given back to the queue by the worker itself: not enqueued again here
+
+
+INCHES_SHELF = {"params.width": "762mm", "params.depth": "279.4mm", "params.bracket_height": "150mm", "units": "in",
+                "quantity": "1", "material": "birch_plywood"}
+"""A 30 x 11 in wall shelf as the configurator's script sends it: exact millimetres, the customer's units beside."""
+
+
+def test_the_live_quote_of_a_configuration_in_inches_prices_the_previewed_values(app, client):
+    """Issue 13 (the browser test of CNC prices found it): in inches the preview and the checkout keep 762 mm, but
+    the live quote the preview hands the script was snapped to the 760 mm step: 64.83 EUR in the configurator,
+    64.82 EUR at checkout. The quote request now carries the units, and a line in inches is kept exact."""
+    preview = client.get(PREVIEW.replace("leg_cap", "wall_shelf"), query_string=INCHES_SHELF).get_json()
+    assert (preview["params"]["width"], preview["params"]["depth"]) == (762.0, 279.4)
+    request = preview["quote_request"]
+    quoted = client.post("/api/v1/quotes", json=request)
+    assert quoted.status_code in (200, 202), quoted.get_json()
+    assert (quoted.get_json()["params"]["width"], quoted.get_json()["params"]["depth"]) == (762.0, 279.4)
+    assert quoted.get_json()["snapped"] == {} and request["units"] == "in"
+    in_mm = client.post("/api/v1/quotes", json={**request, "units": "mm"})  # millimetres are still snapped
+    assert in_mm.get_json()["params"]["width"] == 760.0
+
+
+def test_the_checkout_that_waits_for_its_price_keeps_the_exact_values(app, client):
+    """The checkout's refreshing page (the price not worked out yet) carried the values as shown again, to 3
+    decimals of an inch: 150 mm came back as 5.906 in, 150.0124 mm, another configuration than the one priced."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    from .test_pages import csrf_token, form_values, page
+
+    document = page(client.get("/configure/wall_shelf?units=in"))
+    values = {**form_values(document, "configurator"), **INCHES_SHELF, "csrf_token": csrf_token(document)}
+    waiting = client.post("/configure/wall_shelf", data=values)
+    assert waiting.status_code == 202, waiting.data[:300]
+    again = waiting.headers["Refresh"].split("url=", 1)[1]
+    query = dict(parse_qsl(urlsplit(again).query))
+    assert (query["params.width"], query["params.bracket_height"]) == ("762mm", "150mm")
+    run_queue(app)
+    checkout = page(client.get(again))
+    item = json.loads(checkout.xpath("//input[@name='item']/@value")[0])
+    assert (item["params"]["width"], item["params"]["bracket_height"]) == (762.0, 150.0)

@@ -226,10 +226,18 @@ def imperial_fields(raw: Any) -> frozenset[str]:
     return frozenset(name for name, value in params.items() if written_in_imperial(value))
 
 
+IMPERIAL_LINE_UNITS = ("in", "ft")
+"""The unit systems (``parametric.units.LENGTH_UNITS``) whose lines are kept off the millimetre steps."""
+
+
 def snap_line(item: ItemRequest, raw: Any, prefix: str = "") -> tuple[ItemRequest | None, dict[str, dict[str, Any]],
                                                                      list[FieldError]]:
     """A JSON line's item snapped to its fields' steps (:func:`snap_item`), the values it gave in inches or feet
-    kept exact, as the configurator keeps a form filled in inches."""
+    kept exact, as the configurator keeps a form filled in inches. A line written for a customer working in inches
+    or feet (``"units": "in"``, as the configurator's live quote sends its preview's millimetres) is kept exact as
+    a whole, as its form is: otherwise the live price would be of another shelf than the one ordered."""
+    if isinstance(raw, dict) and raw.get("units") in IMPERIAL_LINE_UNITS:
+        return item, {}, []
     return snap_item(item, prefix, imperial_fields(raw))
 
 

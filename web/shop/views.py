@@ -263,7 +263,10 @@ def _to_checkout(template: Template, form: Any) -> Any:
     except RateLimited as error:
         return _too_many(error)
     if isinstance(quoted, Preparing):
-        again = url_for("shop.configure_quote", template_id=template.id, **values)
+        # the values as sent (exact millimetres from the script), not as shown again: 150 mm shown as 5.906 in
+        # would come back as 150.0124 mm, another configuration than the one being priced
+        sent = {k: v for k, v in form.items() if k != "csrf_token"}
+        again = url_for("shop.configure_quote", template_id=template.id, **sent)
         return _preparing(quoted, again, f"Working out the price of your {template.name}…")
     line = {"template": template.id, "params": item.params, "quantity": item.quantity, "material": item.material}
     return _checkout(template, line, quoted, {"name": "", "email": ""}, {}, uuid.uuid4().hex, units=units)
@@ -322,8 +325,9 @@ def preview(template_id: str) -> Any:
         response = jsonify(errors=[{"field": "", "message": str(error)}], retry_after=error.retry_after)
         response.status_code = 429
         return _retry_later(response, error.retry_after)
+    # the units go with it: a preview in inches is of exact values, and the quote must price the same ones
     quote_request = {"template": template.id, "params": item.params, "quantity": item.quantity,
-                     "material": item.material}
+                     "material": item.material, "units": units_from(request.args)}
     if isinstance(manifest, Preparing):
         response = jsonify(state="preparing", retry_after=manifest.retry_after, params=item.params, snapped=snapped,
                            quote_request=quote_request)

@@ -18,6 +18,7 @@ const quotePrice = document.getElementById('quote-price');
 const quoteLead = document.getElementById('quote-lead');
 const quoteBasis = document.getElementById('quote-basis');
 const quoteBox = document.getElementById('quote');
+const quoteTimes = document.getElementById('quote-times');
 
 // What tests and the benchmark read: how many previews were shown, and how long the last one took.
 const previewState = window.__preview = { done: 0, errors: 0, last: null, viewer: 'starting' };
@@ -266,6 +267,32 @@ function showDimensions() {
 
 let quoting = null;
 
+function duration(seconds) {
+  // how long, as the checkout, confirmation and tracking pages say it (parametric.units.format_duration):
+  // "1 h 02 min", "12 min 30 s", "40 s"; whole seconds rounded half to even, as Python's round()
+  const nearest = Math.round(seconds);
+  const whole = Math.abs(seconds % 1) === 0.5 && nearest % 2 !== 0 ? nearest - 1 : nearest;
+  const hours = Math.floor(whole / 3600);
+  const minutes = Math.floor((whole % 3600) / 60);
+  const secs = whole % 60;
+  const two = (n) => String(n).padStart(2, '0');
+  if (hours) return `${hours} h ${two(minutes)} min`;
+  if (minutes) return `${minutes} min ${two(secs)} s`;
+  return `${secs} s`;
+}
+
+function showTimes(parts) {
+  // each part's machine time (of all the copies), in the words the confirmation uses
+  quoteTimes.replaceChildren(...(parts || []).map((part) => {
+    const item = document.createElement('li');
+    item.dataset.part = part.name;
+    item.textContent = `${part.copies} × ${part.name}: about ${duration(part.estimate.machine_time_s)} of `
+      + `${part.process === 'fdm' ? 'printing' : 'cutting'}`;
+    return item;
+  }));
+  quoteTimes.hidden = !quoteTimes.children.length;
+}
+
 function showFigures(figures, basis) {
   quoteBox.dataset.figures = figures;
   quoteBasis.textContent = basis;
@@ -276,12 +303,14 @@ function pricePending() {
   quotePrice.textContent = '…';
   quoteLead.textContent = 'Calculating the price…';
   showFigures('', '');
+  showTimes([]);
 }
 
 function priceUnknown(lead = '') {
   quotePrice.textContent = 'Shown at checkout.';
   quoteLead.textContent = lead;
   showFigures('', '');
+  showTimes([]);
 }
 
 function showPrice(request, body) {
@@ -293,6 +322,7 @@ function showPrice(request, body) {
   quotePrice.textContent = estimated ? `about ${money(price.total)}` : money(price.total);
   quoteLead.textContent = `${request.quantity} × ${money(price.unit)} plus ${money(price.setup)} setup · `
     + `ships in ${lead.days} days (by ${lead.ships_by})`;
+  showTimes(body.parts);
   if (estimated) {
     const { error_pct: error, low, high } = body.estimate;
     showFigures('estimate', `Estimate from our printers' past prints, usually within ±${error.toFixed(0)} % `
