@@ -233,7 +233,7 @@ def test_a_kernel_failure_is_retried_then_the_item_fails_with_its_reason(app, cl
     assert shown["status"] == "failed"
     assert shown["total"]["state"] == "pending" and shown["total"]["total"] is None
     [missing] = shown["total"]["missing"]
-    assert missing["position"] == 1 and missing["reason"].startswith("it cannot be priced: ")
+    assert missing["position"] == 1 and missing["reason"].startswith("it is not being made")
     [item] = shown["items"]
     assert item["state"] == "failed" and item["attempts"] == attempts
     assert "BRep_API: command not done" in item["reason"] and item["files"] == []

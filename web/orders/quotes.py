@@ -31,6 +31,7 @@ from typing import Any
 
 import parametric
 from parametric import ValidationError
+from parametric.errors import InfrastructureError
 from parametric.machines import Machine
 from parametric.materials import get_material
 
@@ -375,6 +376,9 @@ def price_order(order: Any, services: Any) -> dict[int, str]:
     for item in items:
         if item.quote is not None:  # priced with its order already; re-quoting it could change its share
             return {}
+        if item.state == "failed":  # cancelled, or its files could not be made: not made, so not priced (and no
+            missing[item.position] = "it is not being made (see its reason), so it has no price"  # more builds)
+            continue
         try:
             template = parametric.get_template(item.template)
         except ValidationError:
@@ -388,6 +392,10 @@ def price_order(order: Any, services: Any) -> dict[int, str]:
             quoted = quote_line(request, services, None)  # the order's own: not counted against the client's builds
         except BuildFailed as error:
             missing[item.position] = f"it cannot be priced: {error.reason}"
+            continue
+        except InfrastructureError as error:  # ours (a full disk): the order stands, its price is asked again later
+            log.warning("order %s item %s: its quote could not be asked for: %s", order.id, item.position, error)
+            missing[item.position] = "its price cannot be worked out just now; ask again in a few minutes"
             continue
         if isinstance(quoted, Preparing):
             missing[item.position] = ("its price is being worked out (its parts are being measured and sliced "
