@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, send_file, url_for
@@ -45,7 +45,8 @@ from .orders.placing import (
     snap_order,
 )
 from .orders.plates import NO_PLATES, ask_plates
-from .orders.quotes import instant_quote, quote_line
+from .orders.quotes import instant_quote, price_order, quote_line
+from .orders.totals import order_total
 from .services import services
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -233,10 +234,12 @@ def _time(value: Any) -> str | None:
     return value.isoformat(timespec="milliseconds") + "Z" if value is not None else None
 
 
-def describe_order(order: Order, token: str | None = None, staff: bool = False, show_token: bool = False
-                   ) -> dict[str, Any]:
+def describe_order(order: Order, token: str | None = None, staff: bool = False, show_token: bool = False,
+                   unpriced: Mapping[int, str] | None = None) -> dict[str, Any]:
     """The order as the API shows it; ``token`` (the request's) goes into its file links, and into the answer
-    itself with ``show_token`` (when the order is placed: the only time the customer is given it)."""
+    itself with ``show_token`` (when the order is placed: the only time the customer is given it). Its ``total``
+    is the one the confirmation and the tracking page show (``web.orders.totals.order_total``); ``unpriced``:
+    why a line has no price yet, by position (:func:`web.orders.quotes.price_order`)."""
     described: dict[str, Any] = {
         "id": order.id, "status": order_status([item.state for item in order.items]),
         "created_at": _time(order.created_at), "customer": {"name": order.customer_name, "email": order.customer_email},
@@ -254,7 +257,16 @@ def describe_order(order: Order, token: str | None = None, staff: bool = False, 
     described["items"] = [describe_item(order, item, staff, by_item.get(item.id, []), token) for item in order.items]
     described["progress"], described["label"] = tracking.order_words(
         [(item["progress"], item["label"]) for item in described["items"]])
+    described["total"] = order_total([item.quote for item in sorted(order.items, key=lambda i: i.position)],
+                                     unpriced)
     return described
+
+
+def priced_order(order: Order, token: str | None = None, show_token: bool = False) -> dict[str, Any]:
+    """The customer's view of the order (:func:`describe_order`), its lines priced first if it was placed without
+    their quotes (through this API): the same total the shop's pages show."""
+    unpriced = price_order(order, services())
+    return describe_order(order, token=token, show_token=show_token, unpriced=unpriced)
 
 
 def order_client() -> Client:
@@ -324,7 +336,7 @@ def create_order() -> Any:
         generation.start(item_ids(services().database, placed.order_id), services().queue.enqueue)
     order = _load_order(placed.order_id)
     assert order is not None
-    response = jsonify({**describe_order(order, token=placed.token, show_token=True), "snapped": snapped})
+    response = jsonify({**priced_order(order, token=placed.token, show_token=True), "snapped": snapped})
     response.status_code = 201
     response.headers["Location"] = url_for("api.show_order", order_id=placed.order_id)
     if not placed.created:
@@ -354,7 +366,7 @@ def show_order(order_id: str) -> Any:
     order = _authorized_order(order_id)
     if isinstance(order, Response):
         return order
-    return describe_order(order, token=request_token())
+    return priced_order(order, token=request_token())
 
 
 def _ready_item(order: Order, position: int) -> OrderItem | None:

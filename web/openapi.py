@@ -198,8 +198,32 @@ def _static_schemas(config: Mapping[str, Any]) -> dict[str, Any]:
                                                               "temperatures are in the plates' projects)"},
                            "production": {"type": "array", "items": _ref("Production"),
                                           "description": "the manufacturing jobs of the item, once planned"}}},
+        "OrderTotalLine": {
+            "type": "object", "required": ["position", "currency", "material", "machine", "setup", "setup_processes",
+                                           "total"],
+            "properties": {"position": {"type": "integer", "minimum": 1}, "currency": {"type": "string"},
+                           **{key: {"type": "number", "minimum": 0} for key in ("material", "machine", "setup",
+                                                                                 "total")},
+                           "setup_processes": {"type": "array", "items": {"type": "string"},
+                                               "description": "the processes whose setup fee is charged on this "
+                                                             "line (the first line each process makes)"}}},
+        "OrderTotal": {
+            "type": "object", "required": ["state", "currency", "total", "lines"],
+            "description": "the order's price, the figure the confirmation and the tracking page show: each line's "
+                           "quote with each process's setup fee once per order. pending: a line has no price yet "
+                           "(missing says which and why; ask again later), never a partial sum",
+            "properties": {"state": {"type": "string", "enum": ["final", "pending"]},
+                           "currency": {"type": ["string", "null"]},
+                           "total": {"type": ["number", "null"], "minimum": 0},
+                           **{key: {"type": "number", "minimum": 0} for key in ("material", "machine", "setup")},
+                           "lines": {"type": "array", "items": _ref("OrderTotalLine"),
+                                     "description": "the priced lines' shares of the total"},
+                           "missing": {"type": "array", "items": {
+                               "type": "object", "required": ["position", "reason"],
+                               "properties": {"position": {"type": "integer", "minimum": 1},
+                                              "reason": {"type": "string"}}}}}},
         "Order": {
-            "type": "object", "required": ["id", "status", "created_at", "customer", "links", "items"],
+            "type": "object", "required": ["id", "status", "created_at", "customer", "links", "items", "total"],
             "properties": {"id": {"type": "string"}, "status": {"type": "string", "enum": list(ORDER_STATUSES)},
                            "created_at": {"type": "string", "format": "date-time"},
                            "customer": {"type": "object", "required": ["name", "email"]},
@@ -207,6 +231,7 @@ def _static_schemas(config: Mapping[str, Any]) -> dict[str, Any]:
                                                                       "given once, with the order"},
                            "links": {"type": "object", "required": ["self"]},
                            "items": {"type": "array", "items": _ref("OrderItemState")},
+                           "total": _ref("OrderTotal"),
                            "snapped": {"type": "array", "items": {"type": "object"},
                                        "description": "per line, the values moved to their fields' steps "
                                                       "({name: {given, used}}; lengths in inches or feet are kept "

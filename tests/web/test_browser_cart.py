@@ -151,3 +151,31 @@ def test_a_cart_takes_two_products_to_one_order_with_one_setup_fee(browser, stac
     page.goto(f"{stack.base}/cart")
     assert "Your cart is empty" in page.locator("main").inner_text()
     assert not problems, problems
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_an_api_orders_tracking_page_shows_the_apis_total_once_priced(browser, stack, size):  # noqa: F811
+    """An order placed through the API is priced after it is placed (its lines' quotes, one setup fee per
+    process): the tracking page says the total is not known yet, then shows the API's figure as it polls."""
+    body = {"customer": {"name": "Ada Lovelace", "email": "ada@example.com"},
+            "items": [{"template": "leg_cap", "params": {"leg_diameter": 34 if size == "laptop" else 35},
+                       "quantity": 2, "material": "pla"},
+                      {"template": "leg_cap", "params": {"leg_diameter": 26}, "quantity": 1, "material": "pla"}]}
+    status, order, _ = stack.request("POST", "/api/v1/orders", body)
+    assert status == 201, order
+    problems: list[str] = []
+    page = open_page(browser, problems, **SIZES[size])
+    page.goto(f"{stack.base}/track/{order['id']}?token={order['token']}")
+    if order["total"]["state"] == "pending":
+        assert "not known yet" in page.locator("#order-total").inner_text()
+    wait_for(page, "document.getElementById('order-total').dataset.state === 'final'", timeout=240)
+    _, shown, _ = stack.get(f"/api/v1/orders/{order['id']}?token={order['token']}")
+    total = shown["total"]
+    assert total["state"] == "final" and [line["setup_processes"] for line in total["lines"]] == [["fdm"], []]
+    text = page.locator("#order-total").inner_text()
+    assert f"Order total: {total['total']:.2f} EUR" in text and f"setup {total['setup']:.2f} EUR" in text
+    page.reload()  # the server's page says the same
+    assert page.locator("#order-total").inner_text() == text
+    assert axe_violations(page) == []
+    no_sideways_scrolling(page)
+    assert not problems, problems

@@ -23,7 +23,7 @@ def ready_order(app, client, quantity=2):
     order = client.post("/api/v1/orders", json=order_body(
         {"template": "wall_shelf", "params": {"width": unique_width()}, "quantity": quantity,
          "material": "oak"})).get_json()
-    assert run_queue(app) == ["ready"]
+    assert run_queue(app) == ["done", "ready"]  # the order's quote (its total), then its files
     described = client.get(f"/api/v1/orders/{order['id']}?token={order['token']}").get_json()
     return order, described["items"][0]
 
@@ -199,7 +199,7 @@ def test_print_ready_plates_for_the_customers_own_printer(app, client, prusa_sli
     order = client.post("/api/v1/orders", json=order_body(
         {"template": "leg_cap", "params": {"sleeve_depth": 8 + unique_width() % 9}, "quantity": 6,
          "material": "pla"})).get_json()
-    assert run_queue(app) == ["ready"]
+    assert run_queue(app) == ["done", "ready"]  # the order's quote (its total), then its files
     [item] = client.get(f"/api/v1/orders/{order['id']}?token={order['token']}").get_json()["items"]
     assert item["plates"] == f"/api/v1/orders/{order['id']}/items/1/plates"
     url = f"{item['plates']}?token={order['token']}"

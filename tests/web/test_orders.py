@@ -43,7 +43,7 @@ def test_new_order_is_queued_and_handed_to_the_queue(app, client):
     assert (item["template"], item["version"], item["quantity"], item["material"]) == \
         ("wall_shelf", template.version, 2, "pla")
     assert item["state"] == "queued" and item["files"] == [] and item["manifest"] is None
-    assert services(app).queue.huey.pending_count() == 1
+    assert services(app).queue.huey.pending_count() == 2  # its files, and its quote for the order's total
     with services(app).database.session() as session:
         stored = session.scalars(select(OrderItem)).one()
         assert stored.enqueued_at is not None and stored.cache_key
@@ -52,7 +52,7 @@ def test_new_order_is_queued_and_handed_to_the_queue(app, client):
 def test_queued_order_becomes_ready_with_downloadable_files(app, client, output_root):
     order = place(client, order_body({"template": "wall_shelf", "params": {"width": unique_width()},
                                       "material": "oak"})).get_json()
-    assert run_queue(app) == ["ready"]
+    assert run_queue(app) == ["done", "ready"]  # the order's quote (its total), then its files
     response = client.get(f"/api/v1/orders/{order['id']}", headers={"X-Order-Token": order["token"]})
     assert response.status_code == 200
     ready = response.get_json()
@@ -155,7 +155,7 @@ def test_an_idempotent_retry_returns_the_same_order(app, client):
     assert again.headers["Idempotent-Replayed"] == "true" and "Idempotent-Replayed" not in first.headers
     assert again.get_json()["id"] == first.get_json()["id"] and again.get_json()["token"] == first.get_json()["token"]
     assert count(app, Order) == 1 and count(app, OrderItem) == 1 and count(app, IdempotencyKey) == 1
-    assert services(app).queue.huey.pending_count() == 1
+    assert services(app).queue.huey.pending_count() == 2  # its files and its quote, once
 
 
 def test_the_same_key_with_another_body_is_refused(app, client):
@@ -227,9 +227,13 @@ def test_a_kernel_failure_is_retried_then_the_item_fails_with_its_reason(app, cl
     order = place(client, order_body({"template": broken_template, "params": {"size": 15}})).get_json()
     outcomes = run_queue(app)
     attempts = app.config["RENDER_ATTEMPTS"]
-    assert outcomes[-1] == "failed" and len(outcomes) == attempts
+    quote, renders = outcomes[0], outcomes[1:]  # the order's quote build (for its total) first, then its files
+    assert quote == "failed" and renders[-1] == "failed" and len(renders) == attempts
     shown = client.get(f"/api/v1/orders/{order['id']}?token={order['token']}").get_json()
     assert shown["status"] == "failed"
+    assert shown["total"]["state"] == "pending" and shown["total"]["total"] is None
+    [missing] = shown["total"]["missing"]
+    assert missing["position"] == 1 and missing["reason"].startswith("it is not being made")
     [item] = shown["items"]
     assert item["state"] == "failed" and item["attempts"] == attempts
     assert "BRep_API: command not done" in item["reason"] and item["files"] == []
@@ -242,3 +246,65 @@ def test_a_failed_item_does_not_hide_the_ready_ones(app, client, broken_template
     shown = client.get(f"/api/v1/orders/{order['id']}?token={order['token']}").get_json()
     assert [i["state"] for i in shown["items"]] == ["ready", "failed"] and shown["status"] == "failed"
     assert shown["items"][0]["files"]
+
+
+# -- the order's total (issue 13) -------------------------------------------------------------------
+
+
+def test_an_api_orders_total_is_the_shops_figure_with_one_setup_fee_per_process(app, client):
+    """An API order is priced by the checkout's own flow: while its lines are measured and sliced its total is
+    pending (and says which line waits, never a partial sum); then it is each line's quote with the printing setup
+    fee once for the order, the figure the tracking page and the confirmation show."""
+    from web.orders.totals import order_price
+
+    from .test_pages import page
+
+    fee = float(services(app).config["SETUP_FEE"]["fdm"])
+    lines = [{"template": "leg_cap", "params": {"leg_diameter": 33}, "quantity": 3, "material": "pla"},
+             {"template": "leg_cap", "params": {"leg_diameter": 27}, "quantity": 2, "material": "pla"}]
+    placed = place(client, order_body(*lines))
+    assert placed.status_code == 201
+    order = placed.get_json()
+    pending = order["total"]
+    assert pending["state"] == "pending" and pending["total"] is None and pending["currency"] is None
+    assert [line["position"] for line in pending["missing"]] == [1, 2]
+    assert "being worked out" in pending["missing"][0]["reason"]
+    run_queue(app)
+    read = client.get(f"/api/v1/orders/{order['id']}", headers={"X-Order-Token": order["token"]})
+    assert read.status_code == 200
+    total = read.get_json()["total"]
+    assert total["state"] == "final" and total["currency"] == "EUR" and "missing" not in total
+    assert [line["setup"] for line in total["lines"]] == [fee, 0.0]  # both printed: the fee once, on the first
+    assert [line["setup_processes"] for line in total["lines"]] == [["fdm"], []]
+    assert total["setup"] == fee
+    assert total["total"] == pytest.approx(sum(line["total"] for line in total["lines"]), abs=0.011)
+    assert total["total"] == pytest.approx(total["material"] + total["machine"] + total["setup"], abs=0.011)
+    # the checkout's figure for the same lines: their quotes, one setup fee per process for the order
+    quotes = [client.post("/api/v1/quotes", json=line).get_json() for line in lines]
+    assert all(quoted["figures"] == "final" for quoted in quotes)
+    checkout = order_price(quotes, services(app).config["SETUP_FEE"])
+    assert total["total"] == checkout["total"] and total["setup"] == checkout["setup"] == fee
+    assert [line["total"] for line in total["lines"]] == [line["total"] for line in checkout["lines"]]
+    assert sum(quoted["price"]["setup"] for quoted in quotes) == 2 * fee  # alone, each line would pay it
+    # the same figure on the tracking page and on the confirmation
+    for url in (f"/track/{order['id']}?token={order['token']}",
+                f"/orders/{order['id']}/confirmation?token={order['token']}"):
+        shown = page(client.get(url)).get_element_by_id("order-total").text_content()
+        assert f"{total['total']:.2f} EUR" in shown and f"setup {fee:.2f} EUR" in shown
+    # stored once: a second read is the same figure, from the items' records
+    again = client.get(f"/api/v1/orders/{order['id']}", headers={"X-Order-Token": order["token"]}).get_json()
+    assert again["total"] == total
+    with services(app).database.session() as session:
+        stored = session.scalars(select(OrderItem).where(OrderItem.order_id == order["id"])
+                                 .order_by(OrderItem.position)).all()
+        assert [item.quote["price"]["total"] for item in stored] == [line["total"] for line in total["lines"]]
+
+
+def test_a_pending_total_is_shown_on_the_tracking_page_as_not_known_yet(app, client):
+    from .test_pages import page
+
+    order = place(client, order_body({"template": "leg_cap", "params": {"leg_diameter": 29}, "quantity": 1,
+                                      "material": "pla"})).get_json()
+    assert order["total"]["state"] == "pending"
+    shown = page(client.get(f"/track/{order['id']}?token={order['token']}")).get_element_by_id("order-total")
+    assert "not known yet" in shown.text_content() and "Item 1: its price is being worked out" in shown.text_content()

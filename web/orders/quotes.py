@@ -31,6 +31,7 @@ from typing import Any
 
 import parametric
 from parametric import ValidationError
+from parametric.errors import InfrastructureError
 from parametric.machines import Machine
 from parametric.materials import get_material
 
@@ -347,3 +348,69 @@ def lead_seconds(queue: Any, config: Mapping[str, Any]) -> dict[str, Any]:
     return {"ahead": ahead, "workers": live or max(1, int(config["QUEUE_WORKERS"])),
             "wait_s": seconds / (live or max(1, int(config["QUEUE_WORKERS"]))),
             "mean_s": {kind: round(value, 2) for kind, value in means.items() if value is not None}}
+
+
+def quote_record(quoted: dict[str, Any]) -> dict[str, Any]:
+    """What an order item keeps of the quote it was ordered at: the price, the lead time and each part's
+    machine time (all its copies) and where that figure came from."""
+    return {"price": quoted["price"], "lead_time": {k: quoted["lead_time"][k] for k in ("days", "ships_by")},
+            "parts": [{"name": part["name"], "process": part["process"], "material": part["material"],
+                       "copies": part["copies"], "machine_time_s": part["estimate"]["machine_time_s"],
+                       "source": part["estimate"]["source"], "machine": part["estimate"].get("machine")}
+                      for part in quoted["parts"]]}
+
+
+def price_order(order: Any, services: Any) -> dict[int, str]:
+    """Price an order whose items keep no quote (placed through the API) by the checkout's own flow: each line's
+    quote (:func:`quote_line`, asking a worker to measure it if no one has), and once every line has one, the
+    charged records (``web.orders.totals.charged_records``: one setup fee per process per order) stored with the
+    items in one transaction, as the checkout stores them. Until then nothing is stored; the answer says, by
+    position, why a line has no price yet (an empty dict when every line is priced)."""
+    from ..builds import BuildFailed
+    from ..models import OrderItem
+    from .totals import charged_records
+
+    items = sorted(order.items, key=lambda item: item.position)
+    if all(item.quote is not None for item in items):
+        return {}
+    quotes, missing = [], {}
+    for item in items:
+        if item.quote is not None:  # priced with its order already; re-quoting it could change its share
+            return {}
+        if item.state == "failed":  # cancelled, or its files could not be made: not made, so not priced (and no
+            missing[item.position] = "it is not being made (see its reason), so it has no price"  # more builds)
+            continue
+        try:
+            template = parametric.get_template(item.template)
+        except ValidationError:
+            template = None
+        if template is None or template.version != item.template_version:
+            missing[item.position] = (f"it was ordered with version {item.template_version} of its template, which "
+                                      "can no longer be priced; our workshop will write to you with its price")
+            continue
+        request = ItemRequest(template, dict(item.params), item.quantity, item.material)
+        try:
+            quoted = quote_line(request, services, None)  # the order's own: not counted against the client's builds
+        except BuildFailed as error:
+            missing[item.position] = f"it cannot be priced: {error.reason}"
+            continue
+        except InfrastructureError as error:  # ours (a full disk): the order stands, its price is asked again later
+            log.warning("order %s item %s: its quote could not be asked for: %s", order.id, item.position, error)
+            missing[item.position] = "its price cannot be worked out just now; ask again in a few minutes"
+            continue
+        if isinstance(quoted, Preparing):
+            missing[item.position] = ("its price is being worked out (its parts are being measured and sliced "
+                                      f"for our machines); ask again in {quoted.retry_after} s")
+            continue
+        quotes.append((item.id, quote_record(quoted)))
+    if missing:
+        return missing
+    records = charged_records([record for _, record in quotes], services.config["SETUP_FEE"])
+    with services.database.transaction() as session:
+        for (item_id, _), record in zip(quotes, records, strict=True):
+            stored = session.get(OrderItem, item_id)
+            if stored is not None and stored.quote is None:
+                stored.quote = record
+    for item, record in zip(items, records, strict=True):
+        item.quote = record
+    return {}

@@ -36,8 +36,8 @@ from ..orders.placing import (
     place_order,
     request_hash,
 )
-from ..orders.quotes import quote_line
-from ..orders.totals import order_price
+from ..orders.quotes import quote_line, quote_record
+from ..orders.totals import charged_records, order_price
 from ..services import services
 from .forms import field_errors, parameter_rows, units_from
 
@@ -248,8 +248,6 @@ def _name(line: dict[str, Any]) -> str:
 def checkout() -> Any:
     """Place one order with every line of the cart (once per checkout form, by its idempotency key), empty the
     cart and show the confirmation."""
-    from .views import quote_record
-
     form = request.form
     customer = {"name": form.get("name", ""), "email": form.get("email", "")}
     order_key = form.get("order_key") or uuid.uuid4().hex
@@ -273,8 +271,7 @@ def checkout() -> Any:
         return _page(customer, {}, order_key, 429)
     if not all(isinstance(quoted, dict) for quoted in quotes):  # a price is being worked out again, or failed
         return _page(customer, {}, order_key, 409 if any(isinstance(q, FieldError) for q in quotes) else 202)
-    summary = order_price(quotes, services().config["SETUP_FEE"])
-    records = [charged(quote_record(quoted), share) for quoted, share in zip(quotes, summary["lines"], strict=True)]
+    records = charged_records([quote_record(quoted) for quoted in quotes], services().config["SETUP_FEE"])
     generation = services().generation
     keys = [generation.key(i.template, i.params) for i in order_request.items]
     client = order_client()
@@ -309,9 +306,3 @@ def _checkout_fields(problems: list[FieldError]) -> list[FieldError]:
         else:
             named.append(problem)
     return named
-
-
-def charged(record: dict[str, Any], share: dict[str, Any]) -> dict[str, Any]:
-    """An item's quote record with the price it was charged in its order (setup fees once per order)."""
-    return {**record, "price": {**record["price"], "setup": share["setup"], "total": share["total"],
-                                "setup_processes": share["setup_processes"]}}

@@ -37,10 +37,10 @@ from .. import limits, machines
 from ..api import (
     _authorized_order,
     _ready_item,
-    describe_order,
     order_admission,
     order_client,
     parse_order_body,
+    priced_order,
     request_token,
     send_plates,
 )
@@ -60,7 +60,8 @@ from ..orders.placing import (
     snap_item,
 )
 from ..orders.plates import ask_plates
-from ..orders.quotes import quote_line
+from ..orders.quotes import quote_line, quote_record
+from ..orders.totals import charged_records
 from ..services import services
 from .catalog import Catalog, templates_by_family
 from .forms import (
@@ -363,14 +364,15 @@ def preview_glb(key: str, filename: str) -> Any:
 
 @bp.get("/shoe-sizes.json")
 def shoe_sizes() -> Any:
-    """The shoe-size table (foot length in mm per system and size), for the configurator's size picker."""
+    """The shoe-size table (foot length in mm per system and size, and the core's spelling of the size, which the
+    preview's ``params.shoe_size`` uses), for the configurator's size picker."""
     try:
-        from templates_models.footwear.sizing import size_table
+        from templates_models.footwear.sizing import format_shoe_size, size_table
     except ImportError:
         abort(404)
     table = size_table()
     systems = [{"id": system, "label": label,
-                "sizes": [{"size": size, "foot_length_mm": length}
+                "sizes": [{"size": size, "foot_length_mm": length, "text": format_shoe_size(name, size)}
                           for (name, size), length in sorted(table.items()) if name == system]}
                for system, label in SIZE_SYSTEMS]
     response = jsonify(systems=[s for s in systems if s["sizes"]])
@@ -391,16 +393,6 @@ def _checkout(template: Template, line: dict[str, Any], quoted: dict[str, Any], 
                            materials={m.id: m.name for m in material_table().values()},
                            duration=format_duration,
                            change_url=url_for("shop.configure", template_id=template.id, **change)), status
-
-
-def quote_record(quoted: dict[str, Any]) -> dict[str, Any]:
-    """What an order item keeps of the quote it was ordered at: the price, the lead time and each part's
-    machine time (all its copies) and where that figure came from."""
-    return {"price": quoted["price"], "lead_time": {k: quoted["lead_time"][k] for k in ("days", "ships_by")},
-            "parts": [{"name": part["name"], "process": part["process"], "material": part["material"],
-                       "copies": part["copies"], "machine_time_s": part["estimate"]["machine_time_s"],
-                       "source": part["estimate"]["source"], "machine": part["estimate"].get("machine")}
-                      for part in quoted["parts"]]}
 
 
 @bp.post("/checkout")
@@ -437,7 +429,8 @@ def checkout() -> Any:
     client = order_client()
     try:
         placed = place_order(services().database, order_request, keys, order_key, request_hash(body), client,
-                             order_admission(client), quotes=[quote_record(quoted)])
+                             order_admission(client),
+                             quotes=charged_records([quote_record(quoted)], config["SETUP_FEE"]))
     except (IdempotencyConflict, IdempotencyForeign):
         problem = FieldError("", "this checkout form was already used for a different order; "
                                  "please configure the product again")
@@ -485,7 +478,7 @@ def _authorized(order_id: str) -> Any:
 def confirmation(order_id: str) -> Any:
     order = _authorized(order_id)
     token = request_token()
-    described = describe_order(order, token=token)
+    described = priced_order(order, token=token)
     tracking = url_for("shop.track", order_id=order.id, token=token, _external=True)
     return _private(render_template("shop/confirmation.html", order=described, tracking=tracking,
                                     lines=_lines(described), duration=format_duration))
@@ -495,7 +488,7 @@ def confirmation(order_id: str) -> Any:
 def track(order_id: str) -> Any:
     order = _authorized(order_id)
     token = request_token()
-    described = describe_order(order, token=token)
+    described = priced_order(order, token=token)
     api_url = url_for("api.show_order", order_id=order.id, token=token)
     making = any(job["state"] not in FINAL_JOB_STATES for item in described["items"] for job in item["production"])
     from parametric.fdm.profile import PrintSettings

@@ -461,6 +461,7 @@ async function update(startedAt) {
       const { response, body } = await patiently(`${form.dataset.previewUrl}?${current}`,
         { signal, headers: { Accept: 'application/json' } }, sequence, (status, waiting) => {
           statusLine.textContent = status === 429 ? waiting.errors[0].message : 'Preparing the preview of your values…';
+          if (waiting.params) sizeAnswered(waiting.params);
           showSnapped(waiting.snapped);
         });
       if (sequence !== latest) return;
@@ -482,6 +483,7 @@ async function update(startedAt) {
     clearErrors();
     setValid(true);
     learn(answer.params);
+    sizeAnswered(answer.params);
     showSnapped(answer.snapped);
     lastBbox = answer.bbox_mm;
     const answeredAt = performance.now();
@@ -559,6 +561,17 @@ form.addEventListener('submit', () => {
 
 // -- shoe sizes (footwear) -------------------------------------------------------------------------
 
+// The System/Size menus and the shoe-size box show one size: a size typed in the box is read by the server (the
+// core's sizing.py; the preview answers with its canonical spelling, "EU 46") and the menus select the entry of
+// /shoe-sizes.json with that spelling, or nothing while it is not a size of the table; a size chosen in the menus
+// fills the foot length from the table and empties the box. No shoe size is parsed here.
+let followSize = () => {};
+let lastParams = null;
+function sizeAnswered(params) {
+  lastParams = params;
+  followSize(params);
+}
+
 async function setUpSizePicker() {
   const picker = document.getElementById('size-picker');
   const footLength = form.querySelector('input[name="params.foot_length"]');
@@ -569,14 +582,26 @@ async function setUpSizePicker() {
   const sizeSelect = document.getElementById('size-value');
   const bySystem = new Map(systems.map((s) => [s.id, s]));
   for (const option of [...systemSelect.options]) if (!bySystem.has(option.value)) option.remove();
+  let filled = false;  // the foot length in its box is the one the menus wrote (the customer has not changed it)
   const fill = () => {
     const system = bySystem.get(systemSelect.value);
     sizeSelect.replaceChildren(new Option('choose', ''));
-    for (const { size, foot_length_mm: mm } of system.sizes) {
+    for (const { size, foot_length_mm: mm, text } of system.sizes) {
       const option = new Option(`${system.label} ${size}`, String(mm));
       option.dataset.size = String(size);
+      option.dataset.text = text;  // the core's spelling of this size
       sizeSelect.append(option);
     }
+  };
+  const choose = (text) => {  // select the menus' entry the core spells ``text``; false if there is none
+    const system = systems.find((s) => s.sizes.some((entry) => entry.text === text));
+    if (!system) return false;
+    if (systemSelect.value !== system.id) {
+      systemSelect.value = system.id;
+      fill();
+    }
+    sizeSelect.value = [...sizeSelect.options].find((o) => o.dataset.text === text).value;
+    return true;
   };
   systemSelect.addEventListener('change', fill);
   sizeSelect.addEventListener('change', (event) => {
@@ -585,18 +610,32 @@ async function setUpSizePicker() {
     const mm = Number(sizeSelect.value);
     millimetres.set(footLength, mm);
     footLength.value = shown(mm, displayedUnits);
+    filled = true;
     if (shoeSize) shoeSize.value = '';  // one source for the foot length: the size table's
     schedule(0, event.timeStamp);
   });
   systemSelect.addEventListener('change', (event) => event.stopPropagation());
+  shoeSize?.addEventListener('input', () => {
+    sizeSelect.value = '';  // until the server has read the size typed, the menus show none
+    if (filled) {  // the foot length the menus wrote stood for their size, not the one being typed
+      footLength.value = '';
+      millimetres.set(footLength, null);
+      filled = false;
+    }
+  });
+  footLength.addEventListener('input', () => {
+    filled = false;
+    if (!shoeSize?.value.trim()) sizeSelect.value = '';  // a measured foot, not the menus' size
+  });
+  followSize = (params) => {
+    if (params.shoe_size) {
+      if (!choose(params.shoe_size)) sizeSelect.value = '';
+    } else if (!filled) {
+      sizeSelect.value = '';
+    }
+  };
   fill();
-  const given = shoeSize?.value.trim().match(/^(EU|UK|US[- ]?[MW])\s*([\d.]+)$/i);
-  if (given) {
-    systemSelect.value = given[1].toUpperCase().replace(/US[- ]?/, 'US-');
-    fill();
-    const option = [...sizeSelect.options].find((o) => o.dataset.size === String(Number(given[2])));
-    if (option) sizeSelect.value = option.value;
-  }
+  if (lastParams) followSize(lastParams);
   picker.hidden = false;
 }
 

@@ -79,6 +79,25 @@ function showItem(item) {
   production.hidden = false;
 }
 
+function showTotal(total) {
+  // the order's total once every line is priced (an API order's lines are priced after it is placed)
+  const shown = document.getElementById('order-total');
+  if (!shown || !total || total.state !== 'final' || shown.dataset.state === 'final') return;
+  const money = (value) => `${value.toFixed(2)} ${total.currency}`;
+  const figure = document.createElement('strong');
+  figure.textContent = money(total.total);
+  const parts = ['Order total: ', figure];
+  if (total.setup) {
+    const note = document.createElement('span');
+    note.className = 'muted';
+    note.textContent = `(setup ${money(total.setup)}, once per process for the whole order)`;
+    parts.push(' ', note);
+  }
+  shown.replaceChildren(...parts);
+  shown.classList.remove('muted');
+  shown.dataset.state = 'final';
+}
+
 function making(order) {
   return order.items.some((item) => item.production.some((job) => !FINAL_JOB_STATES.includes(job.state)));
 }
@@ -89,6 +108,7 @@ async function poll() {
     if (response.ok) {
       const order = await response.json();
       order.items.forEach(showItem);
+      showTotal(order.total);
       orderStatus.textContent = order.label;
       orderStatus.className = `state state-${order.progress}${order.progress === 'ready' ? ' files' : ''}`;
       state.status = order.status;
@@ -98,7 +118,10 @@ async function poll() {
         // the workshop plans the jobs within a minute or two of the files: wait for them, then follow them
         const planned = order.items.some((item) => item.production.length > 0);
         state.waitingForJobs = planned ? 0 : (state.waitingForJobs || 0) + 1;
-        if (making(order) || (!planned && state.waitingForJobs <= 15)) setTimeout(poll, PRODUCTION_POLL_MS);
+        if (order.total?.state === 'pending') state.waitingForPrice = (state.waitingForPrice || 0) + 1;
+        const pricing = order.total?.state === 'pending' && state.waitingForPrice <= 90;  // its lines being priced
+        if (pricing) setTimeout(poll, POLL_MS);
+        else if (making(order) || (!planned && state.waitingForJobs <= 15)) setTimeout(poll, PRODUCTION_POLL_MS);
         return;
       }
     }
@@ -108,7 +131,8 @@ async function poll() {
   setTimeout(poll, POLL_MS);
 }
 
-if (tracking && (tracking.dataset.status === 'queued' || tracking.dataset.status === 'rendering')) {
+if (tracking && (tracking.dataset.status === 'queued' || tracking.dataset.status === 'rendering'
+                 || (tracking.dataset.total === 'pending' && tracking.dataset.status !== 'failed'))) {
   setTimeout(poll, POLL_MS);
 } else if (tracking && tracking.dataset.making === 'yes') {
   setTimeout(poll, PRODUCTION_POLL_MS);
