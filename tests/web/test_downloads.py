@@ -284,7 +284,7 @@ def test_plates_that_do_not_fit_are_the_customers_to_know_and_a_fault_is_ours(ap
     order = client.post("/api/v1/orders", json=order_body(
         {"template": "name_plate", "params": {"text": f"Plates {unique_width()}", "plate_width": 200},
          "quantity": 1, "material": "pla"})).get_json()
-    assert run_queue(app) == ["ready"]
+    assert run_queue(app) == ["done", "ready"]  # the order's quote (its total), then its files
     url = f"/api/v1/orders/{order['id']}/items/1/plates?token={order['token']}&printer=prusa_mini"
     first = client.get(url)
     assert first.status_code == 202 and first.get_json()["state"] == "preparing"
@@ -331,7 +331,7 @@ def test_the_tracking_pages_form_waits_on_a_page_then_delivers_the_plates(app, c
     order = client.post("/api/v1/orders", json=order_body(
         {"template": "leg_cap", "params": {"sleeve_depth": 8 + unique_width() % 9}, "quantity": 2,
          "material": "pla"})).get_json()
-    assert run_queue(app) == ["ready"]
+    assert run_queue(app) == ["done", "ready"]  # the order's quote (its total), then its files
     page = client.get(f"/track/{order['id']}?token={order['token']}").get_data(as_text=True)
     [action] = re.findall(r'<form class="home-plates" data-role="plates" method="get" action="([^"]+)"', page)
     assert action == f"/track/{order['id']}/items/1/plates"
