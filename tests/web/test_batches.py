@@ -579,23 +579,15 @@ def test_a_plate_is_followed_on_octoprint_cancelled_it_fails_and_one_object_is_p
                                                                                              tmp_path, octoprint):
     import time
 
-    import trimesh
-
     from parametric.hosts import JOB_TAG
     from web import machines
 
     machines.add(services(app).database, machines.parse(
         {"kind": "printer", "name": "mk3", "build_volume_mm": [250, 210, 210], "materials": ["pla"],
          "host": {"kind": "octoprint", "url": octoprint.url, "api_key": octoprint.api_key}}))
-    deadline = time.monotonic() + 240
-    while octoprint._call("GET", "/api/job")[1].get("state") != "Operational":  # an earlier print may be ending
-        assert time.monotonic() < deadline, "the Virtual Printer never became idle"
-        time.sleep(1)
+    idle_octoprint(octoprint)
     assert octoprint._call("POST", "/api/printer/command", {"commands": ["M220 S2000"]})[0] == 204  # fast moves
-    disc = tmp_path / "disc.stl"
-    trimesh.creation.cylinder(radius=6, height=1.6).apply_translation((0, 0, 0.8)).export(disc)
-    tile = tmp_path / "tile.stl"
-    trimesh.creation.box((12, 12, 1.6)).apply_translation((6, 6, 0.8)).export(tile)
+    disc, tile = small_parts(tmp_path)
     discs, tiles = print_job(app, disc, copies=2), print_job(app, tile, copies=1)
     gather(app)
     batch_id = batch_of(app, discs).id
@@ -684,6 +676,17 @@ def test_a_plate_is_made_again_only_of_a_finished_printer_batch_and_bad_requests
         assert len(session.scalars(select(Job)).all()) == 2
 
 
+def small_parts(folder: Path) -> tuple[Path, Path]:
+    """Two quick prints as STLs in ``folder``: a disc (12 mm across) and a 12 mm square tile, 1.6 mm thick."""
+    import trimesh
+
+    disc = folder / "disc.stl"
+    trimesh.creation.cylinder(radius=6, height=1.6).apply_translation((0, 0, 0.8)).export(disc)
+    tile = folder / "tile.stl"
+    trimesh.creation.box((12, 12, 1.6)).apply_translation((6, 6, 0.8)).export(tile)
+    return disc, tile
+
+
 def idle_octoprint(octoprint: Any) -> None:
     """Wait until the session's Virtual Printer is idle, then delete the plates earlier tests uploaded: each test's
     database numbers its batches from 1, so an earlier test's plate would carry the same tag (``batch-1-1``) and be
@@ -721,7 +724,6 @@ def test_a_plate_stopped_on_octoprint_is_made_again_whole_in_one_step(app, clien
     import re
 
     import lxml.html
-    import trimesh
 
     from web import machines
 
@@ -734,10 +736,7 @@ def test_a_plate_stopped_on_octoprint_is_made_again_whole_in_one_step(app, clien
          "host": {"kind": "octoprint", "url": octoprint.url, "api_key": octoprint.api_key}}))
     idle_octoprint(octoprint)
     assert octoprint._call("POST", "/api/printer/command", {"commands": ["M220 S2000"]})[0] == 204  # fast moves
-    disc = tmp_path / "disc.stl"
-    trimesh.creation.cylinder(radius=6, height=1.6).apply_translation((0, 0, 0.8)).export(disc)
-    tile = tmp_path / "tile.stl"
-    trimesh.creation.box((12, 12, 1.6)).apply_translation((6, 6, 0.8)).export(tile)
+    disc, tile = small_parts(tmp_path)
     # two orders on one plate, and a third order's part of another filament, waiting on its own batch
     discs, tiles = print_job(app, disc, copies=2), print_job(app, tile, copies=1)
     other = print_job(app, tile, copies=1, material="petg")

@@ -80,6 +80,16 @@ def stack(tmp_path_factory, output_root) -> Iterator[Stack]:
         live.stop()
 
 
+def staff_sign_in(page: Any, base: str, path: str, staff: tuple[str, str] = STAFF) -> None:
+    """Open the staff page ``path`` as staff do: sent to the login form first, signed in, brought back to it."""
+    page.goto(f"{base}{path}")
+    assert "/staff/login?next=" in page.url
+    page.locator("#login-name").fill(staff[0])
+    page.locator("#login-password").fill(staff[1])
+    page.locator("#login-password").press("Enter")
+    page.wait_for_url(f"**{path}")
+
+
 def open_page(browser: Any, problems: list[str], **options: Any) -> Any:
     """A fresh context and page that records script errors and Content-Security-Policy violations."""
     context = browser.new_context(**{"viewport": {"width": 1280, "height": 900}, **options})
@@ -238,12 +248,7 @@ def test_configure_preview_validate_order_and_download(browser, stack):
     assert page.request.get(step).body().startswith(b"ISO-10303-21;")
 
     # The staff see it in the dashboard, with its checks.
-    page.goto(f"{stack.base}/staff/")
-    assert "/staff/login?next=" in page.url
-    page.locator("#login-name").fill(STAFF[0])
-    page.locator("#login-password").fill(STAFF[1])
-    page.locator("#login-password").press("Enter")
-    page.wait_for_url("**/staff/")
+    staff_sign_in(page, stack.base, "/staff/")
     assert "Grace Hopper" in page.locator("table.orders").inner_text()
     page.locator("table.orders a").first.click()
     assert "watertight: yes" in page.locator("main").inner_text()

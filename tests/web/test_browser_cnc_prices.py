@@ -25,11 +25,10 @@ from parametric.units import format_duration
 from tests.parametric import conftest as tools
 
 from .live import Stack
-from .test_browser import SIZES, axe_violations, open_page, shot, wait_for
+from .test_browser import SIZES, STAFF, axe_violations, open_page, shot, staff_sign_in, wait_for
 from .test_browser import browser as browser  # noqa: PLC0414  the module's Chromium fixture
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
-STAFF = ("grace", "a staff password for the browser test")
 
 
 @pytest.fixture(scope="module")
@@ -133,11 +132,7 @@ def test_a_cnc_shelfs_price_and_cutting_time_agree_from_configurator_to_job_shee
     shot(page.locator("main"), f"31-cnc-tracking-{size}.png")
 
     # the staff's job sheet of the board job: the same time (to the minute, as at the machine) and inches
-    page.goto(f"{cnc_stack.base}/staff/login?next=/staff/manufacturing")
-    page.locator("#login-name").fill(STAFF[0])
-    page.locator("#login-password").fill(STAFF[1])
-    page.locator("#login-password").press("Enter")
-    page.wait_for_url("**/staff/manufacturing")
+    staff_sign_in(page, cnc_stack.base, "/staff/manufacturing")
     row = page.locator(f"#job-{job['id']}")
     link = row.locator("td.files a[title^='job sheet (HTML)']")
     assert link.count() == 1, row.inner_html()

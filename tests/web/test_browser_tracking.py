@@ -31,6 +31,7 @@ from .test_browser import (  # noqa: F401  the module's fixtures
     no_sideways_scrolling,
     open_page,
     stack,
+    staff_sign_in,
     wait_for,
 )
 from .test_manufacturing import PRINTER, stored_job
@@ -240,12 +241,7 @@ def test_staff_see_not_sent_yet_with_why_and_when_for_a_printer_that_cannot_be_r
 
     problems: list[str] = []
     page = open_page(browser, problems, **SIZES[size])
-    page.goto(f"{stack.base}/staff/manufacturing")
-    assert "/staff/login?next=" in page.url
-    page.locator("#login-name").fill(STAFF[0])
-    page.locator("#login-password").fill(STAFF[1])
-    page.locator("#login-password").press("Enter")
-    page.wait_for_url("**/staff/manufacturing")
+    staff_sign_in(page, stack.base, "/staff/manufacturing")
     no_sideways_scrolling(page)  # on a phone the wide job tables scroll in their own box, not the whole page
     row = page.locator(f"#job-{job_id}")
     state = row.locator("[data-role='state']")
