@@ -84,9 +84,26 @@ def run_queue(app: Flask, limit: int = 50) -> list[Any]:
 
 def unique_width() -> float:
     """A wall shelf width no other test in this run uses, so its render is a real build: on the width's 10 mm
-    step (API orders and quotes snap to it) and never a round hundred (410 to 490, 510 to 590, ...)."""
+    step (API orders and quotes snap to it) and never a round hundred (410 to 490, 510 to 590, ...). There are 99
+    such widths up to the template's 1500 mm: a test that needs more shelves takes :func:`unique_shelf`."""
     count = next(_unique)
-    return 400 + 10 * (count + (count - 1) // 9)
+    width = 400 + 10 * (count + (count - 1) // 9)
+    assert width < 1500, "unique_width ran out of wall shelf widths: use unique_shelf()"
+    return width
+
+
+_unique_shelves = itertools.count(0)
+
+
+def unique_shelf() -> dict[str, float]:
+    """Wall shelf parameters no other test in this run uses (a real build): a width of its own (410 to 1490 mm, no
+    round hundreds, none of :func:`unique_width`'s, which are all at the default depth) at depths of 205 to 395 mm
+    in 10 mm steps, so the combinations (1980) outlast any run."""
+    count = next(_unique_shelves)
+    widths = [w for w in range(410, 1500, 10) if w % 100]
+    width, depth = widths[count % len(widths)], 205 + 10 * (count // len(widths))
+    assert depth <= 395, "unique_shelf ran out of wall shelves"
+    return {"width": float(width), "depth": float(depth)}
 
 
 def order_body(*items: dict[str, Any], name: str = "Ada Lovelace", email: str = "ada@example.com") -> dict[str, Any]:

@@ -10,11 +10,11 @@ from sqlalchemy import func, select, update
 from web.models import Artifact, OrderItem, utcnow
 from web.orders.generation import Generation
 
-from .conftest import order_body, services, test_config, unique_width
+from .conftest import order_body, services, test_config, unique_shelf
 
 
 def new_item(client, app, template: str = "wall_shelf", **params) -> int:
-    params = params or {"width": unique_width()}
+    params = params or unique_shelf()
     client.post("/api/v1/orders", json=order_body({"template": template, "params": params}))
     with services(app).database.session() as session:
         return session.scalar(select(func.max(OrderItem.id)))

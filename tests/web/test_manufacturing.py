@@ -17,7 +17,7 @@ from tests.parametric import conftest as tools
 from web import jobs, machines
 from web.models import Job, Order, OrderItem, utcnow
 
-from .conftest import order_body, run_queue, services, unique_width
+from .conftest import order_body, run_queue, services, unique_shelf
 from .test_pages import login
 
 # the real tools' fixtures (skipped loudly when missing, a failure under CI=true), shared with tests/parametric
@@ -180,7 +180,7 @@ def test_the_queue_page_lists_each_machines_jobs_escaped(app, client):
 @pytest.mark.integration
 def test_a_ready_item_becomes_routed_jobs_sliced_with_a_job_sheet(app, client, staff, prusa_slicer):
     database, output = services(app).database, services(app).generation.output_folder
-    body = order_body({"template": "wall_shelf", "params": {"width": unique_width()}, "quantity": 1,
+    body = order_body({"template": "wall_shelf", "params": unique_shelf(), "quantity": 1,
                        "material": "pla"})
     assert client.post("/api/v1/orders", json=body).status_code == 201
     run_queue(app)

@@ -10,7 +10,7 @@ from tests.parametric import conftest as tools
 from web import jobs
 from web.models import Job, OrderItem
 
-from .conftest import order_body, run_queue, services, unique_width
+from .conftest import order_body, run_queue, services, unique_shelf, unique_width
 from .test_manufacturing import PRINTER, add_printer
 
 prusa_slicer = tools.prusa_slicer  # real PrusaSlicer: skipped loudly when missing, a failure under CI=true
@@ -31,7 +31,7 @@ def test_a_mixed_product_routes_each_part_in_its_own_material(app, client, staff
     """A wall shelf in oak: the oak board goes to the router, the brackets (printed in PLA) to the printer."""
     assert add_printer(client, staff).status_code == 201
     assert client.post("/api/v1/staff/machines", json=tools.router_record(), headers=staff).status_code == 201
-    item_id = ready_item(app, client, {"template": "wall_shelf", "params": {"width": unique_width()},
+    item_id = ready_item(app, client, {"template": "wall_shelf", "params": unique_shelf(),
                                        "material": "oak"})
     database, output = services(app).database, services(app).generation.output_folder
     assert len(jobs.plan_item(database, output, item_id)) == 2
@@ -57,7 +57,7 @@ def test_a_mixed_product_routes_each_part_in_its_own_material(app, client, staff
 def test_a_part_no_machine_has_the_material_for_fails_with_the_reason(app, client, staff):
     """PETG brackets with a printer that has only PLA loaded: the bracket job fails and says why."""
     assert add_printer(client, staff, {**PRINTER, "materials": ["pla"]}).status_code == 201
-    item_id = ready_item(app, client, {"template": "wall_shelf", "params": {"width": unique_width()},
+    item_id = ready_item(app, client, {"template": "wall_shelf", "params": unique_shelf(),
                                        "material": "petg"})
     database, output = services(app).database, services(app).generation.output_folder
     assert jobs.plan_item(database, output, item_id) == []

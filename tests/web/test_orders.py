@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 import parametric
 from web.models import Artifact, IdempotencyKey, Order, OrderItem
 
-from .conftest import order_body, run_queue, services, unique_width
+from .conftest import order_body, run_queue, services, unique_shelf, unique_width
 
 
 def place(client, body, **headers):
@@ -50,7 +50,7 @@ def test_new_order_is_queued_and_handed_to_the_queue(app, client):
 
 
 def test_queued_order_becomes_ready_with_downloadable_files(app, client, output_root):
-    order = place(client, order_body({"template": "wall_shelf", "params": {"width": unique_width()},
+    order = place(client, order_body({"template": "wall_shelf", "params": unique_shelf(),
                                       "material": "oak"})).get_json()
     assert run_queue(app) == ["done", "ready"]  # the order's quote (its total), then its files
     response = client.get(f"/api/v1/orders/{order['id']}", headers={"X-Order-Token": order["token"]})
@@ -75,7 +75,7 @@ def test_queued_order_becomes_ready_with_downloadable_files(app, client, output_
 
 
 def test_a_configuration_in_the_cache_is_ready_when_the_order_returns(app, client):
-    body = order_body({"template": "wall_shelf", "params": {"width": unique_width()}, "material": "pla"})
+    body = order_body({"template": "wall_shelf", "params": unique_shelf(), "material": "pla"})
     first = place(client, body).get_json()
     run_queue(app)
     second = place(client, body).get_json()
@@ -148,7 +148,7 @@ def test_a_preset_is_ordered_in_its_own_material(client):
 
 
 def test_an_idempotent_retry_returns_the_same_order(app, client):
-    body = order_body({"template": "wall_shelf", "params": {"width": unique_width()}})
+    body = order_body({"template": "wall_shelf", "params": unique_shelf()})
     first = place(client, body, **{"Idempotency-Key": "order-7f3a"})
     again = place(client, json.loads(json.dumps(body, indent=3)), **{"Idempotency-Key": "order-7f3a"})
     assert first.status_code == again.status_code == 201
@@ -173,7 +173,7 @@ def test_a_bad_idempotency_key_is_refused(client):
 
 
 def test_concurrent_retries_with_one_key_make_one_order(app):
-    body = order_body({"template": "wall_shelf", "params": {"width": unique_width()}})
+    body = order_body({"template": "wall_shelf", "params": unique_shelf()})
     barrier = threading.Barrier(8)
 
     def post(_):
@@ -204,7 +204,7 @@ def test_an_order_is_read_only_with_its_token(client):
 
 
 def test_downloads_need_the_token_and_stay_in_the_output_folder(app, client):
-    order = place(client, order_body({"template": "wall_shelf", "params": {"width": unique_width()}})).get_json()
+    order = place(client, order_body({"template": "wall_shelf", "params": unique_shelf()})).get_json()
     run_queue(app)
     token = order["token"]
     base = f"/api/v1/orders/{order['id']}/items/1/files"
@@ -240,7 +240,7 @@ def test_a_kernel_failure_is_retried_then_the_item_fails_with_its_reason(app, cl
 
 
 def test_a_failed_item_does_not_hide_the_ready_ones(app, client, broken_template):
-    order = place(client, order_body({"template": "wall_shelf", "params": {"width": unique_width()}},
+    order = place(client, order_body({"template": "wall_shelf", "params": unique_shelf()},
                                      {"template": broken_template})).get_json()
     run_queue(app)
     shown = client.get(f"/api/v1/orders/{order['id']}?token={order['token']}").get_json()

@@ -16,7 +16,7 @@ import parametric
 from parametric.units import format_number
 from web.models import Job
 
-from .conftest import services, unique_width
+from .conftest import services, unique_shelf
 
 DEVELOPER_WORDING = [
     (re.compile(r"(?<![A-Za-z])'[^']*'(?![A-Za-z])"), "repr quotes"),
@@ -162,7 +162,7 @@ def test_a_bug_is_a_styled_500_page(app, client):
 
 
 def test_tracking_says_what_the_workshop_is_doing(app, client, staff):
-    line = {"template": "wall_shelf", "params": {"width": unique_width()}, "quantity": 1, "material": "birch_plywood"}
+    line = {"template": "wall_shelf", "params": unique_shelf(), "quantity": 1, "material": "birch_plywood"}
     placed = client.post("/api/v1/orders", json={"customer": {"name": "Ada", "email": "ada@example.com"},
                                                  "items": [line]}).get_json()
     url = f"/track/{placed['id']}?token={placed['token']}"

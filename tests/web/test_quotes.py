@@ -10,7 +10,7 @@ import parametric
 from parametric.materials import get_material
 from tests.parametric import conftest as tools
 
-from .conftest import answered, order_body, services, unique_width
+from .conftest import answered, order_body, services, unique_shelf, unique_width
 
 prusa_slicer = tools.prusa_slicer  # real PrusaSlicer: skipped loudly when missing, a failure under CI=true
 
@@ -151,7 +151,7 @@ def test_lead_time_grows_with_the_queue(app, client):
     empty = answered(app, client, "POST", "/api/v1/quotes", json=body).get_json()["lead_time"]
     assert empty["queue_depth"] == 0 and empty["files_ready_in_s"] == pytest.approx(guess)  # its own render
     for _ in range(4):
-        client.post("/api/v1/orders", json=order_body({"template": "wall_shelf", "params": {"width": unique_width()}}))
+        client.post("/api/v1/orders", json=order_body({"template": "wall_shelf", "params": unique_shelf()}))
     busy = answered(app, client, "POST", "/api/v1/quotes", json=body).get_json()["lead_time"]
     # each order's files, and the measurements that price it (its total), at the quote priority above them
     assert busy["queue_depth"] == 8 and busy["queue_ahead"] == {"render": 4, "quote": 4}
@@ -163,7 +163,7 @@ def test_lead_time_grows_with_the_queue(app, client):
 def test_average_render_time_comes_from_finished_renders(app, client):
     from .conftest import run_queue
 
-    client.post("/api/v1/orders", json=order_body({"template": "wall_shelf", "params": {"width": unique_width()}}))
+    client.post("/api/v1/orders", json=order_body({"template": "wall_shelf", "params": unique_shelf()}))
     run_queue(app)
     average = services(app).generation.average_render_seconds()
     assert 0 < average < 60 and average != app.config["DEFAULT_RENDER_SECONDS"]

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from web.models import User
 from web.staff.auth import UserError, add_user, verify
 
-from .conftest import STAFF, order_body, run_queue, services, unique_width
+from .conftest import STAFF, order_body, run_queue, services, unique_shelf
 
 STAFF_GETS = ("/api/v1/staff/orders", "/api/v1/staff/queue", "/api/v1/staff/orders/" + "0" * 32)
 
@@ -73,8 +73,8 @@ def test_bad_staff_query_parameters_are_422(client, staff):
 
 
 def test_queue_counts_items_per_state(app, client, staff):
-    client.post("/api/v1/orders", json=order_body({"template": "wall_shelf", "params": {"width": unique_width()}},
-                                                  {"template": "wall_shelf", "params": {"width": unique_width()}}))
+    client.post("/api/v1/orders", json=order_body({"template": "wall_shelf", "params": unique_shelf()},
+                                                  {"template": "wall_shelf", "params": unique_shelf()}))
     queue = client.get("/api/v1/staff/queue", headers=staff).get_json()
     assert queue["states"] == {"queued": 2, "rendering": 0, "ready": 0, "failed": 0} and queue["depth"] == 2
     run_queue(app)

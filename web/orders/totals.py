@@ -47,9 +47,13 @@ def order_price(quotes: Sequence[Mapping[str, Any]], setup_fees: Mapping[str, An
             by_process[process] = _money(fee)
             setup += fee
         material, machine = float(quoted["price"]["material"]), float(quoted["price"]["machine"])
+        # the line's own quoted total (rounded once, from unrounded costs) with its setup fee as charged here: the
+        # figure the configurator showed, not a cent off from adding the rounded material and machine costs again
+        own_setup = float(quoted["price"].get("setup", 0.0))
+        total = float(quoted["price"].get("total", material + machine + own_setup)) - own_setup + setup
         lines.append({"currency": quoted["price"]["currency"], "material": _money(material),
                       "machine": _money(machine), "setup": _money(setup), "setup_processes": own,
-                      "unit": quoted["price"]["unit"], "total": _money(material + machine + setup)})
+                      "unit": quoted["price"]["unit"], "total": _money(total)})
     return {"currency": currency, "material": _money(sum(line["material"] for line in lines)),
             "machine": _money(sum(line["machine"] for line in lines)),
             "setup": _money(sum(by_process.values())), "setup_by_process": by_process,
@@ -63,7 +67,7 @@ def charged(record: Mapping[str, Any], share: Mapping[str, Any]) -> dict[str, An
 
 
 def charged_records(records: Sequence[Mapping[str, Any]], setup_fees: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The quote records of an order's lines (``web.shop.views.quote_record``), each with the price it is charged
+    """The quote records of an order's lines (``web.orders.quotes.quote_record``), each with the price it is charged
     in the order (:func:`order_price`): what the shop's checkout and an API order store with their items."""
     summary = order_price(records, setup_fees)
     return [charged(record, share) for record, share in zip(records, summary["lines"], strict=True)]
