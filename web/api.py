@@ -155,14 +155,23 @@ def _load_order(order_id: str) -> Order | None:
                               .options(selectinload(Order.items).selectinload(OrderItem.artifacts)))
 
 
-def describe_production(jobs: list[Any], staff: bool = False) -> list[dict[str, Any]]:
-    """An item's manufacturing jobs: part, state (and in workshop words), progress and the estimated machine time."""
+def describe_production(jobs: list[Any], staff: bool = False,
+                        quote: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """An item's manufacturing jobs: part, state (and in workshop words), progress and the estimated machine time:
+    the job's own (its slicer's or CAM's) once it has one; until then, for a part made in one job, the time the
+    item was quoted at (``quote``, its record), so the figure the customer was shown does not vanish meanwhile."""
     described = []
     replaced = tracking.replacing(jobs)
+    quoted = {part["name"]: part.get("machine_time_s") for part in (quote or {}).get("parts", [])}
+    jobs_per_part: dict[str, int] = {}
+    for job in jobs:
+        jobs_per_part[job.part] = jobs_per_part.get(job.part, 0) + 1
     for job in jobs:
         estimates = job.estimates or {}
         seconds = estimates.get("print_time_s", estimates.get("machining_time_s"))
         made_again = bool((job.batching or {}).get("remake_of"))
+        if seconds is None and not made_again and jobs_per_part[job.part] == 1:
+            seconds = quoted.get(job.part)
         entry = {"part": job.part, "state": job.state, "kind": job.kind,
                  "label": tracking.job_words(job.kind, job.state, job.cancel_reason, made_again=made_again,
                                              replaced=replaced.get(job.id)),
@@ -219,7 +228,7 @@ def describe_item(order: Order, item: OrderItem, staff: bool = False, jobs: list
                  "reason": item.reason if item.state == "failed" else None, "attempts": item.attempts,
                  "files": files, "manifest": manifest, "archive": archive, "plates": plates,
                  "plate_materials": plate_materials,
-                 "production": describe_production(jobs or [], staff),
+                 "production": describe_production(jobs or [], staff, item.quote),
                  "quote": item.quote}
     described["progress"], described["label"] = tracking.line_words(item.state, described["production"])
     if staff:

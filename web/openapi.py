@@ -168,7 +168,10 @@ def _static_schemas(config: Mapping[str, Any]) -> dict[str, Any]:
             "properties": {"part": {"type": "string"}, "state": {"type": "string"}, "label": {"type": "string"},
                            "process": {"type": "string"}, "progress": {"type": "number", "minimum": 0,
                                                                        "maximum": 100},
-                           "estimated_time_s": {"type": ["number", "null"]},
+                           "estimated_time_s": {"type": ["number", "null"],
+                                                "description": "the job's machine time (its slicer's or CAM's) "
+                                                               "once it has one; before, the time the part was "
+                                                               "quoted at, when one job makes it"},
                            "made_again": {"type": "boolean",
                                           "description": "the part is made again: it did not come out right"},
                            "replaced": {"type": "boolean",

@@ -50,6 +50,9 @@ def test_a_mixed_product_routes_each_part_in_its_own_material(app, client, staff
         "board": ("being prepared for its machine", "cutting"),
         "bracket": ("being prepared for its machine", "printing")}
     assert "machine" not in production["board"] and "last_error" not in production["board"]  # workshop details
+    # no job has its slicer's or CAM's time yet: each part shows the time it was quoted at, not nothing
+    quoted = {part["name"]: part["machine_time_s"] for part in shown["items"][0]["quote"]["parts"]}
+    assert {p: j["estimated_time_s"] for p, j in production.items()} == quoted and all(quoted.values())
     page = client.get(f"/track/{order['id']}?token={order['token']}").get_data(as_text=True)
     assert "being prepared for its machine" in page and 'data-making="yes"' in page  # in workshop words
 
