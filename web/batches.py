@@ -20,7 +20,7 @@ Every state change is one transaction; the layout work is the core's, this modul
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -708,9 +708,10 @@ def send(database: Database, batch_id: int, *, timeout_s: float = 10.0) -> tuple
 
 
 def _move(database: Database, batch_id: int, to: str, job_states: tuple[str, ...], job_to: str,
-          ended: Mapping[int, str] | None = None, **values: Any) -> None:
+          ended: Mapping[int, str] | None = None, made: Collection[int] = (), **values: Any) -> None:
     """The batch to ``to`` and its jobs in ``job_states`` to ``job_to``, in one transaction; ``ended`` records how
-    each sheet (plate), by index, ended on its machine (:data:`PLATE_ENDS`)."""
+    each sheet (plate), by index, ended on its machine (:data:`PLATE_ENDS`); the jobs ``made`` (every copy of them
+    on a plate that printed to the end) become done instead."""
     now = utcnow()
     with database.transaction() as session:
         stored = session.get(Batch, batch_id, with_for_update=True)
@@ -730,6 +731,11 @@ def _move(database: Database, batch_id: int, to: str, job_states: tuple[str, ...
             extra["progress"] = 100.0
         if job_to == "failed":
             extra["last_error"] = values.get("last_error")
+        if made:
+            session.execute(update(Job).where(Job.batch_id == batch_id, Job.state.in_(job_states),
+                                              Job.id.in_(list(made)))
+                            .values(state="done", updated_at=now, finished_at=now, next_attempt_at=None,
+                                    progress=100.0))
         session.execute(update(Job).where(Job.batch_id == batch_id, Job.state.in_(job_states))
                         .values(state=job_to, updated_at=now, **extra))
 
@@ -743,11 +749,31 @@ def finish(database: Database, batch_id: int) -> Batch:
     return get(database, batch_id)
 
 
+def made_in_full(batch: Batch, ended: Mapping[int, str]) -> set[int]:
+    """The jobs of ``batch`` every copy of which is on a sheet (plate) that ``ended`` (by index, as
+    :data:`PLATE_ENDS`) says was made to the end."""
+    where: dict[int, set[str]] = {}
+    for sheet in batch.sheets:
+        for placement in sheet.placements:
+            where.setdefault(placement.job_id, set()).add(ended.get(sheet.index, "not printed"))
+    return {job_id for job_id, ends in where.items() if ends == {"done"}}
+
+
+def stop(database: Database, batch: Batch, ended: Mapping[int, str]) -> None:
+    """A sent or running batch one of whose sheets (plates) stopped on its machine: the batch fails, recording how
+    each ended (``ended``, by index: :data:`PLATE_ENDS`). Its jobs fail with it, but for those whose every copy is on
+    a plate that printed to the end: they are done, their parts made, and are never made again."""
+    noun = "sheet" if batch.process == "cnc" else "plate"
+    stopped = [str(index) for index, end in sorted(ended.items()) if end == "stopped"]
+    _move(database, batch.id, "failed", ("sent", "printing"), "failed", ended, made=made_in_full(batch, ended),
+          last_error=f"{noun} {', '.join(stopped)} stopped on the machine (cancelled there or a machine error)")
+
+
 def follow(database: Database, *, timeout_s: float = 10.0) -> dict[int, str]:
     """Read each sent or running batch's sheets (plates) from its machine's host: one the machine has taken or
     started makes the batch running (its jobs printing, shown as cutting on a router, with the batch's progress:
     the mean of its plates' completion as the host reports it); every one done makes it
-    done with its jobs; one that stopped makes it failed, saying which. Plates not sent yet go once the printer is
+    done with its jobs; one that stopped makes it failed, saying which (:func:`stop`). Plates not sent yet go once the printer is
     free. Hosts that report nothing (a router fed by download) wait for staff to mark the batch done."""
     from parametric.hosts import Capability, HostError, connector_for
 
@@ -782,13 +808,10 @@ def follow(database: Database, *, timeout_s: float = 10.0) -> dict[int, str]:
         except HostError as error:
             outcomes[batch_id] = f"not reached: {error}"
             continue
-        noun = "sheet" if batch.process == "cnc" else "plate"
         if "failed" in states:
-            failed = [str(sheet.index) for sheet, state in zip(batch.sheets, states, strict=True) if state == "failed"]
-            ended = {sheet.index: ("done" if state == "done" else "stopped" if state == "failed" else "not printed")
-                     for sheet, state in zip(batch.sheets, states, strict=True)}
-            _move(database, batch_id, "failed", ("sent", "printing"), "failed", ended,
-                  last_error=f"{noun} {', '.join(failed)} stopped on the machine (cancelled there or a machine error)")
+            stop(database, batch, {sheet.index: ("done" if state == "done" else "stopped" if state == "failed"
+                                                 else "not printed")
+                                   for sheet, state in zip(batch.sheets, states, strict=True)})
             outcomes[batch_id] = "failed"
         elif states and all(state == "done" for state in states):
             _move(database, batch_id, "done", ("sent", "printing"), "done")

@@ -676,6 +676,52 @@ def test_a_plate_is_made_again_only_of_a_finished_printer_batch_and_bad_requests
         assert len(session.scalars(select(Job)).all()) == 2
 
 
+def test_when_one_plate_stops_the_jobs_whose_every_copy_printed_on_other_plates_are_done(app, client, tmp_path):
+    """A batch of several plates whose printer stopped one: the parts already printed on the plates that finished
+    are made, so their jobs are done (never held up, never made again); a job with a copy on the stopped plate, or
+    on one never started, fails with the batch."""
+    import lxml.html
+    import trimesh
+
+    from web import machines
+
+    database = services(app).database
+    machines.add(database, machines.parse(
+        {"kind": "printer", "name": "mk3", "build_volume_mm": [90, 90, 90], "materials": ["pla"]}))
+    tile = tmp_path / "tile.stl"
+    trimesh.creation.box((60, 60, 2)).apply_translation((30, 30, 1)).export(tile)  # one to a plate
+    printed, stopped, spread = print_job(app, tile, copies=1), print_job(app, tile, copies=1), print_job(
+        app, tile, copies=2)
+    gather(app)
+    batch = batch_of(app, printed)
+    assert batch is not None and {batch_of(app, job).id for job in (stopped, spread)} == {batch.id}
+    plate_of = {p.job_id: [] for s in batch.sheets for p in s.placements}
+    for sheet in batch.sheets:
+        for placement in sheet.placements:
+            plate_of[placement.job_id].append(sheet.index)
+    assert len(batch.sheets) == 4 and sorted(map(len, plate_of.values())) == [1, 1, 2]
+    with database.transaction() as session:  # sent, and the printer started (as follow() records it)
+        session.get(Batch, batch.id).state = "running"
+        for job_id in (printed, stopped, spread):
+            session.get(Job, job_id).state = "printing"
+    [first_of_spread, second_of_spread] = plate_of[spread]
+    ended = {plate_of[printed][0]: "done", plate_of[stopped][0]: "stopped", first_of_spread: "done",
+             second_of_spread: "not printed"}
+    batches.stop(database, batches.get(database, batch.id), ended)
+
+    failed = batches.get(database, batch.id)
+    assert failed.state == "failed" and {s.index: s.files["ended"] for s in failed.sheets} == ended
+    assert failed.last_error == f"plate {plate_of[stopped][0]} stopped on the machine (cancelled there or a machine " \
+                                "error)"
+    made = jobs.get(database, printed)
+    assert (made.state, made.progress, made.finished_at is not None) == ("done", 100.0, True)
+    assert {jobs.get(database, job).state for job in (stopped, spread)} == {"failed"}
+    assert sorted(batches.stopped_plates(failed)) == sorted([plate_of[stopped][0], second_of_spread])
+    for job_id, words in ((printed, "printed"), (stopped, "held up; our workshop is on it")):
+        making = lxml.html.fromstring(tracked(app, client, job_id)).xpath("//ul[@class='production']/li")
+        assert [li.text_content() for li in making] == [f"{jobs.get(database, job_id).part}: {words}"], job_id
+
+
 def small_parts(folder: Path) -> tuple[Path, Path]:
     """Two quick prints as STLs in ``folder``: a disc (12 mm across) and a 12 mm square tile, 1.6 mm thick."""
     import trimesh
