@@ -772,9 +772,9 @@ def stop(database: Database, batch: Batch, ended: Mapping[int, str]) -> None:
 def follow(database: Database, *, timeout_s: float = 10.0) -> dict[int, str]:
     """Read each sent or running batch's sheets (plates) from its machine's host: one the machine has taken or
     started makes the batch running (its jobs printing, shown as cutting on a router, with the batch's progress:
-    the mean of its plates' completion as the host reports it); every one done makes it
-    done with its jobs; one that stopped makes it failed, saying which (:func:`stop`). Plates not sent yet go once the printer is
-    free. Hosts that report nothing (a router fed by download) wait for staff to mark the batch done."""
+    the mean of its plates' completion as the host reports it); every one done makes it done with its jobs; one
+    that stopped makes it failed, saying which (:func:`stop`). Plates not sent yet go once the printer is free. Hosts
+    that report nothing (a router fed by download) wait for staff to mark the batch done."""
     from parametric.hosts import Capability, HostError, connector_for
 
     with database.session() as session:
