@@ -14,7 +14,6 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, send_file, url_for
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
 import parametric
 from parametric import FieldError, ValidationError
@@ -36,6 +35,7 @@ from .orders.placing import (
     TooManyOrders,
     check_idempotency_key,
     item_ids,
+    load_order,
     order_status,
     parse_item,
     parse_order,
@@ -147,12 +147,6 @@ def create_quote() -> Any:
 
 
 # -- orders -----------------------------------------------------------------------------------
-
-
-def _load_order(order_id: str) -> Order | None:
-    with services().database.session() as session:
-        return session.scalar(select(Order).where(Order.id == order_id)
-                              .options(selectinload(Order.items).selectinload(OrderItem.artifacts)))
 
 
 def describe_production(jobs: list[Any], staff: bool = False,
@@ -343,7 +337,7 @@ def create_order() -> Any:
         return too_many_orders(error.retry_after)
     if placed.created:
         generation.start(item_ids(services().database, placed.order_id), services().queue.enqueue)
-    order = _load_order(placed.order_id)
+    order = load_order(services().database, placed.order_id)
     assert order is not None
     response = jsonify({**priced_order(order, token=placed.token, show_token=True), "snapped": snapped})
     response.status_code = 201
@@ -364,7 +358,7 @@ def _authorized_order(order_id: str) -> Order | Response:
     if not token:
         return json_errors(403, "this order can only be read with its token: send the X-Order-Token header or "
                                 "?token= (the token came with the order)", "token")
-    order = _load_order(order_id) if len(order_id) <= 64 else None
+    order = load_order(services().database, order_id) if len(order_id) <= 64 else None
     if order is None or not tokens.matches(order.token_hash, token):
         return json_errors(404, "no order with this id and token")
     return order

@@ -40,7 +40,7 @@ from parametric.machines import (
     router_specs,
 )
 from parametric.materials import materials
-from parametric.units import format_number
+from parametric.units import format_duration, format_number
 
 from . import jobs, machines
 from .errors import errors_response, json_errors
@@ -297,7 +297,7 @@ def queues() -> Any:
     files = {job.id: jobs.downloads(job, output, orders.get(job.id)) for job in [*open_jobs, *finished]}
     return render_template("staff/manufacturing.html", machines=fleet, by_machine=by_machine, finished=finished,
                            unrouted=by_machine.get(None, []), files=files, state_label=jobs.state_label,
-                           not_sent=jobs.not_sent,
+                           not_sent=jobs.not_sent, duration=format_duration,
                            delivery={m.name: m.delivery for m in fleet if isinstance(m, Router)},
                            hosted={m.name for m in fleet if getattr(m, "host", None) is not None},
                            layout=_layout(fleet, open_jobs))

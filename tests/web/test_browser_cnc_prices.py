@@ -134,6 +134,7 @@ def test_a_cnc_shelfs_price_and_cutting_time_agree_from_configurator_to_job_shee
     # the staff's job sheet of the board job: the same time (to the minute, as at the machine) and inches
     staff_sign_in(page, cnc_stack.base, "/staff/manufacturing")
     row = page.locator(f"#job-{job['id']}")
+    assert row.locator("td.estimate").inner_text() == f"machining {shown_time}"  # as the customer reads it
     link = row.locator("td.files a[title^='job sheet (HTML)']")
     assert link.count() == 1, row.inner_html()
     sheet = page.request.get(cnc_stack.base + link.get_attribute("href"))  # the staff session's cookies

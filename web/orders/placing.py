@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 import parametric
 from parametric import FieldError, Template, ValidationError
@@ -392,6 +393,13 @@ def place_order(database: Database, request: OrderRequest, cache_keys: list[str]
             raise
         return existing
     return Placed(order_id, token, True)
+
+
+def load_order(database: Database, order_id: str) -> Order | None:
+    """The order with its items and their files loaded (to be described or downloaded from), or ``None``."""
+    with database.session() as session:
+        return session.scalar(select(Order).where(Order.id == order_id)
+                              .options(selectinload(Order.items).selectinload(OrderItem.artifacts)))
 
 
 def item_ids(database: Database, order_id: str) -> list[int]:

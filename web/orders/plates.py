@@ -16,9 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
-
 from parametric import FieldError, ValidationError
 from parametric.errors import InfrastructureError
 
@@ -26,6 +23,7 @@ from ..builds import BuildFailed, Preparing, build_key, forget, request_build
 from ..db import Database
 from ..models import Order, OrderItem
 from . import downloads
+from .placing import load_order
 
 NO_PLATES = "this order item has no printed parts ready to put on plates"
 BUILD_KIND = "plates"
@@ -97,12 +95,6 @@ def ask_plates(services: Any, order: Order, item: OrderItem | None, printer_id: 
         retry_after = max(1, int(services.config["BUILD_POLL_SECONDS"]))
         return Plates(plan.home.name, preparing=Preparing(key, "queued", retry_after))
     return Plates(plan.home.name, archive=made)
-
-
-def load_order(database: Database, order_id: str) -> Order | None:
-    with database.session() as session:
-        return session.scalar(select(Order).where(Order.id == order_id)
-                              .options(selectinload(Order.items).selectinload(OrderItem.artifacts)))
 
 
 def make_plates(request: dict[str, Any], database: Database, output_folder: str | Path) -> dict[str, Any]:

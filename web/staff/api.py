@@ -19,6 +19,7 @@ from ..api import describe_item, describe_order, send_archive, send_artifact
 from ..errors import errors_response, json_errors
 from ..inputs import whole_number
 from ..models import ITEM_STATES, Order, OrderItem, utcnow
+from ..orders.placing import load_order
 from ..services import services
 from .auth import staff_required
 
@@ -64,9 +65,7 @@ def list_orders() -> Any:
 @bp.get("/orders/<order_id>")
 @staff_required
 def show_order(order_id: str) -> Any:
-    with services().database.session() as session:
-        order = session.scalar(select(Order).where(Order.id == order_id)
-                               .options(selectinload(Order.items).selectinload(OrderItem.artifacts)))
+    order = load_order(services().database, order_id)
     if order is None:
         return json_errors(404, "no order with this id")
     return describe_order(order, staff=True)
@@ -76,9 +75,7 @@ def show_order(order_id: str) -> Any:
 @staff_required
 def download(order_id: str, position: int, filename: str) -> Any:
     """One generated file of any order, for staff (customers use the link with the order's token)."""
-    with services().database.session() as session:
-        order = session.scalar(select(Order).where(Order.id == order_id)
-                               .options(selectinload(Order.items).selectinload(OrderItem.artifacts)))
+    order = load_order(services().database, order_id)
     if order is None:
         return json_errors(404, "no order with this id")
     return send_artifact(order, position, filename)
@@ -88,9 +85,7 @@ def download(order_id: str, position: int, filename: str) -> Any:
 @staff_required
 def download_archive(order_id: str, position: int) -> Any:
     """Every file of an item of any order in one zip, for staff."""
-    with services().database.session() as session:
-        order = session.scalar(select(Order).where(Order.id == order_id)
-                               .options(selectinload(Order.items).selectinload(OrderItem.artifacts)))
+    order = load_order(services().database, order_id)
     if order is None:
         return json_errors(404, "no order with this id")
     return send_archive(order, position)

@@ -30,7 +30,7 @@ from ..api import describe_order, send_archive, send_artifact
 from ..db import Database
 from ..inputs import whole_number
 from ..models import ITEM_STATES, Order, OrderItem, utcnow
-from ..orders.placing import order_status
+from ..orders.placing import load_order, order_status
 from ..services import services
 from ..shop.forms import parameter_rows
 from .api import retry
@@ -181,9 +181,7 @@ def _manifest(item: OrderItem) -> dict[str, Any] | None:
 
 
 def _load(order_id: str) -> Order:
-    with services().database.session() as db:
-        order = db.scalar(select(Order).where(Order.id == order_id)
-                          .options(selectinload(Order.items).selectinload(OrderItem.artifacts)))
+    order = load_order(services().database, order_id)
     if order is None:
         abort(404, description="There is no order with this id.")
     return order
