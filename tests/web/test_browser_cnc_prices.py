@@ -25,7 +25,16 @@ from parametric.units import format_duration
 from tests.parametric import conftest as tools
 
 from .live import Stack
-from .test_browser import SIZES, STAFF, axe_violations, open_page, shot, staff_sign_in, wait_for
+from .test_browser import (
+    SIZES,
+    STAFF,
+    axe_violations,
+    no_sideways_scrolling,
+    open_page,
+    shot,
+    staff_sign_in,
+    wait_for,
+)
 from .test_browser import browser as browser  # noqa: PLC0414  the module's Chromium fixture
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
@@ -65,10 +74,6 @@ def board_time(page: Any) -> str:
     found = re.search(r"board: (?:\S.*?)?about (.+?) of cutting", page.locator("main").inner_text())
     assert found, page.locator("main").inner_text()
     return found.group(1)
-
-
-def no_sideways_scrolling(page: Any) -> None:
-    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "sideways scrolling"
 
 
 @pytest.mark.parametrize("size", SIZES)
