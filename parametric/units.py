@@ -197,8 +197,11 @@ def format_number(value: float, digits: int | None = None) -> str:
 
 
 def format_duration(seconds: float, *, precise: bool = True) -> str:
-    """How long, for people: ``"1 h 02 min"``, ``"12 min 30 s"`` (``"12 min"`` unless ``precise``), ``"40 s"``."""
+    """How long, for people: ``"1 h 02 min"``, ``"12 min 30 s"`` (``"13 min"`` unless ``precise``), ``"40 s"``.
+    A figure given without its seconds is rounded to the nearest minute, not cut down to it."""
     seconds = int(round(seconds))
+    if seconds >= 3600 or (seconds >= 60 and not precise):
+        seconds = (seconds + 30) // 60 * 60  # half a minute up, as people round
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     if hours:

@@ -1,6 +1,6 @@
 import pytest
 
-from parametric.units import UnitError, to_degrees, to_mm
+from parametric.units import UnitError, format_duration, to_degrees, to_mm
 
 
 @pytest.mark.parametrize(("text", "mm"), [
@@ -38,3 +38,13 @@ def test_one_number_formatter_reads_as_people_write():
     assert format_number(10, 0) == "10" and format_number(2.5e6, 2) == "2500000"
     assert [format_number(v) for v in (6.0, 0.1, 22.25)] == ["6", "0.1", "22.25"]  # exact: reads back the same
     assert "e" not in format_number(1e-7) and float(format_number(1e-7)) == 1e-7
+
+
+@pytest.mark.parametrize(("seconds", "precise", "shown"), [
+    (40, True, "40 s"), (512, True, "8 min 32 s"), (512, False, "9 min"), (510, False, "9 min"),
+    (509, False, "8 min"), (750, False, "13 min"), (3599, True, "59 min 59 s"), (3599, False, "1 h 00 min"),
+    (3629, True, "1 h 00 min"), (3630, True, "1 h 01 min"), (4770, True, "1 h 20 min"), (40, False, "40 s"),
+])
+def test_a_duration_without_its_seconds_is_rounded_to_the_nearest_minute(seconds, precise, shown):
+    """A job sheet's "9 min" for 8 min 32 s of CAM, not "8 min": the figure is rounded, never cut down."""
+    assert format_duration(seconds, precise=precise) == shown

@@ -269,9 +269,11 @@ let quoting = null;
 
 function duration(seconds) {
   // how long, as the checkout, confirmation and tracking pages say it (parametric.units.format_duration):
-  // "1 h 02 min", "12 min 30 s", "40 s"; whole seconds rounded half to even, as Python's round()
+  // "1 h 02 min", "12 min 30 s", "40 s"; whole seconds rounded half to even, as Python's round(), and an hour
+  // or more to the nearest minute
   const nearest = Math.round(seconds);
-  const whole = Math.abs(seconds % 1) === 0.5 && nearest % 2 !== 0 ? nearest - 1 : nearest;
+  let whole = Math.abs(seconds % 1) === 0.5 && nearest % 2 !== 0 ? nearest - 1 : nearest;
+  if (whole >= 3600) whole = Math.floor((whole + 30) / 60) * 60;  // shown without seconds: the nearest minute
   const hours = Math.floor(whole / 3600);
   const minutes = Math.floor((whole % 3600) / 60);
   const secs = whole % 60;

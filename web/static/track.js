@@ -14,7 +14,8 @@ function kilobytes(bytes) {
 
 // the same words as the server's format_duration: "1 h 09 min", "12 min 30 s", "40 s"
 function duration(seconds) {
-  const total = Math.round(seconds);
+  let total = Math.round(seconds);
+  if (total >= 3600) total = Math.floor((total + 30) / 60) * 60;  // shown without seconds: the nearest minute
   const hours = Math.floor(total / 3600);
   const minutes = Math.floor((total % 3600) / 60);
   const rest = total % 60;
