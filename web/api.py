@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -157,9 +158,7 @@ def describe_production(jobs: list[Any], staff: bool = False,
     described = []
     replaced = tracking.replacing(jobs)
     quoted = {part["name"]: part.get("machine_time_s") for part in (quote or {}).get("parts", [])}
-    jobs_per_part: dict[str, int] = {}
-    for job in jobs:
-        jobs_per_part[job.part] = jobs_per_part.get(job.part, 0) + 1
+    jobs_per_part = Counter(job.part for job in jobs)
     for job in jobs:
         estimates = job.estimates or {}
         seconds = estimates.get("print_time_s", estimates.get("machining_time_s"))

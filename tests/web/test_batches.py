@@ -695,10 +695,10 @@ def test_when_one_plate_stops_the_jobs_whose_every_copy_printed_on_other_plates_
     gather(app)
     batch = batch_of(app, printed)
     assert batch is not None and {batch_of(app, job).id for job in (stopped, spread)} == {batch.id}
-    plate_of = {p.job_id: [] for s in batch.sheets for p in s.placements}
+    plate_of: dict[int, list[int]] = {}
     for sheet in batch.sheets:
         for placement in sheet.placements:
-            plate_of[placement.job_id].append(sheet.index)
+            plate_of.setdefault(placement.job_id, []).append(sheet.index)
     assert len(batch.sheets) == 4 and sorted(map(len, plate_of.values())) == [1, 1, 2]
     with database.transaction() as session:  # sent, and the printer started (as follow() records it)
         session.get(Batch, batch.id).state = "running"

@@ -28,12 +28,13 @@ def ready_order(app, client, quantity=2):
     return order, described["items"][0]
 
 
-def made_ready(app, client, order) -> None:
+def made_ready(app, client, order) -> dict:
     """Run the queue for a just placed order: its quote (its total), then its files, unless the shared cache had
-    them already (a configuration another test made is ready at once); the item ends ready either way."""
+    them already (a configuration another test made is ready at once); its item, which ends ready either way."""
     assert run_queue(app) in (["done", "ready"], ["done"])
     [item] = client.get(f"/api/v1/orders/{order['id']}?token={order['token']}").get_json()["items"]
     assert item["state"] == "ready", item
+    return item
 
 
 def disposition_name(response) -> str:
@@ -207,8 +208,7 @@ def test_print_ready_plates_for_the_customers_own_printer(app, client, prusa_sli
     order = client.post("/api/v1/orders", json=order_body(
         {"template": "leg_cap", "params": {"sleeve_depth": 8 + unique_width() % 9}, "quantity": 6,
          "material": "pla"})).get_json()
-    made_ready(app, client, order)
-    [item] = client.get(f"/api/v1/orders/{order['id']}?token={order['token']}").get_json()["items"]
+    item = made_ready(app, client, order)
     assert item["plates"] == f"/api/v1/orders/{order['id']}/items/1/plates"
     url = f"{item['plates']}?token={order['token']}"
     refused = client.get(f"{url}&printer=a-printer-nobody-has")
