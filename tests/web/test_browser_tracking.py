@@ -274,3 +274,27 @@ def test_staff_see_not_sent_yet_with_why_and_when_for_a_printer_that_cannot_be_r
     print(f"axe on the staff manufacturing page ({size}): {found}")
     assert found == [], found
     assert not problems, problems
+
+
+def test_the_pages_live_durations_are_the_servers_words(browser, stack):  # noqa: F811
+    """The configurator's live quote and the tracking page's updates word machine times in the browser. They
+    had their own copies of the wording, and the tracking page's rounded half-seconds up where the server
+    (Python's round) rounds them to even: 2.5 s was '3 s' there and '2 s' on the server's pages. Both now import
+    ``web/static/units.js``, checked here against ``parametric.units.format_duration`` itself."""
+    from parametric.units import format_duration
+
+    seconds = [0, 0.4, 0.5, 1.5, 2.5, 29.5, 59.4, 59.5, 60, 89.5, 90, 149.5, 512, 3569.4, 3569.5, 3570, 3599.5,
+               3600, 3629, 3630, 3659.9, 4799.5, 7199.5, 86399, 123456.5]
+    problems: list[str] = []
+    page = open_page(browser, problems)
+    page.goto(f"{stack.base}/")
+    shown = page.evaluate("""async (seconds) => {
+        const { duration } = await import('/static/units.js');
+        return seconds.map((s) => [duration(s), duration(s, { precise: false })]);
+    }""", seconds)
+    expected = [[format_duration(s), format_duration(s, precise=False)] for s in seconds]
+    assert shown == expected, [(s, got, want) for s, got, want in zip(seconds, shown, expected) if got != want]
+    for script in ("configurator.js", "track.js"):
+        source = (Path(__file__).parents[2] / "web" / "static" / script).read_text()
+        assert "import { duration } from './units.js';" in source and "function duration" not in source, script
+    assert not problems, problems

@@ -3,6 +3,7 @@
 import * as THREE from 'three';
 import { GLTFLoader } from './vendor/three/examples/jsm/loaders/GLTFLoader.js';
 import { OrbitControls } from './vendor/three/examples/jsm/controls/OrbitControls.js';
+import { duration } from './units.js';
 
 const MM_PER = { mm: 1, cm: 10, in: 25.4, ft: 304.8 };  // the unit systems a customer may choose
 const UNIT_HINTS = { mm: 'mm', cm: 'cm', in: 'in', ft: 'ft + in' };
@@ -266,22 +267,6 @@ function showDimensions() {
 // -- the live quote ------------------------------------------------------------------------------
 
 let quoting = null;
-
-function duration(seconds) {
-  // how long, as the checkout, confirmation and tracking pages say it (parametric.units.format_duration):
-  // "1 h 02 min", "12 min 30 s", "40 s"; whole seconds rounded half to even, as Python's round(), and an hour
-  // or more to the nearest minute
-  const nearest = Math.round(seconds);
-  let whole = Math.abs(seconds % 1) === 0.5 && nearest % 2 !== 0 ? nearest - 1 : nearest;
-  if (whole >= 3600) whole = Math.floor((whole + 30) / 60) * 60;  // shown without seconds: the nearest minute
-  const hours = Math.floor(whole / 3600);
-  const minutes = Math.floor((whole % 3600) / 60);
-  const secs = whole % 60;
-  const two = (n) => String(n).padStart(2, '0');
-  if (hours) return `${hours} h ${two(minutes)} min`;
-  if (minutes) return `${minutes} min ${two(secs)} s`;
-  return `${secs} s`;
-}
 
 function showTimes(parts) {
   // each part's machine time (of all the copies), in the words the confirmation uses

@@ -1,6 +1,8 @@
 // The tracking page's live updates: poll the order's JSON (GET /api/v1/orders/<id>?token=...) and show
 // each item's state, its failure reason, once ready its downloads, and then how its parts are being made.
 // Without JavaScript the page reloads while the files are being made.
+import { duration } from './units.js';
+
 const tracking = document.getElementById('tracking');
 const orderStatus = document.getElementById('order-status');
 const POLL_MS = 2000;
@@ -10,18 +12,6 @@ const state = window.__tracking = { polls: 0, status: tracking?.dataset.status }
 
 function kilobytes(bytes) {
   return `${(bytes / 1024).toFixed(1)} KB`;
-}
-
-// the same words as the server's format_duration: "1 h 09 min", "12 min 30 s", "40 s"
-function duration(seconds) {
-  let total = Math.round(seconds);
-  if (total >= 3600) total = Math.floor((total + 30) / 60) * 60;  // shown without seconds: the nearest minute
-  const hours = Math.floor(total / 3600);
-  const minutes = Math.floor((total % 3600) / 60);
-  const rest = total % 60;
-  if (hours) return `${hours} h ${String(minutes).padStart(2, '0')} min`;
-  if (minutes) return `${minutes} min ${String(rest).padStart(2, '0')} s`;
-  return `${rest} s`;
 }
 
 function showItem(item) {
