@@ -87,6 +87,7 @@ def test_a_cnc_shelfs_price_and_cutting_time_agree_from_configurator_to_job_shee
     wait_for(page, "[...document.querySelectorAll('#f-board_thickness option')].some(o => o.value === '18' "
                    "&& !o.disabled)")
     page.locator("#f-board_thickness").select_option("18")
+    wait_for(page, "window.__preview.settled", timeout=300)  # the 18 mm birch board's preview, no other coming
     done = page.evaluate("window.__preview.done")
     page.locator("#f-width").fill("30")  # 762 mm, off the width's 10 mm step: kept exact, as typed in inches
     page.locator("#f-depth").fill("11")

@@ -89,12 +89,14 @@ def test_the_price_shows_an_estimate_at_once_then_the_sliced_price(browser: Any,
     page.goto(f"{printing_stack.base}/configure/leg_cap")
     wait_for(page, "window.__preview && window.__preview.done >= 1", timeout=120)
     page.select_option("#f-material", "pla")
-    wait_for(page, "window.__quote.done >= 1", timeout=300)  # the first configuration, sliced
-    wait_for(page, "document.getElementById('quote').dataset.figures === 'final'", timeout=300)  # in PLA, shown
+    # the first configuration, sliced: in PLA, its preview and its price shown, nothing else on its way
+    wait_for(page, "window.__quote.settled && window.__quote.done >= 1", timeout=300)
+    assert figures(page) == "final"
 
     depth = page.locator("#f-sleeve_depth")
     depth.fill(NEW_DEPTH[size])
     page.keyboard.press("Tab")
+    assert not page.evaluate("window.__preview.settled || window.__quote.settled")  # a change on its way
     wait_for(page, "document.getElementById('quote').dataset.figures === 'estimate'", timeout=120)
     estimate_price = page.locator("#quote-price").inner_text()
     basis = page.locator("#quote-basis").inner_text()
@@ -113,6 +115,7 @@ def test_the_price_shows_an_estimate_at_once_then_the_sliced_price(browser: Any,
     started = page.evaluate("window.__quote.last.startedAt")
     wait_for(page, f"window.__quote.last.startedAt === {started} && window.__quote.last.finalAt !== undefined",
              timeout=300)
+    wait_for(page, "window.__quote.settled")
     assert figures(page) == "final"
     final_price = page.locator("#quote-price").inner_text()
     assert not final_price.startswith("about ") and final_price.endswith(" EUR")

@@ -21,10 +21,20 @@ const quoteBasis = document.getElementById('quote-basis');
 const quoteBox = document.getElementById('quote');
 const quoteTimes = document.getElementById('quote-times');
 
-// What tests and the benchmark read: how many previews were shown, and how long the last one took.
-const previewState = window.__preview = { done: 0, errors: 0, last: null, viewer: 'starting' };
-// ... and for prices: when the last configuration's estimate and its final (sliced) price were shown.
-const quoteState = window.__quote = { done: 0, last: null };
+// What tests and the benchmark read: how many previews were shown, and how long the last one took; ``settled``
+// once the form's configuration is the one shown (no change waiting, no preview on its way).
+const previewState = window.__preview = { done: 0, errors: 0, last: null, viewer: 'starting', settled: false };
+// ... and for prices: when the last configuration's estimate and its final (sliced) price were shown; ``settled``
+// once the preview has and no quote is on its way (its final price, or why there is none, is shown).
+const quoteState = window.__quote = { done: 0, last: null, settled: false };
+let waitingChange = null;  // the debounce timer of a change not yet taken up
+let previewRunning = false;  // the latest change's preview is on its way
+let quoteRunning = false;  // the latest quote asked is on its way
+
+function settle() {
+  previewState.settled = !waitingChange && !previewRunning;
+  quoteState.settled = previewState.settled && !quoteRunning;
+}
 
 // -- units -------------------------------------------------------------------------------------
 
@@ -364,7 +374,9 @@ async function updateQuote(request, sequence) {
   // a printed part is priced from PrusaSlicer's estimates: a new configuration can take a few seconds, during
   // which the server may answer with an estimate from the printers' past slices
   quoting?.abort();
-  quoting = new AbortController();
+  const controller = quoting = new AbortController();
+  quoteRunning = true;
+  settle();
   pricePending();
   const startedAt = performance.now();
   quoteState.last = { startedAt };
@@ -395,6 +407,11 @@ async function updateQuote(request, sequence) {
     if (error.name === 'AbortError') return;
     if (sequence !== latest) return;
     priceUnknown('The price will be shown at checkout.');
+  } finally {
+    if (quoting === controller) {  // not a quote a newer one replaced (that one is on its way)
+      quoteRunning = false;
+      settle();
+    }
   }
 }
 
@@ -432,9 +449,13 @@ const answers = new Map();  // query -> the preview endpoint's answer (determini
 async function update(startedAt) {
   updateShareLink();  // also after changes made for the customer (the size picker fills the foot length)
   const current = query();
-  if (current === lastQuery) return;
+  if (current === lastQuery) {
+    settle();
+    return;
+  }
   lastQuery = current;
   const sequence = ++latest;
+  previewRunning = true;
   pricePending();  // the configuration changed: its price comes after its preview
   inflight?.abort();
   inflight = new AbortController();
@@ -496,14 +517,21 @@ async function update(startedAt) {
     priceUnknown('The price will be shown at checkout.');
     statusLine.textContent = `The preview could not be updated (${error.message}); your values are still checked when you continue.`;
   } finally {
-    if (sequence === latest) viewerBox.classList.remove('busy');
+    if (sequence === latest) {
+      viewerBox.classList.remove('busy');
+      previewRunning = false;
+    }
+    settle();
   }
 }
 
-let timer = null;
 function schedule(delay, startedAt) {
-  clearTimeout(timer);
-  timer = setTimeout(() => update(startedAt), delay);
+  clearTimeout(waitingChange);
+  waitingChange = setTimeout(() => {
+    waitingChange = null;
+    update(startedAt);
+  }, delay);
+  settle();
 }
 
 form.addEventListener('input', (event) => {
