@@ -293,7 +293,8 @@ def test_the_pages_live_durations_are_the_servers_words(browser, stack):  # noqa
         return seconds.map((s) => [duration(s), duration(s, { precise: false })]);
     }""", seconds)
     expected = [[format_duration(s), format_duration(s, precise=False)] for s in seconds]
-    assert shown == expected, [(s, got, want) for s, got, want in zip(seconds, shown, expected, strict=True) if got != want]
+    differ = [(s, got, want) for s, got, want in zip(seconds, shown, expected, strict=True) if got != want]
+    assert not differ, differ
     for script in ("configurator.js", "track.js"):
         source = (Path(__file__).parents[2] / "web" / "static" / script).read_text()
         assert "import { duration } from './units.js';" in source and "function duration" not in source, script
